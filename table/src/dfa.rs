@@ -1,0 +1,178 @@
+//! Path patterns compiled ahead of time into DFAs.
+//!
+//! The compiler (feature `build`) turns every URI template and regex into a
+//! dense DFA from `regex-automata` and stores its serialized little-endian
+//! bytes in the table. The filter only *deserializes and runs* them (feature
+//! `dfa-search`), so no regex compiler ships in the `.wasm`.
+//!
+//! Matching is a full match of the path: the DFA is built with an anchored
+//! start state and [`MatchKind::All`](regex_automata::MatchKind::All), fed
+//! every byte of the path and then the end-of-input transition; the path
+//! matches when that final state is a match state.
+
+use regex_automata::dfa::Automaton;
+use regex_automata::dfa::dense::DFA;
+use regex_automata::util::start;
+use regex_automata::{Anchored, dfa::StartKind};
+
+/// A DFA loaded from a table.
+#[derive(Debug, Clone)]
+pub struct PathDfa {
+    dfa: DFA<Vec<u32>>,
+    start: regex_automata::util::primitives::StateID,
+}
+
+/// Why DFA bytes were refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DfaError(pub String);
+
+impl PathDfa {
+    /// Deserializes and validates DFA bytes (any alignment).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DfaError> {
+        // regex-automata needs a 4-byte aligned slice: copy into u32 words.
+        let mut words = vec![0u32; bytes.len().div_ceil(4)];
+        bytemuck::cast_slice_mut::<u32, u8>(&mut words)
+            .get_mut(..bytes.len())
+            .ok_or_else(|| DfaError("buffer too short".into()))?
+            .copy_from_slice(bytes);
+        let aligned = bytemuck::cast_slice::<u32, u8>(&words).get(..bytes.len()).unwrap_or(&[]);
+        let (dfa, used) = DFA::from_bytes(aligned).map_err(|e| DfaError(e.to_string()))?;
+        if used != bytes.len() {
+            return Err(DfaError(format!("{} trailing bytes after the DFA", bytes.len() - used)));
+        }
+        if !matches!(dfa.start_kind(), StartKind::Anchored | StartKind::Both) {
+            return Err(DfaError("DFA has no anchored start state".into()));
+        }
+        let dfa = dfa.to_owned();
+        let start = dfa
+            .start_state(&start::Config::new().anchored(Anchored::Yes))
+            .map_err(|e| DfaError(e.to_string()))?;
+        Ok(Self { dfa, start })
+    }
+
+    /// Whether the whole of `path` matches.
+    #[inline]
+    pub fn is_full_match(&self, path: &[u8]) -> bool {
+        let mut state = self.start;
+        for &b in path {
+            state = self.dfa.next_state(state, b);
+            if self.dfa.is_dead_state(state) {
+                return false;
+            }
+        }
+        state = self.dfa.next_eoi_state(state);
+        self.dfa.is_match_state(state)
+    }
+}
+
+/// Largest serialized DFA the compiler writes for one pattern.
+pub const MAX_DFA_BYTES: usize = 256 * 1024;
+
+/// Compiles a regex (the regex crate's syntax, byte-oriented: Unicode classes
+/// off) into serialized DFA bytes for a table.
+#[cfg(feature = "build")]
+pub fn build(pattern: &str) -> Result<Vec<u8>, DfaError> {
+    use regex_automata::{MatchKind, dfa::dense, util::syntax};
+    let dfa = dense::Builder::new()
+        .configure(
+            dense::Config::new()
+                .start_kind(StartKind::Anchored)
+                .match_kind(MatchKind::All)
+                .minimize(true)
+                .dfa_size_limit(Some(MAX_DFA_BYTES))
+                .determinize_size_limit(Some(4 * MAX_DFA_BYTES)),
+        )
+        .syntax(syntax::Config::new().unicode(false).utf8(false))
+        .build(pattern)
+        .map_err(|e| DfaError(e.to_string()))?;
+    let (bytes, pad) = dfa.to_bytes_little_endian();
+    Ok(bytes.get(pad..).map(<[u8]>::to_vec).unwrap_or_default())
+}
+
+/// The regex a URI template stands for: `{*}` is one non-empty path segment
+/// (`[^/]+`), `{**}` any run of characters including `/` (`.*`); everything
+/// else is literal. Returns `None` if the template is malformed (the compiler
+/// checks templates before calling this and reports why).
+pub fn template_regex(template: &str) -> Option<String> {
+    let mut out = String::with_capacity(template.len() + 8);
+    let mut rest = template;
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix("{**}") {
+            out.push_str("(?s:.*)");
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix("{*}") {
+            out.push_str("[^/]+");
+            rest = r;
+        } else {
+            let c = rest.chars().next()?;
+            if c == '{' || c == '}' {
+                return None;
+            }
+            if c.is_ascii_alphanumeric() || c == '/' {
+                out.push(c);
+            } else {
+                out.push('\\');
+                out.push(c);
+            }
+            rest = rest.get(c.len_utf8()..)?;
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+#[cfg(feature = "build")]
+mod tests {
+    use super::*;
+
+    fn dfa(p: &str) -> PathDfa {
+        PathDfa::from_bytes(&build(p).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn full_match_only() {
+        let d = dfa("/v2/items/[0-9]+");
+        assert!(d.is_full_match(b"/v2/items/42"));
+        assert!(!d.is_full_match(b"/v2/items/42/x"));
+        assert!(!d.is_full_match(b"/x/v2/items/42"));
+        assert!(!d.is_full_match(b"/v2/items/"));
+    }
+
+    #[test]
+    fn alternation_prefers_nothing() {
+        let d = dfa("/a|/ab");
+        assert!(d.is_full_match(b"/a"));
+        assert!(d.is_full_match(b"/ab"));
+        assert!(!d.is_full_match(b"/abc"));
+    }
+
+    #[test]
+    fn explicit_anchors_are_harmless() {
+        let d = dfa("^/x$");
+        assert!(d.is_full_match(b"/x"));
+        assert!(!d.is_full_match(b"/xy"));
+    }
+
+    #[test]
+    fn templates() {
+        let d = dfa(&template_regex("/v1/{*}/items/{**}").unwrap());
+        assert!(d.is_full_match(b"/v1/acme/items/"));
+        assert!(d.is_full_match(b"/v1/acme/items/1/2"));
+        assert!(!d.is_full_match(b"/v1//items/1"));
+        assert!(!d.is_full_match(b"/v1/a/b/items/1"));
+        assert!(!d.is_full_match(b"/v1/acme/items"));
+        let e = dfa(&template_regex("/files/{*}.json").unwrap());
+        assert!(e.is_full_match(b"/files/a.json"));
+        assert!(!e.is_full_match(b"/files/a/b.json"));
+        assert_eq!(template_regex("/x/{y}"), None);
+    }
+
+    #[test]
+    fn corrupt_bytes_are_refused() {
+        let mut bytes = build("/a[0-9]+").unwrap();
+        assert!(PathDfa::from_bytes(&bytes[..bytes.len() / 2]).is_err());
+        bytes.push(0);
+        assert!(PathDfa::from_bytes(&bytes).is_err());
+        assert!(PathDfa::from_bytes(b"").is_err());
+    }
+}

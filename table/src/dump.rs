@@ -1,0 +1,190 @@
+//! Turning a decoded table back into a [`TableSpec`], and a readable dump of
+//! it (what `egressc compile --dump` prints and the snapshot tests pin).
+
+use core::fmt::Write;
+
+use crate::spec::*;
+use crate::table::{Header, Path, Source, Table};
+
+impl Table {
+    /// The table as a spec. Targets come out in table order (hosts sorted by
+    /// kind and name, then CIDRs), so `decode(encode(s)).to_spec()` equals
+    /// `s.canonical()`.
+    pub fn to_spec(&self) -> TableSpec {
+        let mut targets: Vec<Vec<Target>> = vec![Vec::new(); self.dests.len()];
+        for h in self.hosts.iter() {
+            for &d in h.dests.of(&self.dest_refs) {
+                if let Some(t) = targets.get_mut(d as usize) {
+                    t.push(Target::Host(HostPattern { kind: h.kind, name: self.text(h.name).to_owned() }));
+                }
+            }
+        }
+        for c in self.cidrs.iter() {
+            for &d in c.dests.of(&self.dest_refs) {
+                if let Some(t) = targets.get_mut(d as usize) {
+                    t.push(Target::Cidr(c.cidr));
+                }
+            }
+        }
+        let mut policies: Vec<PolicySpec> = self
+            .policies
+            .iter()
+            .map(|p| PolicySpec {
+                name: self.text(p.name).to_owned(),
+                mode: p.mode,
+                default: p.default,
+                log: p.log,
+                require_sni_host_match: p.sni_host_match,
+                destinations: Vec::new(),
+            })
+            .collect();
+        for (di, d) in self.dests.iter().enumerate() {
+            let rules = d.rules.of(&self.rules).iter().map(|r| RuleSpec {
+                id: self.text(r.id).to_owned(),
+                action: r.action,
+                methods: MethodSet(r.methods),
+                paths: r.paths.of(&self.paths).iter().map(|p| self.path_spec(p)).collect(),
+                sources: r
+                    .sources
+                    .of(&self.sources)
+                    .iter()
+                    .map(|s| match s {
+                        Source::Principal(p) => SourceSpec::Principal(self.text(*p).to_owned()),
+                        Source::Namespace(n) => SourceSpec::Namespace(self.text(*n).to_owned()),
+                        Source::ServiceAccount(n, a) => SourceSpec::ServiceAccount {
+                            namespace: self.text(*n).to_owned(),
+                            name: self.text(*a).to_owned(),
+                        },
+                    })
+                    .collect(),
+                headers: r
+                    .headers
+                    .of(&self.headers)
+                    .iter()
+                    .map(|h| match h {
+                        Header::Present(n) => HeaderSpec::Present(self.text(*n).to_owned()),
+                        Header::Absent(n) => HeaderSpec::Absent(self.text(*n).to_owned()),
+                        Header::Equals(n, v) => HeaderSpec::Equals(self.text(*n).to_owned(), self.str(*v).to_vec()),
+                    })
+                    .collect(),
+                line: r.line,
+            });
+            let dest = DestSpec {
+                targets: targets.get_mut(di).map(std::mem::take).unwrap_or_default(),
+                protocol: d.protocol,
+                ports: d.ports.of(&self.ports).to_vec(),
+                rules: rules.collect(),
+            };
+            if let Some(p) = policies.get_mut(d.policy as usize) {
+                p.destinations.push(dest);
+            }
+        }
+        TableSpec { policies }
+    }
+
+    fn path_spec(&self, p: &Path) -> PathSpec {
+        match p {
+            Path::Exact(s) => PathSpec::Exact(self.text(*s).to_owned()),
+            Path::Prefix(s) => PathSpec::Prefix(self.text(*s).to_owned()),
+            Path::Dfa { kind, text, .. } => {
+                // The DFA bytes are not kept after loading; the dump shows the source text.
+                PathSpec::Pattern { kind: *kind, source: self.text(*text).to_owned(), dfa: Vec::new() }
+            }
+        }
+    }
+}
+
+impl TableSpec {
+    /// The same table with each destination's targets in table order (hosts
+    /// by kind and name, then CIDRs, without duplicates) and DFA bytes
+    /// dropped: the form [`Table::to_spec`] returns.
+    #[must_use]
+    pub fn canonical(&self) -> Self {
+        let mut out = self.clone();
+        for d in out.policies.iter_mut().flat_map(|p| p.destinations.iter_mut()) {
+            let mut hosts: Vec<HostPattern> = Vec::new();
+            let mut cidrs: Vec<Cidr> = Vec::new();
+            for t in &d.targets {
+                match t {
+                    Target::Host(h) => hosts.push(h.clone()),
+                    Target::Cidr(c) => cidrs.push(*c),
+                }
+            }
+            hosts.sort();
+            hosts.dedup();
+            cidrs.sort();
+            cidrs.dedup();
+            d.targets = hosts.into_iter().map(Target::Host).chain(cidrs.into_iter().map(Target::Cidr)).collect();
+            for r in &mut d.rules {
+                for p in &mut r.paths {
+                    if let PathSpec::Pattern { dfa, .. } = p {
+                        dfa.clear();
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// A readable, stable rendering of the table.
+    pub fn dump(&self) -> String {
+        let mut s = String::new();
+        for p in &self.policies {
+            let _ = writeln!(
+                s,
+                "policy {} mode={} default={} log={}{}",
+                p.name,
+                match p.mode {
+                    Mode::Enforce => "enforce",
+                    Mode::Audit => "audit",
+                },
+                p.default.as_str(),
+                match p.log {
+                    LogSetting::None => "none",
+                    LogSetting::Denied => "denied",
+                    LogSetting::All => "all",
+                },
+                if p.require_sni_host_match { " require-sni-host-match" } else { "" }
+            );
+            for d in &p.destinations {
+                let targets: Vec<String> = d
+                    .targets
+                    .iter()
+                    .map(|t| match t {
+                        Target::Host(h) => h.to_string(),
+                        Target::Cidr(c) => c.to_string(),
+                    })
+                    .collect();
+                let ports: Vec<String> = d.ports.iter().map(ToString::to_string).collect();
+                let _ = writeln!(s, "  destination {} port {} {}", targets.join(", "), ports.join(","), d.protocol.as_str());
+                for r in &d.rules {
+                    let _ = write!(s, "    [{}] {} {}", r.id, r.action.as_str(), r.methods);
+                    for p in &r.paths {
+                        let _ = match p {
+                            PathSpec::Exact(t) => write!(s, " path={t:?}"),
+                            PathSpec::Prefix(t) => write!(s, " prefix={t:?}"),
+                            PathSpec::Pattern { kind: PatternKind::Template, source, .. } => write!(s, " template={source:?}"),
+                            PathSpec::Pattern { kind: PatternKind::Regex, source, .. } => write!(s, " regex={source:?}"),
+                        };
+                    }
+                    for src in &r.sources {
+                        let _ = match src {
+                            SourceSpec::Principal(p) => write!(s, " principal={p:?}"),
+                            SourceSpec::Namespace(n) => write!(s, " namespace={n:?}"),
+                            SourceSpec::ServiceAccount { namespace, name } => write!(s, " serviceaccount={namespace:?}/{name:?}"),
+                        };
+                    }
+                    for h in &r.headers {
+                        let _ = match h {
+                            HeaderSpec::Present(n) => write!(s, " header[{n}] present"),
+                            HeaderSpec::Absent(n) => write!(s, " header[{n}] absent"),
+                            HeaderSpec::Equals(n, v) => write!(s, " header[{n}]=={:?}", String::from_utf8_lossy(v)),
+                        };
+                    }
+                    let _ = writeln!(s, "  (line {})", r.line);
+                }
+            }
+        }
+        s
+    }
+}

@@ -1,0 +1,116 @@
+//! The host-name hash and the open-addressing index built from it at load time.
+//!
+//! The hash mixes eight bytes at a time with 64-bit multiplies, which are
+//! native instructions in wasm32 (unlike 128-bit multiplies or 32-bit-word
+//! hashers that fall back to four bytes per step there). It is not part of the
+//! table format: indexes are rebuilt when a table is loaded, so the function
+//! may change without a format version bump.
+
+const K: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// A fast, non-cryptographic 64-bit hash of a short byte string.
+#[inline]
+pub fn hash64(bytes: &[u8]) -> u64 {
+    let mut h: u64 = (bytes.len() as u64).wrapping_mul(K);
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        h = (h.rotate_left(23) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut w = [0u8; 8];
+        for (d, s) in w.iter_mut().zip(rest) {
+            *d = *s;
+        }
+        h = (h.rotate_left(23) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+    }
+    // murmur3's fmix64 finaliser spreads the high bits into the low ones.
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xC4CE_B9FE_1A85_EC53);
+    h ^ (h >> 33)
+}
+
+/// An open-addressing (linear probing) index from byte-string keys to `u32`
+/// values. Slots hold `value + 1`; zero marks an empty slot. The table is at
+/// most half full, so a probe sequence always ends at an empty slot.
+#[derive(Debug, Clone, Default)]
+pub struct Index {
+    slots: Box<[u32]>,
+    mask: usize,
+}
+
+impl Index {
+    /// An index with room for `n` keys.
+    pub fn with_capacity(n: usize) -> Self {
+        let size = (n.max(1) * 2).next_power_of_two();
+        Self { slots: vec![0; size].into_boxed_slice(), mask: size - 1 }
+    }
+
+    /// Inserts `value` under `key`; returns the value already stored under an
+    /// equal key instead, if there is one. `key_of` resolves a stored value to its key.
+    pub fn insert<'k>(&mut self, key: &[u8], value: u32, key_of: impl Fn(u32) -> &'k [u8]) -> Result<(), u32> {
+        let mut i = (hash64(key) as usize) & self.mask;
+        for _ in 0..self.slots.len() {
+            let Some(slot) = self.slots.get_mut(i) else { return Err(u32::MAX) };
+            if *slot == 0 {
+                *slot = value.wrapping_add(1);
+                return Ok(());
+            }
+            let existing = slot.wrapping_sub(1);
+            if key_of(existing) == key {
+                return Err(existing);
+            }
+            i = (i + 1) & self.mask;
+        }
+        Err(u32::MAX)
+    }
+
+    /// The value stored under `key`, if any.
+    #[inline]
+    pub fn get<'k>(&self, key: &[u8], key_of: impl Fn(u32) -> &'k [u8]) -> Option<u32> {
+        let mut i = (hash64(key) as usize) & self.mask;
+        for _ in 0..self.slots.len() {
+            let slot = *self.slots.get(i)?;
+            if slot == 0 {
+                return None;
+            }
+            let v = slot - 1;
+            if key_of(v) == key {
+                return Some(v);
+            }
+            i = (i + 1) & self.mask;
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_what_it_stores() {
+        let keys: Vec<String> = (0..1000).map(|i| format!("h{i}.example.com")).collect();
+        let mut idx = Index::with_capacity(keys.len());
+        for (i, k) in keys.iter().enumerate() {
+            idx.insert(k.as_bytes(), i as u32, |v| keys[v as usize].as_bytes()).unwrap();
+        }
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(idx.get(k.as_bytes(), |v| keys[v as usize].as_bytes()), Some(i as u32));
+        }
+        assert_eq!(idx.get(b"nope.example.com", |v| keys[v as usize].as_bytes()), None);
+        assert_eq!(idx.insert(keys[5].as_bytes(), 9999, |v| keys[v as usize].as_bytes()), Err(5));
+    }
+
+    #[test]
+    fn hash_spreads_similar_keys() {
+        let a = hash64(b"h1.example.com");
+        let b = hash64(b"h2.example.com");
+        assert_ne!(a & 0xFFFF, b & 0xFFFF);
+        assert_ne!(hash64(b""), hash64(b"\0"));
+    }
+}

@@ -1,0 +1,35 @@
+//! The egress rule table: its binary format and the decision made with it.
+//!
+//! This crate is the one home of both. The compiler (`egressc`) lowers a
+//! policy into a [`spec::TableSpec`] and writes it with [`format::encode`];
+//! the proxy-wasm filter reads it with [`format::decode`] (through
+//! [`plugin_config::decode`]) and calls [`Table::decide`] on every request.
+//! Because both sides use the same code, a table means the same thing to
+//! every tool: the offline simulator, `egressc explain`, and the filter in
+//! Envoy.
+//!
+//! - [`spec`]: the table as plain data.
+//! - [`format`]: the versioned, checksummed binary encoding, byte by byte.
+//! - [`request`]: normalising what the proxy provides (authority, path,
+//!   method, principal) without allocating.
+//! - [`decide`]: the decision function and its semantics.
+//! - [`plugin_config`]: the JSON envelope WasmPlugin `pluginConfig` carries.
+//!
+//! No dependency on proxy-wasm; builds for `wasm32-wasip1` and
+//! `wasm32-unknown-unknown`. The `build` feature adds the regex-to-DFA
+//! compiler, which only the compiler needs.
+
+pub mod base64;
+pub mod crc;
+pub mod decide;
+pub mod dfa;
+mod dump;
+pub mod format;
+mod hash;
+pub mod plugin_config;
+pub mod request;
+pub mod spec;
+mod table;
+
+pub use decide::{Cause, Decision, Headers, Kind, Miss, NoHeaders, Request, Tracer, Verdict};
+pub use table::Table;

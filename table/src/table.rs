@@ -1,0 +1,240 @@
+//! The decoded, validated table the decision function runs on.
+//!
+//! All strings live in one pool and are referred to by [`Str`]; every list is a
+//! [`Span`] into a flat array. [`crate::format::decode`] checks every reference
+//! before a `Table` exists, so lookups here use `get` and fall back to "empty"
+//! only as a formality: on a decoded table they never miss.
+
+use crate::dfa::PathDfa;
+use crate::hash::Index;
+use crate::spec::{Action, Cidr, HostKind, LogSetting, Mode, PatternKind, Protocol};
+
+/// A string in the pool: offset and length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Str {
+    pub(crate) off: u32,
+    pub(crate) len: u32,
+}
+
+/// A range `start..end` of a flat array.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Span {
+    pub(crate) start: u32,
+    pub(crate) end: u32,
+}
+
+impl Span {
+    pub(crate) fn of<T>(self, items: &[T]) -> &[T] {
+        items.get(self.start as usize..self.end as usize).unwrap_or(&[])
+    }
+
+    pub(crate) fn len(self) -> usize {
+        self.end.saturating_sub(self.start) as usize
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Policy {
+    pub(crate) name: Str,
+    pub(crate) mode: Mode,
+    pub(crate) default: Action,
+    pub(crate) log: LogSetting,
+    pub(crate) sni_host_match: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Rule {
+    pub(crate) policy: u32,
+    pub(crate) action: Action,
+    pub(crate) methods: u16,
+    pub(crate) id: Str,
+    pub(crate) line: u32,
+    pub(crate) paths: Span,
+    pub(crate) sources: Span,
+    pub(crate) headers: Span,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Path {
+    Exact(Str),
+    Prefix(Str),
+    Dfa { kind: PatternKind, text: Str, dfa: u32 },
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Source {
+    Principal(Str),
+    Namespace(Str),
+    ServiceAccount(Str, Str),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Header {
+    Present(Str),
+    Absent(Str),
+    Equals(Str, Str),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Dest {
+    pub(crate) policy: u32,
+    pub(crate) protocol: Protocol,
+    pub(crate) ports: Span,
+    pub(crate) rules: Span,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Host {
+    pub(crate) kind: HostKind,
+    pub(crate) name: Str,
+    pub(crate) dests: Span,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct CidrEntry {
+    pub(crate) cidr: Cidr,
+    pub(crate) dests: Span,
+}
+
+/// Facts about a pool of policies (the enforced ones, or all of them) that
+/// the decision needs besides the rules.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PoolFacts {
+    /// Whether the pool holds any policy.
+    pub(crate) any: bool,
+    /// The combined default: deny if any policy in the pool defaults to deny.
+    pub(crate) default: Action,
+    /// The policy whose default that is (the first one with that default).
+    pub(crate) default_policy: u32,
+    /// The most verbose log setting in the pool.
+    pub(crate) log: LogSetting,
+    /// Whether any policy in the pool requires SNI and Host to agree.
+    pub(crate) sni_host_match: bool,
+}
+
+/// A decoded, validated rule table. Build one with [`crate::format::decode`]
+/// (or [`Table::from_bytes`]); it is immutable afterwards.
+#[derive(Debug)]
+pub struct Table {
+    pub(crate) checksum: u32,
+    pub(crate) version: (u16, u16),
+    pub(crate) strings: Box<[u8]>,
+    pub(crate) policies: Box<[Policy]>,
+    pub(crate) rules: Box<[Rule]>,
+    pub(crate) paths: Box<[Path]>,
+    pub(crate) dfas: Box<[PathDfa]>,
+    pub(crate) sources: Box<[Source]>,
+    pub(crate) headers: Box<[Header]>,
+    pub(crate) ports: Box<[crate::spec::PortRange]>,
+    pub(crate) dests: Box<[Dest]>,
+    pub(crate) hosts: Box<[Host]>,
+    pub(crate) cidrs: Box<[CidrEntry]>,
+    pub(crate) dest_refs: Box<[u32]>,
+    // Derived at load time.
+    pub(crate) exact: Index,
+    pub(crate) one_label: Index,
+    pub(crate) any_depth: Index,
+    pub(crate) enforce: PoolFacts,
+    pub(crate) all: PoolFacts,
+    pub(crate) has_audit: bool,
+    pub(crate) tls_ports: Box<[crate::spec::PortRange]>,
+    pub(crate) uses_sources: bool,
+    pub(crate) uses_headers: bool,
+}
+
+impl Table {
+    /// Decodes and validates a table; see [`crate::format`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, crate::format::DecodeError> {
+        crate::format::decode(bytes)
+    }
+
+    pub(crate) fn str(&self, s: Str) -> &[u8] {
+        let start = s.off as usize;
+        self.strings.get(start..start.saturating_add(s.len as usize)).unwrap_or(&[])
+    }
+
+    pub(crate) fn text(&self, s: Str) -> &str {
+        core::str::from_utf8(self.str(s)).unwrap_or("")
+    }
+
+    /// The CRC-32C the table was written with.
+    pub fn checksum(&self) -> u32 {
+        self.checksum
+    }
+
+    /// The format version, as (major, minor).
+    pub fn version(&self) -> (u16, u16) {
+        self.version
+    }
+
+    /// Number of policies.
+    pub fn policy_count(&self) -> usize {
+        self.policies.len()
+    }
+
+    /// The name of policy `i` (empty if out of range).
+    pub fn policy_name(&self, i: u32) -> &str {
+        self.policies.get(i as usize).map_or("", |p| self.text(p.name))
+    }
+
+    /// The mode of policy `i`.
+    pub fn policy_mode(&self, i: u32) -> Option<Mode> {
+        self.policies.get(i as usize).map(|p| p.mode)
+    }
+
+    /// Policy names, in table order.
+    pub fn policy_names(&self) -> impl Iterator<Item = &str> {
+        self.policies.iter().map(|p| self.text(p.name))
+    }
+
+    /// Number of rules.
+    pub fn rule_count(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// Number of host patterns.
+    pub fn host_count(&self) -> usize {
+        self.hosts.len()
+    }
+
+    /// The id of rule `i` (e.g. `httpbin/2`; empty if out of range).
+    pub fn rule_id(&self, i: u32) -> &str {
+        self.rules.get(i as usize).map_or("", |r| self.text(r.id))
+    }
+
+    /// The policy rule `i` belongs to.
+    pub fn rule_policy(&self, i: u32) -> u32 {
+        self.rules.get(i as usize).map_or(0, |r| r.policy)
+    }
+
+    /// The source line of rule `i` (0 when unknown).
+    pub fn rule_line(&self, i: u32) -> u32 {
+        self.rules.get(i as usize).map_or(0, |r| r.line)
+    }
+
+    /// Whether any rule has a source condition (so the filter must fetch the
+    /// peer principal before deciding).
+    pub fn uses_sources(&self) -> bool {
+        self.uses_sources
+    }
+
+    /// Whether any rule has a header condition.
+    pub fn uses_headers(&self) -> bool {
+        self.uses_headers
+    }
+
+    /// Whether any policy in the table is in audit mode.
+    pub fn has_audit(&self) -> bool {
+        self.has_audit
+    }
+
+    /// Whether any policy asks for the SNI/Host agreement check.
+    pub fn uses_sni_host_match(&self) -> bool {
+        self.all.sni_host_match
+    }
+
+    /// Whether some `tls` destination covers `port`.
+    pub fn is_tls_port(&self, port: u16) -> bool {
+        self.tls_ports.iter().any(|r| r.lo <= port && port <= r.hi)
+    }
+}

@@ -1,0 +1,284 @@
+//! Decision semantics at the level of the table (the language-level tests in
+//! the compiler and the end-to-end tests through the `.wasm` cover the same
+//! rules from policy text).
+
+mod common;
+use common::*;
+use egress_table::request::{Method, Reason};
+use egress_table::spec::*;
+use egress_table::{Cause, Decision, Kind, NoHeaders, Request, Table};
+
+fn table(spec: &TableSpec) -> Table {
+    Table::from_bytes(&egress_table::format::encode(spec).unwrap()).unwrap()
+}
+
+fn http<'a>(host: &'a str, port: u16, method: &str, path: &'a str, principal: Option<&'a str>) -> Request<'a> {
+    Request {
+        kind: Kind::Http,
+        host: host.as_bytes(),
+        port,
+        method: Method::parse(method.as_bytes()).unwrap(),
+        path: path.as_bytes(),
+        principal: principal.map(str::as_bytes),
+        sni: None,
+        dst_ip: None,
+        headers: &NoHeaders,
+    }
+}
+
+fn rule_of(t: &Table, d: &Decision) -> Option<String> {
+    match d.enforced.cause {
+        Cause::Rule(r) => Some(t.rule_id(r).to_owned()),
+        _ => None,
+    }
+}
+
+const ADMIN: &str = "cluster.local/ns/default/sa/admin";
+
+#[test]
+fn httpbin_example() {
+    let t = table(&httpbin());
+    let d = t.decide(&http("httpbin.org", 80, "GET", "/get", None));
+    assert!(d.allowed());
+    assert_eq!(rule_of(&t, &d).as_deref(), Some("httpbin/1"));
+    let d = t.decide(&http("httpbin.org", 80, "POST", "/post", None));
+    assert!(!d.allowed());
+    assert_eq!(d.enforced.cause, Cause::Default(0));
+    assert!(d.log, "log denied is the default");
+    assert!(t.decide(&http("httpbin.org", 80, "POST", "/post", Some(ADMIN))).allowed());
+    assert!(!t.decide(&http("example.com", 80, "GET", "/get", None)).allowed());
+    assert!(!t.decide(&http("httpbin.org", 8080, "GET", "/get", None)).allowed(), "port is part of the destination");
+    assert!(!t.decide(&http("httpbin.org", 80, "GET", "/get/", None)).allowed(), "exact path");
+}
+
+#[test]
+fn deny_overrides_allow_regardless_of_order() {
+    for deny_first in [true, false] {
+        let mut allow = rule("p/1", Action::Allow);
+        allow.methods = methods(&["GET", "POST"]);
+        let mut deny = rule("p/2", Action::Deny);
+        deny.paths = vec![PathSpec::Prefix("/admin/".into())];
+        let mut rules = if deny_first { vec![deny, allow] } else { vec![allow, deny] };
+        for (i, r) in rules.iter_mut().enumerate() {
+            r.id = format!("p/{}", i + 1);
+        }
+        let t = table(&TableSpec { policies: vec![policy("p", Action::Deny, vec![dest(vec![host("a.com")], Protocol::Http, &[(80, 80)], rules)])] });
+        let d = t.decide(&http("a.com", 80, "GET", "/admin/x", None));
+        assert!(!d.allowed());
+        assert_eq!(rule_of(&t, &d).as_deref(), Some(if deny_first { "p/1" } else { "p/2" }));
+        assert!(t.decide(&http("a.com", 80, "GET", "/admin", None)).allowed());
+    }
+}
+
+#[test]
+fn wildcards_say_their_depth() {
+    let t = table(&TableSpec {
+        policies: vec![policy(
+            "w",
+            Action::Deny,
+            vec![
+                dest(vec![host("*.one.com")], Protocol::Http, &[(80, 80)], vec![rule("w/1", Action::Allow)]),
+                dest(vec![host("**.any.com")], Protocol::Http, &[(80, 80)], vec![rule("w/2", Action::Allow)]),
+            ],
+        )],
+    });
+    let ok = |h: &str| t.decide(&http(h, 80, "GET", "/", None)).allowed();
+    assert!(ok("a.one.com"));
+    assert!(!ok("a.b.one.com"));
+    assert!(!ok("one.com"), "the apex only when listed");
+    assert!(!ok("xone.com"));
+    assert!(ok("a.any.com"));
+    assert!(ok("a.b.c.any.com"));
+    assert!(!ok("any.com"));
+    assert!(!ok("evilany.com"));
+}
+
+#[test]
+fn catch_all_hosts() {
+    let mut deny = rule("c/1", Action::Deny);
+    deny.paths = vec![PathSpec::Prefix("/admin/".into())];
+    let t = table(&TableSpec {
+        policies: vec![policy(
+            "c",
+            Action::Allow,
+            vec![
+                dest(vec![host("**")], Protocol::Http, &[(80, 80)], vec![deny]),
+                dest(vec![host("*")], Protocol::Http, &[(80, 80)], vec![rule("c/2", Action::Deny)]),
+            ],
+        )],
+    });
+    assert!(!t.decide(&http("x.y.z", 80, "GET", "/admin/a", None)).allowed());
+    assert!(t.decide(&http("x.y.z", 80, "GET", "/a", None)).allowed());
+    assert!(!t.decide(&http("localhost", 80, "GET", "/a", None)).allowed(), "`*` alone: single-label hosts");
+    assert!(t.decide(&http("10.0.0.1", 80, "GET", "/a", None)).allowed(), "wildcards never match IP literals");
+}
+
+#[test]
+fn sources() {
+    let mut ns = rule("s/1", Action::Allow);
+    ns.sources = vec![SourceSpec::Namespace("payments".into())];
+    let mut sa = rule("s/2", Action::Allow);
+    sa.sources = vec![SourceSpec::ServiceAccount { namespace: "ci".into(), name: "builder".into() }];
+    let t = table(&TableSpec { policies: vec![policy("s", Action::Deny, vec![dest(vec![host("a.com")], Protocol::Http, &[(80, 80)], vec![ns, sa])])] });
+    let ok = |p: Option<&str>| t.decide(&http("a.com", 80, "GET", "/", p)).allowed();
+    assert!(ok(Some("cluster.local/ns/payments/sa/web")));
+    assert!(ok(Some("other.domain/ns/payments/sa/x")));
+    assert!(!ok(Some("cluster.local/ns/payments-evil/sa/web")));
+    assert!(ok(Some("cluster.local/ns/ci/sa/builder")));
+    assert!(!ok(Some("cluster.local/ns/ci/sa/builder2")));
+    assert!(!ok(Some("cluster.local/ns/ci/sa/builder/x")));
+    assert!(!ok(None));
+}
+
+struct H(Vec<(&'static str, &'static [u8])>);
+impl egress_table::Headers for H {
+    fn for_each_value(&self, name: &[u8], f: &mut dyn FnMut(&[u8])) {
+        for (k, v) in &self.0 {
+            if k.as_bytes().eq_ignore_ascii_case(name) {
+                f(v);
+            }
+        }
+    }
+}
+
+#[test]
+fn repeated_headers_fail_closed() {
+    let mut allow = rule("h/1", Action::Allow);
+    allow.headers = vec![HeaderSpec::Equals("x-tenant".into(), b"acme".to_vec())];
+    let mut deny = rule("h/2", Action::Deny);
+    deny.headers = vec![HeaderSpec::Equals("x-debug".into(), b"1".to_vec())];
+    let t = table(&TableSpec { policies: vec![policy("h", Action::Deny, vec![dest(vec![host("a.com")], Protocol::Http, &[(80, 80)], vec![allow, deny])])] });
+    let go = |hs: Vec<(&'static str, &'static [u8])>| {
+        let h = H(hs);
+        let mut r = http("a.com", 80, "GET", "/", None);
+        r.headers = &h;
+        t.decide(&r).allowed()
+    };
+    assert!(go(vec![("x-tenant", b"acme")]));
+    assert!(go(vec![("X-Tenant", b"acme")]), "names are case-insensitive");
+    assert!(!go(vec![("x-tenant", b"acme"), ("x-tenant", b"evil")]), "a second value must not slip past an allow");
+    assert!(!go(vec![("x-tenant", b"acme,evil")]));
+    assert!(!go(vec![("x-tenant", b"acme"), ("x-debug", b"0"), ("x-debug", b"1")]), "any value fires a deny");
+    assert!(go(vec![("x-tenant", b"acme"), ("x-debug", b"\xff\xfe")]), "non-UTF-8 values are compared as bytes");
+    assert!(!go(vec![]));
+}
+
+#[test]
+fn audit_mode_is_a_dry_run() {
+    let mut spec = httpbin();
+    spec.policies[0].mode = Mode::Audit;
+    let t = table(&spec);
+    let d = t.decide(&http("httpbin.org", 80, "POST", "/post", None));
+    assert!(d.allowed(), "audit never blocks");
+    assert_eq!(d.enforced.cause, Cause::NoPolicy);
+    let a = d.audit.unwrap();
+    assert_eq!(a.action, Action::Deny);
+    assert_eq!(a.cause, Cause::Default(0));
+    assert!(d.log);
+}
+
+#[test]
+fn audit_pool_includes_enforced_policies() {
+    // Enforced allowlist for a.com; an audit policy that would deny POST there.
+    let enforce = policy("e", Action::Deny, vec![dest(vec![host("a.com")], Protocol::Http, &[(80, 80)], vec![rule("e/1", Action::Allow)])]);
+    let mut post = rule("a/1", Action::Deny);
+    post.methods = methods(&["POST"]);
+    let mut audit = policy("a", Action::Allow, vec![dest(vec![host("a.com")], Protocol::Http, &[(80, 80)], vec![post])]);
+    audit.mode = Mode::Audit;
+    let t = table(&TableSpec { policies: vec![enforce, audit] });
+    let d = t.decide(&http("a.com", 80, "POST", "/", None));
+    assert!(d.allowed());
+    assert_eq!(d.audit.unwrap().action, Action::Deny);
+    let d = t.decide(&http("a.com", 80, "GET", "/", None));
+    assert!(d.allowed());
+    assert_eq!(d.audit.unwrap().action, Action::Allow);
+    let d = t.decide(&http("b.com", 80, "GET", "/", None));
+    assert!(!d.allowed(), "the enforced default still applies");
+    assert_eq!(d.audit.unwrap().action, Action::Deny);
+}
+
+#[test]
+fn defaults_combine_fail_closed_and_allowlists_union() {
+    let a = policy("a", Action::Deny, vec![dest(vec![host("a.com")], Protocol::Http, &[(80, 80)], vec![rule("a/1", Action::Allow)])]);
+    let b = policy("b", Action::Allow, vec![dest(vec![host("b.com")], Protocol::Http, &[(80, 80)], vec![rule("b/1", Action::Allow)])]);
+    let t = table(&TableSpec { policies: vec![b, a] });
+    assert!(t.decide(&http("a.com", 80, "GET", "/", None)).allowed());
+    assert!(t.decide(&http("b.com", 80, "GET", "/", None)).allowed());
+    let d = t.decide(&http("c.com", 80, "GET", "/", None));
+    assert!(!d.allowed());
+    assert_eq!(d.enforced.cause, Cause::Default(1), "the deny default comes from policy a");
+}
+
+#[test]
+fn connections() {
+    let t = table(&TableSpec {
+        policies: vec![policy(
+            "g",
+            Action::Deny,
+            vec![
+                dest(vec![host("github.com"), host("*.github.com")], Protocol::Tls, &[(443, 443)], vec![rule("g/1", Action::Allow)]),
+                dest(vec![cidr("140.82.112.0/20")], Protocol::Tcp, &[(22, 22)], vec![rule("g/2", Action::Allow)]),
+            ],
+        )],
+    });
+    let conn = |kind, sni: &'static str, ip: &str, port| {
+        t.decide(&Request {
+            kind,
+            host: sni.as_bytes(),
+            port,
+            method: Method::OTHER,
+            path: b"",
+            principal: None,
+            sni: None,
+            dst_ip: ip.parse().ok(),
+            headers: &NoHeaders,
+        })
+    };
+    assert!(conn(Kind::Tls, "github.com", "1.2.3.4", 443).allowed());
+    assert!(conn(Kind::Tls, "api.github.com", "1.2.3.4", 443).allowed());
+    assert!(!conn(Kind::Tls, "gitlab.com", "1.2.3.4", 443).allowed());
+    assert!(!conn(Kind::Tls, "github.com", "1.2.3.4", 8443).allowed());
+    assert!(conn(Kind::Tcp, "", "140.82.121.4", 22).allowed());
+    assert!(!conn(Kind::Tcp, "", "140.82.128.1", 22).allowed());
+    assert!(!conn(Kind::Tcp, "", "140.82.121.4", 23).allowed());
+    let d = conn(Kind::Tcp, "", "1.2.3.4", 443);
+    assert_eq!(d.enforced.cause, Cause::Invalid(Reason::NoSni));
+    // An HTTP request never matches a tls destination.
+    assert!(!t.decide(&http("github.com", 443, "GET", "/", None)).allowed());
+}
+
+#[test]
+fn sni_host_agreement() {
+    let mut spec = httpbin();
+    spec.policies[0].require_sni_host_match = true;
+    let t = table(&spec);
+    let mut r = http("httpbin.org", 80, "GET", "/get", None);
+    r.sni = Some(b"httpbin.org");
+    assert!(t.decide(&r).allowed());
+    r.sni = Some(b"allowed-cdn.example");
+    assert_eq!(t.decide(&r).enforced.cause, Cause::Invalid(Reason::SniHostMismatch));
+    r.sni = None;
+    assert!(t.decide(&r).allowed(), "plain HTTP has no SNI to compare");
+}
+
+#[test]
+fn regex_and_template_paths() {
+    let mut a = rule("r/1", Action::Allow);
+    a.paths = vec![regex(PatternKind::Regex, "^/v2/items/[0-9]+$", "^/v2/items/[0-9]+$"), regex(PatternKind::Template, "/v1/{*}/x", "/v1/[^/]+/x")];
+    let t = table(&TableSpec { policies: vec![policy("r", Action::Deny, vec![dest(vec![host("a.com")], Protocol::Http, &[(80, 80)], vec![a])])] });
+    let ok = |p: &str| t.decide(&http("a.com", 80, "GET", p, None)).allowed();
+    assert!(ok("/v2/items/12"));
+    assert!(!ok("/v2/items/12a"));
+    assert!(ok("/v1/abc/x"));
+    assert!(!ok("/v1/a/b/x"));
+}
+
+#[test]
+fn rejected_requests() {
+    let t = table(&httpbin());
+    let d = t.reject(Reason::MissingAuthority);
+    assert!(!d.allowed());
+    assert_eq!(d.enforced.cause, Cause::Invalid(Reason::MissingAuthority));
+    let empty = table(&TableSpec::default());
+    assert!(empty.reject(Reason::MissingAuthority).allowed(), "no policy, nothing enforced");
+}
