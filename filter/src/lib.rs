@@ -1,0 +1,172 @@
+//! The egress policy filter: a proxy-wasm (ABI 0.2.1) module for Envoy.
+//!
+//! One module serves two roles, chosen by the plugin configuration's `layer`
+//! (see `egress_table::plugin_config`):
+//!
+//! - **http** (WasmPlugin `type: HTTP`): decides each request in
+//!   `on_http_request_headers` on host, port, method, path, source principal
+//!   and headers; a denial is answered with 403 `RBAC: access denied`.
+//! - **network** (WasmPlugin `type: NETWORK`): decides each connection in
+//!   `on_new_connection` on TLS SNI, or on destination address and port; a
+//!   denial closes the connection before any byte goes upstream.
+//!
+//! The table is decoded and validated once per VM in `on_configure`; a bad
+//! configuration is logged and refused (`on_configure` returns false, so
+//! Envoy keeps the previous configuration or fails closed). The decision
+//! itself lives in `egress_table`; this crate only translates host calls.
+//! Nothing here panics on input from the proxy or the configuration, and a
+//! panic hook logs through the proxy should anything else go wrong.
+
+mod abi;
+pub mod audit;
+mod http;
+mod metrics;
+mod network;
+pub mod pairs;
+
+use std::rc::Rc;
+
+use egress_table::Table;
+use egress_table::plugin_config::{self, Layer};
+use proxy_wasm::traits::{Context, HttpContext, RootContext, StreamContext};
+use proxy_wasm::types::ContextType;
+
+/// The filter's version, logged at VM start.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+proxy_wasm::main! {{
+    std::panic::set_hook(Box::new(|info| {
+        abi::log(abi::LOG_CRITICAL, format!("egress filter panic: {info}").as_bytes());
+    }));
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
+}}
+
+/// What one plugin instance decides with.
+#[derive(Debug)]
+pub(crate) struct Loaded {
+    pub(crate) table: Table,
+    pub(crate) metrics: metrics::Metrics,
+    pub(crate) layer: Layer,
+}
+
+#[derive(Debug, Default)]
+struct Root {
+    loaded: Option<Rc<Loaded>>,
+}
+
+impl Context for Root {}
+
+fn refuse(why: &str) -> bool {
+    abi::log(abi::LOG_ERROR, format!("egress: refusing the plugin configuration: {why}").as_bytes());
+    false
+}
+
+impl RootContext for Root {
+    fn on_vm_start(&mut self, _vm_configuration_size: usize) -> bool {
+        let msg = format!(
+            "egress filter {VERSION} starting (proxy-wasm ABI 0.2.1, table format {}.{})",
+            egress_table::format::VERSION_MAJOR,
+            egress_table::format::VERSION_MINOR
+        );
+        abi::log(abi::LOG_INFO, msg.as_bytes());
+        true
+    }
+
+    fn on_configure(&mut self, plugin_configuration_size: usize) -> bool {
+        let bytes = match abi::plugin_configuration(plugin_configuration_size) {
+            Ok(b) => b,
+            Err(s) => return refuse(&format!("the proxy did not hand over the plugin configuration (status {})", s.0)),
+        };
+        let json = bytes.as_ref().map_or(&[][..], |b| b.as_slice());
+        let cfg = match plugin_config::decode(json) {
+            Ok(c) => c,
+            Err(e) => return refuse(&e.0),
+        };
+        let table = match Table::from_bytes(&cfg.table) {
+            Ok(t) => t,
+            Err(e) => return refuse(&e.to_string()),
+        };
+        let names: Vec<&str> = table.policy_names().collect();
+        let msg = format!(
+            "egress: loaded table (format {}.{}, checksum crc32c:{:08x}) for the {} layer: {} polic{} [{}], {} rules, {} host patterns",
+            table.version().0,
+            table.version().1,
+            table.checksum(),
+            cfg.layer.as_str(),
+            names.len(),
+            if names.len() == 1 { "y" } else { "ies" },
+            names.join(", "),
+            table.rule_count(),
+            table.host_count(),
+        );
+        abi::log(abi::LOG_INFO, msg.as_bytes());
+        let metrics = metrics::Metrics::define(&table);
+        self.loaded = Some(Rc::new(Loaded { table, metrics, layer: cfg.layer }));
+        true
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(match self.loaded.as_ref().map(|l| l.layer) {
+            Some(Layer::Network) => ContextType::StreamContext,
+            _ => ContextType::HttpContext,
+        })
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(http::HttpFilter::new(self.loaded.clone())))
+    }
+
+    fn create_stream_context(&self, _context_id: u32) -> Option<Box<dyn StreamContext>> {
+        Some(Box::new(network::NetworkFilter::new(self.loaded.clone())))
+    }
+}
+
+/// Writes the audit line (if the decision asks for one), counts the decision
+/// and records it in filter state for access logs.
+pub(crate) fn report(loaded: &Loaded, d: &egress_table::Decision, fields: &audit::Fields<'_>) {
+    loaded.metrics.record(&loaded.table, d);
+    let (_, rule, reason) = audit::describe(&loaded.table, &d.enforced);
+    let _ = abi::set_property(b"egress_decision", d.enforced.action.as_str().as_bytes());
+    let _ = abi::set_property(b"egress_rule", if rule.is_empty() { reason.as_bytes() } else { rule.as_bytes() });
+    if let Some(a) = &d.audit {
+        let _ = abi::set_property(b"egress_audit_decision", a.action.as_str().as_bytes());
+    }
+    if d.log {
+        LOG_BUF.with(|buf| {
+            if let Ok(mut buf) = buf.try_borrow_mut() {
+                audit::line(&mut buf, &loaded.table, d, fields, abi::now_nanos());
+                let denied = d.enforced.action == egress_table::spec::Action::Deny || d.audit.is_some_and(|a| a.action == egress_table::spec::Action::Deny);
+                abi::log(if denied { abi::LOG_WARN } else { abi::LOG_INFO }, &buf);
+            }
+        });
+    }
+}
+
+thread_local! {
+    /// Reused for every audit line, so logging does not allocate per request.
+    static LOG_BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::with_capacity(512));
+}
+
+/// Reads the peer principal: Istio's waypoint puts it in filter state
+/// (`io.istio.peer_principal`); elsewhere the peer certificate's URI SAN.
+pub(crate) fn peer_principal() -> Option<abi::HostBytes> {
+    for path in [&b"filter_state\0io.istio.peer_principal"[..], b"connection\0uri_san_peer_certificate"] {
+        if let Ok(Some(b)) = abi::property(path)
+            && !b.as_slice().is_empty()
+        {
+            return Some(b);
+        }
+    }
+    None
+}
+
+/// Reads an integer property as Envoy encodes it (8 bytes little-endian),
+/// or as decimal text.
+pub(crate) fn int_property(path: &[u8]) -> Option<u64> {
+    let b = abi::property(path).ok().flatten()?;
+    let s = b.as_slice();
+    if let Ok(a) = <[u8; 8]>::try_from(s) {
+        return Some(u64::from_le_bytes(a));
+    }
+    core::str::from_utf8(s).ok()?.trim().parse().ok()
+}

@@ -30,6 +30,10 @@ pub enum Reason {
     InvalidSni,
     /// A connection whose destination address is unknown.
     NoDestination,
+    /// The proxy did not hand over the request headers.
+    HeadersUnavailable,
+    /// The filter has no valid configuration (it refuses everything).
+    Unconfigured,
 }
 
 impl Reason {
@@ -45,6 +49,8 @@ impl Reason {
             Self::NoSni => "no-sni",
             Self::InvalidSni => "invalid-sni",
             Self::NoDestination => "no-destination-address",
+            Self::HeadersUnavailable => "headers-unavailable",
+            Self::Unconfigured => "unconfigured",
         }
     }
 }

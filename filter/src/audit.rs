@@ -1,0 +1,164 @@
+//! The audit log line: one JSON object per decision, written into a reused
+//! buffer and sent through the proxy's log.
+//!
+//! ```json
+//! {"time":"2026-11-21T16:18:00.123Z","policy":"httpbin","rule":"httpbin/2",
+//!  "decision":"deny","enforced":true,"reason":"default","protocol":"http",
+//!  "host":"httpbin.org","port":80,"method":"POST","path":"/post",
+//!  "principal":"cluster.local/ns/default/sa/admin",
+//!  "audit":{"decision":"deny","policy":"new","rule":"new/1","reason":"rule"}}
+//! ```
+//!
+//! The top-level fields describe the decision that was applied
+//! (`"enforced":true`). When no enforced policy exists they describe the
+//! would-be decision of the audit policies (`"enforced":false`). `audit`
+//! appears when audit policies exist and their would-be decision differs.
+//! Strings are escaped so the line is always ASCII: bytes outside printable
+//! ASCII become `\u00XX`.
+
+use core::fmt::Write as _;
+
+use egress_table::{Cause, Table, Verdict};
+
+/// Appends `bytes` as a JSON string.
+pub fn json_str(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.push(b'"');
+    for &b in bytes {
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            0x20..=0x7e => out.push(b),
+            _ => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0'));
+                out.push(HEX.get(usize::from(b & 15)).copied().unwrap_or(b'0'));
+            }
+        }
+    }
+    out.push(b'"');
+}
+
+struct W<'a>(&'a mut Vec<u8>);
+impl core::fmt::Write for W<'_> {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
+/// (the "civil from days" algorithm, Howard Hinnant, chrono-compatible).
+fn civil(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Appends an RFC 3339 UTC timestamp with milliseconds.
+pub fn rfc3339(out: &mut Vec<u8>, nanos: u64) {
+    let secs = (nanos / 1_000_000_000) as i64;
+    let ms = (nanos / 1_000_000) % 1000;
+    let (y, mo, d) = civil(secs.div_euclid(86_400));
+    let s = secs.rem_euclid(86_400);
+    let _ = write!(W(out), "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z", s / 3600, s / 60 % 60, s % 60);
+}
+
+/// What is known of the request, for the log line.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Fields<'a> {
+    pub protocol: &'a str,
+    pub host: &'a [u8],
+    pub port: u16,
+    pub method: &'a [u8],
+    pub path: &'a [u8],
+    pub principal: Option<&'a [u8]>,
+}
+
+/// The policy name, rule id and reason code of a verdict.
+pub fn describe<'t>(table: &'t Table, v: &Verdict) -> (&'t str, &'t str, &'static str) {
+    match v.cause {
+        Cause::Rule(r) => (table.policy_name(table.rule_policy(r)), table.rule_id(r), "rule"),
+        Cause::Default(p) => (table.policy_name(p), "", "default"),
+        Cause::Invalid(reason) => ("", "", reason.as_str()),
+        Cause::NoPolicy => ("", "", "no-enforced-policy"),
+    }
+}
+
+fn verdict_fields(out: &mut Vec<u8>, table: &Table, v: &Verdict) {
+    let (policy, rule, reason) = describe(table, v);
+    out.extend_from_slice(b"\"decision\":");
+    json_str(out, v.action.as_str().as_bytes());
+    out.extend_from_slice(b",\"policy\":");
+    if policy.is_empty() { out.extend_from_slice(b"null") } else { json_str(out, policy.as_bytes()) }
+    out.extend_from_slice(b",\"rule\":");
+    if rule.is_empty() { out.extend_from_slice(b"null") } else { json_str(out, rule.as_bytes()) }
+    out.extend_from_slice(b",\"reason\":");
+    json_str(out, reason.as_bytes());
+}
+
+/// Writes the whole line for a decision into `out` (cleared first).
+pub fn line(out: &mut Vec<u8>, table: &Table, d: &egress_table::Decision, f: &Fields<'_>, nanos: u64) {
+    out.clear();
+    out.extend_from_slice(b"{\"time\":\"");
+    rfc3339(out, nanos);
+    out.extend_from_slice(b"\",");
+    let (primary, enforced, shadow) = match (d.enforced.cause, d.audit) {
+        (Cause::NoPolicy, Some(a)) => (a, false, None),
+        (_, a) => (d.enforced, true, a.filter(|a| *a != d.enforced)),
+    };
+    verdict_fields(out, table, &primary);
+    out.extend_from_slice(if enforced { b",\"enforced\":true" } else { b",\"enforced\":false" });
+    out.extend_from_slice(b",\"protocol\":");
+    json_str(out, f.protocol.as_bytes());
+    out.extend_from_slice(b",\"host\":");
+    json_str(out, f.host);
+    let _ = write!(W(out), ",\"port\":{}", f.port);
+    if !f.method.is_empty() {
+        out.extend_from_slice(b",\"method\":");
+        json_str(out, f.method);
+        out.extend_from_slice(b",\"path\":");
+        json_str(out, f.path);
+    }
+    out.extend_from_slice(b",\"principal\":");
+    match f.principal {
+        Some(p) => json_str(out, p),
+        None => out.extend_from_slice(b"null"),
+    }
+    if let Some(s) = shadow {
+        out.extend_from_slice(b",\"audit\":{");
+        verdict_fields(out, table, &s);
+        out.push(b'}');
+    }
+    out.push(b'}');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps() {
+        let mut b = Vec::new();
+        rfc3339(&mut b, 0);
+        assert_eq!(b, b"1970-01-01T00:00:00.000Z");
+        b.clear();
+        // 2024-02-29T12:34:56.789Z
+        rfc3339(&mut b, 1_709_210_096_789_000_000);
+        assert_eq!(String::from_utf8(b).unwrap(), "2024-02-29T12:34:56.789Z");
+    }
+
+    #[test]
+    fn escaping() {
+        let mut b = Vec::new();
+        json_str(&mut b, b"a\"b\\c\n\xff");
+        assert_eq!(String::from_utf8(b).unwrap(), r#""a\"b\\c\u000a\u00ff""#);
+    }
+}

@@ -1,0 +1,165 @@
+//! The HTTP filter: one decision per request, in `on_http_request_headers`.
+
+use std::rc::Rc;
+
+use egress_table::request::{self, Method, Reason};
+use egress_table::{Decision, Kind, Request};
+use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::Action;
+
+use crate::audit::{self, Fields};
+use crate::pairs::{self, Pairs};
+use crate::{Loaded, abi};
+
+pub(crate) struct HttpFilter {
+    loaded: Option<Rc<Loaded>>,
+}
+
+impl HttpFilter {
+    pub(crate) fn new(loaded: Option<Rc<Loaded>>) -> Self {
+        Self { loaded }
+    }
+}
+
+impl Context for HttpFilter {}
+
+/// The pseudo-headers and host values of one request.
+#[derive(Default)]
+struct Scan<'a> {
+    authority: Option<&'a [u8]>,
+    authority_conflict: bool,
+    path: Option<&'a [u8]>,
+    method: Option<&'a [u8]>,
+    https: bool,
+}
+
+fn same_authority(a: &[u8], b: &[u8]) -> bool {
+    match (request::parse_authority(a), request::parse_authority(b)) {
+        (Ok((ha, pa)), Ok((hb, pb))) => ha.as_bytes() == hb.as_bytes() && pa == pb,
+        _ => false,
+    }
+}
+
+fn scan<'a>(pairs: &Pairs<'a>) -> Scan<'a> {
+    let mut s = Scan::default();
+    for (k, v) in pairs.iter() {
+        if k == b":authority" || k.eq_ignore_ascii_case(b"host") {
+            match s.authority {
+                None => s.authority = Some(v),
+                // A second value is only harmless if it names the same host and port.
+                Some(first) => s.authority_conflict |= !same_authority(first, v),
+            }
+        } else if k == b":path" {
+            s.path.get_or_insert(v);
+        } else if k == b":method" {
+            s.method.get_or_insert(v);
+        } else if k == b":scheme" {
+            s.https = v.eq_ignore_ascii_case(b"https");
+        }
+    }
+    s
+}
+
+impl HttpContext for HttpFilter {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let Some(loaded) = self.loaded.clone() else {
+            deny_response(None, "-", "", Reason::Unconfigured.as_str());
+            return Action::Pause;
+        };
+        let buf = abi::request_header_pairs();
+        let pairs = buf.as_ref().ok().and_then(|b| Pairs::parse(b.as_slice()));
+        let Some(pairs) = pairs else {
+            return finish(&loaded, loaded.table.reject(Reason::HeadersUnavailable), &Fields { protocol: "http", ..Fields::default() });
+        };
+        let s = scan(&pairs);
+        let method_raw = s.method.unwrap_or(b"");
+        let raw_path = s.path.unwrap_or(b"");
+        let path = request::strip_query(raw_path);
+        let mut fields = Fields { protocol: "http", method: method_raw, path, ..Fields::default() };
+
+        // The authority: from the headers, else the `request.host` attribute.
+        let fallback;
+        let authority = match s.authority {
+            Some(a) => a,
+            None => {
+                fallback = abi::property(b"request\0host").ok().flatten();
+                fallback.as_ref().map_or(&[][..], |b| b.as_slice())
+            }
+        };
+        fields.host = authority;
+        if s.authority_conflict {
+            return finish(&loaded, loaded.table.reject(Reason::DuplicateAuthority), &fields);
+        }
+        let (host, port) = match request::parse_authority(authority) {
+            Ok(hp) => hp,
+            Err(reason) => return finish(&loaded, loaded.table.reject(reason), &fields),
+        };
+        let method = match Method::parse(method_raw) {
+            Ok(m) => m,
+            Err(reason) => return finish(&loaded, loaded.table.reject(reason), &fields),
+        };
+        // CONNECT carries no path; every other request needs a canonical one.
+        if method_raw != b"CONNECT" || s.path.is_some() {
+            if let Err(problem) = request::check_path(path) {
+                return finish(&loaded, loaded.table.reject(Reason::Path(problem)), &fields);
+            }
+        }
+        let port = port
+            .or_else(|| crate::int_property(b"destination\0port").and_then(|p| u16::try_from(p).ok()).filter(|p| *p != 0))
+            .unwrap_or(if s.https { 443 } else { 80 });
+        fields.host = host.as_bytes();
+        fields.port = port;
+
+        let principal_buf = if loaded.table.uses_sources() { crate::peer_principal() } else { None };
+        let principal = principal_buf.as_ref().map(|b| request::normalize_principal(b.as_slice()));
+        let sni_buf = if loaded.table.uses_sni_host_match() { abi::property(b"connection\0requested_server_name").ok().flatten() } else { None };
+        let sni = sni_buf.as_ref().filter(|b| !b.as_slice().is_empty()).map(|b| request::normalize_host(b.as_slice()));
+        let sni = match sni {
+            Some(None) => return finish(&loaded, loaded.table.reject(Reason::InvalidSni), &fields),
+            Some(Some(h)) => Some(h),
+            None => None,
+        };
+        let req = Request {
+            kind: Kind::Http,
+            host: host.as_bytes(),
+            port,
+            method,
+            path,
+            principal,
+            sni: sni.as_ref().map(|h| h.as_bytes()),
+            dst_ip: None,
+            headers: &pairs,
+        };
+        let d = loaded.table.decide(&req);
+        fields.principal = principal;
+        finish(&loaded, d, &fields)
+    }
+}
+
+fn finish(loaded: &Loaded, d: Decision, fields: &Fields<'_>) -> Action {
+    let late_principal;
+    let mut fields = *fields;
+    if d.log && fields.principal.is_none() {
+        late_principal = crate::peer_principal();
+        fields.principal = late_principal.as_ref().map(|b| request::normalize_principal(b.as_slice()));
+    }
+    crate::report(loaded, &d, &fields);
+    if d.allowed() {
+        return Action::Continue;
+    }
+    let (policy, rule, reason) = audit::describe(&loaded.table, &d.enforced);
+    deny_response(Some(loaded), policy, rule, reason);
+    Action::Pause
+}
+
+/// Answers with 403 `RBAC: access denied`, response-code details naming the
+/// policy and rule, and `x-egress-policy` / `x-egress-reason` headers.
+fn deny_response(_loaded: Option<&Loaded>, policy: &str, rule: &str, reason: &str) {
+    let policy = if policy.is_empty() { "-" } else { policy };
+    let details = format!("egress_access_denied[policy={policy},rule={},reason={reason}]", if rule.is_empty() { "-" } else { rule });
+    let mut headers = Vec::with_capacity(96);
+    pairs::serialize(&[(b"x-egress-policy", policy.as_bytes()), (b"x-egress-reason", reason.as_bytes())], &mut headers);
+    if let Err(s) = abi::send_local_response(403, details.as_bytes(), b"RBAC: access denied", &headers) {
+        abi::log(abi::LOG_ERROR, format!("egress: could not send the 403 response (status {}); the request stays paused", s.0).as_bytes());
+    }
+}

@@ -1,0 +1,144 @@
+//! Counters, defined once per VM in `on_configure`.
+//!
+//! Envoy exposes a wasm metric named `N` as the stat `wasmcustom.N`. Tags
+//! ride in the name in Istio's `tag=.=value;.;` form, so that Istio's
+//! `extraStatTags` (or Envoy `stats_tags` regexes `(tag=\.=(.*?);\.;)`)
+//! turn them into Prometheus labels:
+//!
+//! - `egress_decisions_total` — tags `policy`, `decision`, `reason`: every
+//!   applied decision. `reason` is `rule`, `default`, a refusal code such as
+//!   `path-dot-segment`, or `no-enforced-policy`; `policy` is `-` for refusals.
+//! - `egress_audit_decisions_total` — same tags: the would-be decision with
+//!   audit policies enforced too (only when the table has an audit policy).
+//! - `egress_rule_matches_total` — tags `policy`, `rule`: the rule that
+//!   decided (defined only when the table has at most 64 rules, to bound
+//!   cardinality).
+
+use egress_table::request::{PathProblem, Reason};
+use egress_table::spec::Action;
+use egress_table::{Cause, Table, Verdict};
+
+use crate::abi;
+
+/// Every refusal reason, for defining their counters up front.
+pub const REASONS: [Reason; 18] = [
+    Reason::MissingAuthority,
+    Reason::InvalidAuthority,
+    Reason::DuplicateAuthority,
+    Reason::InvalidMethod,
+    Reason::SniHostMismatch,
+    Reason::NoSni,
+    Reason::InvalidSni,
+    Reason::NoDestination,
+    Reason::HeadersUnavailable,
+    Reason::Path(PathProblem::NotAbsolute),
+    Reason::Path(PathProblem::EmptySegment),
+    Reason::Path(PathProblem::DotSegment),
+    Reason::Path(PathProblem::EncodedSlash),
+    Reason::Path(PathProblem::EncodedUnreserved),
+    Reason::Path(PathProblem::Nul),
+    Reason::Path(PathProblem::Backslash),
+    Reason::Path(PathProblem::InvalidByte),
+    Reason::Path(PathProblem::InvalidEscape),
+];
+
+/// Most rules for which per-rule counters are defined.
+pub const MAX_RULE_COUNTERS: usize = 64;
+
+#[derive(Debug, Default)]
+struct Set {
+    /// Per policy: [allow by rule, allow by default, deny by rule, deny by default].
+    per_policy: Vec<[Option<u32>; 4]>,
+    invalid: Vec<Option<u32>>,
+    no_policy: Option<u32>,
+}
+
+/// The counter ids of one plugin instance.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    enforced: Set,
+    audit: Option<Set>,
+    rules: Vec<Option<u32>>,
+}
+
+fn define(name: &str) -> Option<u32> {
+    match abi::define_metric(abi::METRIC_COUNTER, name.as_bytes()) {
+        Ok(id) => Some(id),
+        Err(s) => {
+            abi::log(abi::LOG_WARN, format!("egress: could not define metric {name} (status {})", s.0).as_bytes());
+            None
+        }
+    }
+}
+
+fn tagged(base: &str, tags: &[(&str, &str)]) -> String {
+    let mut s = String::from(base);
+    for (k, v) in tags {
+        s.push('.');
+        s.push_str(k);
+        s.push_str("=.=");
+        s.push_str(v);
+        s.push_str(";.;");
+    }
+    s
+}
+
+fn define_set(table: &Table, base: &str) -> Set {
+    let mut set = Set::default();
+    for name in table.policy_names() {
+        let mut ids = [None; 4];
+        for (i, (decision, reason)) in [("allow", "rule"), ("allow", "default"), ("deny", "rule"), ("deny", "default")].iter().enumerate() {
+            if let Some(slot) = ids.get_mut(i) {
+                *slot = define(&tagged(base, &[("policy", name), ("decision", decision), ("reason", reason)]));
+            }
+        }
+        set.per_policy.push(ids);
+    }
+    for r in REASONS {
+        set.invalid.push(define(&tagged(base, &[("policy", "-"), ("decision", "deny"), ("reason", r.as_str())])));
+    }
+    set.no_policy = define(&tagged(base, &[("policy", "-"), ("decision", "allow"), ("reason", "no-enforced-policy")]));
+    set
+}
+
+impl Metrics {
+    /// Defines every counter this table can increment.
+    pub fn define(table: &Table) -> Self {
+        let enforced = define_set(table, "egress_decisions_total");
+        let audit = table.has_audit().then(|| define_set(table, "egress_audit_decisions_total"));
+        let mut rules = Vec::new();
+        if table.rule_count() <= MAX_RULE_COUNTERS {
+            for r in 0..table.rule_count() as u32 {
+                let policy = table.policy_name(table.rule_policy(r));
+                rules.push(define(&tagged("egress_rule_matches_total", &[("policy", policy), ("rule", table.rule_id(r))])));
+            }
+        }
+        Self { enforced, audit, rules }
+    }
+
+    /// Counts a decision.
+    pub fn record(&self, table: &Table, d: &egress_table::Decision) {
+        bump(&self.enforced, table, &d.enforced);
+        if let (Some(set), Some(a)) = (&self.audit, &d.audit) {
+            bump(set, table, a);
+        }
+        if let Cause::Rule(r) = d.enforced.cause
+            && let Some(Some(id)) = self.rules.get(r as usize)
+        {
+            abi::increment_metric(*id, 1);
+        }
+    }
+}
+
+fn bump(set: &Set, table: &Table, v: &Verdict) {
+    let base = if v.action == Action::Allow { 0 } else { 2 };
+    let id = match v.cause {
+        Cause::Rule(r) => set.per_policy.get(table.rule_policy(r) as usize).and_then(|ids| ids.get(base)).copied().flatten(),
+        Cause::Default(p) => set.per_policy.get(p as usize).and_then(|ids| ids.get(base + 1)).copied().flatten(),
+        Cause::Invalid(reason) => REASONS.iter().position(|r| *r == reason).and_then(|i| set.invalid.get(i)).copied().flatten(),
+        Cause::NoPolicy => set.no_policy,
+    };
+    if let Some(id) = id {
+        abi::increment_metric(id, 1);
+    }
+}
