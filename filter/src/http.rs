@@ -99,10 +99,10 @@ impl HttpContext for HttpFilter {
             Err(reason) => return finish(&loaded, loaded.table.reject(reason), &fields),
         };
         // CONNECT carries no path; every other request needs a canonical one.
-        if method_raw != b"CONNECT" || s.path.is_some() {
-            if let Err(problem) = request::check_path(path) {
-                return finish(&loaded, loaded.table.reject(Reason::Path(problem)), &fields);
-            }
+        if (method_raw != b"CONNECT" || s.path.is_some())
+            && let Err(problem) = request::check_path(path)
+        {
+            return finish(&loaded, loaded.table.reject(Reason::Path(problem)), &fields);
         }
         let port = port
             .or_else(|| crate::int_property(b"destination\0port").and_then(|p| u16::try_from(p).ok()).filter(|p| *p != 0))
