@@ -2,7 +2,7 @@
 
 use std::rc::Rc;
 
-use egress_table::request::{self, Method, Reason};
+use egress_table::request::{self, Reason};
 use egress_table::{Decision, Kind, Request};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
@@ -90,25 +90,16 @@ impl HttpContext for HttpFilter {
         if s.authority_conflict {
             return finish(&loaded, loaded.table.reject(Reason::DuplicateAuthority), &fields);
         }
-        let (host, port) = match request::parse_authority(authority) {
-            Ok(hp) => hp,
+        // Ask the proxy for the connection's port only when the authority names none.
+        let after_host = authority.rsplit(|&b| b == b']').next().unwrap_or(authority);
+        let dest_port = if after_host.contains(&b':') { None } else { crate::int_property(b"destination\0port").and_then(|p| u16::try_from(p).ok()) };
+        let parts = request::HttpParts { authority, method: method_raw, path: s.path, https: s.https, destination_port: dest_port };
+        let n = match request::normalize_http(&parts) {
+            Ok(n) => n,
             Err(reason) => return finish(&loaded, loaded.table.reject(reason), &fields),
         };
-        let method = match Method::parse(method_raw) {
-            Ok(m) => m,
-            Err(reason) => return finish(&loaded, loaded.table.reject(reason), &fields),
-        };
-        // CONNECT carries no path; every other request needs a canonical one.
-        if (method_raw != b"CONNECT" || s.path.is_some())
-            && let Err(problem) = request::check_path(path)
-        {
-            return finish(&loaded, loaded.table.reject(Reason::Path(problem)), &fields);
-        }
-        let port = port
-            .or_else(|| crate::int_property(b"destination\0port").and_then(|p| u16::try_from(p).ok()).filter(|p| *p != 0))
-            .unwrap_or(if s.https { 443 } else { 80 });
-        fields.host = host.as_bytes();
-        fields.port = port;
+        fields.host = n.host.as_bytes();
+        fields.port = n.port;
 
         let principal_buf = if loaded.table.uses_sources() { crate::peer_principal() } else { None };
         let principal = principal_buf.as_ref().map(|b| request::normalize_principal(b.as_slice()));
@@ -121,10 +112,10 @@ impl HttpContext for HttpFilter {
         };
         let req = Request {
             kind: Kind::Http,
-            host: host.as_bytes(),
-            port,
-            method,
-            path,
+            host: n.host.as_bytes(),
+            port: n.port,
+            method: n.method,
+            path: n.path,
             principal,
             sni: sni.as_ref().map(|h| h.as_bytes()),
             dst_ip: None,

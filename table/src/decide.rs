@@ -3,10 +3,10 @@
 //! Semantics (the language reference, `docs/language.md`, is the contract):
 //!
 //! 1. Policies form two pools: the **enforced** pool (policies in `mode
-//!    enforce`) decides what happens to the request; the **audit** pool (all
-//!    policies, as if every audit policy were enforced) gives the would-be
-//!    decision that is logged and counted. The audit pool is evaluated only
-//!    when the table has an audit policy.
+//!    enforce`) decides what happens to the request; the **audit** pool (the
+//!    policies in `mode audit`, evaluated on their own, like Envoy RBAC's
+//!    shadow rules) gives the would-be decision that is logged and counted.
+//!    The audit pool is evaluated only when the table has an audit policy.
 //! 2. In a pool, the candidate destinations are those whose host pattern (or
 //!    CIDR), protocol and port match the request. Every rule of every
 //!    candidate destination is tested; a destination with no rule block has
@@ -65,9 +65,9 @@ impl Headers for NoHeaders {
     fn for_each_value(&self, _: &[u8], _: &mut dyn FnMut(&[u8])) {}
 }
 
-impl Headers for [(&[u8], &[u8])] {
+impl Headers for &[(&[u8], &[u8])] {
     fn for_each_value(&self, name: &[u8], f: &mut dyn FnMut(&[u8])) {
-        for (k, v) in self {
+        for (k, v) in self.iter() {
             if k.eq_ignore_ascii_case(name) {
                 f(v);
             }
@@ -139,8 +139,8 @@ pub struct Verdict {
 pub struct Decision {
     /// What happens to the request: the enforced pool's verdict.
     pub enforced: Verdict,
-    /// The would-be verdict with audit policies enforced too; `None` when the
-    /// table has no audit policy.
+    /// The would-be verdict of the audit policies; `None` when the table has
+    /// no audit policy.
     pub audit: Option<Verdict>,
     /// Whether the policies' log settings ask for an audit log line.
     pub log: bool,
@@ -206,24 +206,24 @@ impl Table {
     /// Decides a request, reporting each step to `tracer`.
     pub fn decide_traced(&self, req: &Request<'_>, tracer: &mut impl Tracer) -> Decision {
         let mut enforced = Best::default();
-        let mut all = Best::default();
+        let mut audit = Best::default();
         self.for_each_candidate(req, tracer, |table, dest, tracer| {
             let Some(policy) = table.policies.get(dest.policy as usize) else { return };
-            let in_enforced = policy.mode == crate::spec::Mode::Enforce;
+            let best = match policy.mode {
+                crate::spec::Mode::Enforce => &mut enforced,
+                crate::spec::Mode::Audit => &mut audit,
+            };
             for (k, rule) in dest.rules.of(&table.rules).iter().enumerate() {
                 let idx = dest.rules.start + k as u32;
                 let outcome = table.rule_matches(rule, req);
                 tracer.rule(idx, outcome);
                 if outcome.is_ok() {
-                    all.record(rule.action, idx);
-                    if in_enforced {
-                        enforced.record(rule.action, idx);
-                    }
+                    best.record(rule.action, idx);
                 }
             }
         });
         let enforced = self.resolve(&self.enforce, enforced, req);
-        let audit = self.has_audit.then(|| self.resolve(&self.all, all, req));
+        let audit = self.has_audit.then(|| self.resolve(&self.audit, audit, req));
         self.finish(enforced, audit)
     }
 
@@ -238,12 +238,12 @@ impl Table {
             }
         };
         let enforced = verdict(&self.enforce);
-        let audit = self.has_audit.then(|| verdict(&self.all));
+        let audit = self.has_audit.then(|| verdict(&self.audit));
         self.finish(enforced, audit)
     }
 
     fn finish(&self, enforced: Verdict, audit: Option<Verdict>) -> Decision {
-        let log = self.logs(&self.enforce, enforced) || audit.is_some_and(|a| self.logs(&self.all, a));
+        let log = self.logs(&self.enforce, enforced) || audit.is_some_and(|a| self.logs(&self.audit, a));
         Decision { enforced, audit, log }
     }
 

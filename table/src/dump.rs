@@ -188,3 +188,24 @@ impl TableSpec {
         s
     }
 }
+
+impl Table {
+    /// A one-line description of destination `d` (for explanations), e.g.
+    /// `httpbin.org port 80 http (policy httpbin)`.
+    pub fn describe_dest(&self, d: u32) -> String {
+        let Some(dest) = self.dests.get(d as usize) else { return String::new() };
+        let mut targets: Vec<String> = Vec::new();
+        for h in self.hosts.iter() {
+            if h.dests.of(&self.dest_refs).contains(&d) {
+                targets.push(HostPattern { kind: h.kind, name: self.text(h.name).to_owned() }.to_string());
+            }
+        }
+        for c in self.cidrs.iter() {
+            if c.dests.of(&self.dest_refs).contains(&d) {
+                targets.push(c.cidr.to_string());
+            }
+        }
+        let ports: Vec<String> = dest.ports.of(&self.ports).iter().map(ToString::to_string).collect();
+        format!("{} port {} {} (policy {})", targets.join(", "), ports.join(","), dest.protocol.as_str(), self.policy_name(dest.policy))
+    }
+}

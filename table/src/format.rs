@@ -969,14 +969,12 @@ fn build(
             return err(HEADER, format!("hosts[{i}]"), "duplicate host");
         }
     }
-    let pool = |mode_filter: Option<Mode>| {
+    let pool = |mode: Mode| {
         let mut facts = PoolFacts { any: false, default: Action::Allow, default_policy: 0, log: LogSetting::None, sni_host_match: false };
-        let mut first = None;
         for (i, p) in policies.iter().enumerate() {
-            if mode_filter.is_some_and(|m| m != p.mode) {
+            if p.mode != mode {
                 continue;
             }
-            first.get_or_insert(u32_of(i));
             if !facts.any || (p.default == Action::Deny && facts.default == Action::Allow) {
                 facts.default = p.default;
                 facts.default_policy = u32_of(i);
@@ -987,8 +985,8 @@ fn build(
         }
         facts
     };
-    let enforce = pool(Some(Mode::Enforce));
-    let all = pool(None);
+    let enforce = pool(Mode::Enforce);
+    let audit = pool(Mode::Audit);
     let mut tls_ports: Vec<PortRange> = Vec::new();
     for d in dests.iter().filter(|d| d.protocol == Protocol::Tls) {
         tls_ports.extend_from_slice(d.ports.of(&ports));
@@ -1017,7 +1015,7 @@ fn build(
         one_label,
         any_depth,
         enforce,
-        all,
+        audit,
         tls_ports: tls_ports.into_boxed_slice(),
     })
 }

@@ -295,6 +295,47 @@ pub fn principal_parts(p: &[u8]) -> Option<(&[u8], &[u8])> {
     Some((ns, sa))
 }
 
+/// The parts of an HTTP request the decision needs, as the proxy hands them over.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpParts<'a> {
+    /// `:authority` (or `host`).
+    pub authority: &'a [u8],
+    /// `:method`.
+    pub method: &'a [u8],
+    /// `:path` including the query; `None` if absent (legal only for CONNECT).
+    pub path: Option<&'a [u8]>,
+    /// Whether `:scheme` is `https` (the default port is then 443).
+    pub https: bool,
+    /// The port the connection came in on (`destination.port`), if known.
+    pub destination_port: Option<u16>,
+}
+
+/// An HTTP request normalised for [`crate::Table::decide`].
+#[derive(Debug, Clone, Copy)]
+pub struct NormalizedHttp<'a> {
+    /// The host, normalised.
+    pub host: HostBuf,
+    /// The port: from the authority, else the connection's, else the scheme's default.
+    pub port: u16,
+    /// The method.
+    pub method: Method,
+    /// The path without query or fragment.
+    pub path: &'a [u8],
+}
+
+/// Normalises an HTTP request the way the filter does: authority, method,
+/// canonical path (not required for CONNECT without a path), port.
+pub fn normalize_http<'a>(p: &HttpParts<'a>) -> Result<NormalizedHttp<'a>, Reason> {
+    let (host, port) = parse_authority(p.authority)?;
+    let method = Method::parse(p.method)?;
+    let path = strip_query(p.path.unwrap_or(b""));
+    if p.method != b"CONNECT" || p.path.is_some() {
+        check_path(path).map_err(Reason::Path)?;
+    }
+    let port = port.or(p.destination_port.filter(|&p| p != 0)).unwrap_or(if p.https { 443 } else { 80 });
+    Ok(NormalizedHttp { host, port, method, path })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -96,7 +96,7 @@ pub(crate) struct CidrEntry {
     pub(crate) dests: Span,
 }
 
-/// Facts about a pool of policies (the enforced ones, or all of them) that
+/// Facts about a pool of policies (the enforced ones, or the audit ones) that
 /// the decision needs besides the rules.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PoolFacts {
@@ -135,7 +135,7 @@ pub struct Table {
     pub(crate) one_label: Index,
     pub(crate) any_depth: Index,
     pub(crate) enforce: PoolFacts,
-    pub(crate) all: PoolFacts,
+    pub(crate) audit: PoolFacts,
     pub(crate) has_audit: bool,
     pub(crate) tls_ports: Box<[crate::spec::PortRange]>,
     pub(crate) uses_sources: bool,
@@ -230,7 +230,7 @@ impl Table {
 
     /// Whether any policy asks for the SNI/Host agreement check.
     pub fn uses_sni_host_match(&self) -> bool {
-        self.all.sni_host_match
+        self.enforce.sni_host_match || self.audit.sni_host_match
     }
 
     /// Whether some `tls` destination covers `port`.

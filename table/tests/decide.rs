@@ -178,7 +178,7 @@ fn audit_mode_is_a_dry_run() {
 }
 
 #[test]
-fn audit_pool_includes_enforced_policies() {
+fn audit_policies_are_evaluated_on_their_own() {
     // Enforced allowlist for a.com; an audit policy that would deny POST there.
     let enforce = policy("e", Action::Deny, vec![dest(vec![host("a.com")], Protocol::Http, &[(80, 80)], vec![rule("e/1", Action::Allow)])]);
     let mut post = rule("a/1", Action::Deny);
@@ -194,7 +194,18 @@ fn audit_pool_includes_enforced_policies() {
     assert_eq!(d.audit.unwrap().action, Action::Allow);
     let d = t.decide(&http("b.com", 80, "GET", "/", None));
     assert!(!d.allowed(), "the enforced default still applies");
+    assert_eq!(d.audit.unwrap().action, Action::Allow, "the audit policy alone defaults to allow");
+    // An audit allowlist shows what it would block even where an enforced
+    // policy allows more (the migration case).
+    let wide = policy("wide", Action::Deny, vec![dest(vec![host("**")], Protocol::Tls, &[(443, 443)], vec![rule("wide/1", Action::Allow)])]);
+    let mut narrow = policy("narrow", Action::Deny, vec![dest(vec![host("pypi.org")], Protocol::Tls, &[(443, 443)], vec![rule("narrow/1", Action::Allow)])]);
+    narrow.mode = Mode::Audit;
+    let t = table(&TableSpec { policies: vec![wide, narrow] });
+    let tls = |h: &'static str| Request { kind: Kind::Tls, host: h.as_bytes(), port: 443, method: Method::OTHER, path: b"", principal: None, sni: None, dst_ip: None, headers: &NoHeaders };
+    let d = t.decide(&tls("example.com"));
+    assert!(d.allowed());
     assert_eq!(d.audit.unwrap().action, Action::Deny);
+    assert_eq!(t.decide(&tls("pypi.org")).audit.unwrap().action, Action::Allow);
 }
 
 #[test]

@@ -1,0 +1,250 @@
+//! Diagnostics as data: a code, a severity, a message, a primary span,
+//! secondary labels and help. Every stage returns them; only the renderers
+//! here turn them into text (`file:line:col: error: message [CODE]`, with the
+//! source line and a caret) or JSON.
+
+use std::fmt::Write as _;
+
+use crate::source::{Sources, Span};
+
+/// Error or warning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// Stops compilation.
+    Error,
+    /// Reported; compilation continues (unless warnings are denied).
+    Warning,
+}
+
+impl Severity {
+    /// `"error"` or `"warning"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Error => "error",
+            Self::Warning => "warning",
+        }
+    }
+}
+
+/// A secondary location with a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Label {
+    /// Where.
+    pub span: Span,
+    /// What to say there.
+    pub message: String,
+}
+
+/// One diagnostic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// Error or warning.
+    pub severity: Severity,
+    /// A stable code such as `E0301`; see `docs/diagnostics.md`.
+    pub code: &'static str,
+    /// What is wrong, in one line.
+    pub message: String,
+    /// Where.
+    pub span: Span,
+    /// Text under the caret.
+    pub label: Option<String>,
+    /// Other relevant places.
+    pub labels: Vec<Label>,
+    /// How to fix it, when a fix is likely.
+    pub help: Option<String>,
+    /// Background worth knowing.
+    pub note: Option<String>,
+}
+
+impl Diagnostic {
+    /// An error.
+    pub fn error(code: &'static str, span: Span, message: impl Into<String>) -> Self {
+        Self { severity: Severity::Error, code, message: message.into(), span, label: None, labels: Vec::new(), help: None, note: None }
+    }
+
+    /// A warning.
+    pub fn warning(code: &'static str, span: Span, message: impl Into<String>) -> Self {
+        Self { severity: Severity::Warning, ..Self::error(code, span, message) }
+    }
+
+    /// Sets the text under the caret.
+    #[must_use]
+    pub fn label(mut self, text: impl Into<String>) -> Self {
+        self.label = Some(text.into());
+        self
+    }
+
+    /// Adds a secondary label.
+    #[must_use]
+    pub fn with_label(mut self, span: Span, text: impl Into<String>) -> Self {
+        self.labels.push(Label { span, message: text.into() });
+        self
+    }
+
+    /// Sets the help.
+    #[must_use]
+    pub fn help(mut self, text: impl Into<String>) -> Self {
+        self.help = Some(text.into());
+        self
+    }
+
+    /// Sets help only if `text` is `Some`.
+    #[must_use]
+    pub fn maybe_help(self, text: Option<String>) -> Self {
+        match text {
+            Some(t) => self.help(t),
+            None => self,
+        }
+    }
+
+    /// Sets the note.
+    #[must_use]
+    pub fn note(mut self, text: impl Into<String>) -> Self {
+        self.note = Some(text.into());
+        self
+    }
+
+    /// Whether this is an error.
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+/// Sorts diagnostics by file and position (stable for equal positions).
+pub fn sort(diags: &mut [Diagnostic]) {
+    diags.sort_by_key(|d| (d.span.file, d.span.start));
+}
+
+fn snippet(out: &mut String, sources: &Sources, span: Span, marker: char, text: Option<&str>) {
+    let Some(file) = sources.get(span.file) else { return };
+    let (line, col) = file.line_col(span.start);
+    let (end_line, end_col) = file.line_col(span.end);
+    let src = file.line_text(line);
+    let width = line.to_string().len();
+    let _ = writeln!(out, "{:width$} |", "");
+    let _ = writeln!(out, "{line:width$} | {src}");
+    let len = if end_line == line { end_col.saturating_sub(col).max(1) } else { src.chars().count().saturating_sub(col - 1).max(1) };
+    let marks: String = std::iter::repeat_n(marker, len).collect();
+    let _ = write!(out, "{:width$} | {}{}", "", " ".repeat(col - 1), marks);
+    if let Some(t) = text {
+        let _ = write!(out, " {t}");
+    }
+    out.push('\n');
+}
+
+/// Renders a diagnostic for a terminal.
+pub fn render(d: &Diagnostic, sources: &Sources) -> String {
+    let mut out = String::new();
+    let (name, line, col) = position(d.span, sources);
+    let _ = writeln!(out, "{name}:{line}:{col}: {}: {} [{}]", d.severity.as_str(), d.message, d.code);
+    snippet(&mut out, sources, d.span, '^', d.label.as_deref());
+    for l in &d.labels {
+        let (lname, lline, lcol) = position(l.span, sources);
+        if l.span.file != d.span.file || lline != line {
+            let _ = writeln!(out, "  --> {lname}:{lline}:{lcol}");
+        }
+        snippet(&mut out, sources, l.span, '-', Some(&l.message));
+    }
+    if let Some(h) = &d.help {
+        let _ = writeln!(out, "  = help: {h}");
+    }
+    if let Some(n) = &d.note {
+        let _ = writeln!(out, "  = note: {n}");
+    }
+    out
+}
+
+fn position(span: Span, sources: &Sources) -> (String, usize, usize) {
+    match sources.get(span.file) {
+        Some(f) => {
+            let (l, c) = f.line_col(span.start);
+            (f.name.clone(), l, c)
+        }
+        None => ("<unknown>".into(), 0, 0),
+    }
+}
+
+/// Renders a diagnostic as one line of JSON (for editors and CI).
+pub fn render_json(d: &Diagnostic, sources: &Sources) -> String {
+    let loc = |span: Span| {
+        let (file, line, column) = position(span, sources);
+        let (end_line, end_column) = sources.get(span.file).map_or((0, 0), |f| f.line_col(span.end));
+        serde_json::json!({"file": file, "line": line, "column": column, "end_line": end_line, "end_column": end_column})
+    };
+    serde_json::json!({
+        "severity": d.severity.as_str(),
+        "code": d.code,
+        "message": d.message,
+        "location": loc(d.span),
+        "label": d.label,
+        "labels": d.labels.iter().map(|l| serde_json::json!({"location": loc(l.span), "message": l.message})).collect::<Vec<_>>(),
+        "help": d.help,
+        "note": d.note,
+    })
+    .to_string()
+}
+
+/// Edit distance counting a swap of two adjacent characters as one edit
+/// (optimal string alignment), for "did you mean" suggestions.
+pub fn levenshtein(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let w = b.len() + 1;
+    let mut d = vec![0usize; (a.len() + 1) * w];
+    let at = |i: usize, j: usize| i * w + j;
+    for i in 0..=a.len() {
+        if let Some(x) = d.get_mut(at(i, 0)) {
+            *x = i;
+        }
+    }
+    for j in 0..=b.len() {
+        if let Some(x) = d.get_mut(at(0, j)) {
+            *x = j;
+        }
+    }
+    let get = |d: &[usize], i: usize, j: usize| d.get(at(i, j)).copied().unwrap_or(usize::MAX / 2);
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let (ca, cb) = (a.get(i - 1), b.get(j - 1));
+            let cost = usize::from(ca != cb);
+            let mut v = (get(&d, i - 1, j) + 1).min(get(&d, i, j - 1) + 1).min(get(&d, i - 1, j - 1) + cost);
+            if i > 1 && j > 1 && ca == b.get(j - 2) && a.get(i - 2) == cb {
+                v = v.min(get(&d, i - 2, j - 2) + 1);
+            }
+            if let Some(x) = d.get_mut(at(i, j)) {
+                *x = v;
+            }
+        }
+    }
+    get(&d, a.len(), b.len())
+}
+
+/// The closest candidate to `word`, if it is close enough to be a likely typo.
+pub fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let lower = word.to_ascii_lowercase();
+    candidates
+        .iter()
+        .map(|c| (levenshtein(&lower, &c.to_ascii_lowercase()), *c))
+        .filter(|(d, c)| *d <= (c.len() / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// `help: did you mean ...?` text for [`suggest`].
+pub fn did_you_mean(word: &str, candidates: &[&str]) -> Option<String> {
+    suggest(word, candidates).map(|s| format!("did you mean `{s}`?"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(suggest("mdoe", &["mode", "default", "log"]), Some("mode"));
+        assert_eq!(suggest("alow", &["allow", "deny"]), Some("allow"));
+        assert_eq!(suggest("GTE", &["GET", "PUT"]), Some("GET"));
+        assert_eq!(suggest("zzzzzz", &["allow", "deny"]), None);
+        assert_eq!(levenshtein("kitten", "sitting"), 3);
+    }
+}

@@ -1,0 +1,188 @@
+//! Warnings (W04xx) on a checked policy set: things that compile and mean
+//! something, but probably not what the author intended.
+
+use egress_table::spec::{Action, HeaderSpec, HostKind, HostPattern, Mode, PortRange, Protocol, SourceSpec, Target};
+
+use crate::check::{CDest, CPath, CRule, Checked};
+use crate::diag::Diagnostic;
+use crate::source::Span;
+
+/// Adds the warnings for `c` to `diags`.
+pub fn lint(c: &Checked, diags: &mut Vec<Diagnostic>) {
+    for p in &c.policies {
+        if p.dests.is_empty() {
+            diags.push(
+                Diagnostic::warning("W0406", p.name_span, format!("policy \"{}\" has no destinations", p.name))
+                    .label("it only contributes its default")
+                    .help(format!("add a destination, e.g. destination \"example.com\" port 443 tls; every request it sees gets `default {}`", p.default.as_str())),
+            );
+        }
+        if p.mode == Mode::Audit && p.log == egress_table::spec::LogSetting::None {
+            diags.push(
+                Diagnostic::warning("W0411", p.name_span, "an audit policy with `log none`")
+                    .label("its decisions are never enforced and never logged")
+                    .help("use `log denied` (the default) or `log all` so the dry run shows something; metrics still count"),
+            );
+        }
+        if p.mode == Mode::Enforce && p.default == Action::Allow && !p.dests.is_empty() && p.dests.iter().all(|d| d.rules.iter().all(|r| r.action == Action::Allow)) {
+            diags.push(
+                Diagnostic::warning("W0410", p.default_span.unwrap_or(p.name_span), "`default allow` with only allow rules")
+                    .label("the rules can only allow what the default already allows")
+                    .help("for an allowlist use `default deny`; for a blocklist write `deny` rules"),
+            );
+        }
+        for d in &p.dests {
+            lint_dest(d, diags);
+        }
+        // The same host twice within a policy.
+        let mut seen: Vec<(&HostPattern, Protocol, &[PortRange], Span)> = Vec::new();
+        for d in &p.dests {
+            for t in &d.targets {
+                if let Target::Host(h) = &t.value {
+                    if let Some((_, _, _, prev)) = seen.iter().find(|(h2, pr, ports, _)| *h2 == h && *pr == d.protocol && overlap(ports, &d.ports)) {
+                        diags.push(
+                            Diagnostic::warning("W0403", t.span, format!("host \"{h}\" is listed twice"))
+                                .label("again here")
+                                .with_label(*prev, "first here")
+                                .help("the rules of both destinations apply; merge them into one destination"),
+                        );
+                    } else {
+                        seen.push((h, d.protocol, &d.ports, t.span));
+                    }
+                }
+            }
+        }
+    }
+    // An exact host also matched by a wildcard (across policies of the same mode).
+    let mut exact = Vec::new();
+    let mut wild = Vec::new();
+    for p in &c.policies {
+        for d in &p.dests {
+            for t in &d.targets {
+                if let Target::Host(h) = &t.value {
+                    if h.kind == HostKind::Exact { exact.push((h, d, p.mode, t.span)) } else { wild.push((h, d, p.mode, t.span)) }
+                }
+            }
+        }
+    }
+    for (h, d, mode, span) in &exact {
+        if let Some((w, _, _, wspan)) =
+            wild.iter().find(|(w, wd, wmode, _)| wmode == mode && wd.protocol == d.protocol && overlap(&wd.ports, &d.ports) && wildcard_matches(w, &h.name))
+        {
+            diags.push(
+                Diagnostic::warning("W0404", *span, format!("\"{h}\" is also matched by \"{w}\""))
+                    .label("the wildcard swallows this entry")
+                    .with_label(*wspan, "wildcard here")
+                    .help("requests to it are decided by the rules of both destinations (a deny in either wins); remove one or make that intended"),
+            );
+        }
+    }
+    let enforce: Vec<_> = c.policies.iter().filter(|p| p.mode == Mode::Enforce).collect();
+    if let Some(allow) = enforce.iter().find(|p| p.default == Action::Allow)
+        && let Some(deny) = enforce.iter().find(|p| p.default == Action::Deny)
+    {
+        diags.push(
+            Diagnostic::warning("W0407", allow.default_span.unwrap_or(allow.name_span), format!("policies \"{}\" and \"{}\" disagree on the default", allow.name, deny.name))
+                .label("default allow")
+                .with_label(deny.default_span.unwrap_or(deny.name_span), "default deny")
+                .help("compiled together, a request no rule matches is denied (the deny default wins)"),
+        );
+    }
+}
+
+fn overlap(a: &[PortRange], b: &[PortRange]) -> bool {
+    a.iter().any(|x| b.iter().any(|y| x.lo <= y.hi && y.lo <= x.hi))
+}
+
+/// Whether wildcard pattern `w` matches host `name`.
+fn wildcard_matches(w: &HostPattern, name: &str) -> bool {
+    if name.parse::<std::net::IpAddr>().is_ok() {
+        return false;
+    }
+    match w.kind {
+        HostKind::Exact => false,
+        HostKind::OneLabel if w.name.is_empty() => !name.contains('.'),
+        HostKind::AnyDepth if w.name.is_empty() => true,
+        HostKind::OneLabel => name.split_once('.').is_some_and(|(_, rest)| rest == w.name),
+        HostKind::AnyDepth => name.len() > w.name.len() && name.ends_with(&w.name) && name.as_bytes().get(name.len() - w.name.len() - 1) == Some(&b'.'),
+    }
+}
+
+fn lint_dest(d: &CDest, diags: &mut Vec<Diagnostic>) {
+    if d.empty_block {
+        diags.push(
+            Diagnostic::warning("W0405", d.span, "destination with an empty rule block")
+                .label("no rule: requests here get the policy's default")
+                .help("remove the braces to allow all traffic to this destination, or add rules"),
+        );
+    }
+    for r in &d.rules {
+        for p in &r.paths {
+            if let CPath::Prefix(t) = &p.value
+                && !t.ends_with('/')
+            {
+                diags.push(
+                    Diagnostic::warning("W0408", p.span, format!("prefix \"{t}\" also matches \"{t}x\""))
+                        .label("a prefix is raw text, not a path segment")
+                        .help(format!("to match \"{t}\" and everything under it write path \"{t}\", \"{t}/{{**}}\"; for the raw prefix, add a `/` or keep it if intended")),
+                );
+            }
+        }
+    }
+    for (j, later) in d.rules.iter().enumerate() {
+        for earlier in d.rules.iter().take(j) {
+            if earlier.action == later.action && subsumes(earlier, later) {
+                diags.push(
+                    Diagnostic::warning("W0401", later.span, "rule is shadowed by an earlier rule")
+                        .label("this rule can never be the one that decides")
+                        .with_label(earlier.span, "this rule matches everything it does")
+                        .help("remove it, or narrow the earlier rule"),
+                );
+                break;
+            }
+        }
+        if later.action == Action::Allow
+            && let Some(deny) = d.rules.iter().find(|r| r.action == Action::Deny && subsumes(r, later))
+        {
+            diags.push(
+                Diagnostic::warning("W0402", later.span, "allow rule made dead by a deny")
+                    .label("never allows anything")
+                    .with_label(deny.span, "a deny wins over any allow, and this deny matches everything the allow does")
+                    .help("narrow the deny, or remove the allow"),
+            );
+        }
+    }
+}
+
+/// Whether every request rule `b` matches is also matched by rule `a`
+/// (a conservative, syntactic check: `false` when unsure).
+fn subsumes(a: &CRule, b: &CRule) -> bool {
+    let methods = a.methods.is_any() || (!b.methods.is_any() && a.methods.0 & b.methods.0 == b.methods.0);
+    let paths = a.paths.is_empty()
+        || (!b.paths.is_empty() && b.paths.iter().all(|bp| a.paths.iter().any(|ap| path_covers(&ap.value, &bp.value))));
+    let sources = a.sources.is_empty() || (!b.sources.is_empty() && b.sources.iter().all(|bs| a.sources.iter().any(|s| source_covers(s, bs))));
+    let headers = a.headers.iter().all(|h: &HeaderSpec| b.headers.contains(h));
+    methods && paths && sources && headers
+}
+
+fn path_covers(a: &CPath, b: &CPath) -> bool {
+    match (a, b) {
+        _ if a == b => true,
+        (CPath::Prefix(p), CPath::Exact(e) | CPath::Prefix(e)) => e.starts_with(p.as_str()),
+        _ => false,
+    }
+}
+
+fn source_covers(a: &SourceSpec, b: &SourceSpec) -> bool {
+    if a == b {
+        return true;
+    }
+    match (a, b) {
+        (SourceSpec::Namespace(ns), SourceSpec::ServiceAccount { namespace, .. }) => ns == namespace,
+        (SourceSpec::Namespace(ns), SourceSpec::Principal(p)) => egress_table::request::principal_parts(p.as_bytes()).is_some_and(|(n, _)| n == ns.as_bytes()),
+        (SourceSpec::ServiceAccount { namespace, name }, SourceSpec::Principal(p)) => {
+            egress_table::request::principal_parts(p.as_bytes()).is_some_and(|(n, s)| n == namespace.as_bytes() && s == name.as_bytes())
+        }
+        _ => false,
+    }
+}

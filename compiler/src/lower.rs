@@ -1,0 +1,77 @@
+//! Stage 4, lowering: a checked policy set to a table spec. Rule ids are
+//! assigned here (`<policy>/<n>`, counting rules in source order, the
+//! implicit `allow` of a destination without a block included), and every
+//! template and regex is compiled ahead of time into a DFA (E0330 if one is
+//! too large).
+
+use egress_table::spec::{DestSpec, PathSpec, PatternKind, PolicySpec, RuleSpec, TableSpec, Target};
+
+use crate::check::{CPath, Checked};
+use crate::diag::Diagnostic;
+use crate::source::Sources;
+
+/// Lowers `c`. DFA construction can fail (too large); those errors are returned.
+pub fn lower(c: &Checked, sources: &Sources) -> Result<TableSpec, Vec<Diagnostic>> {
+    let mut errors = Vec::new();
+    let mut spec = TableSpec::default();
+    for p in &c.policies {
+        let mut n = 0u32;
+        let mut dests = Vec::new();
+        for d in &p.dests {
+            let mut rules = Vec::new();
+            for r in &d.rules {
+                n += 1;
+                let mut paths = Vec::new();
+                for path in &r.paths {
+                    let built = match &path.value {
+                        CPath::Exact(s) => Ok(PathSpec::Exact(s.clone())),
+                        CPath::Prefix(s) => Ok(PathSpec::Prefix(s.clone())),
+                        CPath::Template(src, re) => dfa(re).map(|dfa| PathSpec::Pattern { kind: PatternKind::Template, source: src.clone(), dfa }),
+                        CPath::Regex(re) => dfa(re).map(|dfa| PathSpec::Pattern { kind: PatternKind::Regex, source: re.clone(), dfa }),
+                    };
+                    match built {
+                        Ok(ps) => paths.push(ps),
+                        Err(why) => errors.push(
+                            Diagnostic::error("E0330", path.span, "path pattern is too complex to compile")
+                                .label(why)
+                                .help("simplify the regex (fewer alternatives or bounded repetitions), or split it into several patterns"),
+                        ),
+                    }
+                }
+                let line = sources.get(r.span.file).map_or(0, |f| f.line_col(r.span.start).0);
+                rules.push(RuleSpec {
+                    id: format!("{}/{n}", p.name),
+                    action: r.action,
+                    methods: r.methods,
+                    paths,
+                    sources: r.sources.clone(),
+                    headers: r.headers.clone(),
+                    line: u32::try_from(line).unwrap_or(0),
+                });
+            }
+            let mut targets: Vec<Target> = Vec::new();
+            for t in &d.targets {
+                if !targets.contains(&t.value) {
+                    targets.push(t.value.clone());
+                }
+            }
+            dests.push(DestSpec { targets, protocol: d.protocol, ports: d.ports.clone(), rules });
+        }
+        spec.policies.push(PolicySpec {
+            name: p.name.clone(),
+            mode: p.mode,
+            default: p.default,
+            log: p.log,
+            require_sni_host_match: p.sni_host_match,
+            destinations: dests,
+        });
+    }
+    if errors.is_empty() { Ok(spec) } else { Err(errors) }
+}
+
+fn dfa(re: &str) -> Result<Vec<u8>, String> {
+    egress_table::dfa::build(re).map_err(|e| {
+        let msg = e.0;
+        if msg.contains("exceeded") || msg.contains("limit") { format!("the DFA would exceed {} KiB", egress_table::dfa::MAX_DFA_BYTES / 1024) } else { msg }
+    })
+}

@@ -1,0 +1,156 @@
+//! The request model shared by `egressc simulate` (one JSON object per
+//! line) and the `test` blocks in policy files: what a client sends, before
+//! the proxy or the filter has looked at it.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use crate::diag::suggest;
+
+/// An HTTP request or a connection to simulate.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SimRequest {
+    /// The method (HTTP requests).
+    pub method: Option<String>,
+    /// The `:authority` as sent (HTTP), e.g. `httpbin.org` or `httpbin.org:8080`.
+    pub host: Option<String>,
+    /// The destination port of the connection.
+    pub port: Option<u16>,
+    /// `:path` including any query (HTTP).
+    pub path: Option<String>,
+    /// `http` or `https` (HTTP; default `http`).
+    pub scheme: Option<String>,
+    /// The source principal (SPIFFE id).
+    pub principal: Option<String>,
+    /// Extra headers in order; a name may repeat. Values are bytes.
+    pub headers: Vec<(String, Vec<u8>)>,
+    /// TLS SNI (a TLS connection, or the connection under an HTTP request).
+    pub sni: Option<String>,
+    /// The destination address of a connection.
+    pub destination: Option<IpAddr>,
+}
+
+impl SimRequest {
+    /// Whether this is an HTTP request (it has a method or a path) rather than a connection.
+    pub fn is_http(&self) -> bool {
+        self.method.is_some() || self.path.is_some()
+    }
+
+    /// The destination port: as given, else from the authority, else the scheme's (or SNI's) default.
+    pub fn effective_port(&self) -> u16 {
+        if let Some(p) = self.port {
+            return p;
+        }
+        if let Some(p) = self.host.as_deref().and_then(authority_port) {
+            return p;
+        }
+        match (self.is_http(), self.scheme.as_deref()) {
+            (true, Some("https")) => 443,
+            (true, _) => 80,
+            (false, _) if self.sni.is_some() => 443,
+            _ => 0,
+        }
+    }
+
+    /// A short human description, e.g. `GET http://httpbin.org/get` or `tls://github.com:443`.
+    pub fn describe(&self) -> String {
+        if self.is_http() {
+            format!(
+                "{} {}://{}{}",
+                self.method.as_deref().unwrap_or("GET"),
+                self.scheme.as_deref().unwrap_or("http"),
+                self.host.as_deref().unwrap_or(""),
+                self.path.as_deref().unwrap_or("")
+            )
+        } else if let Some(s) = &self.sni {
+            format!("tls://{s}:{}", self.effective_port())
+        } else {
+            let d = self.destination.map(|d| d.to_string()).unwrap_or_default();
+            format!("tcp://{d}:{}", self.effective_port())
+        }
+    }
+}
+
+fn authority_port(a: &str) -> Option<u16> {
+    let rest = if a.starts_with('[') { a.split_once(']')?.1 } else { a };
+    rest.rsplit_once(':')?.1.parse().ok()
+}
+
+const FIELDS: [&str; 9] = ["method", "host", "port", "path", "scheme", "principal", "headers", "sni", "destination"];
+
+/// Parses one line of a `--requests` file. Errors say what is wrong and how to fix it.
+pub fn parse_line(line: &str) -> Result<SimRequest, String> {
+    let v: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("not valid JSON: {e}"))?;
+    let obj = v.as_object().ok_or("expected a JSON object such as {\"method\":\"GET\",\"host\":\"example.com\",\"path\":\"/\"}")?;
+    let mut r = SimRequest::default();
+    for (k, val) in obj {
+        let string = |what: &str| -> Result<String, String> {
+            val.as_str().map(str::to_owned).ok_or_else(|| format!("\"{k}\" must be a string ({what})"))
+        };
+        match k.as_str() {
+            "method" => r.method = Some(string("e.g. \"GET\"")?),
+            "host" => r.host = Some(string("e.g. \"httpbin.org\"")?),
+            "path" => r.path = Some(string("e.g. \"/get\"")?),
+            "scheme" => r.scheme = Some(string("\"http\" or \"https\"")?),
+            "principal" => r.principal = Some(string("e.g. \"cluster.local/ns/default/sa/admin\"")?),
+            "sni" => r.sni = Some(string("e.g. \"github.com\"")?),
+            "port" => {
+                let p = val.as_u64().filter(|p| (1..=65535).contains(p)).ok_or("\"port\" must be a number from 1 to 65535")?;
+                r.port = u16::try_from(p).ok();
+            }
+            "destination" => {
+                let s = string("an IP address such as \"140.82.112.4\"")?;
+                r.destination = Some(s.parse().map_err(|_| format!("\"destination\" must be an IP address, not {s:?}"))?);
+            }
+            "headers" => {
+                let h = val.as_object().ok_or("\"headers\" must be an object of name → value (a string, or a list of strings for a repeated header)")?;
+                let mut sorted: BTreeMap<&String, &serde_json::Value> = BTreeMap::new();
+                sorted.extend(h.iter());
+                for (name, value) in h {
+                    match value {
+                        serde_json::Value::String(s) => r.headers.push((name.clone(), s.clone().into_bytes())),
+                        serde_json::Value::Array(items) => {
+                            for item in items {
+                                let s = item.as_str().ok_or_else(|| format!("header {name:?}: list items must be strings"))?;
+                                r.headers.push((name.clone(), s.as_bytes().to_vec()));
+                            }
+                        }
+                        _ => return Err(format!("header {name:?} must be a string or a list of strings")),
+                    }
+                }
+            }
+            other => {
+                let hint = suggest(other, &FIELDS).map(|s| format!(" (did you mean \"{s}\"?)")).unwrap_or_default();
+                return Err(format!("unknown field \"{other}\"{hint}; the fields are {}", FIELDS.join(", ")));
+            }
+        }
+    }
+    if !r.is_http() && r.sni.is_none() && r.destination.is_none() {
+        return Err("a line needs \"method\"/\"path\" (an HTTP request) or \"sni\"/\"destination\" (a connection)".into());
+    }
+    if r.is_http() && r.host.is_none() {
+        // A request without a host is legal input: the filter denies it (missing :authority).
+    }
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines() {
+        let r = parse_line(r#"{"method":"GET","host":"httpbin.org","port":80,"path":"/get","principal":"p","headers":{"x":["a","b"]}}"#).unwrap();
+        assert!(r.is_http());
+        assert_eq!(r.headers.len(), 2);
+        assert_eq!(r.effective_port(), 80);
+        let c = parse_line(r#"{"sni":"github.com"}"#).unwrap();
+        assert!(!c.is_http());
+        assert_eq!(c.effective_port(), 443);
+        assert!(parse_line(r#"{"hots":"a"}"#).unwrap_err().contains("did you mean \"host\""));
+        assert!(parse_line("{").unwrap_err().contains("JSON"));
+        assert!(parse_line(r#"{"port":0,"sni":"a"}"#).unwrap_err().contains("port"));
+        assert!(parse_line(r#"{"port":443}"#).is_err());
+        assert_eq!(parse_line(r#"{"method":"GET","host":"a:8080","path":"/"}"#).unwrap().effective_port(), 8080);
+    }
+}
