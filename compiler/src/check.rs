@@ -4,10 +4,18 @@
 //! principals, header names, settings and test cases. Warnings (W04xx) come
 //! from [`crate::lint`] on the result.
 
+#![expect(
+    clippy::result_large_err,
+    reason = "a Diagnostic is built only on the error path, once per mistake; boxing it would buy nothing"
+)]
+
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use egress_table::spec::{Action, Cidr, HeaderSpec, HostKind, HostPattern, LogSetting, METHODS, MethodSet, Mode, PortRange, Protocol, SourceSpec, Target};
+use egress_table::spec::{
+    Action, Cidr, HeaderSpec, HostKind, HostPattern, LogSetting, METHODS, MethodSet, Mode,
+    PortRange, Protocol, SourceSpec, Target,
+};
 
 use crate::ast::{self, Cond, DestClause, HeaderOp, Item, Methods, PathForm, RuleAction, Targets};
 use crate::diag::{Diagnostic, did_you_mean};
@@ -101,7 +109,14 @@ pub struct CRule {
 
 impl CRule {
     fn implicit(span: Span) -> Self {
-        Self { span, action: Action::Allow, methods: MethodSet::ANY, paths: Vec::new(), sources: Vec::new(), headers: Vec::new() }
+        Self {
+            span,
+            action: Action::Allow,
+            methods: MethodSet::ANY,
+            paths: Vec::new(),
+            sources: Vec::new(),
+            headers: Vec::new(),
+        }
     }
 }
 
@@ -171,11 +186,33 @@ pub fn check(files: &[ast::File], diags: &mut Vec<Diagnostic>) -> Checked {
 
 fn check_policy(cx: &mut Ctx<'_>, p: &ast::Policy) -> CPolicy {
     if !egress_table::format::is_valid_name(p.name.value.as_bytes(), false) {
-        let cleaned: String = p.name.value.chars().map(|c| if c.is_ascii_alphanumeric() || "_-.".contains(c) { c } else { '-' }).collect();
+        let cleaned: String = p
+            .name
+            .value
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "_-.".contains(c) {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
         cx.err(
-            Diagnostic::error("E0302", p.name.span, format!("invalid policy name \"{}\"", p.name.value))
-                .label("names appear in metrics and logs")
-                .help(format!("use 1–128 ASCII letters, digits, `_`, `-` or `.`, e.g. \"{}\"", if cleaned.is_empty() { "my-policy" } else { &cleaned })),
+            Diagnostic::error(
+                "E0302",
+                p.name.span,
+                format!("invalid policy name \"{}\"", p.name.value),
+            )
+            .label("names appear in metrics and logs")
+            .help(format!(
+                "use 1–128 ASCII letters, digits, `_`, `-` or `.`, e.g. \"{}\"",
+                if cleaned.is_empty() {
+                    "my-policy"
+                } else {
+                    &cleaned
+                }
+            )),
         );
     }
     let mut cp = CPolicy {
@@ -196,10 +233,14 @@ fn check_policy(cx: &mut Ctx<'_>, p: &ast::Policy) -> CPolicy {
             Item::Setting(s) => {
                 if let Some(prev) = set.insert(s.key.value.as_str(), s.span) {
                     cx.err(
-                        Diagnostic::error("E0306", s.span, format!("`{}` is set twice", s.key.value))
-                            .label("second setting")
-                            .with_label(prev, "first set here")
-                            .help("keep one"),
+                        Diagnostic::error(
+                            "E0306",
+                            s.span,
+                            format!("`{}` is set twice", s.key.value),
+                        )
+                        .label("second setting")
+                        .with_label(prev, "first set here")
+                        .help("keep one"),
                     );
                     continue;
                 }
@@ -272,16 +313,23 @@ pub fn host_pattern(raw: &str, span: Span) -> Result<HostPattern, Diagnostic> {
     }
     if raw.contains('/') || raw.contains('?') {
         let host = raw.split(['/', '?']).next().unwrap_or(raw);
-        return Err(Diagnostic::error("E0318", span, format!("host \"{raw}\" includes a path"))
-            .label("paths go in rules")
-            .help(format!("write destination \"{host}\" ... {{ allow GET path \"/{}\" }}", raw.split_once('/').map_or("", |x| x.1))));
+        return Err(
+            Diagnostic::error("E0318", span, format!("host \"{raw}\" includes a path"))
+                .label("paths go in rules")
+                .help(format!(
+                    "write destination \"{host}\" ... {{ allow GET path \"/{}\" }}",
+                    raw.split_once('/').map_or("", |x| x.1)
+                )),
+        );
     }
     let bracketed = raw.starts_with('[');
     if !bracketed && raw.matches(':').count() == 1 {
         let (h, p) = raw.split_once(':').unwrap_or((raw, ""));
-        return Err(Diagnostic::error("E0317", span, format!("host \"{raw}\" includes a port"))
-            .label("ports are a separate clause")
-            .help(format!("write destination \"{h}\" port {p}")));
+        return Err(
+            Diagnostic::error("E0317", span, format!("host \"{raw}\" includes a port"))
+                .label("ports are a separate clause")
+                .help(format!("write destination \"{h}\" port {p}")),
+        );
     }
     let lower = raw.to_ascii_lowercase();
     let (kind, name) = if lower == "**" {
@@ -296,27 +344,49 @@ pub fn host_pattern(raw: &str, span: Span) -> Result<HostPattern, Diagnostic> {
         (HostKind::Exact, lower.as_str())
     };
     if name.contains('*') {
-        let help = if lower.starts_with('*') && !lower.starts_with("*.") && !lower.starts_with("**") {
-            format!("a wildcard stands for whole labels: write \"*.{}\" (one label) or \"**.{}\" (any depth)", lower.trim_start_matches('*').trim_start_matches('.'), lower.trim_start_matches('*').trim_start_matches('.'))
+        let help = if lower.starts_with('*') && !lower.starts_with("*.") && !lower.starts_with("**")
+        {
+            format!(
+                "a wildcard stands for whole labels: write \"*.{}\" (one label) or \"**.{}\" (any depth)",
+                lower.trim_start_matches('*').trim_start_matches('.'),
+                lower.trim_start_matches('*').trim_start_matches('.')
+            )
         } else {
             "a wildcard may only be the first label: \"*.example.com\" (exactly one more label) or \"**.example.com\" (one or more)".into()
         };
-        return Err(Diagnostic::error("E0319", span, format!("wildcard in the wrong place in \"{raw}\"")).label("`*` and `**` only as the whole first label").help(help));
+        return Err(Diagnostic::error(
+            "E0319",
+            span,
+            format!("wildcard in the wrong place in \"{raw}\""),
+        )
+        .label("`*` and `**` only as the whole first label")
+        .help(help));
     }
     if kind == HostKind::Exact
         && let Some(h) = egress_table::request::normalize_host(name.as_bytes())
     {
-        return Ok(HostPattern { kind, name: String::from_utf8_lossy(h.as_bytes()).into_owned() });
+        return Ok(HostPattern {
+            kind,
+            name: String::from_utf8_lossy(h.as_bytes()).into_owned(),
+        });
     }
     if name.is_empty() {
-        return Ok(HostPattern { kind, name: String::new() });
+        return Ok(HostPattern {
+            kind,
+            name: String::new(),
+        });
     }
     let stripped = name.strip_suffix('.').unwrap_or(name);
     if egress_table::format::is_normalized_host(stripped.as_bytes()) {
         if kind != HostKind::Exact && stripped.parse::<IpAddr>().is_ok() {
-            return Err(err(format!("wildcard on an IP address in \"{raw}\"")).label("wildcards apply to names").help("list the addresses, or use a `tcp` destination with `cidr`"));
+            return Err(err(format!("wildcard on an IP address in \"{raw}\""))
+                .label("wildcards apply to names")
+                .help("list the addresses, or use a `tcp` destination with `cidr`"));
         }
-        return Ok(HostPattern { kind, name: stripped.to_owned() });
+        return Ok(HostPattern {
+            kind,
+            name: stripped.to_owned(),
+        });
     }
     let why = if stripped.split('.').any(str::is_empty) {
         "it has an empty label (`..` or a leading dot)"
@@ -324,7 +394,11 @@ pub fn host_pattern(raw: &str, span: Span) -> Result<HostPattern, Diagnostic> {
         "it is longer than 253 characters"
     } else if stripped.split('.').any(|l| l.len() > 63) {
         "a label is longer than 63 characters"
-    } else if stripped.rsplit('.').next().is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit())) {
+    } else if stripped
+        .rsplit('.')
+        .next()
+        .is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit()))
+    {
         "it looks like an IP address but is not one"
     } else {
         "only letters, digits, `-`, `_` and `.` may appear"
@@ -335,8 +409,14 @@ pub fn host_pattern(raw: &str, span: Span) -> Result<HostPattern, Diagnostic> {
 fn parse_port(s: &Spanned<String>) -> Result<u16, Diagnostic> {
     match s.value.parse::<u32>() {
         Ok(p) if (1..=65535).contains(&p) => Ok(p as u16),
-        Ok(p) => Err(Diagnostic::error("E0312", s.span, format!("port {p} is out of range")).label("ports are 1–65535")),
-        Err(_) => Err(Diagnostic::error("E0312", s.span, format!("`{}` is not a port", s.value)).label("expected a number from 1 to 65535, or a range such as 8000-8999")),
+        Ok(p) => Err(
+            Diagnostic::error("E0312", s.span, format!("port {p} is out of range"))
+                .label("ports are 1–65535"),
+        ),
+        Err(_) => Err(
+            Diagnostic::error("E0312", s.span, format!("`{}` is not a port", s.value))
+                .label("expected a number from 1 to 65535, or a range such as 8000-8999"),
+        ),
     }
 }
 
@@ -345,7 +425,13 @@ fn port_range(s: &Spanned<String>) -> Result<PortRange, Diagnostic> {
         let lo = parse_port(&Spanned::new(a.to_owned(), s.span))?;
         let hi = parse_port(&Spanned::new(b.to_owned(), s.span))?;
         if lo > hi {
-            return Err(Diagnostic::error("E0313", s.span, format!("port range {lo}-{hi} is backwards")).label("the first port must not exceed the second").help(format!("write {hi}-{lo}")));
+            return Err(Diagnostic::error(
+                "E0313",
+                s.span,
+                format!("port range {lo}-{hi} is backwards"),
+            )
+            .label("the first port must not exceed the second")
+            .help(format!("write {hi}-{lo}")));
         }
         return Ok(PortRange { lo, hi });
     }
@@ -359,21 +445,38 @@ pub fn cidr(s: &Spanned<String>) -> Result<Cidr, Diagnostic> {
         None => (s.value.as_str(), None),
     };
     let ip: IpAddr = addr.parse().map_err(|_| {
-        Diagnostic::error("E0321", s.span, format!("`{}` is not an address range", s.value)).label("expected e.g. 140.82.112.0/20 or \"2001:db8::/32\"").help("IPv6 ranges that start with a letter must be quoted")
+        Diagnostic::error(
+            "E0321",
+            s.span,
+            format!("`{}` is not an address range", s.value),
+        )
+        .label("expected e.g. 140.82.112.0/20 or \"2001:db8::/32\"")
+        .help("IPv6 ranges that start with a letter must be quoted")
     })?;
     let max = if ip.is_ipv4() { 32 } else { 128 };
     let prefix = match len {
         None => max,
         Some(l) => match l.parse::<u8>() {
             Ok(p) if p <= max => p,
-            _ => return Err(Diagnostic::error("E0321", s.span, format!("invalid prefix length `/{l}`")).label(format!("expected 0–{max}"))),
+            _ => {
+                return Err(Diagnostic::error(
+                    "E0321",
+                    s.span,
+                    format!("invalid prefix length `/{l}`"),
+                )
+                .label(format!("expected 0–{max}")));
+            }
         },
     };
     let network = mask(ip, prefix);
     if network != ip {
-        return Err(Diagnostic::error("E0321", s.span, format!("{} has bits set below the /{prefix} prefix", s.value))
-            .label("host bits must be zero")
-            .help(format!("did you mean {network}/{prefix}?")));
+        return Err(Diagnostic::error(
+            "E0321",
+            s.span,
+            format!("{} has bits set below the /{prefix} prefix", s.value),
+        )
+        .label("host bits must be zero")
+        .help(format!("did you mean {network}/{prefix}?")));
     }
     Ok(Cidr { addr: ip, prefix })
 }
@@ -396,17 +499,31 @@ fn duration_ms(s: &Spanned<String>) -> Result<u64, Diagnostic> {
     let v = s.value.as_str();
     let split = v.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(v.len());
     let (num, unit) = v.split_at(split);
-    let n: f64 = num.parse().map_err(|_| Diagnostic::error("E0336", s.span, format!("`{v}` is not a duration")).label("expected e.g. 3s, 500ms or 1m"))?;
+    let n: f64 = num.parse().map_err(|_| {
+        Diagnostic::error("E0336", s.span, format!("`{v}` is not a duration"))
+            .label("expected e.g. 3s, 500ms or 1m")
+    })?;
     let factor = match unit {
         "ms" => 1.0,
         "s" => 1000.0,
         "m" => 60_000.0,
         "h" => 3_600_000.0,
-        _ => return Err(Diagnostic::error("E0336", s.span, format!("unknown duration unit in `{v}`")).label("units are ms, s, m, h").help(format!("write {num}s"))),
+        _ => {
+            return Err(Diagnostic::error(
+                "E0336",
+                s.span,
+                format!("unknown duration unit in `{v}`"),
+            )
+            .label("units are ms, s, m, h")
+            .help(format!("write {num}s")));
+        }
     };
     let ms = n * factor;
     if !(1.0..=86_400_000.0).contains(&ms) {
-        return Err(Diagnostic::error("E0336", s.span, format!("timeout `{v}` is out of range")).label("between 1ms and 24h"));
+        return Err(
+            Diagnostic::error("E0336", s.span, format!("timeout `{v}` is out of range"))
+                .label("between 1ms and 24h"),
+        );
     }
     Ok(ms as u64)
 }
@@ -426,8 +543,14 @@ fn check_dest(cx: &mut Ctx<'_>, d: &ast::Destination) -> Option<CDest> {
             DestClause::Timeout(..) => "timeout",
         };
         if let Some(prev) = seen.insert(key, c.span()) {
-            let msg = if key == "protocol" { "a destination has one protocol".to_owned() } else { format!("`{key}` is given twice") };
-            let mut diag = Diagnostic::error("E0311", c.span(), msg).label("second").with_label(prev, "first");
+            let msg = if key == "protocol" {
+                "a destination has one protocol".to_owned()
+            } else {
+                format!("`{key}` is given twice")
+            };
+            let mut diag = Diagnostic::error("E0311", c.span(), msg)
+                .label("second")
+                .with_label(prev, "first");
             if key == "port" {
                 diag = diag.help("list several ports in one clause: port 80, 443");
             } else if key == "protocol" {
@@ -508,7 +631,11 @@ fn check_dest(cx: &mut Ctx<'_>, d: &ast::Destination) -> Option<CDest> {
         ok = false;
     }
     if let (Some((span, _)), false) = (&timeout, protocol.value == Protocol::Http) {
-        cx.err(Diagnostic::error("E0337", *span, "`timeout` applies to HTTP requests").label(format!("this is a {} destination", protocol.value.as_str())).help("remove it, or make this an `http` destination"));
+        cx.err(
+            Diagnostic::error("E0337", *span, "`timeout` applies to HTTP requests")
+                .label(format!("this is a {} destination", protocol.value.as_str()))
+                .help("remove it, or make this an `http` destination"),
+        );
         ok = false;
     }
     let ports = match ports {
@@ -599,48 +726,96 @@ fn check_dest(cx: &mut Ctx<'_>, d: &ast::Destination) -> Option<CDest> {
 }
 
 fn l7_error(span: Span, what: &str, protocol: Protocol, proto_span: Span) -> Diagnostic {
-    let d = Diagnostic::error(if protocol == Protocol::Tls { "E0322" } else { "E0323" }, span, format!("{what} rule on a {} destination", protocol.as_str())).with_label(proto_span, protocol.as_str());
+    let d = Diagnostic::error(
+        if protocol == Protocol::Tls {
+            "E0322"
+        } else {
+            "E0323"
+        },
+        span,
+        format!("{what} rule on a {} destination", protocol.as_str()),
+    )
+    .with_label(proto_span, protocol.as_str());
     if protocol == Protocol::Tls {
         d.label("the request is encrypted: the proxy sees only the TLS SNI")
             .help("to decide on methods, paths or headers the proxy must see plain HTTP: let the application send HTTP and have the waypoint originate TLS (`http originate-tls 443`), or decide on the host alone here")
     } else {
-        d.label("raw TCP has no methods, paths or headers").help("only sources (`from ...`) apply to tcp destinations")
+        d.label("raw TCP has no methods, paths or headers")
+            .help("only sources (`from ...`) apply to tcp destinations")
     }
 }
 
-fn check_rule(cx: &mut Ctx<'_>, r: &ast::Rule, protocol: Protocol, proto_span: &Span) -> Option<CRule> {
+fn check_rule(
+    cx: &mut Ctx<'_>,
+    r: &ast::Rule,
+    protocol: Protocol,
+    proto_span: &Span,
+) -> Option<CRule> {
     let mut ok = true;
     let mut methods = MethodSet::ANY;
     match &r.methods {
         None | Some(Methods::Any(_)) => {}
         Some(Methods::List(list)) => {
             if protocol != Protocol::Http {
-                cx.err(l7_error(list.first().map_or(r.span, |m| m.span), "a method", protocol, *proto_span));
+                cx.err(l7_error(
+                    list.first().map_or(r.span, |m| m.span),
+                    "a method",
+                    protocol,
+                    *proto_span,
+                ));
                 return None;
             }
             let mut set = MethodSet(0);
             for m in list {
                 if m.value == "any" {
-                    cx.err(Diagnostic::error("E0340", m.span, "`any` together with named methods").label("`any` already covers every method").help("write either `any` or a list of methods"));
+                    cx.err(
+                        Diagnostic::error("E0340", m.span, "`any` together with named methods")
+                            .label("`any` already covers every method")
+                            .help("write either `any` or a list of methods"),
+                    );
                     ok = false;
                     continue;
                 }
                 match MethodSet::standard(&m.value) {
                     Some(bit) => {
                         if set.0 & bit.0 != 0 {
-                            cx.err(Diagnostic::warning("W0409", m.span, format!("method {} listed twice", m.value)).label("duplicate").help("remove it"));
+                            cx.err(
+                                Diagnostic::warning(
+                                    "W0409",
+                                    m.span,
+                                    format!("method {} listed twice", m.value),
+                                )
+                                .label("duplicate")
+                                .help("remove it"),
+                            );
                         }
                         set = set.union(bit);
                     }
                     None => {
                         let upper = m.value.to_ascii_uppercase();
                         if MethodSet::standard(&upper).is_some() {
-                            cx.err(Diagnostic::error("E0325", m.span, format!("method `{}` must be upper case", m.value)).label("HTTP methods are case-sensitive").help(format!("write {upper}")));
+                            cx.err(
+                                Diagnostic::error(
+                                    "E0325",
+                                    m.span,
+                                    format!("method `{}` must be upper case", m.value),
+                                )
+                                .label("HTTP methods are case-sensitive")
+                                .help(format!("write {upper}")),
+                            );
                         } else {
                             cx.err(
-                                Diagnostic::error("E0324", m.span, format!("unknown method `{}`", m.value))
-                                    .label(format!("expected one of {}", METHODS.join(", ")))
-                                    .maybe_help(did_you_mean(&m.value, &METHODS).or_else(|| COND_HINT.get(m.value.as_str()).map(|s| (*s).to_owned()))),
+                                Diagnostic::error(
+                                    "E0324",
+                                    m.span,
+                                    format!("unknown method `{}`", m.value),
+                                )
+                                .label(format!("expected one of {}", METHODS.join(", ")))
+                                .maybe_help(
+                                    did_you_mean(&m.value, &METHODS).or_else(|| {
+                                        COND_HINT.get(m.value.as_str()).map(|s| (*s).to_owned())
+                                    }),
+                                ),
                             );
                         }
                         ok = false;
@@ -666,9 +841,16 @@ fn check_rule(cx: &mut Ctx<'_>, r: &ast::Rule, protocol: Protocol, proto_span: &
             let help = match key {
                 "path" => "list alternatives in one clause: path \"/a\", \"/b\"",
                 "from" => "list alternatives in one clause: from namespace \"a\", \"b\"",
-                _ => "join header conditions with `and`: when header \"a\" present and header \"b\" absent",
+                _ => {
+                    "join header conditions with `and`: when header \"a\" present and header \"b\" absent"
+                }
             };
-            cx.err(Diagnostic::error("E0339", c.span(), format!("a rule has one `{key}` clause")).label("second").with_label(prev, "first").help(help));
+            cx.err(
+                Diagnostic::error("E0339", c.span(), format!("a rule has one `{key}` clause"))
+                    .label("second")
+                    .with_label(prev, "first")
+                    .help(help),
+            );
             ok = false;
             continue;
         }
@@ -716,16 +898,27 @@ fn check_rule(cx: &mut Ctx<'_>, r: &ast::Rule, protocol: Protocol, proto_span: &
             }
         }
     }
-    ok.then_some(CRule { span: r.span, action: action(r.action.value), methods, paths, sources, headers })
+    ok.then_some(CRule {
+        span: r.span,
+        action: action(r.action.value),
+        methods,
+        paths,
+        sources,
+        headers,
+    })
 }
 
-static COND_HINT: std::sync::LazyLock<HashMap<&'static str, &'static str>> = std::sync::LazyLock::new(|| {
-    HashMap::from([
-        ("ALL", "write `any` for every method"),
-        ("ANY", "write `any` (lower case) for every method"),
-        ("path", "conditions follow the methods: allow GET path \"/x\""),
-    ])
-});
+static COND_HINT: std::sync::LazyLock<HashMap<&'static str, &'static str>> =
+    std::sync::LazyLock::new(|| {
+        HashMap::from([
+            ("ALL", "write `any` for every method"),
+            ("ANY", "write `any` (lower case) for every method"),
+            (
+                "path",
+                "conditions follow the methods: allow GET path \"/x\"",
+            ),
+        ])
+    });
 
 fn check_path(p: &ast::PathPat) -> Result<CPath, Diagnostic> {
     let t = &p.text.value;
@@ -733,7 +926,13 @@ fn check_path(p: &ast::PathPat) -> Result<CPath, Diagnostic> {
     if p.form == PathForm::Regex {
         if let Err(e) = regex::bytes::RegexBuilder::new(t).unicode(false).build() {
             let msg = e.to_string();
-            let detail = msg.lines().last().unwrap_or(&msg).trim().trim_start_matches("error: ").to_owned();
+            let detail = msg
+                .lines()
+                .last()
+                .unwrap_or(&msg)
+                .trim()
+                .trim_start_matches("error: ")
+                .to_owned();
             return Err(Diagnostic::error("E0329", span, format!("invalid regex: {detail}"))
                 .label("this regex does not compile")
                 .note("regexes use the Rust `regex` crate's syntax on the path's bytes, and must match the whole path"));
@@ -746,12 +945,25 @@ fn check_path(p: &ast::PathPat) -> Result<CPath, Diagnostic> {
         } else {
             format!("write \"/{t}\"")
         };
-        return Err(Diagnostic::error("E0327", span, format!("path \"{t}\" does not start with `/`")).label("paths are absolute").help(help));
+        return Err(Diagnostic::error(
+            "E0327",
+            span,
+            format!("path \"{t}\" does not start with `/`"),
+        )
+        .label("paths are absolute")
+        .help(help));
     }
     if let Some(q) = t.find(['?', '#']) {
-        return Err(Diagnostic::error("E0331", span, format!("path \"{t}\" contains a query or fragment"))
-            .label("the query never takes part in matching")
-            .help(format!("write \"{}\"; to decide on query parameters, there is no construct yet", t.get(..q).unwrap_or(t))));
+        return Err(Diagnostic::error(
+            "E0331",
+            span,
+            format!("path \"{t}\" contains a query or fragment"),
+        )
+        .label("the query never takes part in matching")
+        .help(format!(
+            "write \"{}\"; to decide on query parameters, there is no construct yet",
+            t.get(..q).unwrap_or(t)
+        )));
     }
     if let Err(problem) = egress_table::request::check_path(t.as_bytes()) {
         let tplless = t.replace("{**}", "x").replace("{*}", "x");
@@ -763,7 +975,9 @@ fn check_path(p: &ast::PathPat) -> Result<CPath, Diagnostic> {
     }
     if p.form == PathForm::Prefix {
         if t.contains('{') || t.contains('*') {
-            return Err(Diagnostic::error("E0328", span, "a prefix is plain text").label("no `{*}` or `*` in a prefix").help("use a template instead: path \"/x/{**}\""));
+            return Err(Diagnostic::error("E0328", span, "a prefix is plain text")
+                .label("no `{*}` or `*` in a prefix")
+                .help("use a template instead: path \"/x/{**}\""));
         }
         return Ok(CPath::Prefix(t.clone()));
     }
@@ -780,7 +994,9 @@ fn check_path(p: &ast::PathPat) -> Result<CPath, Diagnostic> {
 }
 
 fn template(t: &str, span: Span) -> Result<CPath, Diagnostic> {
-    let bad = |why: &str| Err(Diagnostic::error("E0328", span, format!("invalid URI template \"{t}\"")).label(why.to_owned()).help("templates use {*} for one path segment and {**} for any number of segments (only as the last operator)"));
+    let bad = |why: &str| {
+        Err(Diagnostic::error("E0328", span, format!("invalid URI template \"{t}\"")).label(why.to_owned()).help("templates use {*} for one path segment and {**} for any number of segments (only as the last operator)"))
+    };
     let mut rest = t;
     let mut seen_rest = false;
     while let Some(i) = rest.find('{') {
@@ -817,25 +1033,54 @@ fn check_source(s: &ast::SourceItem) -> Result<SourceSpec, Diagnostic> {
         "principal" => {
             let p = v.strip_prefix("spiffe://").unwrap_or(v);
             if !visible(p) || p.contains('*') {
-                let help = if p.contains('*') { "for every service account of a namespace write `namespace \"NS\"`" } else { "write the SPIFFE id, e.g. \"cluster.local/ns/default/sa/admin\"" };
-                return Err(Diagnostic::error("E0332", span, format!("invalid principal \"{v}\"")).label("not a principal").help(help));
+                let help = if p.contains('*') {
+                    "for every service account of a namespace write `namespace \"NS\"`"
+                } else {
+                    "write the SPIFFE id, e.g. \"cluster.local/ns/default/sa/admin\""
+                };
+                return Err(
+                    Diagnostic::error("E0332", span, format!("invalid principal \"{v}\""))
+                        .label("not a principal")
+                        .help(help),
+                );
             }
-            if egress_table::request::principal_parts(p.as_bytes()).is_none() && p.contains("/ns/") {
-                return Err(Diagnostic::error("E0332", span, format!("malformed principal \"{v}\""))
-                    .label("expected TRUST_DOMAIN/ns/NAMESPACE/sa/SERVICE_ACCOUNT")
-                    .help("e.g. \"cluster.local/ns/default/sa/admin\""));
+            if egress_table::request::principal_parts(p.as_bytes()).is_none() && p.contains("/ns/")
+            {
+                return Err(Diagnostic::error(
+                    "E0332",
+                    span,
+                    format!("malformed principal \"{v}\""),
+                )
+                .label("expected TRUST_DOMAIN/ns/NAMESPACE/sa/SERVICE_ACCOUNT")
+                .help("e.g. \"cluster.local/ns/default/sa/admin\""));
             }
             Ok(SourceSpec::Principal(p.to_owned()))
         }
         "namespace" => {
             if !visible(v) || v.contains('/') {
-                return Err(Diagnostic::error("E0333", span, format!("invalid namespace \"{v}\"")).label("a namespace is a single name").help("for one service account write serviceaccount \"namespace/name\""));
+                return Err(
+                    Diagnostic::error("E0333", span, format!("invalid namespace \"{v}\""))
+                        .label("a namespace is a single name")
+                        .help("for one service account write serviceaccount \"namespace/name\""),
+                );
             }
             Ok(SourceSpec::Namespace(v.to_owned()))
         }
         _ => match v.split_once('/') {
-            Some((ns, name)) if visible(ns) && visible(name) && !name.contains('/') => Ok(SourceSpec::ServiceAccount { namespace: ns.to_owned(), name: name.to_owned() }),
-            _ => Err(Diagnostic::error("E0333", span, format!("invalid service account \"{v}\"")).label("expected \"namespace/name\"").help(format!("write serviceaccount \"default/{}\"", if v.is_empty() { "name" } else { v }))),
+            Some((ns, name)) if visible(ns) && visible(name) && !name.contains('/') => {
+                Ok(SourceSpec::ServiceAccount {
+                    namespace: ns.to_owned(),
+                    name: name.to_owned(),
+                })
+            }
+            _ => Err(
+                Diagnostic::error("E0333", span, format!("invalid service account \"{v}\""))
+                    .label("expected \"namespace/name\"")
+                    .help(format!(
+                        "write serviceaccount \"default/{}\"",
+                        if v.is_empty() { "name" } else { v }
+                    )),
+            ),
         },
     }
 }
@@ -843,7 +1088,13 @@ fn check_source(s: &ast::SourceItem) -> Result<SourceSpec, Diagnostic> {
 fn check_header(h: &ast::HeaderCond) -> Result<HeaderSpec, Diagnostic> {
     let name = h.name.value.to_ascii_lowercase();
     if !egress_table::format::is_header_name(name.as_bytes()) {
-        return Err(Diagnostic::error("E0334", h.name.span, format!("invalid header name \"{}\"", h.name.value)).label("header names are tokens: letters, digits and !#$%&'*+-.^_`|~").help("drop spaces and `:`; e.g. \"x-tenant\""));
+        return Err(Diagnostic::error(
+            "E0334",
+            h.name.span,
+            format!("invalid header name \"{}\"", h.name.value),
+        )
+        .label("header names are tokens: letters, digits and !#$%&'*+-.^_`|~")
+        .help("drop spaces and `:`; e.g. \"x-tenant\""));
     }
     Ok(match &h.op {
         HeaderOp::Present(_) => HeaderSpec::Present(name),
@@ -860,7 +1111,11 @@ fn check_test(cx: &mut Ctx<'_>, t: &ast::Test) -> CTest {
             Err(e) => cx.err(e),
         }
     }
-    CTest { name: t.name.value.clone(), span: t.span, cases }
+    CTest {
+        name: t.name.value.clone(),
+        span: t.span,
+        cases,
+    }
 }
 
 fn check_case(c: &ast::Case) -> Result<CCase, Diagnostic> {
@@ -873,38 +1128,84 @@ fn check_case(c: &ast::Case) -> Result<CCase, Diagnostic> {
     match scheme {
         "http" | "https" => {
             let Some(m) = &c.method else {
-                return Err(Diagnostic::error("E0351", span, "an HTTP test case needs a method").label("add the method before the URL").help(format!("write GET {url}")));
+                return Err(
+                    Diagnostic::error("E0351", span, "an HTTP test case needs a method")
+                        .label("add the method before the URL")
+                        .help(format!("write GET {url}")),
+                );
             };
             if authority.is_empty() {
-                return Err(Diagnostic::error("E0350", span, format!("no host in `{url}`")).label("expected scheme://host/path"));
+                return Err(
+                    Diagnostic::error("E0350", span, format!("no host in `{url}`"))
+                        .label("expected scheme://host/path"),
+                );
             }
             r.method = Some(m.value.clone());
             r.scheme = Some(scheme.to_owned());
             r.host = Some(authority.to_owned());
-            r.path = Some(if path.is_empty() { "/".to_owned() } else { path.to_owned() });
+            r.path = Some(if path.is_empty() {
+                "/".to_owned()
+            } else {
+                path.to_owned()
+            });
         }
         "tls" | "tcp" => {
             if let Some(m) = &c.method {
-                return Err(Diagnostic::error("E0351", m.span, format!("a {scheme} test case has no method")).label("connections carry no HTTP method").help(format!("write {url} => ...")));
+                return Err(Diagnostic::error(
+                    "E0351",
+                    m.span,
+                    format!("a {scheme} test case has no method"),
+                )
+                .label("connections carry no HTTP method")
+                .help(format!("write {url} => ...")));
             }
             if !path.is_empty() {
-                return Err(Diagnostic::error("E0350", span, format!("a {scheme} URL has no path")).label("expected scheme://host:port"));
+                return Err(Diagnostic::error(
+                    "E0350",
+                    span,
+                    format!("a {scheme} URL has no path"),
+                )
+                .label("expected scheme://host:port"));
             }
-            let (host, port) = split_host_port(authority).ok_or_else(|| Diagnostic::error("E0350", span, format!("`{url}` needs a port")).label(format!("expected {scheme}://host:port")).help(format!("write {scheme}://{authority}:{}", if scheme == "tls" { 443 } else { 22 })))?;
-            let port = port.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| Diagnostic::error("E0350", span, format!("invalid port in `{url}`")).label("ports are 1–65535"))?;
+            let (host, port) = split_host_port(authority).ok_or_else(|| {
+                Diagnostic::error("E0350", span, format!("`{url}` needs a port"))
+                    .label(format!("expected {scheme}://host:port"))
+                    .help(format!(
+                        "write {scheme}://{authority}:{}",
+                        if scheme == "tls" { 443 } else { 22 }
+                    ))
+            })?;
+            let port = port
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or_else(|| {
+                    Diagnostic::error("E0350", span, format!("invalid port in `{url}`"))
+                        .label("ports are 1–65535")
+                })?;
             r.port = Some(port);
             let bare = host.trim_start_matches('[').trim_end_matches(']');
             match (scheme, bare.parse::<IpAddr>()) {
                 ("tcp", Ok(ip)) => r.destination = Some(ip),
                 ("tcp", Err(_)) => {
-                    return Err(Diagnostic::error("E0354", span, format!("`{url}` needs an IP address")).label("a tcp connection is decided on its destination address").help("write tcp://140.82.112.3:22; for a host name use tls://host:443"));
+                    return Err(Diagnostic::error(
+                        "E0354",
+                        span,
+                        format!("`{url}` needs an IP address"),
+                    )
+                    .label("a tcp connection is decided on its destination address")
+                    .help("write tcp://140.82.112.3:22; for a host name use tls://host:443"));
                 }
                 (_, Ok(ip)) => r.destination = Some(ip),
                 _ => r.sni = Some(host.to_owned()),
             }
         }
         other => {
-            return Err(Diagnostic::error("E0350", span, format!("unknown scheme `{other}`")).label("expected http, https, tls or tcp").maybe_help(did_you_mean(other, &["http", "https", "tls", "tcp"])));
+            return Err(
+                Diagnostic::error("E0350", span, format!("unknown scheme `{other}`"))
+                    .label("expected http, https, tls or tcp")
+                    .maybe_help(did_you_mean(other, &["http", "https", "tls", "tcp"])),
+            );
         }
     }
     for o in &c.opts {
@@ -912,20 +1213,34 @@ fn check_case(c: &ast::Case) -> Result<CCase, Diagnostic> {
             ast::CaseOpt::From(_, p) => r.principal = Some(p.value.clone()),
             ast::CaseOpt::Header(_, n, v) => {
                 if !egress_table::format::is_header_name(n.value.to_ascii_lowercase().as_bytes()) {
-                    return Err(Diagnostic::error("E0352", n.span, format!("invalid header name \"{}\"", n.value)).label("not a header name"));
+                    return Err(Diagnostic::error(
+                        "E0352",
+                        n.span,
+                        format!("invalid header name \"{}\"", n.value),
+                    )
+                    .label("not a header name"));
                 }
-                r.headers.push((n.value.to_ascii_lowercase(), v.value.clone()));
+                r.headers
+                    .push((n.value.to_ascii_lowercase(), v.value.clone()));
             }
             ast::CaseOpt::Sni(s, v) => {
                 if r.is_http() {
                     r.sni = Some(v.value.clone());
                 } else {
-                    return Err(Diagnostic::error("E0352", *s, "`sni` applies to HTTP cases").label("a tls:// URL already names the SNI"));
+                    return Err(
+                        Diagnostic::error("E0352", *s, "`sni` applies to HTTP cases")
+                            .label("a tls:// URL already names the SNI"),
+                    );
                 }
             }
         }
     }
-    Ok(CCase { span: c.span, request: r, expect: action(c.expect.value), expect_audit: c.expect_audit.as_ref().map(|a| action(a.value)) })
+    Ok(CCase {
+        span: c.span,
+        request: r,
+        expect: action(c.expect.value),
+        expect_audit: c.expect_audit.as_ref().map(|a| action(a.value)),
+    })
 }
 
 fn split_host_port(a: &str) -> Option<(&str, &str)> {

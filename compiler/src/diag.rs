@@ -59,12 +59,24 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// An error.
     pub fn error(code: &'static str, span: Span, message: impl Into<String>) -> Self {
-        Self { severity: Severity::Error, code, message: message.into(), span, label: None, labels: Vec::new(), help: None, note: None }
+        Self {
+            severity: Severity::Error,
+            code,
+            message: message.into(),
+            span,
+            label: None,
+            labels: Vec::new(),
+            help: None,
+            note: None,
+        }
     }
 
     /// A warning.
     pub fn warning(code: &'static str, span: Span, message: impl Into<String>) -> Self {
-        Self { severity: Severity::Warning, ..Self::error(code, span, message) }
+        Self {
+            severity: Severity::Warning,
+            ..Self::error(code, span, message)
+        }
     }
 
     /// Sets the text under the caret.
@@ -77,7 +89,10 @@ impl Diagnostic {
     /// Adds a secondary label.
     #[must_use]
     pub fn with_label(mut self, span: Span, text: impl Into<String>) -> Self {
-        self.labels.push(Label { span, message: text.into() });
+        self.labels.push(Label {
+            span,
+            message: text.into(),
+        });
         self
     }
 
@@ -116,14 +131,20 @@ pub fn sort(diags: &mut [Diagnostic]) {
 }
 
 fn snippet(out: &mut String, sources: &Sources, span: Span, marker: char, text: Option<&str>) {
-    let Some(file) = sources.get(span.file) else { return };
+    let Some(file) = sources.get(span.file) else {
+        return;
+    };
     let (line, col) = file.line_col(span.start);
     let (end_line, end_col) = file.line_col(span.end);
     let src = file.line_text(line);
     let width = line.to_string().len();
     let _ = writeln!(out, "{:width$} |", "");
     let _ = writeln!(out, "{line:width$} | {src}");
-    let len = if end_line == line { end_col.saturating_sub(col).max(1) } else { src.chars().count().saturating_sub(col - 1).max(1) };
+    let len = if end_line == line {
+        end_col.saturating_sub(col).max(1)
+    } else {
+        src.chars().count().saturating_sub(col - 1).max(1)
+    };
     let marks: String = std::iter::repeat_n(marker, len).collect();
     let _ = write!(out, "{:width$} | {}{}", "", " ".repeat(col - 1), marks);
     if let Some(t) = text {
@@ -136,7 +157,13 @@ fn snippet(out: &mut String, sources: &Sources, span: Span, marker: char, text: 
 pub fn render(d: &Diagnostic, sources: &Sources) -> String {
     let mut out = String::new();
     let (name, line, col) = position(d.span, sources);
-    let _ = writeln!(out, "{name}:{line}:{col}: {}: {} [{}]", d.severity.as_str(), d.message, d.code);
+    let _ = writeln!(
+        out,
+        "{name}:{line}:{col}: {}: {} [{}]",
+        d.severity.as_str(),
+        d.message,
+        d.code
+    );
     snippet(&mut out, sources, d.span, '^', d.label.as_deref());
     for l in &d.labels {
         let (lname, lline, lcol) = position(l.span, sources);
@@ -168,7 +195,9 @@ fn position(span: Span, sources: &Sources) -> (String, usize, usize) {
 pub fn render_json(d: &Diagnostic, sources: &Sources) -> String {
     let loc = |span: Span| {
         let (file, line, column) = position(span, sources);
-        let (end_line, end_column) = sources.get(span.file).map_or((0, 0), |f| f.line_col(span.end));
+        let (end_line, end_column) = sources
+            .get(span.file)
+            .map_or((0, 0), |f| f.line_col(span.end));
         serde_json::json!({"file": file, "line": line, "column": column, "end_line": end_line, "end_column": end_column})
     };
     serde_json::json!({
@@ -207,7 +236,9 @@ pub fn levenshtein(a: &str, b: &str) -> usize {
         for j in 1..=b.len() {
             let (ca, cb) = (a.get(i - 1), b.get(j - 1));
             let cost = usize::from(ca != cb);
-            let mut v = (get(&d, i - 1, j) + 1).min(get(&d, i, j - 1) + 1).min(get(&d, i - 1, j - 1) + cost);
+            let mut v = (get(&d, i - 1, j) + 1)
+                .min(get(&d, i, j - 1) + 1)
+                .min(get(&d, i - 1, j - 1) + cost);
             if i > 1 && j > 1 && ca == b.get(j - 2) && a.get(i - 2) == cb {
                 v = v.min(get(&d, i - 2, j - 2) + 1);
             }

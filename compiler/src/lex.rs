@@ -122,7 +122,13 @@ pub fn lex(file: FileId, text: &str) -> Lexed {
     while let Some(c) = at(i) {
         let start = i;
         let push = |out: &mut Lexed, kind, end: usize, bytes: Vec<u8>, newline: &mut bool| {
-            out.tokens.push(Token { kind, span: Span::new(file, off(start), off(end)), text: slice(start, end), bytes, line_start: *newline });
+            out.tokens.push(Token {
+                kind,
+                span: Span::new(file, off(start), off(end)),
+                text: slice(start, end),
+                bytes,
+                line_start: *newline,
+            });
             *newline = false;
         };
         match c {
@@ -136,7 +142,11 @@ pub fn lex(file: FileId, text: &str) -> Lexed {
                 while at(i).is_some_and(|c| c != '\n') {
                     i += 1;
                 }
-                out.comments.push(Comment { span: Span::new(file, off(start), off(i)), text: slice(start, i).trim_end().to_owned(), own_line: !line_has_token });
+                out.comments.push(Comment {
+                    span: Span::new(file, off(start), off(i)),
+                    text: slice(start, i).trim_end().to_owned(),
+                    own_line: !line_has_token,
+                });
             }
             '"' => {
                 i += 1;
@@ -166,9 +176,13 @@ pub fn lex(file: FileId, text: &str) -> Lexed {
                                             i += 2;
                                         }
                                         _ => out.errors.push(
-                                            Diagnostic::error("E0102", Span::new(file, off(esc_start), off(i + 1)), "invalid `\\x` escape")
-                                                .label("expected two hex digits")
-                                                .help("write a byte as `\\xHH`, for example `\\xff`"),
+                                            Diagnostic::error(
+                                                "E0102",
+                                                Span::new(file, off(esc_start), off(i + 1)),
+                                                "invalid `\\x` escape",
+                                            )
+                                            .label("expected two hex digits")
+                                            .help("write a byte as `\\xHH`, for example `\\xff`"),
                                         ),
                                     }
                                 }
@@ -191,9 +205,13 @@ pub fn lex(file: FileId, text: &str) -> Lexed {
                 }
                 if !closed {
                     out.errors.push(
-                        Diagnostic::error("E0101", Span::new(file, off(start), off(i)), "unterminated string")
-                            .label("this string has no closing `\"`")
-                            .help("strings end on the same line: add the closing quote"),
+                        Diagnostic::error(
+                            "E0101",
+                            Span::new(file, off(start), off(i)),
+                            "unterminated string",
+                        )
+                        .label("this string has no closing `\"`")
+                        .help("strings end on the same line: add the closing quote"),
                     );
                 }
                 push(&mut out, Kind::Str, i, bytes, &mut newline);
@@ -243,7 +261,12 @@ pub fn lex(file: FileId, text: &str) -> Lexed {
             }
             c => {
                 i += 1;
-                let mut d = Diagnostic::error("E0103", Span::new(file, off(start), off(i)), format!("unexpected character `{c}`")).label("not part of the language");
+                let mut d = Diagnostic::error(
+                    "E0103",
+                    Span::new(file, off(start), off(i)),
+                    format!("unexpected character `{c}`"),
+                )
+                .label("not part of the language");
                 d = match c {
                     ';' => d.help("statements end at the end of the line; remove the `;`"),
                     '\'' => d.help("strings use double quotes: \"...\""),
@@ -257,7 +280,13 @@ pub fn lex(file: FileId, text: &str) -> Lexed {
             }
         }
     }
-    out.tokens.push(Token { kind: Kind::Eof, span: Span::new(file, text.len(), text.len()), text: String::new(), bytes: Vec::new(), line_start: true });
+    out.tokens.push(Token {
+        kind: Kind::Eof,
+        span: Span::new(file, text.len(), text.len()),
+        text: String::new(),
+        bytes: Vec::new(),
+        line_start: true,
+    });
     out
 }
 
@@ -266,7 +295,11 @@ mod tests {
     use super::*;
 
     fn kinds(s: &str) -> Vec<(Kind, String)> {
-        lex(FileId(0), s).tokens.into_iter().map(|t| (t.kind, t.text)).collect()
+        lex(FileId(0), s)
+            .tokens
+            .into_iter()
+            .map(|t| (t.kind, t.text))
+            .collect()
     }
 
     #[test]
@@ -292,7 +325,10 @@ mod tests {
                 (Eof, String::new()),
             ]
         );
-        assert_eq!(kinds("GET http://a.com/x?y=1 => allow")[1], (Url, "http://a.com/x?y=1".into()));
+        assert_eq!(
+            kinds("GET http://a.com/x?y=1 => allow")[1],
+            (Url, "http://a.com/x?y=1".into())
+        );
         assert_eq!(kinds("cidr 10.0.0.0/8")[1], (Word, "10.0.0.0/8".into()));
         assert_eq!(kinds("a == b")[1].0, EqEq);
     }

@@ -1,7 +1,9 @@
 //! Warnings (W04xx) on a checked policy set: things that compile and mean
 //! something, but probably not what the author intended.
 
-use egress_table::spec::{Action, HeaderSpec, HostKind, HostPattern, Mode, PortRange, Protocol, SourceSpec, Target};
+use egress_table::spec::{
+    Action, HeaderSpec, HostKind, HostPattern, Mode, PortRange, Protocol, SourceSpec, Target,
+};
 
 use crate::check::{CDest, CPath, CRule, Checked};
 use crate::diag::Diagnostic;
@@ -24,11 +26,21 @@ pub fn lint(c: &Checked, diags: &mut Vec<Diagnostic>) {
                     .help("use `log denied` (the default) or `log all` so the dry run shows something; metrics still count"),
             );
         }
-        if p.mode == Mode::Enforce && p.default == Action::Allow && !p.dests.is_empty() && p.dests.iter().all(|d| d.rules.iter().all(|r| r.action == Action::Allow)) {
+        if p.mode == Mode::Enforce
+            && p.default == Action::Allow
+            && !p.dests.is_empty()
+            && p.dests
+                .iter()
+                .all(|d| d.rules.iter().all(|r| r.action == Action::Allow))
+        {
             diags.push(
-                Diagnostic::warning("W0410", p.default_span.unwrap_or(p.name_span), "`default allow` with only allow rules")
-                    .label("the rules can only allow what the default already allows")
-                    .help("for an allowlist use `default deny`; for a blocklist write `deny` rules"),
+                Diagnostic::warning(
+                    "W0410",
+                    p.default_span.unwrap_or(p.name_span),
+                    "`default allow` with only allow rules",
+                )
+                .label("the rules can only allow what the default already allows")
+                .help("for an allowlist use `default deny`; for a blocklist write `deny` rules"),
             );
         }
         for d in &p.dests {
@@ -39,7 +51,9 @@ pub fn lint(c: &Checked, diags: &mut Vec<Diagnostic>) {
         for d in &p.dests {
             for t in &d.targets {
                 if let Target::Host(h) = &t.value {
-                    if let Some((_, _, _, prev)) = seen.iter().find(|(h2, pr, ports, _)| *h2 == h && *pr == d.protocol && overlap(ports, &d.ports)) {
+                    if let Some((_, _, _, prev)) = seen.iter().find(|(h2, pr, ports, _)| {
+                        *h2 == h && *pr == d.protocol && overlap(ports, &d.ports)
+                    }) {
                         diags.push(
                             Diagnostic::warning("W0403", t.span, format!("host \"{h}\" is listed twice"))
                                 .label("again here")
@@ -60,15 +74,22 @@ pub fn lint(c: &Checked, diags: &mut Vec<Diagnostic>) {
         for d in &p.dests {
             for t in &d.targets {
                 if let Target::Host(h) = &t.value {
-                    if h.kind == HostKind::Exact { exact.push((h, d, p.mode, t.span)) } else { wild.push((h, d, p.mode, t.span)) }
+                    if h.kind == HostKind::Exact {
+                        exact.push((h, d, p.mode, t.span))
+                    } else {
+                        wild.push((h, d, p.mode, t.span))
+                    }
                 }
             }
         }
     }
     for (h, d, mode, span) in &exact {
-        if let Some((w, _, _, wspan)) =
-            wild.iter().find(|(w, wd, wmode, _)| wmode == mode && wd.protocol == d.protocol && overlap(&wd.ports, &d.ports) && wildcard_matches(w, &h.name))
-        {
+        if let Some((w, _, _, wspan)) = wild.iter().find(|(w, wd, wmode, _)| {
+            wmode == mode
+                && wd.protocol == d.protocol
+                && overlap(&wd.ports, &d.ports)
+                && wildcard_matches(w, &h.name)
+        }) {
             diags.push(
                 Diagnostic::warning("W0404", *span, format!("\"{h}\" is also matched by \"{w}\""))
                     .label("the wildcard swallows this entry")
@@ -77,21 +98,33 @@ pub fn lint(c: &Checked, diags: &mut Vec<Diagnostic>) {
             );
         }
     }
-    let enforce: Vec<_> = c.policies.iter().filter(|p| p.mode == Mode::Enforce).collect();
+    let enforce: Vec<_> = c
+        .policies
+        .iter()
+        .filter(|p| p.mode == Mode::Enforce)
+        .collect();
     if let Some(allow) = enforce.iter().find(|p| p.default == Action::Allow)
         && let Some(deny) = enforce.iter().find(|p| p.default == Action::Deny)
     {
         diags.push(
-            Diagnostic::warning("W0407", allow.default_span.unwrap_or(allow.name_span), format!("policies \"{}\" and \"{}\" disagree on the default", allow.name, deny.name))
-                .label("default allow")
-                .with_label(deny.default_span.unwrap_or(deny.name_span), "default deny")
-                .help("compiled together, a request no rule matches is denied (the deny default wins)"),
+            Diagnostic::warning(
+                "W0407",
+                allow.default_span.unwrap_or(allow.name_span),
+                format!(
+                    "policies \"{}\" and \"{}\" disagree on the default",
+                    allow.name, deny.name
+                ),
+            )
+            .label("default allow")
+            .with_label(deny.default_span.unwrap_or(deny.name_span), "default deny")
+            .help("compiled together, a request no rule matches is denied (the deny default wins)"),
         );
     }
 }
 
 fn overlap(a: &[PortRange], b: &[PortRange]) -> bool {
-    a.iter().any(|x| b.iter().any(|y| x.lo <= y.hi && y.lo <= x.hi))
+    a.iter()
+        .any(|x| b.iter().any(|y| x.lo <= y.hi && y.lo <= x.hi))
 }
 
 /// Whether wildcard pattern `w` matches host `name`.
@@ -104,7 +137,11 @@ fn wildcard_matches(w: &HostPattern, name: &str) -> bool {
         HostKind::OneLabel if w.name.is_empty() => !name.contains('.'),
         HostKind::AnyDepth if w.name.is_empty() => true,
         HostKind::OneLabel => name.split_once('.').is_some_and(|(_, rest)| rest == w.name),
-        HostKind::AnyDepth => name.len() > w.name.len() && name.ends_with(&w.name) && name.as_bytes().get(name.len() - w.name.len() - 1) == Some(&b'.'),
+        HostKind::AnyDepth => {
+            name.len() > w.name.len()
+                && name.ends_with(&w.name)
+                && name.as_bytes().get(name.len() - w.name.len() - 1) == Some(&b'.')
+        }
     }
 }
 
@@ -142,7 +179,10 @@ fn lint_dest(d: &CDest, diags: &mut Vec<Diagnostic>) {
             }
         }
         if later.action == Action::Allow
-            && let Some(deny) = d.rules.iter().find(|r| r.action == Action::Deny && subsumes(r, later))
+            && let Some(deny) = d
+                .rules
+                .iter()
+                .find(|r| r.action == Action::Deny && subsumes(r, later))
         {
             diags.push(
                 Diagnostic::warning("W0402", later.span, "allow rule made dead by a deny")
@@ -157,10 +197,18 @@ fn lint_dest(d: &CDest, diags: &mut Vec<Diagnostic>) {
 /// Whether every request rule `b` matches is also matched by rule `a`
 /// (a conservative, syntactic check: `false` when unsure).
 fn subsumes(a: &CRule, b: &CRule) -> bool {
-    let methods = a.methods.is_any() || (!b.methods.is_any() && a.methods.0 & b.methods.0 == b.methods.0);
+    let methods =
+        a.methods.is_any() || (!b.methods.is_any() && a.methods.0 & b.methods.0 == b.methods.0);
     let paths = a.paths.is_empty()
-        || (!b.paths.is_empty() && b.paths.iter().all(|bp| a.paths.iter().any(|ap| path_covers(&ap.value, &bp.value))));
-    let sources = a.sources.is_empty() || (!b.sources.is_empty() && b.sources.iter().all(|bs| a.sources.iter().any(|s| source_covers(s, bs))));
+        || (!b.paths.is_empty()
+            && b.paths
+                .iter()
+                .all(|bp| a.paths.iter().any(|ap| path_covers(&ap.value, &bp.value))));
+    let sources = a.sources.is_empty()
+        || (!b.sources.is_empty()
+            && b.sources
+                .iter()
+                .all(|bs| a.sources.iter().any(|s| source_covers(s, bs))));
     let headers = a.headers.iter().all(|h: &HeaderSpec| b.headers.contains(h));
     methods && paths && sources && headers
 }
@@ -178,10 +226,16 @@ fn source_covers(a: &SourceSpec, b: &SourceSpec) -> bool {
         return true;
     }
     match (a, b) {
-        (SourceSpec::Namespace(ns), SourceSpec::ServiceAccount { namespace, .. }) => ns == namespace,
-        (SourceSpec::Namespace(ns), SourceSpec::Principal(p)) => egress_table::request::principal_parts(p.as_bytes()).is_some_and(|(n, _)| n == ns.as_bytes()),
+        (SourceSpec::Namespace(ns), SourceSpec::ServiceAccount { namespace, .. }) => {
+            ns == namespace
+        }
+        (SourceSpec::Namespace(ns), SourceSpec::Principal(p)) => {
+            egress_table::request::principal_parts(p.as_bytes())
+                .is_some_and(|(n, _)| n == ns.as_bytes())
+        }
         (SourceSpec::ServiceAccount { namespace, name }, SourceSpec::Principal(p)) => {
-            egress_table::request::principal_parts(p.as_bytes()).is_some_and(|(n, s)| n == namespace.as_bytes() && s == name.as_bytes())
+            egress_table::request::principal_parts(p.as_bytes())
+                .is_some_and(|(n, s)| n == namespace.as_bytes() && s == name.as_bytes())
         }
         _ => false,
     }

@@ -49,22 +49,38 @@ type P<T> = Result<T, ()>;
 
 /// Parses a lexed file. Always returns a tree (possibly partial) and the errors found.
 pub fn parse(lexed: &Lexed) -> (File, Vec<Diagnostic>) {
-    let mut p = Parser { toks: &lexed.tokens, pos: 0, diags: Vec::new() };
+    let mut p = Parser {
+        toks: &lexed.tokens,
+        pos: 0,
+        diags: Vec::new(),
+    };
     let file = p.file();
     (file, p.diags)
 }
 
 fn eof_token() -> &'static Token {
     static EOF: std::sync::OnceLock<Token> = std::sync::OnceLock::new();
-    EOF.get_or_init(|| Token { kind: Kind::Eof, span: Span::default(), text: String::new(), bytes: Vec::new(), line_start: true })
+    EOF.get_or_init(|| Token {
+        kind: Kind::Eof,
+        span: Span::default(),
+        text: String::new(),
+        bytes: Vec::new(),
+        line_start: true,
+    })
 }
 
 impl<'a> Parser<'a> {
     fn peek(&self) -> &'a Token {
-        self.toks.get(self.pos).or_else(|| self.toks.last()).unwrap_or_else(|| eof_token())
+        self.toks
+            .get(self.pos)
+            .or_else(|| self.toks.last())
+            .unwrap_or_else(|| eof_token())
     }
     fn peek2(&self) -> &'a Token {
-        self.toks.get(self.pos + 1).or_else(|| self.toks.last()).unwrap_or_else(|| eof_token())
+        self.toks
+            .get(self.pos + 1)
+            .or_else(|| self.toks.last())
+            .unwrap_or_else(|| eof_token())
     }
     fn bump(&mut self) -> &'a Token {
         let t = self.peek();
@@ -81,7 +97,9 @@ impl<'a> Parser<'a> {
         self.peek().kind == kind
     }
     fn prev_span(&self) -> Span {
-        self.toks.get(self.pos.saturating_sub(1)).map_or_else(|| self.peek().span, |t| t.span)
+        self.toks
+            .get(self.pos.saturating_sub(1))
+            .map_or_else(|| self.peek().span, |t| t.span)
     }
 
     fn error(&mut self, d: Diagnostic) {
@@ -90,8 +108,13 @@ impl<'a> Parser<'a> {
 
     fn unexpected(&mut self, what: &str) -> Diagnostic {
         let t = self.peek();
-        let found = if t.kind == Kind::Ident || t.kind == Kind::Word { format!("`{}`", t.text) } else { t.kind.describe().to_owned() };
-        Diagnostic::error("E0201", t.span, format!("expected {what}, found {found}")).label(format!("expected {what}"))
+        let found = if t.kind == Kind::Ident || t.kind == Kind::Word {
+            format!("`{}`", t.text)
+        } else {
+            t.kind.describe().to_owned()
+        };
+        Diagnostic::error("E0201", t.span, format!("expected {what}, found {found}"))
+            .label(format!("expected {what}"))
     }
 
     fn expect(&mut self, kind: Kind, what: &str) -> P<&'a Token> {
@@ -109,7 +132,10 @@ impl<'a> Parser<'a> {
         match t.kind {
             Kind::Str => {
                 self.bump();
-                Ok(Spanned::new(String::from_utf8_lossy(&t.bytes).into_owned(), t.span))
+                Ok(Spanned::new(
+                    String::from_utf8_lossy(&t.bytes).into_owned(),
+                    t.span,
+                ))
             }
             Kind::Ident | Kind::Word => {
                 self.bump();
@@ -134,7 +160,8 @@ impl<'a> Parser<'a> {
             self.bump();
             return Ok(Spanned::new(t.bytes.clone(), t.span));
         }
-        self.string(what).map(|s| Spanned::new(s.value.into_bytes(), s.span))
+        self.string(what)
+            .map(|s| Spanned::new(s.value.into_bytes(), s.span))
     }
 
     /// Skips to the next token that can start an item of a block at this
@@ -150,7 +177,14 @@ impl<'a> Parser<'a> {
                 Kind::RBrace if depth == 0 => return,
                 Kind::RBrace => depth -= 1,
                 Kind::LBrace => depth += 1,
-                Kind::Ident if depth == 0 && t.line_start && self.pos > first && starts.contains(&t.text.as_str()) => return,
+                Kind::Ident
+                    if depth == 0
+                        && t.line_start
+                        && self.pos > first
+                        && starts.contains(&t.text.as_str()) =>
+                {
+                    return;
+                }
                 _ => {}
             }
             self.bump();
@@ -172,13 +206,16 @@ impl<'a> Parser<'a> {
             if t.kind == Kind::Ident {
                 d = d.maybe_help(did_you_mean(&t.text, &["policy"]));
                 if ITEM_KEYWORDS.contains(&t.text.as_str()) {
-                    d = d.help(format!("`{}` belongs inside a policy: policy \"name\" {{ {} ... }}", t.text, t.text));
+                    d = d.help(format!(
+                        "`{}` belongs inside a policy: policy \"name\" {{ {} ... }}",
+                        t.text, t.text
+                    ));
                 }
             }
             self.error(d);
             // Skip to the next `policy` at the start of a line.
             self.bump();
-            while !self.at(Kind::Eof) && !(self.at_kw("policy") && self.peek().line_start) {
+            while !(self.at(Kind::Eof) || self.at_kw("policy") && self.peek().line_start) {
                 self.bump();
             }
         }
@@ -209,16 +246,30 @@ impl<'a> Parser<'a> {
             match t.kind {
                 Kind::RBrace => {
                     let close = self.bump().span;
-                    return Ok(Policy { span: start.to(close), name, items, close });
+                    return Ok(Policy {
+                        span: start.to(close),
+                        name,
+                        items,
+                        close,
+                    });
                 }
                 Kind::Eof => {
                     self.error(
-                        Diagnostic::error("E0204", t.span, format!("policy \"{}\" is not closed", name.value))
-                            .label("the file ends here")
-                            .with_label(start, "this policy's `{` has no matching `}`")
-                            .help("add `}` after the policy's last item"),
+                        Diagnostic::error(
+                            "E0204",
+                            t.span,
+                            format!("policy \"{}\" is not closed", name.value),
+                        )
+                        .label("the file ends here")
+                        .with_label(start, "this policy's `{` has no matching `}`")
+                        .help("add `}` after the policy's last item"),
                     );
-                    return Ok(Policy { span: start.to(t.span), name, items, close: t.span });
+                    return Ok(Policy {
+                        span: start.to(t.span),
+                        name,
+                        items,
+                        close: t.span,
+                    });
                 }
                 Kind::Ident if t.text == "destination" => match self.destination() {
                     Ok(d) => items.push(Item::Destination(d)),
@@ -228,7 +279,9 @@ impl<'a> Parser<'a> {
                     Ok(x) => items.push(Item::Test(x)),
                     Err(()) => self.recover(&ITEM_KEYWORDS),
                 },
-                Kind::Ident if matches!(t.text.as_str(), "mode" | "default" | "log" | "require") => {
+                Kind::Ident
+                    if matches!(t.text.as_str(), "mode" | "default" | "log" | "require") =>
+                {
                     let key = self.bump();
                     let v = self.peek();
                     if v.kind == Kind::Ident && !v.line_start {
@@ -246,17 +299,29 @@ impl<'a> Parser<'a> {
                             _ => "sni-host-match",
                         };
                         self.error(
-                            Diagnostic::error("E0201", key.span, format!("`{}` needs a value", key.text))
-                                .label(format!("expected {hint}"))
-                                .help(format!("write `{} {}`", key.text, hint.split([',', ' ']).next().unwrap_or(""))),
+                            Diagnostic::error(
+                                "E0201",
+                                key.span,
+                                format!("`{}` needs a value", key.text),
+                            )
+                            .label(format!("expected {hint}"))
+                            .help(format!(
+                                "write `{} {}`",
+                                key.text,
+                                hint.split([',', ' ']).next().unwrap_or("")
+                            )),
                         );
                         self.recover(&ITEM_KEYWORDS);
                     }
                 }
                 Kind::Ident => {
-                    let mut d = Diagnostic::error("E0202", t.span, format!("unknown policy item `{}`", t.text))
-                        .label("expected mode, default, log, require, destination or test")
-                        .maybe_help(did_you_mean(&t.text, &ITEM_KEYWORDS));
+                    let mut d = Diagnostic::error(
+                        "E0202",
+                        t.span,
+                        format!("unknown policy item `{}`", t.text),
+                    )
+                    .label("expected mode, default, log, require, destination or test")
+                    .maybe_help(did_you_mean(&t.text, &ITEM_KEYWORDS));
                     if matches!(t.text.as_str(), "allow" | "deny") {
                         d = d.help(format!("rules go inside a destination's block: destination \"example.com\" port 80 http {{ {} ... }}", t.text));
                     }
@@ -288,7 +353,10 @@ impl<'a> Parser<'a> {
                     }
                     Kind::Str => {
                         self.bump();
-                        cidrs.push(Spanned::new(String::from_utf8_lossy(&t.bytes).into_owned(), t.span));
+                        cidrs.push(Spanned::new(
+                            String::from_utf8_lossy(&t.bytes).into_owned(),
+                            t.span,
+                        ));
                     }
                     _ => {
                         let d = self.unexpected("an address range such as 10.0.0.0/8");
@@ -305,11 +373,18 @@ impl<'a> Parser<'a> {
             let mut hosts = Vec::new();
             loop {
                 let t = self.peek();
-                if t.kind == Kind::Ident && CLAUSE_KEYWORDS.contains(&t.text.as_str()) && hosts.is_empty() {
+                if t.kind == Kind::Ident
+                    && CLAUSE_KEYWORDS.contains(&t.text.as_str())
+                    && hosts.is_empty()
+                {
                     self.error(
-                        Diagnostic::error("E0201", t.span, "expected a host name or `cidr`, found a keyword")
-                            .label("the destination's host comes first")
-                            .help("write destination \"example.com\" port 443 tls"),
+                        Diagnostic::error(
+                            "E0201",
+                            t.span,
+                            "expected a host name or `cidr`, found a keyword",
+                        )
+                        .label("the destination's host comes first")
+                        .help("write destination \"example.com\" port 443 tls"),
                     );
                     return Err(());
                 }
@@ -323,7 +398,9 @@ impl<'a> Parser<'a> {
         let mut clauses = Vec::new();
         loop {
             let t = self.peek();
-            if t.kind != Kind::Ident || (t.line_start && !CLAUSE_KEYWORDS.contains(&t.text.as_str())) {
+            if t.kind != Kind::Ident
+                || (t.line_start && !CLAUSE_KEYWORDS.contains(&t.text.as_str()))
+            {
                 break;
             }
             match t.text.as_str() {
@@ -333,7 +410,8 @@ impl<'a> Parser<'a> {
                     loop {
                         let p = self.peek();
                         if p.kind != Kind::Word {
-                            let d = self.unexpected("a port number or range such as 80 or 8000-8999");
+                            let d =
+                                self.unexpected("a port number or range such as 80 or 8000-8999");
                             self.error(d);
                             return Err(());
                         }
@@ -366,18 +444,30 @@ impl<'a> Parser<'a> {
                         return Err(());
                     }
                     self.bump();
-                    clauses.push(DestClause::Timeout(t.span.to(v.span), Spanned::new(v.text.clone(), v.span)));
+                    clauses.push(DestClause::Timeout(
+                        t.span.to(v.span),
+                        Spanned::new(v.text.clone(), v.span),
+                    ));
                 }
                 other => {
-                    let mut d = Diagnostic::error("E0207", t.span, format!("unknown destination setting `{other}`"))
-                        .label("expected port, http, tls, tcp, originate-tls or timeout")
-                        .maybe_help(did_you_mean(other, &[&CLAUSE_KEYWORDS[..], &["ports"]].concat()));
+                    let mut d = Diagnostic::error(
+                        "E0207",
+                        t.span,
+                        format!("unknown destination setting `{other}`"),
+                    )
+                    .label("expected port, http, tls, tcp, originate-tls or timeout")
+                    .maybe_help(did_you_mean(
+                        other,
+                        &[&CLAUSE_KEYWORDS[..], &["ports"]].concat(),
+                    ));
                     if other == "ports" {
                         d = d.help("write `port 80, 443`: one `port` takes a list");
                     } else if matches!(other, "https" | "grpc" | "http2" | "h2") {
                         d = d.help("use `tls` for HTTPS passed through (decided on SNI), or `http` when the proxy sees plain HTTP");
                     } else if other.contains('.') {
-                        d = d.help(format!("several hosts are separated by commas: \"a.com\", \"{other}\""));
+                        d = d.help(format!(
+                            "several hosts are separated by commas: \"a.com\", \"{other}\""
+                        ));
                     }
                     self.error(d);
                     return Err(());
@@ -413,8 +503,16 @@ impl<'a> Parser<'a> {
                 }
             }
         }
-        let end = block.as_ref().map_or_else(|| self.prev_span(), |(_, _, c)| *c);
-        Ok(Destination { span: keyword.to(end), keyword, targets, clauses, block })
+        let end = block
+            .as_ref()
+            .map_or_else(|| self.prev_span(), |(_, _, c)| *c);
+        Ok(Destination {
+            span: keyword.to(end),
+            keyword,
+            targets,
+            clauses,
+            block,
+        })
     }
 
     fn eat_comma(&mut self) -> bool {
@@ -437,7 +535,9 @@ impl<'a> Parser<'a> {
                 if t.kind == Kind::Ident {
                     d = d.maybe_help(did_you_mean(&t.text, &["allow", "deny"]));
                     if ITEM_KEYWORDS.contains(&t.text.as_str()) {
-                        d = d.help("a destination's block holds only rules; close it with `}` first");
+                        d = d.help(
+                            "a destination's block holds only rules; close it with `}` first",
+                        );
                     } else if matches!(t.text.as_str(), "permit" | "accept") {
                         d = d.help("write `allow`");
                     } else if matches!(t.text.as_str(), "forbid" | "reject" | "block" | "drop") {
@@ -457,7 +557,11 @@ impl<'a> Parser<'a> {
         let action = self.action("`allow` or `deny`")?;
         let mut methods = None;
         let t = self.peek();
-        if t.kind == Kind::Ident && !t.line_start && !COND_KEYWORDS.contains(&t.text.as_str()) && !matches!(t.text.as_str(), "allow" | "deny") {
+        if t.kind == Kind::Ident
+            && !t.line_start
+            && !COND_KEYWORDS.contains(&t.text.as_str())
+            && !matches!(t.text.as_str(), "allow" | "deny")
+        {
             if t.text == "any" {
                 self.bump();
                 methods = Some(Methods::Any(t.span));
@@ -474,11 +578,22 @@ impl<'a> Parser<'a> {
                     list.push(Spanned::new(m.text.clone(), m.span));
                     if !self.eat_comma() {
                         let n = self.peek();
-                        if n.kind == Kind::Ident && !n.line_start && !COND_KEYWORDS.contains(&n.text.as_str()) {
+                        if n.kind == Kind::Ident
+                            && !n.line_start
+                            && !COND_KEYWORDS.contains(&n.text.as_str())
+                        {
                             self.error(
-                                Diagnostic::error("E0201", n.span, format!("expected `,` or a condition, found `{}`", n.text))
-                                    .label("methods are separated by commas")
-                                    .maybe_help(did_you_mean(&n.text, &COND_KEYWORDS).or_else(|| Some(format!("write `{}, {}`", m.text, n.text)))),
+                                Diagnostic::error(
+                                    "E0201",
+                                    n.span,
+                                    format!("expected `,` or a condition, found `{}`", n.text),
+                                )
+                                .label("methods are separated by commas")
+                                .maybe_help(
+                                    did_you_mean(&n.text, &COND_KEYWORDS).or_else(|| {
+                                        Some(format!("write `{}, {}`", m.text, n.text))
+                                    }),
+                                ),
                             );
                             return Err(());
                         }
@@ -496,7 +611,7 @@ impl<'a> Parser<'a> {
             }
             match t.text.as_str() {
                 "path" => conds.push(self.path_cond()?),
-                "from" => conds.push(self.from_cond()?),
+                "from" => conds.push(self.source_cond()?),
                 "when" => conds.push(self.when_cond()?),
                 other if t.line_start => {
                     // Not a continuation: the next rule starts with a typo.
@@ -504,11 +619,17 @@ impl<'a> Parser<'a> {
                     break;
                 }
                 other => {
-                    let mut d = Diagnostic::error("E0208", t.span, format!("unknown rule condition `{other}`"))
-                        .label("expected path, from or when")
-                        .maybe_help(did_you_mean(other, &COND_KEYWORDS));
+                    let mut d = Diagnostic::error(
+                        "E0208",
+                        t.span,
+                        format!("unknown rule condition `{other}`"),
+                    )
+                    .label("expected path, from or when")
+                    .maybe_help(did_you_mean(other, &COND_KEYWORDS));
                     if other == "header" {
-                        d = d.help("header conditions start with `when`: when header \"x-tenant\" present");
+                        d = d.help(
+                            "header conditions start with `when`: when header \"x-tenant\" present",
+                        );
                     } else if matches!(other, "principal" | "namespace" | "serviceaccount") {
                         d = d.help(format!("sources start with `from`: from {other} \"...\""));
                     } else if other == "prefix" {
@@ -520,7 +641,12 @@ impl<'a> Parser<'a> {
             }
         }
         let span = action.span.to(self.prev_span());
-        Ok(Rule { span, action, methods, conds })
+        Ok(Rule {
+            span,
+            action,
+            methods,
+            conds,
+        })
     }
 
     fn path_cond(&mut self) -> P<Cond> {
@@ -532,13 +658,21 @@ impl<'a> Parser<'a> {
                 (Kind::Tilde, _) => (PathForm::Regex, self.bump().span),
                 (Kind::Ident, "prefix") => (PathForm::Prefix, self.bump().span),
                 (Kind::Ident, "regex") => {
-                    self.error(Diagnostic::error("E0201", t.span, "regexes are written ~\"...\"").label("not a keyword").help("write path ~\"^/v2/items/[0-9]+$\""));
+                    self.error(
+                        Diagnostic::error("E0201", t.span, "regexes are written ~\"...\"")
+                            .label("not a keyword")
+                            .help("write path ~\"^/v2/items/[0-9]+$\""),
+                    );
                     return Err(());
                 }
                 _ => (PathForm::Plain, t.span),
             };
             let text = self.string("a path string")?;
-            pats.push(PathPat { span: first.to(text.span), form, text });
+            pats.push(PathPat {
+                span: first.to(text.span),
+                form,
+                text,
+            });
             if !self.eat_comma() {
                 break;
             }
@@ -546,7 +680,7 @@ impl<'a> Parser<'a> {
         Ok(Cond::Path(start.to(self.prev_span()), pats))
     }
 
-    fn from_cond(&mut self) -> P<Cond> {
+    fn source_cond(&mut self) -> P<Cond> {
         let start = self.bump().span;
         let mut items = Vec::new();
         let mut kind: Option<Spanned<String>> = None;
@@ -555,9 +689,16 @@ impl<'a> Parser<'a> {
             if t.kind == Kind::Ident {
                 self.bump();
                 if !SOURCE_KINDS.contains(&t.text.as_str()) {
-                    let mut d = Diagnostic::error("E0209", t.span, format!("unknown source kind `{}`", t.text))
-                        .label("expected principal, namespace or serviceaccount")
-                        .maybe_help(did_you_mean(&t.text, &[&SOURCE_KINDS[..], &["service-account", "sa", "ns"]].concat()));
+                    let mut d = Diagnostic::error(
+                        "E0209",
+                        t.span,
+                        format!("unknown source kind `{}`", t.text),
+                    )
+                    .label("expected principal, namespace or serviceaccount")
+                    .maybe_help(did_you_mean(
+                        &t.text,
+                        &[&SOURCE_KINDS[..], &["service-account", "sa", "ns"]].concat(),
+                    ));
                     if matches!(t.text.as_str(), "service-account" | "sa" | "serviceAccount") {
                         d = d.help("write serviceaccount \"namespace/name\"");
                     } else if t.text == "ns" {
@@ -578,7 +719,10 @@ impl<'a> Parser<'a> {
             }
             let value = self.string("a quoted source")?;
             if let Some(k) = &kind {
-                items.push(SourceItem { kind: k.clone(), value });
+                items.push(SourceItem {
+                    kind: k.clone(),
+                    value,
+                });
             }
             if !self.eat_comma() {
                 break;
@@ -626,7 +770,11 @@ impl<'a> Parser<'a> {
                     return Err(());
                 }
             };
-            conds.push(HeaderCond { span: h.span.to(self.prev_span()), name, op });
+            conds.push(HeaderCond {
+                span: h.span.to(self.prev_span()),
+                name,
+                op,
+            });
             if self.at_kw("and") {
                 self.bump();
             } else {
@@ -646,15 +794,27 @@ impl<'a> Parser<'a> {
             match t.kind {
                 Kind::RBrace => {
                     let close = self.bump().span;
-                    return Ok(Test { span: start.to(close), name, cases });
+                    return Ok(Test {
+                        span: start.to(close),
+                        name,
+                        cases,
+                    });
                 }
                 Kind::Eof => {
                     self.error(
-                        Diagnostic::error("E0204", t.span, format!("test \"{}\" is not closed", name.value))
-                            .label("the file ends here")
-                            .with_label(start, "this test's `{` has no matching `}`"),
+                        Diagnostic::error(
+                            "E0204",
+                            t.span,
+                            format!("test \"{}\" is not closed", name.value),
+                        )
+                        .label("the file ends here")
+                        .with_label(start, "this test's `{` has no matching `}`"),
                     );
-                    return Ok(Test { span: start.to(t.span), name, cases });
+                    return Ok(Test {
+                        span: start.to(t.span),
+                        name,
+                        cases,
+                    });
                 }
                 _ => match self.case() {
                     Ok(c) => cases.push(c),
@@ -755,7 +915,14 @@ impl<'a> Parser<'a> {
             expect_audit = Some(self.expect_action()?);
         }
         let start = method.as_ref().map_or(url.span, |m| m.span);
-        Ok(Case { span: start.to(self.prev_span()), method, url: url_s, opts, expect, expect_audit })
+        Ok(Case {
+            span: start.to(self.prev_span()),
+            method,
+            url: url_s,
+            opts,
+            expect,
+            expect_audit,
+        })
     }
 
     fn expect_action(&mut self) -> P<Spanned<RuleAction>> {
@@ -809,9 +976,13 @@ policy "httpbin" {
         assert!(d.is_empty(), "{d:?}");
         assert_eq!(f.policies.len(), 1);
         assert_eq!(f.policies[0].items.len(), 4);
-        let Item::Destination(dest) = &f.policies[0].items[2] else { panic!() };
+        let Item::Destination(dest) = &f.policies[0].items[2] else {
+            panic!()
+        };
         assert_eq!(dest.block.as_ref().unwrap().1.len(), 2);
-        let Item::Test(t) = &f.policies[0].items[3] else { panic!() };
+        let Item::Test(t) = &f.policies[0].items[3] else {
+            panic!()
+        };
         assert_eq!(t.cases.len(), 2);
         assert_eq!(t.cases[1].opts.len(), 2);
     }
