@@ -25,6 +25,8 @@ pub mod lex;
 pub mod lint;
 pub mod lower;
 pub mod parse;
+#[cfg(feature = "host")]
+pub mod run;
 pub mod sim;
 pub mod source;
 

@@ -92,6 +92,17 @@ pub fn describe<'t>(table: &'t Table, v: &Verdict) -> (&'t str, &'t str, &'stati
     }
 }
 
+/// Writes `<allow|deny> <policy|-> <rule|-> <reason>` (the filter-state record) into `out`.
+pub fn record(out: &mut Vec<u8>, table: &Table, v: &Verdict) {
+    let (policy, rule, reason) = describe(table, v);
+    out.clear();
+    out.extend_from_slice(v.action.as_str().as_bytes());
+    for part in [policy, rule, reason] {
+        out.push(b' ');
+        out.extend_from_slice(if part.is_empty() { b"-" } else { part.as_bytes() });
+    }
+}
+
 fn verdict_fields(out: &mut Vec<u8>, table: &Table, v: &Verdict) {
     let (policy, rule, reason) = describe(table, v);
     out.extend_from_slice(b"\"decision\":");

@@ -125,12 +125,18 @@ impl RootContext for Root {
 /// and records it in filter state for access logs.
 pub(crate) fn report(loaded: &Loaded, d: &egress_table::Decision, fields: &audit::Fields<'_>) {
     loaded.metrics.record(&loaded.table, d);
-    let (_, rule, reason) = audit::describe(&loaded.table, &d.enforced);
-    let _ = abi::set_property(b"egress_decision", d.enforced.action.as_str().as_bytes());
-    let _ = abi::set_property(b"egress_rule", if rule.is_empty() { reason.as_bytes() } else { rule.as_bytes() });
-    if let Some(a) = &d.audit {
-        let _ = abi::set_property(b"egress_audit_decision", a.action.as_str().as_bytes());
-    }
+    // Filter state for access logs: `%FILTER_STATE(wasm.egress_decision:PLAIN)%`
+    // prints `<allow|deny> <policy|-> <rule|-> <reason>`.
+    RECORD_BUF.with(|buf| {
+        if let Ok(mut buf) = buf.try_borrow_mut() {
+            audit::record(&mut buf, &loaded.table, &d.enforced);
+            let _ = abi::set_property(b"egress_decision", &buf);
+            if let Some(a) = &d.audit {
+                audit::record(&mut buf, &loaded.table, a);
+                let _ = abi::set_property(b"egress_audit", &buf);
+            }
+        }
+    });
     if d.log {
         LOG_BUF.with(|buf| {
             if let Ok(mut buf) = buf.try_borrow_mut() {
@@ -145,6 +151,8 @@ pub(crate) fn report(loaded: &Loaded, d: &egress_table::Decision, fields: &audit
 thread_local! {
     /// Reused for every audit line, so logging does not allocate per request.
     static LOG_BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::with_capacity(512));
+    /// Reused for the filter-state record.
+    static RECORD_BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::with_capacity(128));
 }
 
 /// Reads the peer principal: Istio's waypoint puts it in filter state

@@ -14,33 +14,12 @@
 //!   decided (defined only when the table has at most 64 rules, to bound
 //!   cardinality).
 
-use egress_table::request::{PathProblem, Reason};
+use egress_table::request::Reason;
 use egress_table::spec::Action;
 use egress_table::{Cause, Table, Verdict};
 
 use crate::abi;
 
-/// Every refusal reason, for defining their counters up front.
-pub const REASONS: [Reason; 18] = [
-    Reason::MissingAuthority,
-    Reason::InvalidAuthority,
-    Reason::DuplicateAuthority,
-    Reason::InvalidMethod,
-    Reason::SniHostMismatch,
-    Reason::NoSni,
-    Reason::InvalidSni,
-    Reason::NoDestination,
-    Reason::HeadersUnavailable,
-    Reason::Path(PathProblem::NotAbsolute),
-    Reason::Path(PathProblem::EmptySegment),
-    Reason::Path(PathProblem::DotSegment),
-    Reason::Path(PathProblem::EncodedSlash),
-    Reason::Path(PathProblem::EncodedUnreserved),
-    Reason::Path(PathProblem::Nul),
-    Reason::Path(PathProblem::Backslash),
-    Reason::Path(PathProblem::InvalidByte),
-    Reason::Path(PathProblem::InvalidEscape),
-];
 
 /// Most rules for which per-rule counters are defined.
 pub const MAX_RULE_COUNTERS: usize = 64;
@@ -94,7 +73,7 @@ fn define_set(table: &Table, base: &str) -> Set {
         }
         set.per_policy.push(ids);
     }
-    for r in REASONS {
+    for &r in Reason::ALL {
         set.invalid.push(define(&tagged(base, &[("policy", "-"), ("decision", "deny"), ("reason", r.as_str())])));
     }
     set.no_policy = define(&tagged(base, &[("policy", "-"), ("decision", "allow"), ("reason", "no-enforced-policy")]));
@@ -135,7 +114,7 @@ fn bump(set: &Set, table: &Table, v: &Verdict) {
     let id = match v.cause {
         Cause::Rule(r) => set.per_policy.get(table.rule_policy(r) as usize).and_then(|ids| ids.get(base)).copied().flatten(),
         Cause::Default(p) => set.per_policy.get(p as usize).and_then(|ids| ids.get(base + 1)).copied().flatten(),
-        Cause::Invalid(reason) => REASONS.iter().position(|r| *r == reason).and_then(|i| set.invalid.get(i)).copied().flatten(),
+        Cause::Invalid(reason) => Reason::ALL.iter().position(|r| *r == reason).and_then(|i| set.invalid.get(i)).copied().flatten(),
         Cause::NoPolicy => set.no_policy,
     };
     if let Some(id) = id {

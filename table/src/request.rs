@@ -37,6 +37,30 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every reason, for callers that define one counter per reason.
+    pub const ALL: &'static [Reason] = &[
+        Self::MissingAuthority,
+        Self::InvalidAuthority,
+        Self::DuplicateAuthority,
+        Self::Path(PathProblem::NotAbsolute),
+        Self::Path(PathProblem::EmptySegment),
+        Self::Path(PathProblem::DotSegment),
+        Self::Path(PathProblem::EncodedSlash),
+        Self::Path(PathProblem::EncodedUnreserved),
+        Self::Path(PathProblem::Nul),
+        Self::Path(PathProblem::Backslash),
+        Self::Path(PathProblem::InvalidByte),
+        Self::Path(PathProblem::InvalidEscape),
+        Self::Path(PathProblem::Parameter),
+        Self::InvalidMethod,
+        Self::SniHostMismatch,
+        Self::NoSni,
+        Self::InvalidSni,
+        Self::NoDestination,
+        Self::HeadersUnavailable,
+        Self::Unconfigured,
+    ];
+
     /// A stable, kebab-case code for logs and metrics.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -87,6 +111,10 @@ pub enum PathProblem {
     InvalidByte,
     /// `%` not followed by two hex digits.
     InvalidEscape,
+    /// A `;` path parameter (`/admin;x/secret`), which servers such as
+    /// Tomcat strip before routing: a way to make a denied path look allowed.
+    /// Send `%3B` for a literal semicolon.
+    Parameter,
 }
 
 impl PathProblem {
@@ -102,6 +130,7 @@ impl PathProblem {
             Self::Backslash => "path-backslash",
             Self::InvalidByte => "path-invalid-byte",
             Self::InvalidEscape => "path-invalid-escape",
+            Self::Parameter => "path-parameter",
         }
     }
 }
@@ -131,6 +160,7 @@ pub fn check_path(path: &[u8]) -> Result<(), PathProblem> {
         match b {
             0 => return Err(PathProblem::Nul),
             b'\\' => return Err(PathProblem::Backslash),
+            b';' => return Err(PathProblem::Parameter),
             b'%' => {
                 let h = path.get(i + 1).copied().and_then(hex);
                 let l = path.get(i + 2).copied().and_then(hex);
@@ -379,7 +409,7 @@ mod tests {
 
     #[test]
     fn canonical_paths() {
-        for ok in ["/", "/get", "/a/b/", "/a%20b", "/a;b", "/%C3%A9", "/a.b/.c/..d"] {
+        for ok in ["/", "/get", "/a/b/", "/a%20b", "/a%3Bb", "/%C3%A9", "/a.b/.c/..d"] {
             assert_eq!(check_path(ok.as_bytes()), Ok(()), "{ok}");
         }
         for (bad, why) in [
@@ -404,11 +434,21 @@ mod tests {
             ("/é", PathProblem::InvalidByte),
             ("/a%2", PathProblem::InvalidEscape),
             ("/a%zz", PathProblem::InvalidEscape),
+            ("/admin;x/secret", PathProblem::Parameter),
         ] {
             assert_eq!(check_path(bad.as_bytes()), Err(why), "{bad:?}");
         }
         assert_eq!(strip_query(b"/a?b#c"), b"/a");
         assert_eq!(strip_query(b"/a#c?d"), b"/a");
+    }
+
+    #[test]
+    fn reason_codes_are_distinct() {
+        let mut codes: Vec<&str> = Reason::ALL.iter().map(|r| r.as_str()).collect();
+        let n = codes.len();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), n);
     }
 
     #[test]

@@ -1,0 +1,166 @@
+//! `egressc`: the egress policy compiler's command line. All file and process
+//! I/O lives here; the library does none. Each subcommand is a function that
+//! returns an exit code: 0 success, 1 the policy or a test failed, 2 the
+//! command could not run (bad arguments, unreadable files, missing `.wasm`).
+
+mod files;
+mod run;
+mod subcommands;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "egressc", version, about = "Compile, check, format, test and simulate egress policies (*.egress).")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// How diagnostics are printed.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ErrorFormat {
+    /// `file:line:col: error: message [CODE]` with the source line, on standard error.
+    Human,
+    /// One JSON object per diagnostic, on standard output.
+    Json,
+}
+
+/// What `compile` writes.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum OutFormat {
+    /// The binary rule table.
+    Table,
+    /// The JSON for Istio WasmPlugin `pluginConfig`.
+    PluginConfig,
+    /// A readable dump of the table.
+    Dump,
+}
+
+/// Which filter a plugin configuration is for.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LayerArg {
+    /// The HTTP filter (WasmPlugin type HTTP).
+    Http,
+    /// The network filter (WasmPlugin type NETWORK).
+    Network,
+}
+
+/// How `simulate` prints results.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum SimFormat {
+    /// One JSON object per input line.
+    Json,
+    /// An aligned table for people.
+    Table,
+}
+
+/// How reports are printed.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ReportFormat {
+    /// For people.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check policy files; exit 0 when they are valid.
+    Check {
+        /// Policy files (or directories of *.egress files), compiled together.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value = "human")]
+        error_format: ErrorFormat,
+        /// Treat warnings as errors.
+        #[arg(long)]
+        deny_warnings: bool,
+    },
+    /// Compile policy files into a rule table. Nothing is written on error.
+    Compile {
+        /// Policy files (or directories of *.egress files), compiled together.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Output file (`-` for standard output).
+        #[arg(short, long)]
+        output: PathBuf,
+        #[arg(long, value_enum, default_value = "table")]
+        format: OutFormat,
+        /// With --format plugin-config: which filter the configuration is for.
+        #[arg(long, value_enum, default_value = "http")]
+        layer: LayerArg,
+        #[arg(long, value_enum, default_value = "human")]
+        error_format: ErrorFormat,
+        /// Treat warnings as errors.
+        #[arg(long)]
+        deny_warnings: bool,
+    },
+    /// Format policy files in place (canonical layout, comments kept).
+    Fmt {
+        /// Policy files or directories.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Change nothing; exit 1 if a file is not formatted.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Explain the decision for one request: the deciding rule and why the others did not match.
+    Explain {
+        /// Policy files, compiled together.
+        #[arg(long = "policy", required = true, num_args = 1..)]
+        policies: Vec<PathBuf>,
+        /// The request as JSON, e.g. '{"method":"GET","host":"httpbin.org","path":"/get"}'.
+        #[arg(long)]
+        request: String,
+        #[arg(long, value_enum, default_value = "human")]
+        format: ReportFormat,
+    },
+    /// Run requests through the real filter (.wasm) in the local proxy-wasm host.
+    Simulate {
+        /// Policy files, compiled together.
+        #[arg(long = "policy", required = true, num_args = 1..)]
+        policies: Vec<PathBuf>,
+        /// A file with one JSON request per line (`-` for standard input).
+        #[arg(long)]
+        requests: PathBuf,
+        #[command(flatten)]
+        host: run::HostArgs,
+        /// Include the filter's log lines for each request.
+        #[arg(long)]
+        log: bool,
+        /// Print the final metric values after the last request.
+        #[arg(long)]
+        metrics: bool,
+        /// `json`: one JSON object per request (the default); `table`: a readable table.
+        #[arg(long, value_enum, default_value = "json")]
+        format: SimFormat,
+    },
+    /// Run the `test` blocks of policy files through the real filter.
+    Test {
+        /// Policy files or directories. Each file is compiled on its own and its tests run against it.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        host: run::HostArgs,
+        #[arg(long, value_enum, default_value = "human")]
+        format: ReportFormat,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Check { files, error_format, deny_warnings } => subcommands::check(&files, error_format, deny_warnings),
+        Command::Compile { files, output, format, layer, error_format, deny_warnings } => {
+            subcommands::compile(&files, &output, format, layer, error_format, deny_warnings)
+        }
+        Command::Fmt { files, check } => subcommands::fmt(&files, check),
+        Command::Explain { policies, request, format } => subcommands::explain(&policies, &request, format),
+        Command::Simulate { policies, requests, host, log, metrics, format } => subcommands::simulate(&policies, &requests, &host, log, metrics, format),
+        Command::Test { files, host, format } => subcommands::test(&files, &host, format),
+    };
+    ExitCode::from(code)
+}

@@ -1,0 +1,51 @@
+//! `make bench`: requests through the real filter `.wasm` in the local host.
+//!
+//! Prints, per wasm target: µs per HTTP request (allow and 403 paths, whole
+//! stream lifecycle through one VM), µs per connection, the native cost of
+//! the decision alone, and the guest's linear memory before and after
+//! 1,000,000 requests (it must not grow). Set `EGRESS_BENCH_REQUESTS` to
+//! change the count.
+
+use std::time::Instant;
+
+use egress_tests::{Filters, HttpRequest, TARGETS};
+
+fn main() {
+    let n: usize = std::env::var("EGRESS_BENCH_REQUESTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let policy = include_str!("../../policies/httpbin.egress");
+    println!("egress filter benchmark: {n} requests per run, one VM (like one Envoy worker)");
+    for target in TARGETS {
+        let mut f = Filters::new(target, policy);
+        f.http.set_capture_logs(false);
+        f.network.set_capture_logs(false);
+        let allow = HttpRequest::new("GET", "httpbin.org", "/get");
+        let deny = HttpRequest::new("POST", "httpbin.org", "/post");
+        // Warm up, then take the memory baseline.
+        for _ in 0..1000 {
+            f.http(&allow);
+            f.http(&deny);
+        }
+        let mem_before = f.http.memory_size();
+        let t = Instant::now();
+        for i in 0..n {
+            let out = f.http(if i % 2 == 0 { &allow } else { &deny });
+            if out.status != if i % 2 == 0 { 200 } else { 403 } {
+                egress_tests::fail(&format!("{target}: wrong decision at request {i}"));
+            }
+        }
+        let per = t.elapsed().as_secs_f64() * 1e6 / n as f64;
+        let mem_after = f.http.memory_size();
+        println!(
+            "{target:<24} http  {per:>6.2} µs/request (half allowed, half 403)   linear memory {} KiB before, {} KiB after {n} requests{}",
+            mem_before / 1024,
+            mem_after / 1024,
+            if mem_after == mem_before { " (flat)" } else { " (GREW)" }
+        );
+        let m = n / 10;
+        let t = Instant::now();
+        for _ in 0..m {
+            f.connect(Some("httpbin.org"), "1.2.3.4:443");
+        }
+        println!("{target:<24} tcp   {:>6.2} µs/connection ({m} connections)", t.elapsed().as_secs_f64() * 1e6 / m as f64);
+    }
+}

@@ -1,0 +1,387 @@
+//! The filter's behaviour inside the (local) proxy, end to end through the
+//! real `.wasm` for both targets: request parsing, tricks that must not turn
+//! a denial into an allow, connections, the deny response, audit mode, the
+//! audit log, filter state and metrics.
+
+use egress_tests::{Filters, HttpRequest, LogLevel, TARGETS, Value, record};
+
+fn req(method: &str, authority: Option<&[u8]>, path: &[u8]) -> HttpRequest {
+    let mut r = HttpRequest::new(method, "placeholder", "/");
+    r.authority = authority.map(<[u8]>::to_vec);
+    r.path = path.to_vec();
+    r
+}
+
+const API: &str = r#"
+policy "api" {
+  log all
+  destination "api.example.com" port 80 http {
+    allow any path "/public/{**}"
+    allow GET
+    deny any path "/admin/{**}", "/admin"
+  }
+  destination "2001:db8::1" port 80 http
+}
+"#;
+
+fn reason(out: &egress_tests::HttpOutcome) -> String {
+    record(&out.filter_state, "wasm.egress_decision").get(3).cloned().unwrap_or_default()
+}
+
+#[test]
+fn host_parsing() {
+    for target in TARGETS {
+        let mut f = Filters::new(target, API);
+        for (authority, status) in [
+            ("api.example.com", 200),
+            ("API.Example.COM", 200),
+            ("api.example.com.", 200),
+            ("api.example.com.:80", 200),
+            ("api.example.com:80", 200),
+            ("api.example.com:8080", 403),
+            ("[2001:db8::1]", 200),
+            ("[2001:db8:0:0::1]:80", 200),
+            ("[2001:DB8::1]:80", 200),
+            ("[::1]:80", 403),
+        ] {
+            let out = f.http(&req("GET", Some(authority.as_bytes()), b"/x"));
+            assert_eq!(out.status, status, "{target}: Host {authority}");
+        }
+    }
+}
+
+#[test]
+fn missing_and_duplicate_authority() {
+    for target in TARGETS {
+        let mut f = Filters::new(target, API);
+        let out = f.http(&req("GET", None, b"/x"));
+        assert_eq!(out.status, 403, "{target}");
+        assert_eq!(reason(&out), "missing-authority");
+
+        let mut dup = req("GET", Some(b"api.example.com"), b"/x");
+        dup.headers.push((b"host".to_vec(), b"evil.example.com".to_vec()));
+        let out = f.http(&dup);
+        assert_eq!(out.status, 403, "{target}: a second Host naming another host");
+        assert_eq!(reason(&out), "duplicate-authority");
+
+        let mut same = req("GET", Some(b"api.example.com"), b"/x");
+        same.headers.push((b"host".to_vec(), b"API.example.com:80".to_vec()));
+        assert_eq!(f.http(&same).status, 200, "{target}: a second Host naming the same host and port");
+    }
+}
+
+#[test]
+fn non_utf8_header_values_do_not_crash_the_filter() {
+    const HDR: &str = r#"policy "h" { destination "a.com" port 80 http { allow any when header "x-tenant" == "\xffacme" } }"#;
+    for target in TARGETS {
+        let mut f = Filters::new(target, HDR);
+        let mut r = req("GET", Some(b"a.com"), b"/");
+        r.headers.push((b"x-tenant".to_vec(), b"\xffacme".to_vec()));
+        r.headers.push((b"x-other".to_vec(), vec![0xc3, 0x28, 0xa0, 0xa1]));
+        assert_eq!(f.http(&r).status, 200, "{target}");
+        let mut r = req("GET", Some(b"a.com"), b"/");
+        r.headers.push((b"x-tenant".to_vec(), b"acme".to_vec()));
+        assert_eq!(f.http(&r).status, 403, "{target}");
+        // A non-UTF-8 Host is an invalid authority, not a crash.
+        let out = f.http(&req("GET", Some(b"a\xff.com"), b"/"));
+        assert_eq!(out.status, 403, "{target}");
+        assert_eq!(reason(&out), "invalid-authority");
+    }
+}
+
+#[test]
+fn repeated_header_cannot_slip_a_second_value_past_a_check() {
+    const HDR: &str = r#"
+policy "h" {
+  destination "a.com" port 80 http {
+    allow any when header "x-tenant" == "acme"
+    deny any when header "x-debug" == "1"
+  }
+}"#;
+    for target in TARGETS {
+        let mut f = Filters::new(target, HDR);
+        let go = |f: &mut Filters, hs: &[(&str, &str)]| {
+            let mut r = req("GET", Some(b"a.com"), b"/");
+            for (k, v) in hs {
+                r.headers.push((k.as_bytes().to_vec(), v.as_bytes().to_vec()));
+            }
+            f.http(&r).status
+        };
+        assert_eq!(go(&mut f, &[("x-tenant", "acme")]), 200, "{target}");
+        assert_eq!(go(&mut f, &[("x-tenant", "acme"), ("x-tenant", "evil")]), 403, "{target}");
+        assert_eq!(go(&mut f, &[("x-tenant", "evil"), ("x-tenant", "acme")]), 403, "{target}");
+        assert_eq!(go(&mut f, &[("x-tenant", "acme"), ("x-debug", "0"), ("x-debug", "1")]), 403, "{target}");
+    }
+}
+
+/// Paths and hosts that try to reach `/admin` on api.example.com, or to pass
+/// for api.example.com: every one is denied, whatever Envoy's path
+/// normalisation (the filter refuses what normalisation left non-canonical).
+#[test]
+fn traversal_and_look_alike_attempts_are_denied() {
+    let paths: &[&[u8]] = &[
+        b"/public/../admin",
+        b"/public/../admin/users",
+        b"/public/%2e%2e/admin",
+        b"/public/%2E%2E/admin/users",
+        b"/public/..%2Fadmin",
+        b"/public/%2e%2e%2fadmin",
+        b"/public/.%2e/admin",
+        b"/public//../admin",
+        b"/public/./../admin",
+        b"/public\\..\\admin",
+        b"/public/%5c..%5cadmin",
+        b"/public/%00/../admin",
+        b"/%61dmin/users",
+        b"/adm%69n/users",
+        b"/admin%2fusers",
+        b"/admin%2Fusers",
+        b"/%2e/admin/users",
+        b"//admin/users",
+        b"/./admin/users",
+        b"/admin;x/users",
+        b"/public/x/../../admin",
+        b"/admin/users?redirect=/public/",
+        b"/admin/users#/public/x",
+        b"/public/\x00/../admin",
+    ];
+    let hosts: &[&[u8]] = &[
+        b"api.example.com.evil.com",
+        b"api.example.com@evil.com",
+        b"evil.com@api.example.com",
+        b"api.example.com%2eevil.com",
+        b"api-example.com",
+        b"api.example.co",
+        b"api.example.com..",
+        b"xn--api-example.com",
+        b"api.example.com\x00.evil.com",
+        b"\xd0\xb0pi.example.com",
+        b"api.example.com:80@evil.com",
+        b"api.example.com :80",
+        b"[api.example.com]",
+        b"api.example.com:0",
+    ];
+    for target in TARGETS {
+        for norm in ["base", "none", "merge-slashes", "decode-and-merge-slashes"] {
+            let cfg = egress_tests::HostConfig { path_normalization: norm.parse().unwrap(), ..Default::default() };
+            let wasm = egress_tests::filter_wasm(target).unwrap();
+            let plugin = egress_tests::Plugin::from_bytes(&wasm, cfg).unwrap();
+            let table = egress_tests::compile(API).unwrap();
+            let mut vm = plugin.vm().unwrap();
+            assert!(vm.start(b"").unwrap());
+            assert!(vm.configure(egress_table::plugin_config::encode(&table, egress_table::plugin_config::Layer::Http).as_bytes()).unwrap());
+            for &p in paths {
+                for method in ["GET", "POST"] {
+                    let out = vm.http(&req(method, Some(b"api.example.com"), p)).unwrap();
+                    assert_ne!(out.status, 200, "{target} {norm}: {method} {} was allowed", String::from_utf8_lossy(p));
+                }
+            }
+            for &h in hosts {
+                let out = vm.http(&req("GET", Some(h), b"/public/x")).unwrap();
+                assert_ne!(out.status, 200, "{target} {norm}: Host {} was allowed", String::from_utf8_lossy(h));
+            }
+            // The legitimate versions still pass.
+            assert_eq!(vm.http(&req("POST", Some(b"api.example.com"), b"/public/x")).unwrap().status, 200);
+            assert_eq!(vm.http(&req("GET", Some(b"api.example.com"), b"/users")).unwrap().status, 200);
+            assert_eq!(vm.http(&req("GET", Some(b"api.example.com"), b"/public/a%3Bb")).unwrap().status, 200);
+        }
+    }
+}
+
+#[test]
+fn the_filter_refuses_non_canonical_paths_itself() {
+    // With Envoy's normalisation off, the filter sees the raw path and says why it refuses.
+    for target in TARGETS {
+        let cfg = egress_tests::HostConfig { path_normalization: "none".parse().unwrap(), ..Default::default() };
+        let plugin = egress_tests::Plugin::from_bytes(&egress_tests::filter_wasm(target).unwrap(), cfg).unwrap();
+        let mut vm = plugin.vm().unwrap();
+        assert!(vm.start(b"").unwrap());
+        let table = egress_tests::compile(API).unwrap();
+        assert!(vm.configure(egress_table::plugin_config::encode(&table, egress_table::plugin_config::Layer::Http).as_bytes()).unwrap());
+        for (p, why) in [
+            (&b"/public/../admin"[..], "path-dot-segment"),
+            (b"//admin", "path-empty-segment"),
+            (b"/admin%2fusers", "path-encoded-slash"),
+            (b"/%61dmin", "path-encoded-unreserved"),
+            (b"/a\\b", "path-backslash"),
+            (b"/admin;x/users", "path-parameter"),
+            (b"/a%zz", "path-invalid-escape"),
+        ] {
+            let out = vm.http(&req("GET", Some(b"api.example.com"), p)).unwrap();
+            assert_eq!(out.status, 403, "{target}: {}", String::from_utf8_lossy(p));
+            assert_eq!(reason(&out), why, "{target}: {}", String::from_utf8_lossy(p));
+        }
+    }
+}
+
+#[test]
+fn deny_response_names_the_policy_and_rule() {
+    for target in TARGETS {
+        let mut f = Filters::new(target, API);
+        let out = f.http(&req("DELETE", Some(b"api.example.com"), b"/admin/users"));
+        assert_eq!(out.status, 403);
+        let lr = out.local_response.as_ref().unwrap();
+        assert_eq!(lr.status, 403);
+        assert_eq!(lr.body, b"RBAC: access denied");
+        let details = String::from_utf8_lossy(&lr.details).into_owned();
+        assert!(details.contains("policy=api") && details.contains("rule=api/3"), "{target}: {details}");
+        assert!(!details.contains(' '), "Envoy response-code details carry no whitespace: {details}");
+        let header = |name: &str| lr.headers.iter().find(|(k, _)| k == name.as_bytes()).map(|(_, v)| String::from_utf8_lossy(v).into_owned());
+        assert_eq!(header("x-egress-policy").as_deref(), Some("api"));
+        assert_eq!(header("x-egress-reason").as_deref(), Some("rule"));
+        assert_eq!(record(&out.filter_state, "wasm.egress_decision"), ["deny", "api", "api/3", "rule"]);
+    }
+}
+
+#[test]
+fn connections_by_sni_and_by_address() {
+    let policy = include_str!("../../policies/github.egress");
+    for target in TARGETS {
+        let mut f = Filters::new(target, policy);
+        let ok = f.connect(Some("github.com"), "140.82.121.3:443");
+        assert!(!ok.closed, "{target}");
+        assert_eq!(ok.upstream_data, b"client hello", "{target}: allowed bytes go upstream");
+        let denied = f.connect(Some("gitlab.com"), "1.2.3.4:443");
+        assert!(denied.closed, "{target}");
+        assert!(denied.upstream_data.is_empty(), "{target}: no byte of a denied connection goes upstream");
+        assert!(!f.connect(None, "140.82.121.4:22").closed, "{target}: SSH to GitHub");
+        assert!(f.connect(None, "8.8.8.8:22").closed, "{target}: SSH elsewhere");
+        let no_sni = f.connect(None, "140.82.121.4:443");
+        assert!(no_sni.closed, "{target}: no SNI on a TLS port");
+        assert_eq!(record(&no_sni.filter_state, "wasm.egress_decision")[3], "no-sni");
+        assert!(f.connect(Some("GitHub.COM."), "1.1.1.1:443").closed == false, "{target}: SNI is normalised");
+        assert!(f.connect(Some("bad host"), "1.1.1.1:443").closed, "{target}: invalid SNI");
+    }
+}
+
+#[test]
+fn audit_mode_logs_and_counts_a_would_be_deny() {
+    let policy = include_str!("../../policies/audit.egress");
+    for target in TARGETS {
+        let mut f = Filters::new(target, policy);
+        let mut props = egress_tests::Properties::default();
+        props.set(&["filter_state", "io.istio.peer_principal"], Value::String(b"spiffe://cluster.local/ns/ci/sa/builder".to_vec()));
+        let conn = egress_tests::Connection { sni: Some(b"example.com".to_vec()), destination: Some("1.2.3.4:443".parse().unwrap()), source: None, downstream_data: b"x".to_vec(), properties: props };
+        let out = f.network.connection(&conn).unwrap();
+        assert!(!out.closed, "{target}: audit never blocks");
+        assert_eq!(record(&out.filter_state, "wasm.egress_audit"), ["deny", "ci-allowlist", "-", "default"]);
+        let line = out.logs.iter().find(|l| l.message.starts_with('{')).unwrap_or_else(|| panic!("{target}: no audit log line in {:?}", out.logs));
+        assert_eq!(line.level, LogLevel::Warn);
+        let v: serde_json::Value = serde_json::from_str(&line.message).unwrap();
+        assert_eq!(v["decision"], "allow");
+        assert_eq!(v["enforced"], true);
+        assert_eq!(v["audit"]["decision"], "deny");
+        assert_eq!(v["audit"]["policy"], "ci-allowlist");
+        assert_eq!(v["host"], "example.com");
+        assert_eq!(v["principal"], "cluster.local/ns/ci/sa/builder");
+        let m = "egress_audit_decisions_total.policy=.=ci-allowlist;.;decision=.=deny;.;reason=.=default;.;";
+        assert_eq!(f.network.metric(m), Some(1), "{target}: {:?}", f.network.metrics());
+    }
+}
+
+#[test]
+fn audit_only_tables_never_block() {
+    let policy = r#"policy "dry" { mode audit destination "a.com" port 80 http { allow GET } }"#;
+    for target in TARGETS {
+        let mut f = Filters::new(target, policy);
+        let out = f.http(&req("POST", Some(b"a.com"), b"/"));
+        assert_eq!(out.status, 200, "{target}");
+        let line = out.logs.iter().find(|l| l.message.starts_with('{')).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line.message).unwrap();
+        assert_eq!(v["decision"], "deny");
+        assert_eq!(v["enforced"], false);
+        assert_eq!(v["policy"], "dry");
+        assert_eq!(v["reason"], "default");
+    }
+}
+
+#[test]
+fn audit_log_lines_follow_the_log_setting() {
+    for (setting, allowed_logged, denied_logged) in [("none", false, false), ("denied", false, true), ("all", true, true)] {
+        let policy = format!(r#"policy "p" {{ log {setting} destination "a.com" port 80 http {{ allow GET }} }}"#);
+        for target in TARGETS {
+            let mut f = Filters::new(target, &policy);
+            let lines = |out: &egress_tests::HttpOutcome| out.logs.iter().filter(|l| l.message.starts_with('{')).count();
+            let allowed = f.http(&req("GET", Some(b"a.com"), b"/x?secret=1"));
+            assert_eq!(lines(&allowed) == 1, allowed_logged, "{target} log {setting}: allowed");
+            let denied = f.http(&req("POST", Some(b"a.com"), b"/x"));
+            assert_eq!(lines(&denied) == 1, denied_logged, "{target} log {setting}: denied");
+            if allowed_logged {
+                let line = allowed.logs.iter().find(|l| l.message.starts_with('{')).unwrap();
+                let v: serde_json::Value = serde_json::from_str(&line.message).unwrap();
+                for field in ["time", "policy", "rule", "decision", "enforced", "protocol", "host", "port", "method", "path", "principal", "reason"] {
+                    assert!(v.get(field).is_some(), "{target}: log line lacks {field}: {v}");
+                }
+                assert_eq!(v["path"], "/x", "the query never reaches the log");
+                assert_eq!(v["rule"], "p/1");
+                assert_eq!(v["port"], 80);
+                assert_eq!(allowed.logs.iter().find(|l| l.message.starts_with('{')).unwrap().level, LogLevel::Info);
+            }
+        }
+    }
+}
+
+#[test]
+fn metrics_count_decisions_per_policy_and_rule() {
+    for target in TARGETS {
+        let mut f = Filters::new(target, include_str!("../../policies/httpbin.egress"));
+        for _ in 0..3 {
+            f.status("GET", "httpbin.org", "/get");
+        }
+        f.status("POST", "httpbin.org", "/post");
+        f.http(&req("GET", None, b"/"));
+        let m = |name: &str| f.http.metric(name);
+        assert_eq!(m("egress_decisions_total.policy=.=httpbin;.;decision=.=allow;.;reason=.=rule;.;"), Some(3), "{target}: {:?}", f.http.metrics());
+        assert_eq!(m("egress_decisions_total.policy=.=httpbin;.;decision=.=deny;.;reason=.=default;.;"), Some(1));
+        assert_eq!(m("egress_decisions_total.policy=.=-;.;decision=.=deny;.;reason=.=missing-authority;.;"), Some(1));
+        assert_eq!(m("egress_rule_matches_total.policy=.=httpbin;.;rule=.=httpbin/1;.;"), Some(3));
+        assert_eq!(m("egress_rule_matches_total.policy=.=httpbin;.;rule=.=httpbin/2;.;"), Some(0));
+    }
+}
+
+#[test]
+fn domain_fronting_is_denied_when_required() {
+    let policy = r#"policy "f" { require sni-host-match destination "api.example.com" port 80 http }"#;
+    for target in TARGETS {
+        let mut f = Filters::new(target, policy);
+        let mut r = req("GET", Some(b"api.example.com"), b"/");
+        r.properties.set(&["connection", "requested_server_name"], Value::String(b"allowed-cdn.example".to_vec()));
+        let out = f.http(&r);
+        assert_eq!(out.status, 403, "{target}");
+        assert_eq!(reason(&out), "sni-host-mismatch");
+        r.properties.set(&["connection", "requested_server_name"], Value::String(b"API.example.com".to_vec()));
+        assert_eq!(f.http(&r).status, 200, "{target}");
+    }
+}
+
+#[test]
+fn lifecycle_logs_version_policies_and_checksum() {
+    let table = egress_tests::compile(include_str!("../../policies/httpbin.egress")).unwrap();
+    let checksum = format!("{:08x}", egress_table::Table::from_bytes(&table).unwrap().checksum());
+    for target in TARGETS {
+        let vm = egress_tests::vm_with_table(target, &table, egress_table::plugin_config::Layer::Http).unwrap();
+        let logs: Vec<&str> = vm.logs().iter().map(|l| l.message.as_str()).collect();
+        assert!(logs.iter().any(|l| l.contains("egress filter") && l.contains(env!("CARGO_PKG_VERSION"))), "{target}: {logs:?}");
+        assert!(logs.iter().any(|l| l.contains("[httpbin]") && l.contains(&checksum)), "{target}: {logs:?}");
+    }
+}
+
+#[test]
+fn linear_memory_stays_flat() {
+    // The 1,000,000-request run is `make bench`; here 20,000 through one VM.
+    for target in TARGETS {
+        let mut f = Filters::new(target, include_str!("../../policies/httpbin.egress"));
+        let allow = req("GET", Some(b"httpbin.org"), b"/get");
+        let deny = req("POST", Some(b"httpbin.org"), b"/post");
+        for _ in 0..500 {
+            f.http(&allow);
+            f.http(&deny);
+        }
+        let before = f.http.memory_size();
+        for _ in 0..10_000 {
+            f.http(&allow);
+            f.http(&deny);
+        }
+        assert_eq!(f.http.memory_size(), before, "{target}: linear memory grew");
+    }
+}
