@@ -1,0 +1,858 @@
+//! Stage: host state. What Envoy keeps per VM (`Wasm`) and per context
+//! (`Context`), and the rules that decide which header map, buffer or
+//! property a host call can reach in which callback.
+//!
+//! Every rule cites the Envoy function it reproduces
+//! (`source/extensions/common/wasm/context.cc` unless said otherwise).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use wasmtime::{Memory, StoreLimits, TypedFunc};
+
+use crate::abi::{AbiResult, BufferType, LogLevel, MapType, Status, StreamType};
+use crate::properties::{self, Found, Properties, Value};
+use crate::shared::{Inbox, MetricIds, Metrics, Services};
+use crate::types::{Headers, HttpCall, HttpCallResponse, LocalResponse, LogLine};
+
+/// The id Envoy gives the VM context (used for `_initialize` and the allocator).
+pub(crate) const VM_CONTEXT: u32 = 0;
+/// The id of the (single) root context: the first id `allocContextId` issues.
+pub(crate) const ROOT_CONTEXT: u32 = 1;
+
+/// Names and plugin-wide values: what Envoy's `Plugin` carries.
+#[derive(Debug, Clone)]
+pub(crate) struct PluginInfo {
+    pub(crate) name: String,
+    pub(crate) root_id: String,
+    pub(crate) vm_id: String,
+    pub(crate) properties: Properties,
+    pub(crate) envs: Vec<(String, String)>,
+}
+
+impl Default for PluginInfo {
+    fn default() -> Self {
+        let mut properties = Properties::new();
+        // What `xds.node` looks like in an Istio waypoint (a protobuf in Envoy;
+        // here a tree, so `xds.node` as a whole reads as a map).
+        properties
+            .set(
+                &["xds", "node", "id"],
+                "waypoint~10.244.0.9~egress-waypoint-5d9c7b-x2k4p.egress~egress.svc.cluster.local",
+            )
+            .set(&["xds", "node", "cluster"], "egress-waypoint.egress")
+            .set(&["xds", "node", "metadata", "NAMESPACE"], "egress")
+            .set(&["xds", "node", "metadata", "CLUSTER_ID"], "Kubernetes")
+            .set(
+                &["xds", "node", "metadata", "NAME"],
+                "egress-waypoint-5d9c7b-x2k4p",
+            );
+        Self {
+            name: "egress".into(),
+            root_id: String::new(),
+            vm_id: String::new(),
+            properties,
+            envs: Vec::new(),
+        }
+    }
+}
+
+/// Host calls that are allowed while the guest runs `_initialize`/`main`
+/// or the allocator; anything else traps, as V8 does in Envoy
+/// (cpp-host `WasmBase::startVm` and `allocMemory` call
+/// `setRestrictedCallback`; `v8.cc` traps with "restricted_callback").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Restrict {
+    None,
+    Start,
+    Alloc,
+}
+
+impl Restrict {
+    pub(crate) fn allows(self, name: &str) -> bool {
+        match self {
+            Self::None => true,
+            Self::Alloc => matches!(
+                name,
+                "env.proxy_log"
+                    | "wasi_unstable.fd_write"
+                    | "wasi_snapshot_preview1.fd_write"
+                    | "wasi_unstable.clock_time_get"
+                    | "wasi_snapshot_preview1.clock_time_get"
+                    | "wasi_unstable.poll_oneoff"
+                    | "wasi_snapshot_preview1.poll_oneoff"
+            ),
+            // startVm allows proxy_log, emscripten_notify_memory_growth and
+            // every WASI function except proc_exit, fd_read, fd_seek, fd_close
+            // and path_open.
+            Self::Start => {
+                name == "env.proxy_log"
+                    || name == "env.emscripten_notify_memory_growth"
+                    || ((name.starts_with("wasi_unstable.")
+                        || name.starts_with("wasi_snapshot_preview1."))
+                        && !name.ends_with(".proc_exit")
+                        && !name.ends_with(".fd_read")
+                        && !name.ends_with(".fd_seek")
+                        && !name.ends_with(".fd_close")
+                        && !name.ends_with(".path_open"))
+            }
+        }
+    }
+}
+
+/// Work Envoy defers until the current VM call returns
+/// (`addAfterVmCallAction`).
+#[derive(Debug, Clone)]
+pub(crate) enum After {
+    LocalReply { ctx: u32, reply: LocalResponse },
+    Continue { ctx: u32, ty: StreamType },
+    Close { ctx: u32 },
+    DeleteRoot,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Http,
+    Tcp,
+}
+
+/// Addresses and TLS facts of the downstream connection.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Peer {
+    pub(crate) source: Option<SocketAddr>,
+    pub(crate) destination: Option<SocketAddr>,
+    pub(crate) sni: Vec<u8>,
+    pub(crate) connection_id: u64,
+}
+
+/// One stream context (HTTP stream or TCP connection): what Envoy's
+/// `Context` points at while a callback runs.
+#[derive(Debug)]
+pub(crate) struct Stream {
+    pub(crate) kind: Kind,
+    /// `in_vm_context_created_`.
+    pub(crate) created: bool,
+    pub(crate) req_headers: Headers,
+    /// `request_headers_ != nullptr`: set in decodeHeaders, cleared when the
+    /// filter continues (or calls `proxy_continue_stream`).
+    pub(crate) req_headers_live: bool,
+    pub(crate) req_trailers: Option<Headers>,
+    pub(crate) req_body: Vec<u8>,
+    pub(crate) req_body_live: bool,
+    pub(crate) resp_headers: Option<Headers>,
+    pub(crate) resp_headers_live: bool,
+    pub(crate) resp_trailers: Option<Headers>,
+    pub(crate) resp_body: Vec<u8>,
+    pub(crate) resp_body_live: bool,
+    /// `end_of_stream_` of the last data callback.
+    pub(crate) end_of_stream: bool,
+    /// `access_log_phase_`: true while `proxy_on_log` runs.
+    pub(crate) access_log: bool,
+    pub(crate) down_data: Vec<u8>,
+    pub(crate) down_live: bool,
+    pub(crate) up_data: Vec<u8>,
+    pub(crate) up_live: bool,
+    pub(crate) props: Properties,
+    pub(crate) fs_writes: BTreeMap<String, Vec<u8>>,
+    pub(crate) peer: Peer,
+    pub(crate) start: SystemTime,
+    pub(crate) response_code: Option<u16>,
+    pub(crate) details: String,
+    pub(crate) log_seq: u64,
+}
+
+impl Stream {
+    pub(crate) fn new(
+        kind: Kind,
+        props: Properties,
+        peer: Peer,
+        start: SystemTime,
+        log_seq: u64,
+    ) -> Self {
+        Self {
+            kind,
+            created: false,
+            req_headers: Vec::new(),
+            req_headers_live: false,
+            req_trailers: None,
+            req_body: Vec::new(),
+            req_body_live: false,
+            resp_headers: None,
+            resp_headers_live: false,
+            resp_trailers: None,
+            resp_body: Vec::new(),
+            resp_body_live: false,
+            end_of_stream: false,
+            access_log: false,
+            down_data: Vec::new(),
+            down_live: false,
+            up_data: Vec::new(),
+            up_live: false,
+            props,
+            fs_writes: BTreeMap::new(),
+            peer,
+            start,
+            response_code: None,
+            details: String::new(),
+            log_seq,
+        }
+    }
+}
+
+/// The wall clock the guest reads.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Clock {
+    Real,
+    Fixed(SystemTime),
+}
+
+impl Clock {
+    pub(crate) fn now(self) -> SystemTime {
+        match self {
+            Self::Real => SystemTime::now(),
+            Self::Fixed(t) => t,
+        }
+    }
+}
+
+/// Host-side state of one VM (the `Store` data).
+pub(crate) struct HostState {
+    pub(crate) limits: StoreLimits,
+    pub(crate) memory: Option<Memory>,
+    pub(crate) alloc: Option<TypedFunc<i32, i32>>,
+    pub(crate) services: Arc<Services>,
+    pub(crate) plugin: Arc<PluginInfo>,
+    pub(crate) capture_logs: bool,
+    pub(crate) vm_config: Vec<u8>,
+    pub(crate) plugin_config: Vec<u8>,
+    /// `temp_plugin_` is set: the plugin configuration is readable.
+    pub(crate) temp_plugin: bool,
+    pub(crate) restrict: Restrict,
+    pub(crate) current: u32,
+    pub(crate) effective: u32,
+    pub(crate) root_created: bool,
+    pub(crate) streams: HashMap<u32, Stream>,
+    pub(crate) after: Vec<After>,
+    /// `stopNextIteration(true)` was called (by `proxy_send_local_response`).
+    pub(crate) stop_iteration: bool,
+    pub(crate) logs: Vec<LogLine>,
+    pub(crate) log_seq_base: u64,
+    pub(crate) recent: VecDeque<LogLine>,
+    pub(crate) metric_ids: MetricIds,
+    pub(crate) metrics: Metrics,
+    pub(crate) http_calls: BTreeMap<u32, HttpCall>,
+    pub(crate) next_http_call: u32,
+    pub(crate) next_grpc_call: u32,
+    pub(crate) next_grpc_stream: u32,
+    pub(crate) grpc_open: BTreeSet<u32>,
+    pub(crate) http_call_response: Option<HttpCallResponse>,
+    pub(crate) status: (u32, Vec<u8>),
+    pub(crate) inbox: Inbox,
+    pub(crate) scratch: Vec<u8>,
+    pub(crate) clock: Clock,
+    pub(crate) log_level: LogLevel,
+    pub(crate) tick_period_ms: u32,
+    pub(crate) root_pending_done: bool,
+    pub(crate) clusters: HashSet<Vec<u8>>,
+    pub(crate) next_context: u32,
+    pub(crate) next_connection_id: u64,
+}
+
+/// How many recent log lines a trap error carries.
+const RECENT_LOGS: usize = 8;
+/// The VM's log buffer is trimmed by half when it reaches this many lines.
+const MAX_LOGS: usize = 200_000;
+
+impl HostState {
+    pub(crate) fn new(
+        services: Arc<Services>,
+        plugin: Arc<PluginInfo>,
+        limits: StoreLimits,
+        capture_logs: bool,
+    ) -> Self {
+        Self {
+            limits,
+            memory: None,
+            alloc: None,
+            services,
+            plugin,
+            capture_logs,
+            vm_config: Vec::new(),
+            plugin_config: Vec::new(),
+            temp_plugin: false,
+            restrict: Restrict::None,
+            current: VM_CONTEXT,
+            effective: 0,
+            root_created: false,
+            streams: HashMap::new(),
+            after: Vec::new(),
+            stop_iteration: false,
+            logs: Vec::new(),
+            log_seq_base: 0,
+            recent: VecDeque::with_capacity(RECENT_LOGS),
+            metric_ids: MetricIds::default(),
+            metrics: Metrics::default(),
+            http_calls: BTreeMap::new(),
+            next_http_call: 0,
+            next_grpc_call: 1,
+            next_grpc_stream: 2,
+            grpc_open: BTreeSet::new(),
+            http_call_response: None,
+            status: (0, Vec::new()),
+            inbox: Inbox::default(),
+            scratch: Vec::new(),
+            clock: Clock::Real,
+            log_level: LogLevel::Info,
+            tick_period_ms: 0,
+            root_pending_done: false,
+            clusters: HashSet::new(),
+            next_context: ROOT_CONTEXT + 1,
+            next_connection_id: 1,
+        }
+    }
+
+    /// `contextOrEffectiveContext()`: the effective context if it still
+    /// exists, else the current one.
+    pub(crate) fn ctx(&self) -> u32 {
+        if self.effective != 0 && self.context_exists(self.effective) {
+            self.effective
+        } else {
+            self.current
+        }
+    }
+
+    pub(crate) fn context_exists(&self, id: u32) -> bool {
+        id == VM_CONTEXT
+            || (id == ROOT_CONTEXT && self.root_created)
+            || self.streams.contains_key(&id)
+    }
+
+    pub(crate) fn stream(&self, id: u32) -> Option<&Stream> {
+        self.streams.get(&id)
+    }
+
+    pub(crate) fn stream_mut(&mut self, id: u32) -> Option<&mut Stream> {
+        self.streams.get_mut(&id)
+    }
+
+    /// The sequence number the next log line gets.
+    pub(crate) fn log_seq(&self) -> u64 {
+        self.log_seq_base + self.logs.len() as u64
+    }
+
+    /// Records a log line (always in the recent ring; in the VM's log if
+    /// capture is on).
+    pub(crate) fn log(&mut self, level: LogLevel, msg: &[u8]) {
+        let text = String::from_utf8_lossy(msg);
+        if self.recent.len() == RECENT_LOGS
+            && let Some(mut old) = self.recent.pop_front()
+        {
+            old.level = level;
+            old.message.clear();
+            old.message.push_str(&text);
+            self.recent.push_back(old);
+        } else {
+            self.recent.push_back(LogLine {
+                level,
+                message: text.to_string(),
+            });
+        }
+        if self.capture_logs {
+            if self.logs.len() >= MAX_LOGS {
+                let half = MAX_LOGS / 2;
+                self.logs.drain(..half);
+                self.log_seq_base += half as u64;
+            }
+            self.logs.push(LogLine {
+                level,
+                message: text.into_owned(),
+            });
+        }
+    }
+
+    /// The lines logged since sequence number `seq`.
+    pub(crate) fn logs_since(&self, seq: u64) -> Vec<LogLine> {
+        let skip = usize::try_from(seq.saturating_sub(self.log_seq_base)).unwrap_or(usize::MAX);
+        self.logs
+            .get(skip..)
+            .map(<[LogLine]>::to_vec)
+            .unwrap_or_default()
+    }
+
+    // ---- header maps -------------------------------------------------------
+
+    /// `Context::getConstMap`: the map a read (`get_header_map_value`,
+    /// `get_header_map_pairs`) sees. In the access-log phase the request and
+    /// response headers are the logged ones and request trailers are absent.
+    pub(crate) fn map_for_read(&self, ctx: u32, ty: MapType) -> Option<&Headers> {
+        match ty {
+            MapType::HttpCallResponseHeaders => {
+                self.http_call_response.as_ref().map(|r| &r.headers)
+            }
+            MapType::HttpCallResponseTrailers => self
+                .http_call_response
+                .as_ref()
+                .map(|r| &r.trailers)
+                .filter(|t| !t.is_empty()),
+            MapType::GrpcReceiveInitialMetadata | MapType::GrpcReceiveTrailingMetadata => None,
+            _ => {
+                let s = self.streams.get(&ctx).filter(|s| s.kind == Kind::Http)?;
+                match ty {
+                    MapType::RequestHeaders if s.access_log => Some(&s.req_headers),
+                    MapType::RequestHeaders => s.req_headers_live.then_some(&s.req_headers),
+                    MapType::RequestTrailers if s.access_log => None,
+                    MapType::RequestTrailers => s.req_trailers.as_ref(),
+                    MapType::ResponseHeaders if s.access_log => s.resp_headers.as_ref(),
+                    MapType::ResponseHeaders => {
+                        s.resp_headers.as_ref().filter(|_| s.resp_headers_live)
+                    }
+                    MapType::ResponseTrailers => s.resp_trailers.as_ref(),
+                    _ => None,
+                }
+            }
+        }
+    }
+
+    /// Whether a read of an absent map happens in the access-log phase (then
+    /// `get_header_map_value` answers NOT_FOUND instead of BAD_ARGUMENT).
+    pub(crate) fn in_access_log(&self, ctx: u32) -> bool {
+        self.streams.get(&ctx).is_some_and(|s| s.access_log)
+    }
+
+    /// `Context::getMap`: the map a write (add, replace, remove, set pairs,
+    /// size) reaches. Only the live request/response maps; trailers are
+    /// created on demand at the end of a body (`addDecodedTrailers`).
+    pub(crate) fn map_for_write(&mut self, ctx: u32, ty: MapType) -> Option<&mut Headers> {
+        let s = self
+            .streams
+            .get_mut(&ctx)
+            .filter(|s| s.kind == Kind::Http)?;
+        match ty {
+            MapType::RequestHeaders => s.req_headers_live.then_some(&mut s.req_headers),
+            MapType::RequestTrailers => {
+                if s.req_trailers.is_none() && s.req_body_live && s.end_of_stream {
+                    s.req_trailers = Some(Vec::new());
+                }
+                s.req_trailers.as_mut()
+            }
+            MapType::ResponseHeaders => match &mut s.resp_headers {
+                Some(h) if s.resp_headers_live => Some(h),
+                _ => None,
+            },
+            MapType::ResponseTrailers => {
+                if s.resp_trailers.is_none() && s.resp_body_live && s.end_of_stream {
+                    s.resp_trailers = Some(Vec::new());
+                }
+                s.resp_trailers.as_mut()
+            }
+            _ => None,
+        }
+    }
+
+    // ---- buffers -----------------------------------------------------------
+
+    /// `Context::getBuffer` for reading: `None` is Envoy's nullptr
+    /// (NOT_FOUND); a body or data buffer outside its callback is an empty
+    /// buffer, not an absent one.
+    pub(crate) fn buffer_for_read(&self, ctx: u32, ty: BufferType) -> Option<&[u8]> {
+        let stream = self.streams.get(&ctx);
+        match ty {
+            BufferType::VmConfiguration => Some(&self.vm_config),
+            BufferType::PluginConfiguration => {
+                self.temp_plugin.then_some(self.plugin_config.as_slice())
+            }
+            BufferType::HttpCallResponseBody => {
+                self.http_call_response.as_ref().map(|r| r.body.as_slice())
+            }
+            BufferType::CallData | BufferType::GrpcReceiveBuffer => Some(&[]),
+            BufferType::RequestBody => Some(
+                stream
+                    .filter(|s| s.req_body_live)
+                    .map_or(&[][..], |s| &s.req_body),
+            ),
+            BufferType::ResponseBody => Some(
+                stream
+                    .filter(|s| s.resp_body_live)
+                    .map_or(&[][..], |s| &s.resp_body),
+            ),
+            BufferType::DownstreamData => Some(
+                stream
+                    .filter(|s| s.down_live)
+                    .map_or(&[][..], |s| &s.down_data),
+            ),
+            BufferType::UpstreamData => {
+                Some(stream.filter(|s| s.up_live).map_or(&[][..], |s| &s.up_data))
+            }
+        }
+    }
+
+    /// `Buffer::copyFrom` (Envoy's newest rules): start 0 replaces the first
+    /// `length` bytes with `data`; start at or past the end appends;
+    /// anything else, and any buffer that is not a live body or data buffer,
+    /// is BAD_ARGUMENT. An absent buffer is NOT_FOUND.
+    pub(crate) fn buffer_write(
+        &mut self,
+        ctx: u32,
+        ty: BufferType,
+        start: u32,
+        length: u32,
+        data: &[u8],
+    ) -> AbiResult {
+        self.buffer_for_read(ctx, ty).ok_or(Status::NOT_FOUND)?;
+        let s = self.streams.get_mut(&ctx).ok_or(Status::BAD_ARGUMENT)?;
+        let buf = match ty {
+            BufferType::RequestBody if s.req_body_live => &mut s.req_body,
+            BufferType::ResponseBody if s.resp_body_live => &mut s.resp_body,
+            BufferType::DownstreamData if s.down_live => &mut s.down_data,
+            BufferType::UpstreamData if s.up_live => &mut s.up_data,
+            _ => return Err(Status::BAD_ARGUMENT),
+        };
+        let start = start as usize;
+        if start == 0 {
+            let n = (length as usize).min(buf.len());
+            buf.splice(..n, data.iter().copied());
+            Ok(())
+        } else if start >= buf.len() {
+            buf.extend_from_slice(data);
+            Ok(())
+        } else {
+            Err(Status::BAD_ARGUMENT)
+        }
+    }
+
+    // ---- properties --------------------------------------------------------
+
+    /// `Context::getProperty`, writing the value's encoding into `out`.
+    pub(crate) fn property(&self, ctx: u32, path: &[u8], out: &mut Vec<u8>) -> AbiResult {
+        let segs = properties::split_path(path);
+        let Some((first, rest)) = segs.split_first() else {
+            // No segment: the walk never starts and an empty CEL value fails to serialize.
+            return Err(Status::SERIALIZATION_FAILURE);
+        };
+        let stream = self.streams.get(&ctx);
+        if let Some(s) = stream {
+            match s.props.lookup(&segs) {
+                Found::Bytes(b) => {
+                    out.extend_from_slice(&b);
+                    return Ok(());
+                }
+                Found::Missing => return Err(Status::NOT_FOUND),
+                Found::Absent => {}
+            }
+        }
+        match self.plugin.properties.lookup(&segs) {
+            Found::Bytes(b) => {
+                out.extend_from_slice(&b);
+                return Ok(());
+            }
+            Found::Missing => return Err(Status::NOT_FOUND),
+            Found::Absent => {}
+        }
+        // Wasm-only attributes (`findValue`'s PropertyToken switch).
+        let plugin_value = match *first {
+            b"plugin_name" => Some(self.plugin.name.as_bytes()),
+            b"plugin_root_id" => Some(self.plugin.root_id.as_bytes()),
+            b"plugin_vm_id" => Some(self.plugin.vm_id.as_bytes()),
+            _ => None,
+        };
+        if let Some(v) = plugin_value {
+            return leaf(v, rest, out);
+        }
+        // Everything else needs stream info: a root or VM context has none.
+        let Some(s) = stream else {
+            return properties::not_found();
+        };
+        match *first {
+            b"request" => self.request_attr(s, rest, out),
+            b"response" => response_attr(s, rest, out),
+            b"source" => peer_attr(s.peer.source, rest, out),
+            b"destination" => peer_attr(s.peer.destination, rest, out),
+            b"connection" => connection_attr(s, rest, out),
+            b"connection_id" => leaf(&Value::UInt(s.peer.connection_id).to_bytes(), rest, out),
+            b"filter_state" => {
+                let Some((key, more)) = rest.split_first() else {
+                    // FilterStateWrapper cannot list its keys.
+                    return Err(Status::SERIALIZATION_FAILURE);
+                };
+                let key = String::from_utf8_lossy(key);
+                match s.fs_writes.get(key.as_ref()) {
+                    Some(v) => leaf(v, more, out),
+                    None => properties::not_found(),
+                }
+            }
+            b"metadata" if rest.is_empty() => Ok(()),
+            b"xds" | b"upstream" | b"metadata" | b"upstream_filter_state" => {
+                properties::not_found()
+            }
+            name => {
+                // Unknown top-level names fall back to a CelState in filter
+                // state under "wasm." + name.
+                let mut key = String::from("wasm.");
+                key.push_str(&String::from_utf8_lossy(name));
+                if let Some(v) = s.fs_writes.get(&key) {
+                    return leaf(v, rest, out);
+                }
+                if let Found::Bytes(b) = s.props.lookup(&[b"filter_state", key.as_bytes()]) {
+                    return leaf(&b, rest, out);
+                }
+                properties::not_found()
+            }
+        }
+    }
+
+    /// `RequestWrapper`: header-derived attributes need the live (or logged)
+    /// request headers; time and protocol come from stream info.
+    fn request_attr(&self, s: &Stream, rest: &[&[u8]], out: &mut Vec<u8>) -> AbiResult {
+        if s.kind != Kind::Http {
+            return properties::not_found();
+        }
+        let Some((attr, more)) = rest.split_first() else {
+            return Err(Status::SERIALIZATION_FAILURE);
+        };
+        let headers = (s.req_headers_live || s.access_log).then_some(&s.req_headers);
+        let header = |name: &[u8]| headers.and_then(|h| first_value(h, name));
+        match *attr {
+            b"time" => leaf(&Value::Timestamp(s.start).to_bytes(), more, out),
+            b"protocol" => leaf(b"HTTP/1.1", more, out),
+            b"path" => opt_leaf(header(b":path"), more, out),
+            b"url_path" => opt_leaf(
+                header(b":path").map(|p| p.split(|c| *c == b'?').next().unwrap_or(p)),
+                more,
+                out,
+            ),
+            b"query" => match header(b":path") {
+                Some(p) => leaf(
+                    p.iter()
+                        .position(|c| *c == b'?')
+                        .and_then(|i| p.get(i + 1..))
+                        .unwrap_or_default(),
+                    more,
+                    out,
+                ),
+                None => properties::not_found(),
+            },
+            b"host" => opt_leaf(header(b":authority"), more, out),
+            b"scheme" => opt_leaf(header(b":scheme"), more, out),
+            b"method" => opt_leaf(header(b":method"), more, out),
+            b"referer" => opt_leaf(header(b"referer"), more, out),
+            b"useragent" => opt_leaf(header(b"user-agent"), more, out),
+            b"id" => opt_leaf(header(b"x-request-id"), more, out),
+            b"size" => leaf(
+                &Value::Int(i64::try_from(s.req_body.len()).unwrap_or(i64::MAX)).to_bytes(),
+                more,
+                out,
+            ),
+            b"headers" => {
+                let Some(h) = headers else {
+                    return properties::not_found();
+                };
+                headers_attr(h, more, out)
+            }
+            _ => properties::not_found(),
+        }
+    }
+}
+
+/// The first value of `name` (Envoy's `getHeaderMapValue` returns only the
+/// first of repeated headers).
+pub(crate) fn first_value<'a>(h: &'a Headers, name: &[u8]) -> Option<&'a [u8]> {
+    h.iter()
+        .find(|(k, _)| k.as_slice() == name)
+        .map(|(_, v)| v.as_slice())
+}
+
+/// `HeadersWrapper`: one header is all its values joined with ","; the
+/// whole map is serialized as pairs with unique keys.
+fn headers_attr(h: &Headers, rest: &[&[u8]], out: &mut Vec<u8>) -> AbiResult {
+    match rest.split_first() {
+        Some((name, more)) => {
+            let lower = name.to_ascii_lowercase();
+            let lower = if lower == b"host" {
+                b":authority".to_vec()
+            } else {
+                lower
+            };
+            let mut joined: Option<Vec<u8>> = None;
+            for (_, v) in h.iter().filter(|(k, _)| *k == lower) {
+                match &mut joined {
+                    None => joined = Some(v.clone()),
+                    Some(j) => {
+                        j.push(b',');
+                        j.extend_from_slice(v);
+                    }
+                }
+            }
+            match joined {
+                Some(j) => leaf(&j, more, out),
+                None => properties::not_found(),
+            }
+        }
+        None => {
+            let mut merged: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+            for (k, v) in h {
+                match merged.iter_mut().find(|(mk, _)| mk == k) {
+                    Some((_, mv)) => {
+                        mv.push(b',');
+                        mv.extend_from_slice(v);
+                    }
+                    None => merged.push((k.clone(), v.clone())),
+                }
+            }
+            crate::pairs::encode(
+                merged.iter().map(|(k, v)| (k.as_slice(), v.as_slice())),
+                out,
+            );
+            Ok(())
+        }
+    }
+}
+
+/// `ResponseWrapper`: the code once a response exists, headers while live or logged.
+fn response_attr(s: &Stream, rest: &[&[u8]], out: &mut Vec<u8>) -> AbiResult {
+    let Some((attr, more)) = rest.split_first() else {
+        return Err(Status::SERIALIZATION_FAILURE);
+    };
+    match *attr {
+        b"code" => match s.response_code {
+            Some(c) => leaf(&Value::Int(i64::from(c)).to_bytes(), more, out),
+            None => properties::not_found(),
+        },
+        b"code_details" if !s.details.is_empty() => leaf(s.details.as_bytes(), more, out),
+        b"headers" => match s
+            .resp_headers
+            .as_ref()
+            .filter(|_| s.resp_headers_live || s.access_log)
+        {
+            Some(h) => headers_attr(h, more, out),
+            None => properties::not_found(),
+        },
+        _ => properties::not_found(),
+    }
+}
+
+/// `PeerWrapper`: `address` is "ip:port", `port` an int64.
+fn peer_attr(addr: Option<SocketAddr>, rest: &[&[u8]], out: &mut Vec<u8>) -> AbiResult {
+    let Some(a) = addr else {
+        return properties::not_found();
+    };
+    let Some((attr, more)) = rest.split_first() else {
+        return Err(Status::SERIALIZATION_FAILURE);
+    };
+    match *attr {
+        b"address" => leaf(a.to_string().as_bytes(), more, out),
+        b"port" => leaf(&Value::Int(i64::from(a.port())).to_bytes(), more, out),
+        _ => properties::not_found(),
+    }
+}
+
+/// `ConnectionWrapper`: SNI is always there (maybe empty), mTLS is false
+/// without a peer certificate, certificate fields need TLS.
+fn connection_attr(s: &Stream, rest: &[&[u8]], out: &mut Vec<u8>) -> AbiResult {
+    let Some((attr, more)) = rest.split_first() else {
+        return Err(Status::SERIALIZATION_FAILURE);
+    };
+    match *attr {
+        b"requested_server_name" => leaf(&s.peer.sni, more, out),
+        b"mtls" => leaf(&[0], more, out),
+        b"id" => leaf(&Value::UInt(s.peer.connection_id).to_bytes(), more, out),
+        _ => properties::not_found(),
+    }
+}
+
+/// A scalar value: the path must end here.
+fn leaf(v: &[u8], rest: &[&[u8]], out: &mut Vec<u8>) -> AbiResult {
+    if !rest.is_empty() {
+        return properties::not_found();
+    }
+    out.extend_from_slice(v);
+    Ok(())
+}
+
+fn opt_leaf(v: Option<&[u8]>, rest: &[&[u8]], out: &mut Vec<u8>) -> AbiResult {
+    match v {
+        Some(v) => leaf(v, rest, out),
+        None => properties::not_found(),
+    }
+}
+
+/// Request and response headers Envoy keeps as "inline" (O(1)) entries: a
+/// second value added for one of them is appended with "," instead of
+/// becoming a new entry (`HeaderMapImpl::insertByKey`).
+pub(crate) fn is_inline(key: &[u8]) -> bool {
+    key.first() == Some(&b':')
+        || key.starts_with(b"x-envoy-")
+        || matches!(
+            key,
+            b"content-type"
+                | b"content-length"
+                | b"user-agent"
+                | b"x-forwarded-for"
+                | b"x-forwarded-proto"
+                | b"x-forwarded-host"
+                | b"x-forwarded-client-cert"
+                | b"x-request-id"
+                | b"x-client-trace-id"
+                | b"connection"
+                | b"transfer-encoding"
+                | b"te"
+                | b"upgrade"
+                | b"via"
+                | b"expect"
+                | b"keep-alive"
+                | b"proxy-connection"
+                | b"proxy-status"
+                | b"grpc-timeout"
+                | b"date"
+                | b"server"
+                | b"location"
+        )
+}
+
+/// Lower-cases a header name; in a request map `host` is an alias of
+/// `:authority` (Envoy's request header lookup table maps the legacy name).
+pub(crate) fn map_key(ty: MapType, key: &[u8]) -> Vec<u8> {
+    let k = key.to_ascii_lowercase();
+    if k == b"host" && matches!(ty, MapType::RequestHeaders) {
+        b":authority".to_vec()
+    } else {
+        k
+    }
+}
+
+/// `addCopy`: append (or coalesce into an inline header); pseudo-headers
+/// stay in front.
+pub(crate) fn header_add(h: &mut Headers, key: Vec<u8>, value: &[u8]) {
+    if is_inline(&key)
+        && let Some((_, v)) = h.iter_mut().find(|(k, _)| *k == key)
+    {
+        v.push(b',');
+        v.extend_from_slice(value);
+        return;
+    }
+    if key.first() == Some(&b':') {
+        let at = h
+            .iter()
+            .position(|(k, _)| k.first() != Some(&b':'))
+            .unwrap_or(h.len());
+        h.insert(at, (key, value.to_vec()));
+    } else {
+        h.push((key, value.to_vec()));
+    }
+}
+
+/// `remove`: drops every entry with this name.
+pub(crate) fn header_remove(h: &mut Headers, key: &[u8]) {
+    h.retain(|(k, _)| k.as_slice() != key);
+}
+
+/// Time as the guest reads it.
+pub(crate) fn unix_nanos(t: SystemTime) -> u64 {
+    u64::try_from(properties::unix_nanos(t)).unwrap_or(0)
+}
+
+/// Duration helper for tick periods.
+pub(crate) fn millis(ms: u32) -> Duration {
+    Duration::from_millis(u64::from(ms))
+}

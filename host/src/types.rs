@@ -1,0 +1,323 @@
+//! Stage: the host's public data. What a test hands to the host (a request,
+//! a connection, answers to HTTP calls) and what it gets back (outcomes, logs,
+//! metrics).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use crate::abi::{Action, LogLevel, MetricKind};
+use crate::properties::{Properties, Value};
+
+/// A header list: `(name, value)` in order, duplicates allowed, values are
+/// arbitrary bytes.
+pub type Headers = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// One HTTP request as a client sends it (HTTP/1.1 semantics).
+///
+/// `authority` is what the client put in the `Host` header; further `host`
+/// headers in `headers` are extra `Host` lines. The host turns them into
+/// `:authority` as Envoy's header map does (see [`crate::Vm::http`]).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HttpRequest {
+    /// `GET`, `POST`, … exactly as sent (lower-case methods are refused with 400).
+    pub method: Vec<u8>,
+    /// `http` or `https`: what Envoy puts in `:scheme`.
+    pub scheme: Vec<u8>,
+    /// The `Host` header value, if the client sent one.
+    pub authority: Option<Vec<u8>>,
+    /// The request target as sent (normalized by the host before the filter
+    /// sees it). Empty for `CONNECT`.
+    pub path: Vec<u8>,
+    /// Extra headers in order.
+    pub headers: Headers,
+    /// The request body, if any.
+    pub body: Option<Vec<u8>>,
+    /// Properties merged over the ones the host derives.
+    pub properties: Properties,
+}
+
+impl HttpRequest {
+    /// `method` `http://authority` `path`.
+    pub fn new(method: &str, authority: &str, path: &str) -> Self {
+        Self {
+            method: method.as_bytes().to_vec(),
+            scheme: b"http".to_vec(),
+            authority: Some(authority.as_bytes().to_vec()),
+            path: path.as_bytes().to_vec(),
+            ..Self::default()
+        }
+    }
+
+    /// Appends a header.
+    #[must_use]
+    pub fn header(mut self, name: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Self {
+        self.headers
+            .push((name.as_ref().to_vec(), value.as_ref().to_vec()));
+        self
+    }
+
+    /// Sets the body.
+    #[must_use]
+    pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = Some(body.into());
+        self
+    }
+
+    /// Sets `:scheme`.
+    #[must_use]
+    pub fn with_scheme(mut self, scheme: &str) -> Self {
+        self.scheme = scheme.as_bytes().to_vec();
+        self
+    }
+
+    /// Drops the `Host` header (the authority).
+    #[must_use]
+    pub fn without_authority(mut self) -> Self {
+        self.authority = None;
+        self
+    }
+
+    /// Sets a property for this request.
+    #[must_use]
+    pub fn property<V: Into<Value>>(mut self, path: &[&str], value: V) -> Self {
+        self.properties.set(path, value);
+        self
+    }
+
+    /// The source principal as an Istio waypoint stores it
+    /// (`filter_state.io.istio.peer_principal`).
+    #[must_use]
+    pub fn principal(self, spiffe_id: &str) -> Self {
+        self.property(
+            &["filter_state", "io.istio.peer_principal"],
+            Value::Bytes(spiffe_id.as_bytes().to_vec()),
+        )
+    }
+
+    /// The TLS SNI of the downstream connection (`connection.requested_server_name`).
+    #[must_use]
+    pub fn sni(self, sni: &str) -> Self {
+        self.property(&["connection", "requested_server_name"], sni)
+    }
+}
+
+/// One TCP connection as a network filter sees it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Connection {
+    /// TLS SNI (`connection.requested_server_name`); `None` reads as an empty string, as in Envoy.
+    pub sni: Option<Vec<u8>>,
+    /// The address the client connected to (`destination.address`, `destination.port`).
+    pub destination: Option<SocketAddr>,
+    /// The client's address (`source.address`, `source.port`).
+    pub source: Option<SocketAddr>,
+    /// What the client sends before closing.
+    pub downstream_data: Vec<u8>,
+    /// Properties merged over the ones the host derives.
+    pub properties: Properties,
+}
+
+impl Connection {
+    /// A connection to `destination`.
+    pub fn to(destination: SocketAddr) -> Self {
+        Self {
+            destination: Some(destination),
+            ..Self::default()
+        }
+    }
+
+    /// Sets the SNI.
+    #[must_use]
+    pub fn with_sni(mut self, sni: &str) -> Self {
+        self.sni = Some(sni.as_bytes().to_vec());
+        self
+    }
+
+    /// Sets the source address.
+    #[must_use]
+    pub fn from_addr(mut self, source: SocketAddr) -> Self {
+        self.source = Some(source);
+        self
+    }
+
+    /// Sets the bytes the client sends.
+    #[must_use]
+    pub fn with_data(mut self, data: impl Into<Vec<u8>>) -> Self {
+        self.downstream_data = data.into();
+        self
+    }
+
+    /// Sets a property.
+    #[must_use]
+    pub fn property<V: Into<Value>>(mut self, path: &[&str], value: V) -> Self {
+        self.properties.set(path, value);
+        self
+    }
+
+    /// Sets `filter_state.io.istio.peer_principal`.
+    #[must_use]
+    pub fn principal(self, spiffe_id: &str) -> Self {
+        self.property(
+            &["filter_state", "io.istio.peer_principal"],
+            Value::Bytes(spiffe_id.as_bytes().to_vec()),
+        )
+    }
+}
+
+/// A response the filter generated with `proxy_send_local_response`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LocalResponse {
+    /// The status code the filter asked for.
+    pub status: u32,
+    /// Response code details, after Envoy replaced whitespace with `_`.
+    pub details: Vec<u8>,
+    /// The body.
+    pub body: Vec<u8>,
+    /// The extra headers the filter passed (names lower-cased).
+    pub headers: Headers,
+    /// The gRPC status argument as passed (-1 = none).
+    pub grpc_status: i32,
+}
+
+/// One log line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    /// The level.
+    pub level: LogLevel,
+    /// The message (invalid UTF-8 replaced).
+    pub message: String,
+}
+
+impl std::fmt::Display for LogLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "[{}] {}", self.level, self.message)
+    }
+}
+
+/// A metric as the guest defined it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Metric {
+    /// The name the guest passed to `proxy_define_metric`.
+    pub name: String,
+    /// Counter, gauge or histogram.
+    pub kind: MetricKind,
+    /// Counter or gauge value; for a histogram, the number of samples.
+    pub value: u64,
+}
+
+/// What happened to one HTTP stream.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HttpOutcome {
+    /// `Some(status)` if Envoy's connection manager refused the request before
+    /// any filter ran (bad path, lower-case method, missing Host, …).
+    pub proxy_rejected: Option<u16>,
+    /// What `proxy_on_request_headers` returned (None if it never ran).
+    pub request_action: Option<Action>,
+    /// The filter's local response, if it sent one.
+    pub local_response: Option<LocalResponse>,
+    /// What the client sees: the local response's status, the proxy's
+    /// rejection, the simulated upstream's status (200 by default), a 408 if
+    /// the stream stayed paused until the stream idle timeout, or 0 if the
+    /// stream was reset (`proxy_close_stream`).
+    pub status: u16,
+    /// The request headers as they would go upstream (None if the request
+    /// never left the proxy).
+    pub forwarded_headers: Option<Headers>,
+    /// The request body as it would go upstream.
+    pub forwarded_body: Option<Vec<u8>>,
+    /// The response headers the client receives (None after a reset).
+    pub response_headers: Option<Headers>,
+    /// The response body the client receives.
+    pub response_body: Vec<u8>,
+    /// Whether the stream was reset instead of answered.
+    pub reset: bool,
+    /// Response code details as Envoy would log them (`via_upstream`,
+    /// `path_normalization_failed`, the local response's details, …).
+    pub details: String,
+    /// `proxy_set_property` writes, keyed as Envoy stores them: `wasm.<path>`.
+    pub filter_state: BTreeMap<String, Vec<u8>>,
+    /// Log lines emitted while this stream was open.
+    pub logs: Vec<LogLine>,
+}
+
+/// What happened to one TCP connection.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ConnectionOutcome {
+    /// What `proxy_on_new_connection` returned.
+    pub action: Option<Action>,
+    /// What `proxy_on_downstream_data` returned, if data arrived.
+    pub data_action: Option<Action>,
+    /// Whether the filter closed the connection (`proxy_close_stream`).
+    pub closed: bool,
+    /// The bytes that went upstream.
+    pub upstream_data: Vec<u8>,
+    /// `proxy_set_property` writes (`wasm.<path>`).
+    pub filter_state: BTreeMap<String, Vec<u8>>,
+    /// Log lines emitted while the connection was open.
+    pub logs: Vec<LogLine>,
+}
+
+/// An HTTP call a filter made with `proxy_http_call`, waiting for an answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpCall {
+    /// The token the guest got.
+    pub token: u32,
+    /// The context that made the call (its effective context).
+    pub context_id: u32,
+    /// The cluster name (the ABI's "upstream").
+    pub cluster: Vec<u8>,
+    /// Request headers (names lower-cased; `host` turned into `:authority`).
+    pub headers: Headers,
+    /// Request body.
+    pub body: Vec<u8>,
+    /// Request trailers.
+    pub trailers: Headers,
+    /// Timeout in milliseconds (0 = none).
+    pub timeout_ms: u32,
+}
+
+/// The answer to an [`HttpCall`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HttpCallResponse {
+    /// Response headers, including `:status`.
+    pub headers: Headers,
+    /// Response body.
+    pub body: Vec<u8>,
+    /// Response trailers.
+    pub trailers: Headers,
+}
+
+impl HttpCallResponse {
+    /// A response with `:status` and a body.
+    pub fn new(status: u16, body: impl Into<Vec<u8>>) -> Self {
+        Self {
+            headers: vec![(b":status".to_vec(), status.to_string().into_bytes())],
+            body: body.into(),
+            trailers: Vec::new(),
+        }
+    }
+}
+
+/// The simulated upstream's answer to forwarded requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamResponse {
+    /// The status code.
+    pub status: u16,
+    /// Headers after `:status`.
+    pub headers: Headers,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Default for UpstreamResponse {
+    fn default() -> Self {
+        Self {
+            status: 200,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+}
+
+/// A handle on an HTTP stream or TCP connection in flight (its context id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StreamId(pub u32);
