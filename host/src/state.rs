@@ -531,6 +531,23 @@ impl HostState {
             // No segment: the walk never starts and an empty CEL value fails to serialize.
             return Err(Status::SERIALIZATION_FAILURE);
         };
+        // Envoy's attribute maps cannot list their keys (`ListKeys` is
+        // unimplemented), so reading one whole fails to serialize.
+        if rest.is_empty()
+            && matches!(
+                *first,
+                b"request"
+                    | b"response"
+                    | b"connection"
+                    | b"source"
+                    | b"destination"
+                    | b"upstream"
+                    | b"filter_state"
+                    | b"xds"
+            )
+        {
+            return Err(Status::SERIALIZATION_FAILURE);
+        }
         let stream = self.streams.get(&ctx);
         if let Some(s) = stream {
             match s.props.lookup(&segs) {
@@ -821,14 +838,19 @@ pub(crate) fn map_key(ty: MapType, key: &[u8]) -> Vec<u8> {
     }
 }
 
-/// `addCopy`: append (or coalesce into an inline header); pseudo-headers
-/// stay in front.
+/// `addCopy`: append (or coalesce into an inline header, where Envoy's
+/// `appendToHeader` adds "," + value, and nothing for an empty value);
+/// pseudo-headers stay in front.
 pub(crate) fn header_add(h: &mut Headers, key: Vec<u8>, value: &[u8]) {
     if is_inline(&key)
         && let Some((_, v)) = h.iter_mut().find(|(k, _)| *k == key)
     {
-        v.push(b',');
-        v.extend_from_slice(value);
+        if !value.is_empty() {
+            if !v.is_empty() {
+                v.push(b',');
+            }
+            v.extend_from_slice(value);
+        }
         return;
     }
     if key.first() == Some(&b':') {

@@ -433,6 +433,8 @@ fn call_guest<P: WasmParams, R: WasmResults>(
         st.current = ctx;
         st.effective = 0;
         st.restrict = restrict;
+        // `DeferAfterCallActions` clears stopNextIteration after every VM call.
+        st.stop_iteration = false;
     }
     store.set_epoch_deadline(budget.ticks);
     if let Some(fuel) = budget.fuel {
@@ -893,6 +895,7 @@ impl Vm {
                         Next::RespBody => self.step_response_body(ctx)?,
                         Next::Complete => self.step_complete(ctx)?,
                     }
+                    self.deliver_queues()?;
                 }
                 Some(Flow::Tcp(f)) => {
                     if f.close_pending && !f.down_closed {
@@ -1119,7 +1122,7 @@ impl Vm {
         details: String,
     ) {
         let started = match self.http_flow(ctx) {
-            Some(f) if f.next.is_some() && f.next != Some(Next::Complete) => f.response_started,
+            Some(f) if f.next.is_some() => f.response_started,
             _ => return,
         };
         if let Some(s) = self.store.data_mut().stream_mut(ctx) {
@@ -1155,9 +1158,7 @@ impl Vm {
         for a in actions {
             match a {
                 After::LocalReply { ctx, reply } => {
-                    let ok = self
-                        .http_flow(ctx)
-                        .is_some_and(|f| f.next.is_some() && f.next != Some(Next::Complete));
+                    let ok = self.http_flow(ctx).is_some_and(|f| f.next.is_some());
                     if !ok {
                         continue;
                     }
@@ -1189,7 +1190,7 @@ impl Vm {
                     None => {}
                 },
                 After::Close { ctx } => match self.flows.get_mut(&ctx) {
-                    Some(Flow::Http(f)) if f.next.is_some() && f.next != Some(Next::Complete) => {
+                    Some(Flow::Http(f)) if f.next.is_some() => {
                         f.reset = true;
                         f.paused = false;
                         f.redirected = true;
@@ -1231,21 +1232,31 @@ impl Vm {
                 self.pump(ctx)?;
                 continue;
             }
-            let ready: Vec<(u32, u32)> = {
-                let inbox = self.store.data().inbox.clone();
-                let mut g = inbox.lock().unwrap_or_else(PoisonError::into_inner);
-                std::mem::take(&mut *g)
-            };
-            if ready.is_empty() {
+            if !self.deliver_queues()? {
                 return Ok(());
             }
-            for (ctx, token) in ready {
-                if self.store.data().context_exists(ctx) && ctx != VM_CONTEXT {
-                    guest!(self.on_queue_ready(ctx, (id32(ctx), id32(token))))?;
-                    self.apply_after()?;
-                }
+        }
+    }
+
+    /// Delivers shared-queue readiness to the root context, as Envoy posts
+    /// it to the worker's dispatcher: between callbacks, never inside one.
+    /// Returns whether anything was delivered.
+    fn deliver_queues(&mut self) -> Result<bool, HostError> {
+        let ready: Vec<(u32, u32)> = {
+            let inbox = self.store.data().inbox.clone();
+            let mut g = inbox.lock().unwrap_or_else(PoisonError::into_inner);
+            std::mem::take(&mut *g)
+        };
+        if ready.is_empty() {
+            return Ok(false);
+        }
+        for (ctx, token) in ready {
+            if self.store.data().context_exists(ctx) && ctx != VM_CONTEXT {
+                guest!(self.on_queue_ready(ctx, (id32(ctx), id32(token))))?;
+                self.apply_after()?;
             }
         }
+        Ok(true)
     }
 
     /// Delivers queue readiness and other deferred work now.
