@@ -46,6 +46,8 @@ pub struct CPolicy {
     pub default_span: Option<Span>,
     /// The log setting.
     pub log: LogSetting,
+    /// Where `log` was written (if it was).
+    pub log_span: Option<Span>,
     /// `require sni-host-match`.
     pub sni_host_match: bool,
     /// Destinations.
@@ -184,20 +186,50 @@ pub fn check(files: &[ast::File], diags: &mut Vec<Diagnostic>) -> Checked {
     out
 }
 
+/// "a", "a or b", "a, b or c".
+fn one_of(words: &[&str]) -> String {
+    match words {
+        [] => String::new(),
+        [one] => (*one).to_owned(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}
+
+/// The article for a protocol name: "an http", "a tls", "a tcp".
+fn a(protocol: Protocol) -> &'static str {
+    match protocol {
+        Protocol::Http => "an http",
+        Protocol::Tls => "a tls",
+        Protocol::Tcp => "a tcp",
+    }
+}
+
+trait OrHelp {
+    fn or_help(self, text: &str) -> Self;
+}
+impl OrHelp for Diagnostic {
+    /// Sets the help unless there already is one.
+    fn or_help(self, text: &str) -> Self {
+        if self.help.is_some() {
+            self
+        } else {
+            self.help(text)
+        }
+    }
+}
+
 fn check_policy(cx: &mut Ctx<'_>, p: &ast::Policy) -> CPolicy {
     if !egress_table::format::is_valid_name(p.name.value.as_bytes(), false) {
-        let cleaned: String = p
-            .name
-            .value
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || "_-.".contains(c) {
-                    c
-                } else {
-                    '-'
-                }
-            })
-            .collect();
+        // A suggestion: spaces and slashes become `-`, other characters go.
+        let mut cleaned = String::new();
+        for c in p.name.value.chars() {
+            if c.is_ascii_alphanumeric() || "_-.".contains(c) {
+                cleaned.push(c);
+            } else if (c.is_whitespace() || c == '/' || c == ':') && !cleaned.ends_with('-') {
+                cleaned.push('-');
+            }
+        }
+        let cleaned: String = cleaned.trim_matches('-').chars().take(128).collect();
         cx.err(
             Diagnostic::error(
                 "E0302",
@@ -223,6 +255,7 @@ fn check_policy(cx: &mut Ctx<'_>, p: &ast::Policy) -> CPolicy {
         default: Action::Deny,
         default_span: None,
         log: LogSetting::Denied,
+        log_span: None,
         sni_host_match: false,
         dests: Vec::new(),
         tests: Vec::new(),
@@ -247,9 +280,12 @@ fn check_policy(cx: &mut Ctx<'_>, p: &ast::Policy) -> CPolicy {
                 let v = s.value.value.as_str();
                 let bad = |code, allowed: &[&str]| {
                     Diagnostic::error(code, s.value.span, format!("unknown {} `{v}`", s.key.value))
-                        .label(format!("expected {}", allowed.join(" or ")))
+                        .label(format!("expected {}", one_of(allowed)))
                         .maybe_help(did_you_mean(v, allowed))
                 };
+                if s.key.value == "log" {
+                    cp.log_span = Some(s.span);
+                }
                 match (s.key.value.as_str(), v) {
                     ("mode", "enforce") => cp.mode = Mode::Enforce,
                     ("mode", "audit") => cp.mode = Mode::Audit,
@@ -268,7 +304,15 @@ fn check_policy(cx: &mut Ctx<'_>, p: &ast::Policy) -> CPolicy {
                         cp.default = Action::Deny;
                         cp.default_span = Some(s.span);
                     }
-                    ("default", _) => cx.err(bad("E0304", &["allow", "deny"])),
+                    ("default", _) => {
+                        let mut d = bad("E0304", &["allow", "deny"]);
+                        if matches!(v, "permit" | "accept" | "pass" | "allowed" | "open") {
+                            d = d.help("write `default allow`");
+                        } else if matches!(v, "reject" | "block" | "forbid" | "drop" | "denied" | "closed") {
+                            d = d.help("write `default deny`");
+                        }
+                        cx.err(d);
+                    }
                     ("log", "none") => cp.log = LogSetting::None,
                     ("log", "denied") => cp.log = LogSetting::Denied,
                     ("log", "all") => cp.log = LogSetting::All,
@@ -280,7 +324,10 @@ fn check_policy(cx: &mut Ctx<'_>, p: &ast::Policy) -> CPolicy {
                         cx.err(d);
                     }
                     ("require", "sni-host-match") => cp.sni_host_match = true,
-                    _ => cx.err(bad("E0307", &["sni-host-match"])),
+                    _ => cx.err(
+                        bad("E0307", &["sni-host-match"])
+                            .or_help("the one requirement is `require sni-host-match` (deny requests whose TLS SNI and Host differ)"),
+                    ),
                 }
             }
             Item::Destination(d) => {
@@ -294,6 +341,99 @@ fn check_policy(cx: &mut Ctx<'_>, p: &ast::Policy) -> CPolicy {
     cp
 }
 
+/// The ASCII form of a host name with non-ASCII labels: each label lower-cased
+/// and punycode-encoded with the `xn--` prefix (RFC 3492). A suggestion for a
+/// diagnostic, not a full UTS #46 mapping: `None` for anything unusual.
+fn idna(host: &str) -> Option<String> {
+    let labels: Option<Vec<String>> = host
+        .split('.')
+        .map(|l| {
+            let l = l.to_lowercase();
+            if l.is_ascii() {
+                Some(l)
+            } else if l.chars().all(char::is_alphanumeric)
+                || l.contains('-') && l.chars().all(|c| c == '-' || c.is_alphanumeric())
+            {
+                punycode(&l).map(|p| format!("xn--{p}"))
+            } else {
+                None
+            }
+        })
+        .collect();
+    labels.map(|l| l.join("."))
+}
+
+/// RFC 3492 punycode encoding of one label (without the `xn--` prefix).
+fn punycode(label: &str) -> Option<String> {
+    const BASE: u64 = 36;
+    const TMIN: u64 = 1;
+    const TMAX: u64 = 26;
+    fn adapt(delta: u64, points: u64, first: bool) -> u64 {
+        let mut delta = if first { delta / 700 } else { delta / 2 };
+        delta += delta / points.max(1);
+        let mut k = 0;
+        while delta > ((BASE - TMIN) * TMAX) / 2 {
+            delta /= BASE - TMIN;
+            k += BASE;
+        }
+        k + (BASE - TMIN + 1) * delta / (delta + 38)
+    }
+    fn digit(d: u64) -> Option<char> {
+        let d = u8::try_from(d).ok()?;
+        Some(char::from(if d < 26 {
+            b'a' + d
+        } else {
+            b'0' + d.checked_sub(26)?
+        }))
+    }
+    let input: Vec<u64> = label.chars().map(|c| u64::from(u32::from(c))).collect();
+    if input.len() > 63 {
+        return None;
+    }
+    let mut out: String = label.chars().filter(char::is_ascii).collect();
+    let basic = out.len() as u64;
+    if basic > 0 {
+        out.push('-');
+    }
+    let (mut n, mut delta, mut bias, mut h) = (128u64, 0u64, 72u64, basic);
+    while (h as usize) < input.len() {
+        let m = input.iter().copied().filter(|&c| c >= n).min()?;
+        delta += (m - n) * (h + 1);
+        n = m;
+        for &c in &input {
+            if c < n {
+                delta += 1;
+            }
+            if c == n {
+                let mut q = delta;
+                let mut k = BASE;
+                loop {
+                    let t = if k <= bias {
+                        TMIN
+                    } else if k >= bias + TMAX {
+                        TMAX
+                    } else {
+                        k - bias
+                    };
+                    if q < t {
+                        break;
+                    }
+                    out.push(digit(t + (q - t) % (BASE - t))?);
+                    q = (q - t) / (BASE - t);
+                    k += BASE;
+                }
+                out.push(digit(q)?);
+                bias = adapt(delta, h + 1, h == basic);
+                delta = 0;
+                h += 1;
+            }
+        }
+        delta += 1;
+        n += 1;
+    }
+    Some(out)
+}
+
 /// Validates and normalises a host pattern.
 pub fn host_pattern(raw: &str, span: Span) -> Result<HostPattern, Diagnostic> {
     let err = |msg: String| Diagnostic::error("E0316", span, msg);
@@ -301,9 +441,15 @@ pub fn host_pattern(raw: &str, span: Span) -> Result<HostPattern, Diagnostic> {
         return Err(err("empty host name".into()).label("write a host such as \"example.com\""));
     }
     if !raw.is_ascii() {
-        return Err(Diagnostic::error("E0315", span, format!("host \"{raw}\" is not ASCII"))
-            .label("non-ASCII host names must be written in punycode")
-            .help("write the IDNA (punycode) form, e.g. \"xn--bcher-kva.example\" for \"bücher.example\"; the proxy only ever sees that form"));
+        let help = match idna(raw) {
+            Some(ascii) => format!("write \"{ascii}\", the IDNA (punycode) form: the proxy only ever sees that form"),
+            None => "write the IDNA (punycode) form, e.g. \"xn--bcher-kva.example\" for \"bücher.example\"; the proxy only ever sees that form".to_owned(),
+        };
+        return Err(
+            Diagnostic::error("E0315", span, format!("host \"{raw}\" is not ASCII"))
+                .label("non-ASCII host names must be written in punycode")
+                .help(help),
+        );
     }
     if let Some((scheme, rest)) = raw.split_once("://") {
         let host = rest.split(['/', '?']).next().unwrap_or(rest);
@@ -352,7 +498,20 @@ pub fn host_pattern(raw: &str, span: Span) -> Result<HostPattern, Diagnostic> {
                 lower.trim_start_matches('*').trim_start_matches('.')
             )
         } else {
-            "a wildcard may only be the first label: \"*.example.com\" (exactly one more label) or \"**.example.com\" (one or more)".into()
+            // The domain after the last label with a `*`: what a leading
+            // wildcard could stand in front of.
+            let rest = lower
+                .rsplit_once('*')
+                .map_or("", |(_, r)| r)
+                .trim_start_matches(|c: char| c != '.')
+                .trim_start_matches('.');
+            if rest.is_empty() {
+                "a wildcard cannot stand for the top-level domain: list each name, e.g. \"example.com\", \"example.org\"".into()
+            } else {
+                format!(
+                    "a wildcard may only be the first label: \"*.{rest}\" (exactly one more label) or \"**.{rest}\" (one or more)"
+                )
+            }
         };
         return Err(Diagnostic::error(
             "E0319",
@@ -403,7 +562,25 @@ pub fn host_pattern(raw: &str, span: Span) -> Result<HostPattern, Diagnostic> {
     } else {
         "only letters, digits, `-`, `_` and `.` may appear"
     };
-    Err(err(format!("invalid host name \"{raw}\"")).label(why))
+    // A likely fix: the empty labels dropped, or the offending characters.
+    let prefix = raw.get(..raw.len() - name.len()).unwrap_or("");
+    let joined = stripped
+        .split('.')
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(".");
+    let fix = if stripped.split('.').any(str::is_empty)
+        && egress_table::format::is_normalized_host(joined.as_bytes())
+    {
+        Some(format!("write \"{prefix}{joined}\""))
+    } else if stripped.contains(' ') {
+        Some("host names have no spaces".to_owned())
+    } else {
+        None
+    };
+    Err(err(format!("invalid host name \"{raw}\""))
+        .label(why)
+        .maybe_help(fix))
 }
 
 fn parse_port(s: &Spanned<String>) -> Result<u16, Diagnostic> {
@@ -451,7 +628,13 @@ pub fn cidr(s: &Spanned<String>) -> Result<Cidr, Diagnostic> {
             format!("`{}` is not an address range", s.value),
         )
         .label("expected e.g. 140.82.112.0/20 or \"2001:db8::/32\"")
-        .help("IPv6 ranges that start with a letter must be quoted")
+        .maybe_help(if addr.bytes().all(|b| b.is_ascii_digit() || b == b'.') && addr.split('.').count() < 4 {
+            Some("an IPv4 address has four parts: write e.g. 10.0.0.0/24".to_owned())
+        } else if addr.contains(|c: char| c.is_ascii_alphabetic() && !c.is_ascii_hexdigit()) {
+            Some(format!("`cidr` takes IP addresses; host names are strings on a tls or http destination: destination \"{addr}\" port 443 tls"))
+        } else {
+            None
+        })
     })?;
     let max = if ip.is_ipv4() { 32 } else { 128 };
     let prefix = match len {
@@ -509,13 +692,26 @@ fn duration_ms(s: &Spanned<String>) -> Result<u64, Diagnostic> {
         "m" => 60_000.0,
         "h" => 3_600_000.0,
         _ => {
+            let help = match unit {
+                "sec" | "secs" | "second" | "seconds" => Some(format!("write {num}s")),
+                "min" | "mins" | "minute" | "minutes" => Some(format!("write {num}m")),
+                "hr" | "hrs" | "hour" | "hours" => Some(format!("write {num}h")),
+                "msec" | "msecs" | "millis" | "millisecond" | "milliseconds" => {
+                    Some(format!("write {num}ms"))
+                }
+                "d" | "day" | "days" => {
+                    Some("the largest unit is `h`, and a timeout is at most 24h".to_owned())
+                }
+                "us" | "\u{b5}s" | "ns" => Some("the smallest unit is `ms`".to_owned()),
+                _ => None,
+            };
             return Err(Diagnostic::error(
                 "E0336",
                 s.span,
                 format!("unknown duration unit in `{v}`"),
             )
-            .label("units are ms, s, m, h")
-            .help(format!("write {num}s")));
+            .label("units are ms, s, m and h")
+            .maybe_help(help));
         }
     };
     let ms = n * factor;
@@ -535,6 +731,7 @@ fn check_dest(cx: &mut Ctx<'_>, d: &ast::Destination) -> Option<CDest> {
     let mut originate: Option<(Span, u16)> = None;
     let mut timeout: Option<(Span, u64)> = None;
     let mut seen: HashMap<&'static str, Span> = HashMap::new();
+    let mut first_ports: Option<&Vec<Spanned<String>>> = None;
     for c in &d.clauses {
         let key = match c {
             DestClause::Port(..) => "port",
@@ -551,10 +748,16 @@ fn check_dest(cx: &mut Ctx<'_>, d: &ast::Destination) -> Option<CDest> {
             let mut diag = Diagnostic::error("E0311", c.span(), msg)
                 .label("second")
                 .with_label(prev, "first");
-            if key == "port" {
-                diag = diag.help("list several ports in one clause: port 80, 443");
+            if let (DestClause::Port(_, more), Some(first)) = (c, first_ports) {
+                let all: Vec<&str> = first.iter().chain(more).map(|p| p.value.as_str()).collect();
+                diag = diag.help(format!(
+                    "list several ports in one clause: port {}",
+                    all.join(", ")
+                ));
             } else if key == "protocol" {
                 diag = diag.help("use one destination per protocol");
+            } else {
+                diag = diag.help("keep one");
             }
             cx.err(diag);
             ok = false;
@@ -562,6 +765,7 @@ fn check_dest(cx: &mut Ctx<'_>, d: &ast::Destination) -> Option<CDest> {
         }
         match c {
             DestClause::Port(span, list) => {
+                first_ports = Some(list);
                 let mut ranges = Vec::new();
                 for p in list {
                     match port_range(p) {
@@ -610,21 +814,29 @@ fn check_dest(cx: &mut Ctx<'_>, d: &ast::Destination) -> Option<CDest> {
     let Some(protocol) = protocol else {
         let port = ports.as_ref().and_then(|(_, r)| r.first().map(|r| r.lo));
         let guess = match port {
+            _ if matches!(d.targets, Targets::Cidrs(_)) => "tcp",
             Some(443 | 8443) => "tls",
             Some(22) => "tcp",
-            _ if matches!(d.targets, Targets::Cidrs(_)) => "tcp",
             _ => "http",
         };
+        let end = d
+            .clauses
+            .last()
+            .map(DestClause::span)
+            .or_else(|| match &d.targets {
+                Targets::Hosts(h) | Targets::Cidrs(h) => h.last().map(|t| t.span),
+            });
         cx.err(
-            Diagnostic::error("E0310", d.keyword.to(d.clauses.last().map_or(d.keyword, DestClause::span)), "destination has no protocol")
+            Diagnostic::error("E0310", d.keyword.to(end.unwrap_or(d.keyword)), "destination has no protocol")
                 .label("add http, tls or tcp")
-                .help(format!("say how the proxy sees this traffic: `{guess}` (http: plain HTTP, rules may look at method and path; tls: HTTPS passed through, decided on SNI; tcp: address and port)")),
+                .help(format!("add `{guess}`, the likely protocol here"))
+                .note("the protocol says how the proxy sees the traffic: `http` is plain HTTP (rules may look at methods, paths and headers), `tls` is HTTPS passed through (decided on the SNI), `tcp` is raw TCP (decided on address and port)"),
         );
         return None;
     };
     if let (Some((span, _)), false) = (&originate, protocol.value == Protocol::Http) {
         cx.err(
-            Diagnostic::error("E0335", *span, format!("`originate-tls` on a {} destination", protocol.value.as_str()))
+            Diagnostic::error("E0335", *span, format!("`originate-tls` on {} destination", a(protocol.value)))
                 .label("only plain HTTP can be upgraded to TLS by the proxy")
                 .help("with TLS origination the application sends plain HTTP to port 80 and the waypoint opens TLS: make this an `http` destination"),
         );
@@ -633,7 +845,7 @@ fn check_dest(cx: &mut Ctx<'_>, d: &ast::Destination) -> Option<CDest> {
     if let (Some((span, _)), false) = (&timeout, protocol.value == Protocol::Http) {
         cx.err(
             Diagnostic::error("E0337", *span, "`timeout` applies to HTTP requests")
-                .label(format!("this is a {} destination", protocol.value.as_str()))
+                .label(format!("this is {} destination", a(protocol.value)))
                 .help("remove it, or make this an `http` destination"),
         );
         ok = false;
@@ -678,7 +890,7 @@ fn check_dest(cx: &mut Ctx<'_>, d: &ast::Destination) -> Option<CDest> {
         Targets::Cidrs(list) => {
             if protocol.value != Protocol::Tcp {
                 cx.err(
-                    Diagnostic::error("E0320", list.first().map_or(d.keyword, |c| c.span), format!("`cidr` on a {} destination", protocol.value.as_str()))
+                    Diagnostic::error("E0320", list.first().map_or(d.keyword, |c| c.span), format!("`cidr` on {} destination", a(protocol.value)))
                         .label("address ranges are for tcp destinations")
                         .with_label(protocol.span, "not tcp")
                         .help(format!("{} destinations are decided on the host name: list hosts, or make this a `tcp` destination", protocol.value.as_str())),
@@ -733,7 +945,7 @@ fn l7_error(span: Span, what: &str, protocol: Protocol, proto_span: Span) -> Dia
             "E0323"
         },
         span,
-        format!("{what} rule on a {} destination", protocol.as_str()),
+        format!("{what} condition on {} destination", a(protocol)),
     )
     .with_label(proto_span, protocol.as_str());
     if protocol == Protocol::Tls {
@@ -812,9 +1024,13 @@ fn check_rule(
                                 )
                                 .label(format!("expected one of {}", METHODS.join(", ")))
                                 .maybe_help(
-                                    did_you_mean(&m.value, &METHODS).or_else(|| {
-                                        COND_HINT.get(m.value.as_str()).map(|s| (*s).to_owned())
-                                    }),
+                                    did_you_mean(&m.value, &METHODS)
+                                        .or_else(|| COND_HINT.get(m.value.as_str()).map(|s| (*s).to_owned()))
+                                        .or_else(|| {
+                                            m.value.bytes().all(|b| b.is_ascii_uppercase()).then(|| {
+                                                format!("only the standard methods can be listed; `any` matches every method, {} included", m.value)
+                                            })
+                                        }),
                                 ),
                             );
                         }
@@ -912,6 +1128,8 @@ static COND_HINT: std::sync::LazyLock<HashMap<&'static str, &'static str>> =
     std::sync::LazyLock::new(|| {
         HashMap::from([
             ("ALL", "write `any` for every method"),
+            ("all", "write `any` for every method"),
+            ("*", "write `any` for every method"),
             ("ANY", "write `any` (lower case) for every method"),
             (
                 "path",
@@ -933,15 +1151,33 @@ fn check_path(p: &ast::PathPat) -> Result<CPath, Diagnostic> {
                 .trim()
                 .trim_start_matches("error: ")
                 .to_owned();
-            return Err(Diagnostic::error("E0329", span, format!("invalid regex: {detail}"))
-                .label("this regex does not compile")
-                .note("regexes use the Rust `regex` crate's syntax on the path's bytes, and must match the whole path"));
+            let mut d = match regex_error_span(&msg, t, span) {
+                Some(at) => Diagnostic::error("E0329", at, format!("invalid regex: {detail}"))
+                    .label(detail.clone())
+                    .with_label(span, "in this regex"),
+                None => Diagnostic::error("E0329", span, format!("invalid regex: {detail}"))
+                    .label("this regex does not compile"),
+            };
+            if detail.contains("Unicode") {
+                d = d.help("Unicode classes are off (paths are matched as bytes): use ASCII classes such as [a-zA-Z0-9] or [[:alpha:]]");
+            } else if detail.contains("look-around") || detail.contains("backreference") {
+                d = d.help("regexes compile to DFAs: no look-around and no backreferences");
+            }
+            return Err(d.note("regexes use the Rust `regex` crate's syntax on the path's bytes, and must match the whole path"));
         }
         return Ok(CPath::Regex(t.clone()));
     }
     if !t.starts_with('/') {
         let help = if t.starts_with('*') {
-            "a path starts with `/`; for \"anything under /x\" write \"/x/{**}\"".to_owned()
+            format!(
+                "a path starts with `/`: write the template \"/{{**}}{}\"",
+                t.trim_start_matches('*')
+            )
+        } else if let Some((_, rest)) = t.split_once("://") {
+            let path = rest.find('/').and_then(|i| rest.get(i..)).unwrap_or("/");
+            format!(
+                "a path has no scheme or host (the destination names the host): write \"{path}\""
+            )
         } else {
             format!("write \"/{t}\"")
         };
@@ -970,14 +1206,28 @@ fn check_path(p: &ast::PathPat) -> Result<CPath, Diagnostic> {
         if egress_table::request::check_path(tplless.as_bytes()).is_err() || !t.contains('{') {
             return Err(Diagnostic::error("E0341", span, format!("path \"{t}\" can never match"))
                 .label(format!("not in canonical form ({})", problem.as_str()))
+                .maybe_help(canonical_path(t).map(|c| format!("write \"{c}\", the form the proxy passes on")))
                 .note("the proxy normalises paths before the filter sees them, and the filter denies any path still not canonical; write the path as it arrives after normalisation"));
         }
     }
     if p.form == PathForm::Prefix {
         if t.contains('{') || t.contains('*') {
-            return Err(Diagnostic::error("E0328", span, "a prefix is plain text")
-                .label("no `{*}` or `*` in a prefix")
-                .help("use a template instead: path \"/x/{**}\""));
+            let help = if t.contains('{') && template(t, span).is_ok() {
+                format!("drop `prefix` to make it a template: path \"{t}\"")
+            } else {
+                let plain = t.split(['{', '*']).next().unwrap_or("/");
+                format!(
+                    "write path prefix \"{plain}\", or a template: path \"{}{{**}}\"",
+                    if plain.ends_with('/') {
+                        plain.to_owned()
+                    } else {
+                        format!("{plain}/")
+                    }
+                )
+            };
+            return Err(Diagnostic::error("E0328", p.span, "a prefix is plain text")
+                .label("no `{*}`, `{**}` or `*` in a prefix")
+                .help(help));
         }
         return Ok(CPath::Prefix(t.clone()));
     }
@@ -993,6 +1243,86 @@ fn check_path(p: &ast::PathPat) -> Result<CPath, Diagnostic> {
     Ok(CPath::Exact(t.clone()))
 }
 
+/// Where in the source the regex crate's error points: its message echoes the
+/// pattern with carets under the problem. Only when the string has no escapes
+/// (so pattern offsets are source offsets).
+fn regex_error_span(msg: &str, pattern: &str, span: Span) -> Option<Span> {
+    let mut lines = msg.lines().skip(1);
+    let echo = lines.next()?.strip_prefix("    ")?;
+    let marks = lines.next()?.strip_prefix("    ")?;
+    let source_len = span.end.checked_sub(span.start)? as usize;
+    if echo != pattern || source_len != pattern.len() + 2 {
+        return None;
+    }
+    let col = marks.find('^')?;
+    let len = marks.get(col..)?.chars().take_while(|&c| c == '^').count();
+    let byte = |c: usize| {
+        pattern
+            .char_indices()
+            .nth(c)
+            .map_or(pattern.len(), |(i, _)| i)
+    };
+    let start = span.start as usize + 1;
+    Some(Span::new(
+        span.file,
+        start + byte(col),
+        start + byte(col + len),
+    ))
+}
+
+/// The canonical form of a path the proxy would never pass on as written
+/// (`//`, dot segments, `\`, escaped unreserved characters, raw bytes that
+/// must be escaped), if there is one.
+fn canonical_path(t: &str) -> Option<String> {
+    let mut bytes = Vec::new();
+    let raw = t.as_bytes();
+    let mut i = 0;
+    while let Some(&b) = raw.get(i) {
+        let hex = |j: usize| raw.get(j).and_then(|c| char::from(*c).to_digit(16));
+        match b {
+            b'\\' => bytes.push(b'/'),
+            b'%' => {
+                let (Some(h), Some(l)) = (hex(i + 1), hex(i + 2)) else {
+                    return None;
+                };
+                let c = u8::try_from(h * 16 + l).ok()?;
+                if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~') {
+                    bytes.push(c);
+                } else {
+                    bytes.extend_from_slice(raw.get(i..i + 3)?);
+                }
+                i += 3;
+                continue;
+            }
+            b if b <= 0x20 || b >= 0x7f => bytes.extend_from_slice(format!("%{b:02X}").as_bytes()),
+            _ => bytes.push(b),
+        }
+        i += 1;
+    }
+    let text = String::from_utf8(bytes).ok()?;
+    let mut segs: Vec<&str> = Vec::new();
+    let trailing = text.ends_with('/') || text.ends_with("/.") || text.ends_with("/..");
+    for seg in text.split('/').skip(1) {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                segs.pop();
+            }
+            s => segs.push(s),
+        }
+    }
+    let mut out = format!("/{}", segs.join("/"));
+    if trailing && !out.ends_with('/') {
+        out.push('/');
+    }
+    let fixed = |s: &str| egress_table::request::check_path(s.as_bytes()).is_ok();
+    if fixed(&out) {
+        return Some(out);
+    }
+    let escaped = out.replace(';', "%3B");
+    (fixed(&escaped) && escaped != t).then_some(escaped)
+}
+
 fn template(t: &str, span: Span) -> Result<CPath, Diagnostic> {
     let bad = |why: &str| {
         Err(Diagnostic::error("E0328", span, format!("invalid URI template \"{t}\"")).label(why.to_owned()).help("templates use {*} for one path segment and {**} for any number of segments (only as the last operator)"))
@@ -1006,7 +1336,31 @@ fn template(t: &str, span: Span) -> Result<CPath, Diagnostic> {
         } else if after.starts_with("{*}") {
             3
         } else if after.starts_with('{') && after.contains('}') {
-            return bad("only {*} and {**} are supported (no named variables)");
+            // `{id}` → `{*}`: suggest the template with the names replaced.
+            let mut fixed = String::new();
+            let mut rest = t;
+            while let Some((before, after)) = rest.split_once('{') {
+                let Some((name, tail)) = after.split_once('}') else {
+                    break;
+                };
+                fixed.push_str(before);
+                fixed.push_str(
+                    if name == "**" || name.starts_with("**") || name.ends_with("**") {
+                        "{**}"
+                    } else {
+                        "{*}"
+                    },
+                );
+                rest = tail;
+            }
+            fixed.push_str(rest);
+            let d = bad("only {*} and {**} are supported (no named variables)");
+            return match (d, template(&fixed, span)) {
+                (Err(d), Ok(_)) => Err(d.help(format!(
+                    "write \"{fixed}\": {{*}} matches one path segment, whatever its name"
+                ))),
+                (d, _) => d,
+            };
         } else {
             return bad("unbalanced `{`");
         };
@@ -1033,10 +1387,14 @@ fn check_source(s: &ast::SourceItem) -> Result<SourceSpec, Diagnostic> {
         "principal" => {
             let p = v.strip_prefix("spiffe://").unwrap_or(v);
             if !visible(p) || p.contains('*') {
-                let help = if p.contains('*') {
-                    "for every service account of a namespace write `namespace \"NS\"`"
-                } else {
-                    "write the SPIFFE id, e.g. \"cluster.local/ns/default/sa/admin\""
+                let ns = p
+                    .split_once("/ns/")
+                    .and_then(|(_, r)| r.split('/').next())
+                    .filter(|n| !n.contains('*') && !n.is_empty());
+                let help = match ns {
+                    Some(ns) if p.contains('*') => format!("for every service account of a namespace write namespace \"{ns}\""),
+                    _ if p.contains('*') => "principals are exact; for every service account of a namespace write namespace \"NS\"".to_owned(),
+                    _ => "write the SPIFFE id, e.g. \"cluster.local/ns/default/sa/admin\"".to_owned(),
                 };
                 return Err(
                     Diagnostic::error("E0332", span, format!("invalid principal \"{v}\""))
@@ -1061,7 +1419,12 @@ fn check_source(s: &ast::SourceItem) -> Result<SourceSpec, Diagnostic> {
                 return Err(
                     Diagnostic::error("E0333", span, format!("invalid namespace \"{v}\""))
                         .label("a namespace is a single name")
-                        .help("for one service account write serviceaccount \"namespace/name\""),
+                        .help(if v.matches('/').count() == 1 {
+                            format!("for one service account write serviceaccount \"{v}\"")
+                        } else {
+                            "for one service account write serviceaccount \"namespace/name\""
+                                .to_owned()
+                        }),
                 );
             }
             Ok(SourceSpec::Namespace(v.to_owned()))
@@ -1076,10 +1439,16 @@ fn check_source(s: &ast::SourceItem) -> Result<SourceSpec, Diagnostic> {
             _ => Err(
                 Diagnostic::error("E0333", span, format!("invalid service account \"{v}\""))
                     .label("expected \"namespace/name\"")
-                    .help(format!(
-                        "write serviceaccount \"default/{}\"",
-                        if v.is_empty() { "name" } else { v }
-                    )),
+                    .help(if v.contains("/ns/") {
+                        format!("this looks like a SPIFFE identity: write principal \"{v}\"")
+                    } else if v.contains('/') {
+                        "a service account is exactly \"namespace/name\", with one `/`".to_owned()
+                    } else {
+                        format!(
+                            "write serviceaccount \"NAMESPACE/{}\"",
+                            if v.is_empty() { "name" } else { v }
+                        )
+                    }),
             ),
         },
     }
@@ -1165,7 +1534,8 @@ fn check_case(c: &ast::Case) -> Result<CCase, Diagnostic> {
                     span,
                     format!("a {scheme} URL has no path"),
                 )
-                .label("expected scheme://host:port"));
+                .label("expected scheme://host:port")
+                .help(format!("write {scheme}://{authority}")));
             }
             let (host, port) = split_host_port(authority).ok_or_else(|| {
                 Diagnostic::error("E0350", span, format!("`{url}` needs a port"))
@@ -1218,7 +1588,8 @@ fn check_case(c: &ast::Case) -> Result<CCase, Diagnostic> {
                         n.span,
                         format!("invalid header name \"{}\"", n.value),
                     )
-                    .label("not a header name"));
+                    .label("not a header name")
+                    .help("header names are tokens: letters, digits and `-`, e.g. \"x-tenant\""));
                 }
                 r.headers
                     .push((n.value.to_ascii_lowercase(), v.value.clone()));
@@ -1249,4 +1620,30 @@ fn split_host_port(a: &str) -> Option<(&str, &str)> {
         return Some((h.get(1..)?, rest.strip_prefix(':')?));
     }
     a.rsplit_once(':')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn punycode_matches_rfc_3492() {
+        assert_eq!(punycode("bücher").as_deref(), Some("bcher-kva"));
+        assert_eq!(punycode("münchen").as_deref(), Some("mnchen-3ya"));
+        assert_eq!(punycode("ü").as_deref(), Some("tda"));
+        assert_eq!(punycode("例え").as_deref(), Some("r8jz45g"));
+        assert_eq!(
+            idna("*.Bücher.example").as_deref(),
+            Some("*.xn--bcher-kva.example")
+        );
+        assert_eq!(idna("b\u{fc} cher.de"), None);
+    }
+
+    #[test]
+    fn canonical_paths() {
+        assert_eq!(canonical_path("/a//b/./c/../d").as_deref(), Some("/a/b/d"));
+        assert_eq!(canonical_path("/a/%41%2e/"), Some("/a/A./".to_owned()));
+        assert_eq!(canonical_path("/caf\u{e9}").as_deref(), Some("/caf%C3%A9"));
+        assert_eq!(canonical_path("/a%2Fb"), None);
+    }
 }

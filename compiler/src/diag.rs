@@ -130,30 +130,51 @@ pub fn sort(diags: &mut [Diagnostic]) {
     diags.sort_by_key(|d| (d.span.file, d.span.start));
 }
 
-fn snippet(out: &mut String, sources: &Sources, span: Span, marker: char, text: Option<&str>) {
-    let Some(file) = sources.get(span.file) else {
-        return;
-    };
+/// Where a span starts and how to underline it: line, the source line, the
+/// indentation before the marks (tabs kept, so marks line up), and the width.
+struct Underline<'a> {
+    line: usize,
+    src: &'a str,
+    pad: String,
+    len: usize,
+}
+
+fn underline(sources: &Sources, span: Span) -> Option<Underline<'_>> {
+    let file = sources.get(span.file)?;
     let (line, col) = file.line_col(span.start);
     let (end_line, end_col) = file.line_col(span.end);
     let src = file.line_text(line);
-    let width = line.to_string().len();
-    let _ = writeln!(out, "{:width$} |", "");
-    let _ = writeln!(out, "{line:width$} | {src}");
     let len = if end_line == line {
         end_col.saturating_sub(col).max(1)
     } else {
         src.chars().count().saturating_sub(col - 1).max(1)
     };
-    let marks: String = std::iter::repeat_n(marker, len).collect();
-    let _ = write!(out, "{:width$} | {}{}", "", " ".repeat(col - 1), marks);
+    let pad = src
+        .chars()
+        .chain(std::iter::repeat(' '))
+        .take(col - 1)
+        .map(|c| if c == '\t' { '\t' } else { ' ' })
+        .collect();
+    Some(Underline {
+        line,
+        src,
+        pad,
+        len,
+    })
+}
+
+fn marks(out: &mut String, width: usize, u: &Underline<'_>, marker: char, text: Option<&str>) {
+    let marks: String = std::iter::repeat_n(marker, u.len).collect();
+    let _ = write!(out, "{:width$} | {}{}", "", u.pad, marks);
     if let Some(t) = text {
         let _ = write!(out, " {t}");
     }
     out.push('\n');
 }
 
-/// Renders a diagnostic for a terminal.
+/// Renders a diagnostic for a terminal: the position, the source line with
+/// `^` under the span, labels on the same line underlined with `-` beneath
+/// it, labels elsewhere with their own line, then help and note.
 pub fn render(d: &Diagnostic, sources: &Sources) -> String {
     let mut out = String::new();
     let (name, line, col) = position(d.span, sources);
@@ -164,19 +185,36 @@ pub fn render(d: &Diagnostic, sources: &Sources) -> String {
         d.message,
         d.code
     );
-    snippet(&mut out, sources, d.span, '^', d.label.as_deref());
-    for l in &d.labels {
-        let (lname, lline, lcol) = position(l.span, sources);
-        if l.span.file != d.span.file || lline != line {
-            let _ = writeln!(out, "  --> {lname}:{lline}:{lcol}");
+    let width = std::iter::once(d.span)
+        .chain(d.labels.iter().map(|l| l.span))
+        .map(|s| position(s, sources).1.to_string().len())
+        .max()
+        .unwrap_or(1);
+    let same_line = |l: &Label| l.span.file == d.span.file && position(l.span, sources).1 == line;
+    if let Some(u) = underline(sources, d.span) {
+        let _ = writeln!(out, "{:width$} |", "");
+        let _ = writeln!(out, "{:width$} | {}", u.line, u.src);
+        marks(&mut out, width, &u, '^', d.label.as_deref());
+        for l in d.labels.iter().filter(|l| same_line(l)) {
+            if let Some(lu) = underline(sources, l.span) {
+                marks(&mut out, width, &lu, '-', Some(&l.message));
+            }
         }
-        snippet(&mut out, sources, l.span, '-', Some(&l.message));
+    }
+    for l in d.labels.iter().filter(|l| !same_line(l)) {
+        let (lname, lline, lcol) = position(l.span, sources);
+        let _ = writeln!(out, "{:width$}--> {lname}:{lline}:{lcol}", "");
+        if let Some(lu) = underline(sources, l.span) {
+            let _ = writeln!(out, "{:width$} |", "");
+            let _ = writeln!(out, "{:width$} | {}", lu.line, lu.src);
+            marks(&mut out, width, &lu, '-', Some(&l.message));
+        }
     }
     if let Some(h) = &d.help {
-        let _ = writeln!(out, "  = help: {h}");
+        let _ = writeln!(out, "{:width$} = help: {h}", "");
     }
     if let Some(n) = &d.note {
-        let _ = writeln!(out, "  = note: {n}");
+        let _ = writeln!(out, "{:width$} = note: {n}", "");
     }
     out
 }

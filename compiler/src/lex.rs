@@ -150,6 +150,7 @@ pub fn lex(file: FileId, text: &str) -> Lexed {
             }
             '"' => {
                 i += 1;
+                let regex = out.tokens.last().is_some_and(|t| t.kind == Kind::Tilde);
                 let mut bytes = Vec::new();
                 let mut closed = false;
                 while let Some(c) = at(i) {
@@ -168,10 +169,26 @@ pub fn lex(file: FileId, text: &str) -> Lexed {
                                 Some('\\') => bytes.push(b'\\'),
                                 Some('n') => bytes.push(b'\n'),
                                 Some('t') => bytes.push(b'\t'),
+                                Some('\n') | None => {
+                                    // Leave the newline alone: the string is unterminated.
+                                    out.errors.push(
+                                        Diagnostic::error(
+                                            "E0102",
+                                            Span::new(file, off(esc_start), off(i)),
+                                            "a `\\` at the end of a line",
+                                        )
+                                        .label("nothing to escape")
+                                        .help("strings end on the same line; to write a backslash, double it: `\\\\`"),
+                                    );
+                                    break;
+                                }
                                 Some('x') => {
                                     let h = slice(i + 1, i + 3);
+                                    // `from_str_radix` alone would take "+1".
+                                    let hex =
+                                        h.len() == 2 && h.bytes().all(|b| b.is_ascii_hexdigit());
                                     match u8::from_str_radix(&h, 16) {
-                                        Ok(b) if h.len() == 2 => {
+                                        Ok(b) if hex => {
                                             bytes.push(b);
                                             i += 2;
                                         }
@@ -186,11 +203,27 @@ pub fn lex(file: FileId, text: &str) -> Lexed {
                                         ),
                                     }
                                 }
-                                other => {
+                                Some(other) => {
+                                    // Keep what was written, so a regex reads on as meant.
+                                    bytes.push(b'\\');
+                                    let mut buf = [0u8; 4];
+                                    bytes.extend_from_slice(other.encode_utf8(&mut buf).as_bytes());
+                                    let help = if regex {
+                                        format!(
+                                            "in a regex string, double the backslash: `\\\\{}`",
+                                            other.escape_debug()
+                                        )
+                                    } else {
+                                        "the escapes are \\\" \\\\ \\n \\t and \\xHH; to write a backslash, double it".to_owned()
+                                    };
                                     out.errors.push(
-                                        Diagnostic::error("E0102", Span::new(file, off(esc_start), off(i + 1)), format!("unknown escape `\\{}`", other.map(String::from).unwrap_or_default()))
-                                            .label("not an escape")
-                                            .help("the escapes are \\\" \\\\ \\n \\t and \\xHH; to write a backslash, double it"),
+                                        Diagnostic::error(
+                                            "E0102",
+                                            Span::new(file, off(esc_start), off(i + 1)),
+                                            format!("unknown escape `\\{}`", other.escape_debug()),
+                                        )
+                                        .label("not an escape")
+                                        .help(help),
                                     );
                                 }
                             }
@@ -217,8 +250,10 @@ pub fn lex(file: FileId, text: &str) -> Lexed {
                 push(&mut out, Kind::Str, i, bytes, &mut newline);
                 line_has_token = true;
             }
-            c if is_ident_start(c) => {
-                while at(i).is_some_and(is_ident) {
+            c if is_ident_start(c) || (c.is_alphabetic() && !c.is_ascii()) => {
+                // Non-ASCII letters stay in the word (`bücher.example`), so
+                // the parser reports the word once, where it stands.
+                while at(i).is_some_and(|c| is_ident(c) || (c.is_alphanumeric() && !c.is_ascii())) {
                     i += 1;
                 }
                 if at(i) == Some(':') && at(i + 1) == Some('/') && at(i + 2) == Some('/') {
@@ -226,10 +261,85 @@ pub fn lex(file: FileId, text: &str) -> Lexed {
                         i += 1;
                     }
                     push(&mut out, Kind::Url, i, Vec::new(), &mut newline);
+                } else if matches!(at(i), Some(':' | '/')) {
+                    // An unquoted `fe80::/10`, `example.com:8443` or
+                    // `example.com/path`: one word, for one error.
+                    while at(i).is_some_and(is_word) {
+                        i += 1;
+                    }
+                    push(&mut out, Kind::Word, i, Vec::new(), &mut newline);
                 } else {
                     push(&mut out, Kind::Ident, i, Vec::new(), &mut newline);
                 }
                 line_has_token = true;
+            }
+            '*' if matches!(at(i + 1), Some('.' | '*'))
+                || at(i + 1).is_some_and(|c| c.is_ascii_alphanumeric()) =>
+            {
+                // An unquoted host pattern such as `*.example.com`: read as
+                // the string it should be, with one error.
+                while at(i).is_some_and(|c| c == '*' || is_ident(c)) {
+                    i += 1;
+                }
+                let word = slice(start, i);
+                out.errors.push(
+                    Diagnostic::error(
+                        "E0103",
+                        Span::new(file, off(start), off(i)),
+                        format!("unquoted host pattern `{word}`"),
+                    )
+                    .label("host patterns are strings")
+                    .help(format!("write \"{word}\"")),
+                );
+                push(&mut out, Kind::Str, i, word.into_bytes(), &mut newline);
+                line_has_token = true;
+            }
+            '\'' | '\u{2018}' | '\u{201c}' | '\u{201d}' | '\u{201e}' => {
+                // 'single' or “typographic” quotes: read as a string, with one error.
+                let closers: &[char] = match c {
+                    '\'' => &['\''],
+                    '\u{2018}' => &['\u{2019}', '\u{2018}', '\''],
+                    _ => &['\u{201c}', '\u{201d}', '"'],
+                };
+                i += 1;
+                while at(i).is_some_and(|c| c != '\n' && !closers.contains(&c)) {
+                    i += 1;
+                }
+                let content = slice(start + 1, i);
+                if at(i).is_some_and(|c| closers.contains(&c)) {
+                    i += 1;
+                }
+                let what = if c == '\'' {
+                    "single quotes"
+                } else {
+                    "typographic quotes"
+                };
+                out.errors.push(
+                    Diagnostic::error(
+                        "E0103",
+                        Span::new(file, off(start), off(i)),
+                        format!("a string in {what}"),
+                    )
+                    .label("strings use plain double quotes")
+                    .help(format!("write \"{}\"", content.escape_debug())),
+                );
+                push(&mut out, Kind::Str, i, content.into_bytes(), &mut newline);
+                line_has_token = true;
+            }
+            '/' if at(i + 1) == Some('/') => {
+                // A `//` comment: one error, and the line is skipped.
+                while at(i).is_some_and(|c| c != '\n') {
+                    i += 1;
+                }
+                out.errors.push(
+                    Diagnostic::error(
+                        "E0103",
+                        Span::new(file, off(start), off(start + 2)),
+                        "comments start with `#`",
+                    )
+                    .label("not a comment in this language")
+                    .help("write `#` instead of `//`"),
+                );
             }
             c if c.is_ascii_digit() => {
                 while at(i).is_some_and(is_word) {
@@ -261,19 +371,29 @@ pub fn lex(file: FileId, text: &str) -> Lexed {
             }
             c => {
                 i += 1;
+                let shown = if c.is_control()
+                    || c.is_whitespace()
+                    || matches!(c, '\u{200b}'..='\u{200f}' | '\u{feff}')
+                {
+                    format!("U+{:04X}", u32::from(c))
+                } else {
+                    format!("`{c}`")
+                };
                 let mut d = Diagnostic::error(
                     "E0103",
                     Span::new(file, off(start), off(i)),
-                    format!("unexpected character `{c}`"),
+                    format!("unexpected character {shown}"),
                 )
                 .label("not part of the language");
                 d = match c {
                     ';' => d.help("statements end at the end of the line; remove the `;`"),
-                    '\'' => d.help("strings use double quotes: \"...\""),
-                    '/' if at(i) == Some('/') => d.help("comments start with `#`"),
-                    '*' => d.help("host patterns are strings: \"*.example.com\""),
+                    '*' => d.help("host patterns are strings: \"*.example.com\"; for every method write `any`"),
                     '[' | ']' | '(' | ')' => d.help("lists are written with commas, without brackets: `GET, POST`"),
-                    c if !c.is_ascii() => d.help("names outside strings are ASCII; host names go in quotes (non-ASCII hosts in their punycode form)"),
+                    ':' => d.help("settings are written without `:`, e.g. `mode audit`"),
+                    '/' => d.help("paths are strings: path \"/api/\""),
+                    '\u{feff}' => d.help("a byte-order mark: save the file as UTF-8 without one"),
+                    '\u{200b}'..='\u{200f}' => d.help("an invisible character, probably pasted: delete it"),
+                    c if !c.is_ascii() => d.help("outside strings, only ASCII is allowed"),
                     _ => d,
                 };
                 out.errors.push(d);

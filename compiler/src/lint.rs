@@ -9,21 +9,46 @@ use crate::check::{CDest, CPath, CRule, Checked};
 use crate::diag::Diagnostic;
 use crate::source::Span;
 
+/// Whether an error was reported inside `span`.
+fn has_error(diags: &[Diagnostic], span: Span) -> bool {
+    diags.iter().any(|d| {
+        d.is_error()
+            && d.span.file == span.file
+            && span.start <= d.span.start
+            && d.span.start <= span.end
+    })
+}
+
 /// Adds the warnings for `c` to `diags`.
+///
+/// `diags` holds the errors reported so far. A policy or destination with an
+/// error was checked only in part (the parser or checker dropped what it could
+/// not read), so the warnings that reason about it as a whole (no
+/// destinations, only allow rules, an empty block, shadowing) are left out
+/// there: they would describe the mistake, not the policy.
 pub fn lint(c: &Checked, diags: &mut Vec<Diagnostic>) {
-    for p in &c.policies {
+    let broken: Vec<bool> = c
+        .policies
+        .iter()
+        .map(|p| has_error(diags, p.span))
+        .collect();
+    for (p, &broken) in c.policies.iter().zip(&broken) {
+        if p.mode == Mode::Audit && p.log == egress_table::spec::LogSetting::None {
+            diags.push(
+                Diagnostic::warning("W0411", p.log_span.unwrap_or(p.name_span), "an audit policy with `log none`")
+                    .label("its decisions are never enforced and never logged")
+                    .with_label(p.name_span, "this policy is in `mode audit`")
+                    .help("use `log denied` (the default) or `log all` so the dry run shows something; metrics still count"),
+            );
+        }
+        if broken {
+            continue;
+        }
         if p.dests.is_empty() {
             diags.push(
                 Diagnostic::warning("W0406", p.name_span, format!("policy \"{}\" has no destinations", p.name))
                     .label("it only contributes its default")
                     .help(format!("add a destination, e.g. destination \"example.com\" port 443 tls; every request it sees gets `default {}`", p.default.as_str())),
-            );
-        }
-        if p.mode == Mode::Audit && p.log == egress_table::spec::LogSetting::None {
-            diags.push(
-                Diagnostic::warning("W0411", p.name_span, "an audit policy with `log none`")
-                    .label("its decisions are never enforced and never logged")
-                    .help("use `log denied` (the default) or `log all` so the dry run shows something; metrics still count"),
             );
         }
         if p.mode == Mode::Enforce
@@ -44,24 +69,35 @@ pub fn lint(c: &Checked, diags: &mut Vec<Diagnostic>) {
             );
         }
         for d in &p.dests {
-            lint_dest(d, diags);
+            if !has_error(diags, d.span) {
+                lint_dest(d, diags);
+            }
         }
         // The same host twice within a policy.
-        let mut seen: Vec<(&HostPattern, Protocol, &[PortRange], Span)> = Vec::new();
-        for d in &p.dests {
+        let mut seen: Vec<(&HostPattern, Protocol, &[PortRange], Span, usize)> = Vec::new();
+        for (i, d) in p.dests.iter().enumerate() {
             for t in &d.targets {
                 if let Target::Host(h) = &t.value {
-                    if let Some((_, _, _, prev)) = seen.iter().find(|(h2, pr, ports, _)| {
+                    if let Some((_, _, _, prev, j)) = seen.iter().find(|(h2, pr, ports, _, _)| {
                         *h2 == h && *pr == d.protocol && overlap(ports, &d.ports)
                     }) {
+                        let help = if *j == i {
+                            "remove the second one"
+                        } else {
+                            "the rules of both destinations apply; merge them into one destination"
+                        };
                         diags.push(
-                            Diagnostic::warning("W0403", t.span, format!("host \"{h}\" is listed twice"))
-                                .label("again here")
-                                .with_label(*prev, "first here")
-                                .help("the rules of both destinations apply; merge them into one destination"),
+                            Diagnostic::warning(
+                                "W0403",
+                                t.span,
+                                format!("host \"{h}\" is listed twice"),
+                            )
+                            .label("again here")
+                            .with_label(*prev, "first here")
+                            .help(help),
                         );
                     } else {
-                        seen.push((h, d.protocol, &d.ports, t.span));
+                        seen.push((h, d.protocol, &d.ports, t.span, i));
                     }
                 }
             }
@@ -94,14 +130,16 @@ pub fn lint(c: &Checked, diags: &mut Vec<Diagnostic>) {
                 Diagnostic::warning("W0404", *span, format!("\"{h}\" is also matched by \"{w}\""))
                     .label("the wildcard swallows this entry")
                     .with_label(*wspan, "wildcard here")
-                    .help("requests to it are decided by the rules of both destinations (a deny in either wins); remove one or make that intended"),
+                    .help("both destinations' rules apply to it (a deny in either wins): remove one of them, or keep both if that is what you mean"),
             );
         }
     }
     let enforce: Vec<_> = c
         .policies
         .iter()
-        .filter(|p| p.mode == Mode::Enforce)
+        .zip(&broken)
+        .filter(|(p, broken)| p.mode == Mode::Enforce && !**broken)
+        .map(|(p, _)| p)
         .collect();
     if let Some(allow) = enforce.iter().find(|p| p.default == Action::Allow)
         && let Some(deny) = enforce.iter().find(|p| p.default == Action::Deny)
@@ -116,7 +154,14 @@ pub fn lint(c: &Checked, diags: &mut Vec<Diagnostic>) {
                 ),
             )
             .label("default allow")
-            .with_label(deny.default_span.unwrap_or(deny.name_span), "default deny")
+            .with_label(
+                deny.default_span.unwrap_or(deny.name_span),
+                if deny.default_span.is_some() {
+                    "default deny"
+                } else {
+                    "default deny (no `default` written)"
+                },
+            )
             .help("compiled together, a request no rule matches is denied (the deny default wins)"),
         );
     }

@@ -38,6 +38,19 @@ pub const CLAUSE_KEYWORDS: [&str; 6] = ["port", "http", "tls", "tcp", "originate
 pub const COND_KEYWORDS: [&str; 3] = ["path", "from", "when"];
 /// Source kinds.
 pub const SOURCE_KINDS: [&str; 3] = ["principal", "namespace", "serviceaccount"];
+/// Words that belong to a condition, never to a method list: the method list
+/// ends before them and the condition parser says what is missing.
+const NOT_METHODS: [&str; 9] = [
+    "path",
+    "from",
+    "when",
+    "header",
+    "prefix",
+    "regex",
+    "principal",
+    "namespace",
+    "serviceaccount",
+];
 
 struct Parser<'a> {
     toks: &'a [Token],
@@ -95,6 +108,11 @@ impl<'a> Parser<'a> {
     }
     fn at(&self, kind: Kind) -> bool {
         self.peek().kind == kind
+    }
+    fn prev_span_text(&self) -> &'a str {
+        self.toks
+            .get(self.pos.saturating_sub(1))
+            .map_or("", |t| t.text.as_str())
     }
     fn prev_span(&self) -> Span {
         self.toks
@@ -203,7 +221,13 @@ impl<'a> Parser<'a> {
             let t = self.peek();
             let mut d = self.unexpected("`policy`");
             d.code = "E0212";
-            if t.kind == Kind::Ident {
+            if t.text.starts_with("apiVersion") || t.text.starts_with("kind:") {
+                d = d.help("this looks like Kubernetes YAML; a policy file is written in the policy language (see docs/language.md), and `egressc` emits the Istio resources");
+            } else if t.kind == Kind::RBrace {
+                d = d
+                    .label("this `}` closes nothing")
+                    .help("remove it; if a block above ends early, look for a `}` too many there");
+            } else if t.kind == Kind::Ident {
                 d = d.maybe_help(did_you_mean(&t.text, &["policy"]));
                 if ITEM_KEYWORDS.contains(&t.text.as_str()) {
                     d = d.help(format!(
@@ -213,9 +237,27 @@ impl<'a> Parser<'a> {
                 }
             }
             self.error(d);
-            // Skip to the next `policy` at the start of a line.
+            // Skip what follows, a `{ … }` block as a whole, up to the next
+            // line that starts a policy (or a policy item, reported as out
+            // of place), or a `}` that closes nothing.
             self.bump();
-            while !(self.at(Kind::Eof) || self.at_kw("policy") && self.peek().line_start) {
+            let mut depth = 0usize;
+            loop {
+                let t = self.peek();
+                match t.kind {
+                    Kind::Eof => break,
+                    Kind::RBrace if depth == 0 => break,
+                    Kind::RBrace => depth -= 1,
+                    Kind::LBrace => depth += 1,
+                    Kind::Ident
+                        if depth == 0
+                            && t.line_start
+                            && (t.text == "policy" || ITEM_KEYWORDS.contains(&t.text.as_str())) =>
+                    {
+                        break;
+                    }
+                    _ => {}
+                }
                 self.bump();
             }
         }
@@ -231,13 +273,27 @@ impl<'a> Parser<'a> {
                 return Err(());
             }
         };
-        if self.expect(Kind::LBrace, "`{`").is_err() {
+        let open = self.peek().span;
+        if self.at(Kind::LBrace) {
+            self.bump();
+        } else if self.peek().kind == Kind::Ident
+            && ITEM_KEYWORDS.contains(&self.peek().text.as_str())
+        {
+            // `policy "p"` and then its items: the `{` was forgotten. Say so
+            // and read the items as if it were there.
+            let d = self.unexpected("`{`");
+            self.error(
+                d.label("expected `{` before the policy's first item")
+                    .with_label(name.span, "after this name")
+                    .help(format!("write policy \"{}\" {{", name.value)),
+            );
+        } else {
+            let d = self.unexpected("`{`");
+            self.error(d);
             self.recover(&ITEM_KEYWORDS);
             if !self.at(Kind::LBrace) {
                 return Err(());
             }
-        }
-        if self.at(Kind::LBrace) {
             self.bump();
         }
         let mut items = Vec::new();
@@ -254,14 +310,15 @@ impl<'a> Parser<'a> {
                     });
                 }
                 Kind::Eof => {
+                    let last = self.prev_span();
                     self.error(
                         Diagnostic::error(
                             "E0204",
-                            t.span,
+                            open,
                             format!("policy \"{}\" is not closed", name.value),
                         )
-                        .label("the file ends here")
-                        .with_label(start, "this policy's `{` has no matching `}`")
+                        .label("this `{` has no matching `}`")
+                        .with_label(last, "the file ends after this")
                         .help("add `}` after the policy's last item"),
                     );
                     return Ok(Policy {
@@ -269,6 +326,25 @@ impl<'a> Parser<'a> {
                         name,
                         items,
                         close: t.span,
+                    });
+                }
+                Kind::Ident if t.text == "policy" && t.line_start => {
+                    // The next policy starts: this one lacks its `}`.
+                    self.error(
+                        Diagnostic::error(
+                            "E0204",
+                            open,
+                            format!("policy \"{}\" is not closed", name.value),
+                        )
+                        .label("this `{` has no matching `}`")
+                        .with_label(t.span, "the next policy starts here")
+                        .help("add `}` before the next policy"),
+                    );
+                    return Ok(Policy {
+                        span: start.to(self.prev_span()),
+                        name,
+                        items,
+                        close: self.prev_span(),
                     });
                 }
                 Kind::Ident if t.text == "destination" => match self.destination() {
@@ -290,6 +366,23 @@ impl<'a> Parser<'a> {
                             span: key.span.to(v.span),
                             key: Spanned::new(key.text.clone(), key.span),
                             value: Spanned::new(v.text.clone(), v.span),
+                        }));
+                    } else if v.kind == Kind::Str && !v.line_start {
+                        self.bump();
+                        let value = String::from_utf8_lossy(&v.bytes).into_owned();
+                        self.error(
+                            Diagnostic::error(
+                                "E0201",
+                                v.span,
+                                format!("`{}` takes a name, not a string", key.text),
+                            )
+                            .label("remove the quotes")
+                            .help(format!("write `{} {value}`", key.text)),
+                        );
+                        items.push(Item::Setting(Setting {
+                            span: key.span.to(v.span),
+                            key: Spanned::new(key.text.clone(), key.span),
+                            value: Spanned::new(value, v.span),
                         }));
                     } else {
                         let hint = match key.text.as_str() {
@@ -349,6 +442,19 @@ impl<'a> Parser<'a> {
                 match t.kind {
                     Kind::Word | Kind::Ident => {
                         self.bump();
+                        if t.text.starts_with(|c: char| c.is_ascii_alphabetic())
+                            && t.text.contains(':')
+                        {
+                            self.error(
+                                Diagnostic::error(
+                                    "E0206",
+                                    t.span,
+                                    "an IPv6 range that starts with a letter must be quoted",
+                                )
+                                .label("add quotes")
+                                .help(format!("write cidr \"{}\"", t.text)),
+                            );
+                        }
                         cidrs.push(Spanned::new(t.text.clone(), t.span));
                     }
                     Kind::Str => {
@@ -388,8 +494,30 @@ impl<'a> Parser<'a> {
                     );
                     return Err(());
                 }
-                hosts.push(self.string("a host name")?);
+                let host = self.string("a host name")?;
+                let after = host.span;
+                hosts.push(host);
                 if !self.eat_comma() {
+                    let n = self.peek();
+                    if n.kind == Kind::Str && !n.line_start {
+                        self.error(
+                            Diagnostic::error(
+                                "E0201",
+                                n.span,
+                                "expected `,` between host names, found a string",
+                            )
+                            .label("hosts are separated by commas")
+                            .with_label(after, "add `,` after this")
+                            .help(format!(
+                                "write {}, {}",
+                                self.toks
+                                    .get(self.pos.saturating_sub(1))
+                                    .map_or("", |t| t.text.as_str()),
+                                n.text
+                            )),
+                        );
+                        continue;
+                    }
                     break;
                 }
             }
@@ -409,14 +537,38 @@ impl<'a> Parser<'a> {
                     let mut ports = Vec::new();
                     loop {
                         let p = self.peek();
-                        if p.kind != Kind::Word {
-                            let d =
+                        if p.kind == Kind::Str {
+                            // `port "443"`: say so, and read the number.
+                            self.bump();
+                            let value = String::from_utf8_lossy(&p.bytes).into_owned();
+                            self.error(
+                                Diagnostic::error(
+                                    "E0201",
+                                    p.span,
+                                    "a port is a number, not a string",
+                                )
+                                .label("remove the quotes")
+                                .help(format!("write port {value}")),
+                            );
+                            ports.push(Spanned::new(value, p.span));
+                        } else if p.kind != Kind::Word {
+                            let mut d =
                                 self.unexpected("a port number or range such as 80 or 8000-8999");
+                            let named = match p.text.as_str() {
+                                "http" => Some("80"),
+                                "https" | "tls" => Some("443"),
+                                "ssh" => Some("22"),
+                                _ => None,
+                            };
+                            if let Some(n) = named {
+                                d = d.help(format!("ports are numbers: port {n}"));
+                            }
                             self.error(d);
                             return Err(());
+                        } else {
+                            self.bump();
+                            ports.push(Spanned::new(p.text.clone(), p.span));
                         }
-                        self.bump();
-                        ports.push(Spanned::new(p.text.clone(), p.span));
                         if !self.eat_comma() {
                             break;
                         }
@@ -461,7 +613,23 @@ impl<'a> Parser<'a> {
                         &[&CLAUSE_KEYWORDS[..], &["ports"]].concat(),
                     ));
                     if other == "ports" {
-                        d = d.help("write `port 80, 443`: one `port` takes a list");
+                        // The list as written after `ports`.
+                        let mut list = Vec::new();
+                        for t in self.toks.iter().skip(self.pos + 1) {
+                            match t.kind {
+                                Kind::Word => list.push(t.text.as_str()),
+                                Kind::Comma => {}
+                                _ => break,
+                            }
+                        }
+                        let list = if list.is_empty() {
+                            "80, 443".to_owned()
+                        } else {
+                            list.join(", ")
+                        };
+                        d = d.help(format!("write `port {list}`: one `port` takes a list"));
+                    } else if matches!(other, "protocol" | "proto") {
+                        d = d.help("write the protocol itself: `http`, `tls` or `tcp`");
                     } else if matches!(other, "https" | "grpc" | "http2" | "h2") {
                         d = d.help("use `tls` for HTTPS passed through (decided on SNI), or `http` when the proxy sees plain HTTP");
                     } else if other.contains('.') {
@@ -487,13 +655,33 @@ impl<'a> Parser<'a> {
                         break;
                     }
                     Kind::Eof => {
+                        let last = self.prev_span();
                         self.error(
-                            Diagnostic::error("E0204", t.span, "destination block is not closed")
-                                .label("the file ends here")
-                                .with_label(open, "this `{` has no matching `}`")
+                            Diagnostic::error("E0204", open, "destination block is not closed")
+                                .label("this `{` has no matching `}`")
+                                .with_label(last, "the file ends after this")
                                 .help("add `}` after the last rule"),
                         );
                         block = Some((open, rules, t.span));
+                        break;
+                    }
+                    Kind::Ident
+                        if t.line_start
+                            && matches!(t.text.as_str(), "policy" | "destination" | "test") =>
+                    {
+                        // A block holds only rules: a new policy item means
+                        // its `}` was forgotten. Close it here.
+                        let close = self.prev_span();
+                        self.error(
+                            Diagnostic::error("E0204", open, "destination block is not closed")
+                                .label("this `{` has no matching `}`")
+                                .with_label(
+                                    t.span,
+                                    format!("`{}` cannot appear inside a rule block", t.text),
+                                )
+                                .help(format!("add `}}` before this `{}`", t.text)),
+                        );
+                        block = Some((open, rules, close));
                         break;
                     }
                     _ => match self.rule() {
@@ -559,7 +747,7 @@ impl<'a> Parser<'a> {
         let t = self.peek();
         if t.kind == Kind::Ident
             && !t.line_start
-            && !COND_KEYWORDS.contains(&t.text.as_str())
+            && !NOT_METHODS.contains(&t.text.as_str())
             && !matches!(t.text.as_str(), "allow" | "deny")
         {
             if t.text == "any" {
@@ -578,9 +766,16 @@ impl<'a> Parser<'a> {
                     list.push(Spanned::new(m.text.clone(), m.span));
                     if !self.eat_comma() {
                         let n = self.peek();
+                        // Another method without a comma between; any other
+                        // word is left to the condition parser, which knows
+                        // more about misspelt conditions.
+                        let method_like = n.text.bytes().all(|b| b.is_ascii_uppercase())
+                            || egress_table::spec::METHODS
+                                .contains(&n.text.to_ascii_uppercase().as_str());
                         if n.kind == Kind::Ident
                             && !n.line_start
-                            && !COND_KEYWORDS.contains(&n.text.as_str())
+                            && !NOT_METHODS.contains(&n.text.as_str())
+                            && method_like
                         {
                             self.error(
                                 Diagnostic::error(
@@ -627,9 +822,14 @@ impl<'a> Parser<'a> {
                     .label("expected path, from or when")
                     .maybe_help(did_you_mean(other, &COND_KEYWORDS));
                     if other == "header" {
-                        d = d.help(
-                            "header conditions start with `when`: when header \"x-tenant\" present",
-                        );
+                        let name = self
+                            .toks
+                            .get(self.pos + 1)
+                            .filter(|n| n.kind == Kind::Str)
+                            .map_or("\"x-tenant\"", |n| n.text.as_str());
+                        d = d.help(format!(
+                            "header conditions start with `when`: when header {name} present"
+                        ));
                     } else if matches!(other, "principal" | "namespace" | "serviceaccount") {
                         d = d.help(format!("sources start with `from`: from {other} \"...\""));
                     } else if other == "prefix" {
@@ -739,7 +939,12 @@ impl<'a> Parser<'a> {
             if !(h.kind == Kind::Ident && h.text == "header") {
                 let mut d = self.unexpected("`header`");
                 d.code = "E0210";
-                self.error(d.help("write when header \"x-name\" present"));
+                let name = if h.kind == Kind::Str {
+                    h.text.as_str()
+                } else {
+                    "\"x-name\""
+                };
+                self.error(d.help(format!("write when header {name} present")));
                 return Err(());
             }
             self.bump();
@@ -753,19 +958,39 @@ impl<'a> Parser<'a> {
                     HeaderOp::Equals(self.bytes("a header value")?)
                 }
                 (Kind::Eq, _) => {
+                    // Report, then read it as `==`.
                     self.error(
                         Diagnostic::error("E0210", op.span, "header comparisons use `==`")
                             .label("a single `=` sets a value (in tests)")
                             .help(format!("write header \"{}\" == ...", name.value)),
                     );
-                    return Err(());
+                    self.bump();
+                    HeaderOp::Equals(self.bytes("a header value")?)
                 }
                 _ => {
                     let mut d = self.unexpected("present, absent or ==");
                     d.code = "E0210";
-                    if op.kind == Kind::Ident {
-                        d = d.maybe_help(did_you_mean(&op.text, &["present", "absent"]));
-                    }
+                    let h = &name.value;
+                    d = match (op.kind, op.text.as_str()) {
+                        (Kind::Ident, "exists" | "exist" | "set" | "is-present" | "defined") => {
+                            d.help(format!("write header \"{h}\" present"))
+                        }
+                        (Kind::Ident, "missing" | "unset" | "not" | "undefined") => {
+                            d.help(format!("write header \"{h}\" absent"))
+                        }
+                        (Kind::Ident, "is" | "equals" | "eq") => {
+                            d.help(format!("write header \"{h}\" == \"value\""))
+                        }
+                        (Kind::Str, _) => d.help(format!("write header \"{h}\" == {}", op.text)),
+                        (Kind::Ident, other) => d
+                            .maybe_help(did_you_mean(other, &["present", "absent"]))
+                            .or_help(format!(
+                                "write header \"{h}\" present, absent, or == \"value\""
+                            )),
+                        _ => d.help(format!(
+                            "write header \"{h}\" present, absent, or == \"value\""
+                        )),
+                    };
                     self.error(d);
                     return Err(());
                 }
@@ -787,7 +1012,7 @@ impl<'a> Parser<'a> {
     fn test(&mut self) -> P<Test> {
         let start = self.bump().span;
         let name = self.string("a test name")?;
-        self.expect(Kind::LBrace, "`{`")?;
+        let open = self.expect(Kind::LBrace, "`{`")?.span;
         let mut cases = Vec::new();
         loop {
             let t = self.peek();
@@ -801,17 +1026,41 @@ impl<'a> Parser<'a> {
                     });
                 }
                 Kind::Eof => {
+                    let last = self.prev_span();
                     self.error(
                         Diagnostic::error(
                             "E0204",
-                            t.span,
+                            open,
                             format!("test \"{}\" is not closed", name.value),
                         )
-                        .label("the file ends here")
-                        .with_label(start, "this test's `{` has no matching `}`"),
+                        .label("this `{` has no matching `}`")
+                        .with_label(last, "the file ends after this")
+                        .help("add `}` after the last case"),
                     );
                     return Ok(Test {
                         span: start.to(t.span),
+                        name,
+                        cases,
+                    });
+                }
+                Kind::Ident
+                    if t.line_start
+                        && matches!(t.text.as_str(), "policy" | "destination" | "test") =>
+                {
+                    // A test holds only cases: its `}` was forgotten.
+                    let close = self.prev_span();
+                    self.error(
+                        Diagnostic::error(
+                            "E0204",
+                            open,
+                            format!("test \"{}\" is not closed", name.value),
+                        )
+                        .label("this `{` has no matching `}`")
+                        .with_label(t.span, format!("`{}` cannot appear inside a test", t.text))
+                        .help(format!("add `}}` before this `{}`", t.text)),
+                    );
+                    return Ok(Test {
+                        span: start.to(close),
                         name,
                         cases,
                     });
@@ -845,13 +1094,52 @@ impl<'a> Parser<'a> {
         };
         let url = self.peek();
         if url.kind != Kind::Url {
-            let mut d = self.unexpected("a test request such as GET http://example.com/path");
-            d.code = "E0211";
-            if url.kind == Kind::Ident && self.peek2().kind == Kind::Ident {
-                d = d.help("write the URL with its scheme: GET http://example.com/ (or tls://host:443, tcp://10.0.0.1:22)");
-            }
+            // `GET example.com/x` or `example.com:443`: a URL without its scheme.
+            let hostish =
+                |t: &Token| matches!(t.kind, Kind::Word | Kind::Ident) && t.text.contains('.');
+            let second = self.peek2();
+            let (bad, with_method) =
+                if first.kind == Kind::Ident && !second.line_start && hostish(second) {
+                    (second, Some(first.text.as_str()))
+                } else {
+                    (url, None)
+                };
+            let d = if hostish(bad) {
+                let fix = match with_method {
+                    Some(m) => format!("{m} http://{}", bad.text),
+                    None if bad.text.contains(':') => format!("tls://{}", bad.text),
+                    None => format!("GET http://{}", bad.text),
+                };
+                Diagnostic::error(
+                    "E0211",
+                    bad.span,
+                    format!("test URL `{}` has no scheme", bad.text),
+                )
+                .label("expected scheme://host")
+                .help(format!(
+                    "write {fix} (the schemes are http, https, tls and tcp)"
+                ))
+            } else {
+                let mut d = self.unexpected("a test request such as GET http://example.com/path");
+                d.code = "E0211";
+                d.help("a case is METHOD http://host/path, tls://host:port or tcp://address:port, then => allow or => deny")
+            };
             self.bump();
             self.error(d);
+            return Err(());
+        }
+        if let Some(m) = &method
+            && !m.value.is_ascii()
+        {
+            self.error(
+                Diagnostic::error(
+                    "E0211",
+                    m.span,
+                    format!("`{}` is not an HTTP method", m.value),
+                )
+                .label("HTTP methods are ASCII")
+                .maybe_help(did_you_mean(&m.value, &egress_table::spec::METHODS)),
+            );
             return Err(());
         }
         self.bump();
@@ -892,19 +1180,52 @@ impl<'a> Parser<'a> {
             }
         }
         if !self.at(Kind::Arrow) {
-            let mut d = self.unexpected("`=>` and the expected decision");
-            d.code = "E0211";
-            if self.peek().kind == Kind::Ident {
-                d = d.maybe_help(did_you_mean(&self.peek().text, &["from", "header", "sni"]));
-            }
-            self.error(d.help("end each case with => allow or => deny"));
+            let n = self.peek();
+            let d = if n.line_start || n.kind == Kind::RBrace || n.kind == Kind::Eof {
+                // The line ends without a decision.
+                Diagnostic::error(
+                    "E0211",
+                    self.prev_span(),
+                    "test case has no expected decision",
+                )
+                .label("add `=> allow` or `=> deny` after this")
+                .help("end each case with => allow or => deny")
+            } else {
+                let mut d = self.unexpected("`=>` and the expected decision");
+                d.code = "E0211";
+                if n.kind == Kind::Ident {
+                    d = d.maybe_help(did_you_mean(&n.text, &["from", "header", "sni"]));
+                }
+                if matches!(n.kind, Kind::Ident) && matches!(n.text.as_str(), "allow" | "deny") {
+                    d = d.help(format!("write => {}", n.text));
+                }
+                d.or_help("end each case with => allow or => deny".to_owned())
+            };
+            self.error(d);
             return Err(());
         }
         self.bump();
         let expect = self.expect_action()?;
         let mut expect_audit = None;
-        if self.at(Kind::Comma) {
-            self.bump();
+        let audit_without_comma = self.at_kw("audit") && !self.peek().line_start;
+        if audit_without_comma {
+            let t = self.peek();
+            self.error(
+                Diagnostic::error("E0211", t.span, "expected `,` before `audit`")
+                    .label("the audit expectation follows a comma")
+                    .help(format!(
+                        "write => {}, audit {}",
+                        self.prev_span_text(),
+                        Some(self.peek2())
+                            .filter(|t| t.kind == Kind::Ident && !t.line_start)
+                            .map_or("...", |t| t.text.as_str())
+                    )),
+            );
+        }
+        if self.at(Kind::Comma) || audit_without_comma {
+            if !audit_without_comma {
+                self.bump();
+            }
             if !self.at_kw("audit") {
                 let mut d = self.unexpected("`audit`");
                 d.code = "E0211";
@@ -938,11 +1259,20 @@ impl<'a> Parser<'a> {
 
 trait CodeAs {
     fn code_as(self, code: &'static str) -> Self;
+    /// Sets the help unless there already is one.
+    fn or_help(self, text: String) -> Self;
 }
 impl CodeAs for Diagnostic {
     fn code_as(mut self, code: &'static str) -> Self {
         self.code = code;
         self
+    }
+    fn or_help(self, text: String) -> Self {
+        if self.help.is_some() {
+            self
+        } else {
+            self.help(text)
+        }
     }
 }
 

@@ -1,0 +1,335 @@
+//! Snapshot tests for every diagnostic the compiler emits, and for the table
+//! dump of valid policies.
+//!
+//! The fixtures live in `tests/cases/`:
+//!
+//! - `invalid/<name>.egress`: one mistake (or several independent ones) per
+//!   file. The first line says which codes the file must produce,
+//!   `# expect: E0318 E0325`; the second line says what the mistake is. The
+//!   whole human rendering of the diagnostics is snapshotted as
+//!   `snapshots/diagnostics__invalid-<name>.snap`.
+//! - `valid/<name>.egress`: files that compile without any diagnostic, are in
+//!   canonical format, and whose test blocks hold; their table dump is
+//!   snapshotted as `snapshots/diagnostics__valid-<name>.snap`.
+//!
+//! `docs/diagnostics.md` documents every code; a test here checks that it
+//! lists exactly the codes the compiler's source can emit and that the corpus
+//! produces each of them.
+//!
+//! To add a case: write the file, run
+//! `INSTA_UPDATE=always cargo test -p egressc --no-default-features --test diagnostics`
+//! (or `cargo insta test --review`), and read the new snapshot before
+//! committing it.
+
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers: a failed unwrap or index is a failed test"
+)]
+
+use std::collections::BTreeSet;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+
+use egressc::emit::{Format, emit};
+use egressc::{Outcome, Sources};
+
+/// The `.egress` files of `tests/cases/<dir>`, as (name, text), by name.
+fn cases(dir: &str) -> Vec<(String, String)> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/cases")
+        .join(dir);
+    let mut out: Vec<(String, String)> = std::fs::read_dir(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "egress"))
+        .map(|p| {
+            let name = p.file_stem().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read_to_string(&p).unwrap())
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Compiles one case under its relative name, as the command line would name it.
+fn compile(dir: &str, name: &str, text: &str) -> (Sources, Outcome) {
+    let mut sources = Sources::new();
+    sources.add(format!("cases/{dir}/{name}.egress"), text);
+    let outcome = egressc::compile(&sources);
+    (sources, outcome)
+}
+
+fn render(sources: &Sources, outcome: &Outcome) -> String {
+    outcome
+        .diagnostics
+        .iter()
+        .map(|d| egressc::diag::render(d, sources))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn codes(outcome: &Outcome) -> BTreeSet<&'static str> {
+    outcome.diagnostics.iter().map(|d| d.code).collect()
+}
+
+/// The codes a case declares on its first line (`# expect: E0101 E0102`),
+/// and its description (the second line).
+fn header(text: &str) -> (BTreeSet<String>, String) {
+    let text = text.trim_start_matches('\u{feff}');
+    let mut lines = text.lines();
+    let expect = lines
+        .next()
+        .and_then(|l| l.strip_prefix("# expect:"))
+        .expect("the first line is `# expect: CODE...`");
+    let desc = lines
+        .next()
+        .and_then(|l| l.strip_prefix("# "))
+        .expect("the second line is `# description`");
+    (
+        expect.split_whitespace().map(str::to_owned).collect(),
+        desc.to_owned(),
+    )
+}
+
+/// Runs `f` for every case, collecting failures so one run reports them all.
+fn each_case(dir: &str, mut f: impl FnMut(&str, &str)) {
+    let mut failed = Vec::new();
+    for (name, text) in cases(dir) {
+        if catch_unwind(AssertUnwindSafe(|| f(&name, &text))).is_err() {
+            failed.push(name);
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "{} case(s) failed: {}",
+        failed.len(),
+        failed.join(", ")
+    );
+}
+
+#[test]
+fn invalid_cases_match_their_snapshots() {
+    each_case("invalid", |name, text| {
+        let (sources, outcome) = compile("invalid", name, text);
+        let rendered = render(&sources, &outcome);
+        assert!(!outcome.diagnostics.is_empty(), "{name}: no diagnostic");
+        let (expected, description) = header(text);
+        let got: BTreeSet<String> = codes(&outcome).into_iter().map(str::to_owned).collect();
+        assert_eq!(
+            got, expected,
+            "{name}: the codes differ from its `# expect:` line\n{rendered}"
+        );
+        if expected.iter().any(|c| c.starts_with('E')) {
+            assert!(
+                outcome.compiled.is_none() && outcome.has_errors(),
+                "{name}: errors but a table"
+            );
+        } else {
+            assert!(
+                outcome.compiled.is_some(),
+                "{name}: only warnings, so it still compiles"
+            );
+        }
+        let mut settings = insta::Settings::clone_current();
+        settings.set_description(description);
+        settings.set_input_file(format!("cases/invalid/{name}.egress"));
+        settings.set_omit_expression(true);
+        settings.bind(|| insta::assert_snapshot!(format!("invalid-{name}"), rendered));
+    });
+}
+
+/// The JSON form editors and CI read: one object per line.
+#[test]
+fn json_rendering() {
+    for name in [
+        "multi-error-first-policy",
+        "regex-errors",
+        "host-listed-twice",
+    ] {
+        let text = cases("invalid")
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .unwrap()
+            .1;
+        let (sources, outcome) = compile("invalid", name, &text);
+        let lines: Vec<String> = outcome
+            .diagnostics
+            .iter()
+            .map(|d| egressc::diag::render_json(d, &sources))
+            .collect();
+        for l in &lines {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            assert!(
+                v["code"].is_string() && v["location"]["line"].is_u64(),
+                "{l}"
+            );
+        }
+        insta::with_settings!({ omit_expression => true }, {
+            insta::assert_snapshot!(format!("json-{name}"), lines.join("\n"));
+        });
+    }
+}
+
+#[test]
+fn valid_cases_compile_cleanly_and_their_tables_match_the_snapshots() {
+    each_case("valid", |name, text| {
+        let (sources, outcome) = compile("valid", name, text);
+        assert!(
+            outcome.diagnostics.is_empty(),
+            "{name}:\n{}",
+            render(&sources, &outcome)
+        );
+        assert_eq!(
+            egressc::fmt::format_source(text).as_deref(),
+            Ok(text),
+            "{name} is not in canonical format"
+        );
+        let compiled = outcome.compiled.unwrap();
+        for p in &compiled.checked.policies {
+            for t in &p.tests {
+                for c in &t.cases {
+                    let e = egressc::explain::explain(&compiled.spec, &c.request).unwrap();
+                    assert_eq!(
+                        e.enforced.action,
+                        c.expect,
+                        "{name}: {} {}\n{}",
+                        t.name,
+                        c.request.describe(),
+                        e.render()
+                    );
+                    if let Some(a) = c.expect_audit {
+                        assert_eq!(
+                            e.audit.as_ref().map(|x| x.action),
+                            Some(a),
+                            "{name}: audit {}",
+                            c.request.describe()
+                        );
+                    }
+                }
+            }
+        }
+        let dump = String::from_utf8(emit(&compiled.spec, Format::Dump).unwrap()).unwrap();
+        insta::with_settings!({ input_file => format!("cases/valid/{name}.egress"), omit_expression => true }, {
+            insta::assert_snapshot!(format!("valid-{name}"), dump);
+        });
+    });
+}
+
+/// Every `"E0…"`/`"W0…"` string literal in the compiler's source.
+fn codes_in_source() -> BTreeSet<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut out = BTreeSet::new();
+    let mut stack = vec![dir];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&p).unwrap();
+                for (i, _) in text.match_indices("\"E0").chain(text.match_indices("\"W0")) {
+                    let code = &text[i + 1..(i + 6).min(text.len())];
+                    let closed = text[i + 6..].starts_with('"');
+                    if closed && code[1..].bytes().all(|b| b.is_ascii_digit()) {
+                        out.insert(code.to_owned());
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The codes `docs/diagnostics.md` documents: its `### E0101` headings.
+fn codes_in_docs() -> BTreeSet<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/diagnostics.md");
+    let text = std::fs::read_to_string(&path).unwrap();
+    text.lines()
+        .filter_map(|l| l.strip_prefix("### "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| c.len() == 5 && (c.starts_with("E0") || c.starts_with("W0")))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn every_code_is_documented_and_produced_by_the_corpus() {
+    let source = codes_in_source();
+    let docs = codes_in_docs();
+    assert!(
+        source.len() >= 60,
+        "found only {} codes in the source",
+        source.len()
+    );
+    let undocumented: Vec<_> = source.difference(&docs).collect();
+    assert!(
+        undocumented.is_empty(),
+        "codes the compiler emits but docs/diagnostics.md does not document: {undocumented:?}"
+    );
+    let stale: Vec<_> = docs.difference(&source).collect();
+    assert!(
+        stale.is_empty(),
+        "codes docs/diagnostics.md documents but the compiler never emits: {stale:?}"
+    );
+    let mut covered = BTreeSet::new();
+    for (name, text) in cases("invalid") {
+        let (_, outcome) = compile("invalid", &name, &text);
+        covered.extend(codes(&outcome).into_iter().map(str::to_owned));
+    }
+    let missing: Vec<_> = docs.difference(&covered).collect();
+    assert!(
+        missing.is_empty(),
+        "documented codes no invalid case produces: {missing:?}"
+    );
+}
+
+/// The example of each code in `docs/diagnostics.md` (the first code block
+/// after its `### CODE` heading) produces that code. Snippets are completed
+/// into a file the way a reader would: settings and destinations go in a
+/// policy, rules in an `http` destination, test cases in a test.
+#[test]
+fn docs_examples_produce_their_codes() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/diagnostics.md");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut checked = 0;
+    for section in text.split("\n### ").skip(1) {
+        let code = section.split_whitespace().next().unwrap();
+        let snippet = section
+            .split("```\n")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{code} has no example"));
+        let first = snippet.split_whitespace().next().unwrap_or("");
+        let file = match first {
+            "policy" | "polcy" => snippet.to_owned(),
+            "destination" | "mode" | "default" | "log" | "require" => {
+                format!("policy \"p\" {{\n{snippet}}}\n")
+            }
+            "allow" | "deny" | "permit" => {
+                format!(
+                    "policy \"p\" {{\ndestination \"x.example\" port 80 http {{\n{snippet}}}\n}}\n"
+                )
+            }
+            _ => format!(
+                "policy \"p\" {{\ndestination \"x.example\" port 80 http\ntest \"t\" {{\n{snippet}}}\n}}\n"
+            ),
+        };
+        let (sources, outcome) = egressc::compile_str("example.egress", &file);
+        assert!(
+            codes(&outcome).contains(code),
+            "the docs' example for {code} does not produce it:\n{file}\n{}",
+            render(&sources, &outcome)
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, codes_in_docs().len());
+}
+
+#[test]
+fn the_corpus_is_large_enough() {
+    let n = cases("invalid").len();
+    assert!(n >= 50, "{n} invalid cases");
+    assert!(cases("valid").len() >= 3);
+}
