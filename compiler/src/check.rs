@@ -204,20 +204,6 @@ fn a(protocol: Protocol) -> &'static str {
     }
 }
 
-trait OrHelp {
-    fn or_help(self, text: &str) -> Self;
-}
-impl OrHelp for Diagnostic {
-    /// Sets the help unless there already is one.
-    fn or_help(self, text: &str) -> Self {
-        if self.help.is_some() {
-            self
-        } else {
-            self.help(text)
-        }
-    }
-}
-
 fn check_policy(cx: &mut Ctx<'_>, p: &ast::Policy) -> CPolicy {
     if !egress_table::format::is_valid_name(p.name.value.as_bytes(), false) {
         // A suggestion: spaces and slashes become `-`, other characters go.

@@ -103,6 +103,17 @@ impl Diagnostic {
         self
     }
 
+    /// Sets the help unless there already is one (a specific help, set
+    /// first, wins over a generic one).
+    #[must_use]
+    pub fn or_help(self, text: impl Into<String>) -> Self {
+        if self.help.is_some() {
+            self
+        } else {
+            self.help(text)
+        }
+    }
+
     /// Sets help only if `text` is `Some`.
     #[must_use]
     pub fn maybe_help(self, text: Option<String>) -> Self {

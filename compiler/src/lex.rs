@@ -454,6 +454,35 @@ mod tests {
     }
 
     #[test]
+    fn mistakes_from_other_languages_are_one_token_and_one_error() {
+        use Kind::*;
+        for (src, kind, value) in [
+            ("*.example.com", Str, "*.example.com"),
+            ("'example.com'", Str, "example.com"),
+            ("\u{201c}example.com\u{201d}", Str, "example.com"),
+        ] {
+            let l = lex(FileId(0), src);
+            assert_eq!(
+                (l.tokens[0].kind, l.tokens[0].bytes.as_slice()),
+                (kind, value.as_bytes()),
+                "{src}"
+            );
+            assert_eq!(l.errors.len(), 1, "{src}");
+        }
+        assert_eq!(
+            kinds("fe80::/10 a.com:443 a.com/x"),
+            vec![
+                (Word, "fe80::/10".into()),
+                (Word, "a.com:443".into()),
+                (Word, "a.com/x".into()),
+                (Eof, String::new()),
+            ]
+        );
+        let l = lex(FileId(0), "// note\nallow");
+        assert_eq!((l.errors.len(), l.tokens[0].text.as_str()), (1, "allow"));
+    }
+
+    #[test]
     fn strings_and_errors() {
         let l = lex(FileId(0), r#""a\"b\x41\\" "bad\q" "open"#);
         assert_eq!(l.tokens[0].bytes, b"a\"bA\\");
@@ -462,6 +491,13 @@ mod tests {
         assert_eq!(l.errors[1].code, "E0101");
         let l = lex(FileId(0), "allow; 'x'");
         assert!(l.errors.iter().all(|e| e.code == "E0103"));
+        // `from_str_radix` accepts a sign; an escape does not.
+        let l = lex(FileId(0), r#""\x+1""#);
+        assert_eq!(l.errors[0].code, "E0102");
+        // A backslash at the end of a line does not continue the string.
+        let l = lex(FileId(0), "\"a\\\nallow");
+        assert_eq!(l.tokens[1].text, "allow");
+        assert!(l.tokens[1].line_start);
         let c = lex(FileId(0), "# top\nallow # trailing\n");
         assert!(c.comments[0].own_line && !c.comments[1].own_line);
     }

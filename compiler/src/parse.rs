@@ -1199,7 +1199,7 @@ impl<'a> Parser<'a> {
                 if matches!(n.kind, Kind::Ident) && matches!(n.text.as_str(), "allow" | "deny") {
                     d = d.help(format!("write => {}", n.text));
                 }
-                d.or_help("end each case with => allow or => deny".to_owned())
+                d.or_help("end each case with => allow or => deny")
             };
             self.error(d);
             return Err(());
@@ -1259,20 +1259,11 @@ impl<'a> Parser<'a> {
 
 trait CodeAs {
     fn code_as(self, code: &'static str) -> Self;
-    /// Sets the help unless there already is one.
-    fn or_help(self, text: String) -> Self;
 }
 impl CodeAs for Diagnostic {
     fn code_as(mut self, code: &'static str) -> Self {
         self.code = code;
         self
-    }
-    fn or_help(self, text: String) -> Self {
-        if self.help.is_some() {
-            self
-        } else {
-            self.help(text)
-        }
     }
 }
 

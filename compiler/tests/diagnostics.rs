@@ -7,7 +7,9 @@
 //!   file. The first line says which codes the file must produce,
 //!   `# expect: E0318 E0325`; the second line says what the mistake is. The
 //!   whole human rendering of the diagnostics is snapshotted as
-//!   `snapshots/diagnostics__invalid-<name>.snap`.
+//!   `snapshots/diagnostics__invalid-<name>.snap`. A directory
+//!   `invalid/<name>/` is one case whose files are compiled together (the
+//!   header is in the first file by name).
 //! - `valid/<name>.egress`: files that compile without any diagnostic, are in
 //!   canonical format, and whose test blocks hold; their table dump is
 //!   snapshotted as `snapshots/diagnostics__valid-<name>.snap`.
@@ -31,33 +33,75 @@
 
 use std::collections::BTreeSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use egressc::emit::{Format, emit};
 use egressc::{Outcome, Sources};
 
-/// The `.egress` files of `tests/cases/<dir>`, as (name, text), by name.
-fn cases(dir: &str) -> Vec<(String, String)> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/cases")
-        .join(dir);
-    let mut out: Vec<(String, String)> = std::fs::read_dir(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "egress"))
-        .map(|p| {
-            let name = p.file_stem().unwrap().to_string_lossy().into_owned();
-            (name, std::fs::read_to_string(&p).unwrap())
-        })
-        .collect();
-    out.sort();
-    out
+/// One fixture: a file `<dir>/<name>.egress`, or a directory
+/// `<dir>/<name>/` whose `.egress` files are compiled together.
+struct Case {
+    name: String,
+    /// (name relative to `tests/`, text), in order.
+    files: Vec<(String, String)>,
+    /// The first file, where the `# expect:` header is.
+    path: PathBuf,
 }
 
-/// Compiles one case under its relative name, as the command line would name it.
-fn compile(dir: &str, name: &str, text: &str) -> (Sources, Outcome) {
+impl Case {
+    /// The text of its first file.
+    fn text(&self) -> &str {
+        &self.files[0].1
+    }
+}
+
+fn egress_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir() || p.extension().is_some_and(|e| e == "egress"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// The cases of `tests/cases/<dir>`, by name.
+fn cases(dir: &str) -> Vec<Case> {
+    let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let read = |p: &Path| {
+        let rel = p
+            .strip_prefix(&tests)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        (rel, std::fs::read_to_string(p).unwrap())
+    };
+    egress_files(&tests.join("cases").join(dir))
+        .into_iter()
+        .map(|p| {
+            let name = p.file_stem().unwrap().to_string_lossy().into_owned();
+            let paths = if p.is_dir() {
+                egress_files(&p)
+            } else {
+                vec![p]
+            };
+            assert!(!paths.is_empty(), "{name} is an empty directory");
+            Case {
+                name,
+                files: paths.iter().map(|p| read(p)).collect(),
+                path: paths[0].clone(),
+            }
+        })
+        .collect()
+}
+
+/// Compiles a case under its relative file names, as the command line
+/// would name them.
+fn compile(case: &Case) -> (Sources, Outcome) {
     let mut sources = Sources::new();
-    sources.add(format!("cases/{dir}/{name}.egress"), text);
+    for (name, text) in &case.files {
+        sources.add(name, text.as_str());
+    }
     let outcome = egressc::compile(&sources);
     (sources, outcome)
 }
@@ -95,11 +139,11 @@ fn header(text: &str) -> (BTreeSet<String>, String) {
 }
 
 /// Runs `f` for every case, collecting failures so one run reports them all.
-fn each_case(dir: &str, mut f: impl FnMut(&str, &str)) {
+fn each_case(dir: &str, mut f: impl FnMut(&Case)) {
     let mut failed = Vec::new();
-    for (name, text) in cases(dir) {
-        if catch_unwind(AssertUnwindSafe(|| f(&name, &text))).is_err() {
-            failed.push(name);
+    for case in cases(dir) {
+        if catch_unwind(AssertUnwindSafe(|| f(&case))).is_err() {
+            failed.push(case.name);
         }
     }
     assert!(
@@ -112,11 +156,12 @@ fn each_case(dir: &str, mut f: impl FnMut(&str, &str)) {
 
 #[test]
 fn invalid_cases_match_their_snapshots() {
-    each_case("invalid", |name, text| {
-        let (sources, outcome) = compile("invalid", name, text);
+    each_case("invalid", |case| {
+        let name = &case.name;
+        let (sources, outcome) = compile(case);
         let rendered = render(&sources, &outcome);
         assert!(!outcome.diagnostics.is_empty(), "{name}: no diagnostic");
-        let (expected, description) = header(text);
+        let (expected, description) = header(case.text());
         let got: BTreeSet<String> = codes(&outcome).into_iter().map(str::to_owned).collect();
         assert_eq!(
             got, expected,
@@ -135,7 +180,7 @@ fn invalid_cases_match_their_snapshots() {
         }
         let mut settings = insta::Settings::clone_current();
         settings.set_description(description);
-        settings.set_input_file(format!("cases/invalid/{name}.egress"));
+        settings.set_input_file(&case.path);
         settings.set_omit_expression(true);
         settings.bind(|| insta::assert_snapshot!(format!("invalid-{name}"), rendered));
     });
@@ -149,12 +194,11 @@ fn json_rendering() {
         "regex-errors",
         "host-listed-twice",
     ] {
-        let text = cases("invalid")
+        let case = cases("invalid")
             .into_iter()
-            .find(|(n, _)| n == name)
-            .unwrap()
-            .1;
-        let (sources, outcome) = compile("invalid", name, &text);
+            .find(|c| c.name == name)
+            .unwrap();
+        let (sources, outcome) = compile(&case);
         let lines: Vec<String> = outcome
             .diagnostics
             .iter()
@@ -175,8 +219,9 @@ fn json_rendering() {
 
 #[test]
 fn valid_cases_compile_cleanly_and_their_tables_match_the_snapshots() {
-    each_case("valid", |name, text| {
-        let (sources, outcome) = compile("valid", name, text);
+    each_case("valid", |case| {
+        let (name, text) = (&case.name, case.text());
+        let (sources, outcome) = compile(case);
         assert!(
             outcome.diagnostics.is_empty(),
             "{name}:\n{}",
@@ -212,7 +257,7 @@ fn valid_cases_compile_cleanly_and_their_tables_match_the_snapshots() {
             }
         }
         let dump = String::from_utf8(emit(&compiled.spec, Format::Dump).unwrap()).unwrap();
-        insta::with_settings!({ input_file => format!("cases/valid/{name}.egress"), omit_expression => true }, {
+        insta::with_settings!({ input_file => &case.path, omit_expression => true }, {
             insta::assert_snapshot!(format!("valid-{name}"), dump);
         });
     });
@@ -275,8 +320,8 @@ fn every_code_is_documented_and_produced_by_the_corpus() {
         "codes docs/diagnostics.md documents but the compiler never emits: {stale:?}"
     );
     let mut covered = BTreeSet::new();
-    for (name, text) in cases("invalid") {
-        let (_, outcome) = compile("invalid", &name, &text);
+    for case in cases("invalid") {
+        let (_, outcome) = compile(&case);
         covered.extend(codes(&outcome).into_iter().map(str::to_owned));
     }
     let missing: Vec<_> = docs.difference(&covered).collect();

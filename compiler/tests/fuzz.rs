@@ -248,7 +248,7 @@ fn cases(n: u32) -> ProptestConfig {
 }
 
 proptest! {
-    #![proptest_config(cases(600))]
+    #![proptest_config(cases(1000))]
 
     /// Any text at all.
     #[test]
@@ -261,6 +261,11 @@ proptest! {
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
         exercise(&String::from_utf8_lossy(&bytes));
     }
+
+}
+
+proptest! {
+    #![proptest_config(cases(2000))]
 
     /// Text over the language's alphabet, which gets further into the parser.
     #[test]
@@ -277,7 +282,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(cases(1500))]
+    #![proptest_config(cases(4000))]
 
     /// Real policy files with a few mistakes made in them.
     #[test]
