@@ -69,7 +69,12 @@ fn write_logs(f: &mut fmt::Formatter<'_>, logs: &[LogLine]) -> fmt::Result {
     }
     write!(f, " Its last log lines were:")?;
     for l in logs {
-        write!(f, " {l};")?;
+        write!(
+            f,
+            " [{}] {};",
+            l.level,
+            l.message.replace(['\n', '\r'], " ")
+        )?;
     }
     Ok(())
 }

@@ -199,8 +199,8 @@ pub struct Properties {
 
 /// The outcome of looking a path up in a [`Properties`] tree.
 pub(crate) enum Found {
-    /// The path ends at (or inside) a value: its bytes.
-    Bytes(Vec<u8>),
+    /// The path ends at (or inside) a value: its bytes were appended.
+    Written,
     /// The tree has no opinion on this path.
     Absent,
     /// The path runs into a value that has no such child: NOT_FOUND.
@@ -276,12 +276,13 @@ impl Properties {
         self.root == Node::default()
     }
 
-    /// Looks up a guest path (segments already split).
-    pub(crate) fn lookup(&self, segs: &[&[u8]]) -> Found {
+    /// Looks up a guest path (segments already split), appending the
+    /// value's encoding to `out`.
+    pub(crate) fn lookup(&self, segs: &[&[u8]], out: &mut Vec<u8>) -> Found {
         let mut node = &self.root;
         for (i, seg) in segs.iter().enumerate() {
             if let Some(v) = &node.value {
-                return Self::inside(v, segs.get(i..).unwrap_or_default());
+                return Self::inside(v, segs.get(i..).unwrap_or_default(), out);
             }
             match node.children.get(*seg) {
                 Some(n) => node = n,
@@ -291,12 +292,11 @@ impl Properties {
         if node.value.is_none() && node.children.is_empty() {
             return Found::Absent;
         }
-        let mut out = Vec::new();
-        node.serialize(&mut out);
-        Found::Bytes(out)
+        node.serialize(out);
+        Found::Written
     }
 
-    fn inside(v: &Value, rest: &[&[u8]]) -> Found {
+    fn inside(v: &Value, rest: &[&[u8]], out: &mut Vec<u8>) -> Found {
         let mut cur = v;
         for seg in rest {
             match cur.child(seg) {
@@ -304,15 +304,50 @@ impl Properties {
                 None => return Found::Missing,
             }
         }
-        Found::Bytes(cur.to_bytes())
+        cur.serialize(out);
+        Found::Written
+    }
+}
+
+/// The segments of a property path, without allocating for the usual
+/// short paths.
+pub(crate) struct Segs<'a> {
+    buf: [&'a [u8]; 12],
+    n: usize,
+    spill: Vec<&'a [u8]>,
+}
+
+impl<'a> Segs<'a> {
+    pub(crate) fn as_slice(&self) -> &[&'a [u8]] {
+        if self.spill.is_empty() {
+            self.buf.get(..self.n).unwrap_or_default()
+        } else {
+            &self.spill
+        }
+    }
+
+    fn push(&mut self, seg: &'a [u8]) {
+        if !self.spill.is_empty() {
+            self.spill.push(seg);
+        } else if let Some(slot) = self.buf.get_mut(self.n) {
+            *slot = seg;
+            self.n += 1;
+        } else {
+            self.spill = self.buf.to_vec();
+            self.spill.push(seg);
+        }
     }
 }
 
 /// Splits a guest property path on NUL, as Envoy does (`Context::getProperty`
 /// walks `path.find('\0')`; an empty path has no segments and a trailing NUL
 /// ends the path).
-pub(crate) fn split_path(path: &[u8]) -> Vec<&[u8]> {
-    let mut segs = Vec::new();
+pub(crate) fn split_path(path: &[u8]) -> Segs<'_> {
+    let mut segs = Segs {
+        buf: [&[]; 12],
+        n: 0,
+        spill: Vec::new(),
+    };
     let mut start = 0;
     while start < path.len() {
         let end = path
@@ -361,17 +396,24 @@ mod tests {
             &["m"],
             Value::Map(vec![("k".into(), Value::List(vec![Value::Int(5)]))]),
         );
-        assert!(matches!(p.lookup(&[b"a", b"b"]), Found::Bytes(b) if b == b"x"));
-        assert!(matches!(p.lookup(&[b"a", b"c"]), Found::Absent));
-        assert!(
-            matches!(p.lookup(&[b"m", b"k", b"0"]), Found::Bytes(b) if b == 5i64.to_le_bytes())
-        );
-        assert!(matches!(p.lookup(&[b"m", b"k", b"1"]), Found::Missing));
-        assert!(matches!(p.lookup(&[b"m", b"zz"]), Found::Missing));
-        // A subtree without a value serializes as a map of its children.
-        let Found::Bytes(b) = p.lookup(&[b"a"]) else {
-            panic!()
+        let get = |segs: &[&[u8]]| {
+            let mut out = Vec::new();
+            match p.lookup(segs, &mut out) {
+                Found::Written => Some(Some(out)),
+                Found::Missing => Some(None),
+                Found::Absent => None,
+            }
         };
+        assert_eq!(get(&[b"a", b"b"]), Some(Some(b"x".to_vec())));
+        assert_eq!(get(&[b"a", b"c"]), None);
+        assert_eq!(
+            get(&[b"m", b"k", b"0"]),
+            Some(Some(5i64.to_le_bytes().to_vec()))
+        );
+        assert_eq!(get(&[b"m", b"k", b"1"]), Some(None));
+        assert_eq!(get(&[b"m", b"zz"]), Some(None));
+        // A subtree without a value serializes as a map of its children.
+        let b = get(&[b"a"]).unwrap().unwrap();
         assert_eq!(
             pairs::decode(&b).unwrap(),
             vec![(b"b".to_vec(), b"x".to_vec())]
@@ -380,9 +422,11 @@ mod tests {
 
     #[test]
     fn split() {
-        assert_eq!(split_path(b"a\0b"), vec![&b"a"[..], b"b"]);
-        assert_eq!(split_path(b"a\0b\0"), vec![&b"a"[..], b"b"]);
-        assert!(split_path(b"").is_empty());
-        assert_eq!(split_path(b"a\0\0b"), vec![&b"a"[..], b"", b"b"]);
+        assert_eq!(split_path(b"a\0b").as_slice(), [&b"a"[..], b"b"]);
+        assert_eq!(split_path(b"a\0b\0").as_slice(), [&b"a"[..], b"b"]);
+        assert!(split_path(b"").as_slice().is_empty());
+        assert_eq!(split_path(b"a\0\0b").as_slice(), [&b"a"[..], b"", b"b"]);
+        let long = [b"x".as_slice(); 20].join(&0u8);
+        assert_eq!(split_path(&long).as_slice().len(), 20);
     }
 }

@@ -527,6 +527,7 @@ impl HostState {
     /// `Context::getProperty`, writing the value's encoding into `out`.
     pub(crate) fn property(&self, ctx: u32, path: &[u8], out: &mut Vec<u8>) -> AbiResult {
         let segs = properties::split_path(path);
+        let segs = segs.as_slice();
         let Some((first, rest)) = segs.split_first() else {
             // No segment: the walk never starts and an empty CEL value fails to serialize.
             return Err(Status::SERIALIZATION_FAILURE);
@@ -550,20 +551,14 @@ impl HostState {
         }
         let stream = self.streams.get(&ctx);
         if let Some(s) = stream {
-            match s.props.lookup(&segs) {
-                Found::Bytes(b) => {
-                    out.extend_from_slice(&b);
-                    return Ok(());
-                }
+            match s.props.lookup(segs, out) {
+                Found::Written => return Ok(()),
                 Found::Missing => return Err(Status::NOT_FOUND),
                 Found::Absent => {}
             }
         }
-        match self.plugin.properties.lookup(&segs) {
-            Found::Bytes(b) => {
-                out.extend_from_slice(&b);
-                return Ok(());
-            }
+        match self.plugin.properties.lookup(segs, out) {
+            Found::Written => return Ok(()),
             Found::Missing => return Err(Status::NOT_FOUND),
             Found::Absent => {}
         }
@@ -611,8 +606,10 @@ impl HostState {
                 if let Some(v) = s.fs_writes.get(&key) {
                     return leaf(v, rest, out);
                 }
-                if let Found::Bytes(b) = s.props.lookup(&[b"filter_state", key.as_bytes()]) {
-                    return leaf(&b, rest, out);
+                if rest.is_empty()
+                    && let Found::Written = s.props.lookup(&[b"filter_state", key.as_bytes()], out)
+                {
+                    return Ok(());
                 }
                 properties::not_found()
             }

@@ -541,6 +541,7 @@ struct HttpFlow {
     had_body: bool,
     resp: Option<(Headers, Vec<u8>)>,
     response_started: bool,
+    forwarded: bool,
     out: HttpOutcome,
 }
 
@@ -941,12 +942,12 @@ impl Vm {
             }
             None => 0,
         };
-        let raw = guest!(self.on_request_headers(ctx, (id32(ctx), len32(n), i32::from(eos))))?
-            .unwrap_or(0);
+        let returned = guest!(self.on_request_headers(ctx, (id32(ctx), len32(n), i32::from(eos))))?;
+        let raw = returned.unwrap_or(0);
         let stop =
             std::mem::take(&mut self.store.data_mut().stop_iteration) || !matches!(raw, 0 | 2);
         if let Some(f) = self.http_flow(ctx) {
-            f.out.request_action = Some(Action::from_raw(raw));
+            f.out.request_action = returned.map(Action::from_raw);
             if raw == 2 {
                 f.body = None;
             }
@@ -981,14 +982,12 @@ impl Vm {
 
     fn step_upstream(&mut self, ctx: u32) {
         let up = self.upstream.clone();
-        let had_body = self.http_flow(ctx).is_some_and(|f| f.had_body);
-        let forwarded = self.store.data_mut().stream_mut(ctx).map(|s| {
+        if let Some(s) = self.store.data_mut().stream_mut(ctx) {
             s.req_headers_live = false;
             s.req_body_live = false;
             s.response_code = Some(up.status);
             s.details = "via_upstream".into();
-            (s.req_headers.clone(), had_body.then(|| s.req_body.clone()))
-        });
+        }
         let mut headers: Headers = vec![(b":status".to_vec(), up.status.to_string().into_bytes())];
         for (k, v) in &up.headers {
             headers.push((k.to_ascii_lowercase(), v.clone()));
@@ -1000,10 +999,9 @@ impl Vm {
             ));
         }
         if let Some(f) = self.http_flow(ctx) {
-            if let Some((h, b)) = forwarded {
-                f.out.forwarded_headers = Some(h);
-                f.out.forwarded_body = b;
-            }
+            // The request can no longer change once it went upstream: the
+            // outcome takes the headers and body when the stream ends.
+            f.forwarded = true;
             f.resp = Some((headers, up.body));
             f.next = Some(Next::RespHeaders);
         }
@@ -1102,6 +1100,10 @@ impl Vm {
             out.details = s.details;
             out.filter_state = s.fs_writes;
             out.logs = logs;
+            if f.forwarded {
+                out.forwarded_headers = Some(s.req_headers);
+                out.forwarded_body = f.had_body.then_some(s.req_body);
+            }
             self.finished.insert(ctx, Finished::Http(f.out));
         }
         Ok(())
