@@ -110,7 +110,8 @@ impl Formatter {
                     Item::Setting(_) => {}
                     Item::Destination(d) => {
                         let one_line = d.block.is_none();
-                        self.destination(d, !first && !(one_line && prev_one_line));
+                        let stays_together = one_line && prev_one_line;
+                        self.destination(d, !first && !stays_together);
                         first = false;
                         prev_one_line = one_line;
                     }

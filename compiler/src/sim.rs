@@ -52,9 +52,10 @@ impl SimRequest {
         }
     }
 
-    /// A short human description, e.g. `GET http://httpbin.org/get` or `tls://github.com:443`.
+    /// A short human description in the test-case syntax, e.g.
+    /// `GET http://httpbin.org/get from "cluster.local/ns/a/sa/b"` or `tls://github.com:443`.
     pub fn describe(&self) -> String {
-        if self.is_http() {
+        let mut s = if self.is_http() {
             format!(
                 "{} {}://{}{}",
                 self.method.as_deref().unwrap_or("GET"),
@@ -62,12 +63,26 @@ impl SimRequest {
                 self.host.as_deref().unwrap_or(""),
                 self.path.as_deref().unwrap_or("")
             )
-        } else if let Some(s) = &self.sni {
-            format!("tls://{s}:{}", self.effective_port())
+        } else if let Some(sni) = &self.sni {
+            format!("tls://{sni}:{}", self.effective_port())
         } else {
-            let d = self.destination.map(|d| d.to_string()).unwrap_or_default();
+            let d = match self.destination {
+                Some(std::net::IpAddr::V6(a)) => format!("[{a}]"),
+                Some(a) => a.to_string(),
+                None => String::new(),
+            };
             format!("tcp://{d}:{}", self.effective_port())
+        };
+        if let Some(p) = &self.principal {
+            s.push_str(&format!(" from {p:?}"));
         }
+        for (k, v) in &self.headers {
+            s.push_str(&format!(" header {k:?} = {:?}", String::from_utf8_lossy(v)));
+        }
+        if let (true, Some(sni)) = (self.is_http(), &self.sni) {
+            s.push_str(&format!(" sni {sni:?}"));
+        }
+        s
     }
 }
 

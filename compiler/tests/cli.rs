@@ -1,5 +1,7 @@
 //! The `egressc` command line, run as users run it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, reason = "test code: a failed unwrap is a failed test")]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

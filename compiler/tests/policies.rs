@@ -1,5 +1,7 @@
 //! Every example policy compiles without errors or warnings, and formats to itself.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, reason = "test code: a failed unwrap is a failed test")]
+
 use std::path::Path;
 
 #[test]

@@ -6,7 +6,10 @@
 //! trap the VM on input that comes from the proxy. These wrappers return
 //! every status as an error instead, and hand back host-allocated memory as
 //! [`HostBytes`], which frees it on drop.
-#![allow(unsafe_code, reason = "FFI to the proxy-wasm host: the only unsafe code in the filter")]
+#![allow(
+    unsafe_code,
+    reason = "FFI to the proxy-wasm host: the only unsafe code in the filter"
+)]
 
 use core::ptr::null_mut;
 
@@ -33,10 +36,30 @@ pub const METRIC_COUNTER: u32 = 0;
 #[cfg_attr(target_arch = "wasm32", link(wasm_import_module = "env"))]
 unsafe extern "C" {
     fn proxy_log(level: u32, message_data: *const u8, message_size: usize) -> u32;
-    fn proxy_get_buffer_bytes(buffer_type: u32, start: usize, max_size: usize, ret_data: *mut *mut u8, ret_size: *mut usize) -> u32;
-    fn proxy_get_header_map_pairs(map_type: u32, ret_data: *mut *mut u8, ret_size: *mut usize) -> u32;
-    fn proxy_get_property(path_data: *const u8, path_size: usize, ret_data: *mut *mut u8, ret_size: *mut usize) -> u32;
-    fn proxy_set_property(path_data: *const u8, path_size: usize, value_data: *const u8, value_size: usize) -> u32;
+    fn proxy_get_buffer_bytes(
+        buffer_type: u32,
+        start: usize,
+        max_size: usize,
+        ret_data: *mut *mut u8,
+        ret_size: *mut usize,
+    ) -> u32;
+    fn proxy_get_header_map_pairs(
+        map_type: u32,
+        ret_data: *mut *mut u8,
+        ret_size: *mut usize,
+    ) -> u32;
+    fn proxy_get_property(
+        path_data: *const u8,
+        path_size: usize,
+        ret_data: *mut *mut u8,
+        ret_size: *mut usize,
+    ) -> u32;
+    fn proxy_set_property(
+        path_data: *const u8,
+        path_size: usize,
+        value_data: *const u8,
+        value_size: usize,
+    ) -> u32;
     fn proxy_send_local_response(
         status_code: u32,
         details_data: *const u8,
@@ -48,13 +71,22 @@ unsafe extern "C" {
         grpc_status: i32,
     ) -> u32;
     fn proxy_close_stream(stream_type: u32) -> u32;
-    fn proxy_define_metric(metric_type: u32, name_data: *const u8, name_size: usize, ret_id: *mut u32) -> u32;
+    fn proxy_define_metric(
+        metric_type: u32,
+        name_data: *const u8,
+        name_size: usize,
+        ret_id: *mut u32,
+    ) -> u32;
     fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
     fn proxy_get_current_time_nanoseconds(ret_time: *mut u64) -> u32;
 }
 
 fn check(status: u32) -> HostResult<()> {
-    if status == 0 { Ok(()) } else { Err(Status(status)) }
+    if status == 0 {
+        Ok(())
+    } else {
+        Err(Status(status))
+    }
 }
 
 /// Bytes the host allocated in guest memory (through the SDK's
@@ -67,7 +99,10 @@ pub struct HostBytes {
 
 impl HostBytes {
     fn empty() -> Self {
-        Self { ptr: null_mut(), len: 0 }
+        Self {
+            ptr: null_mut(),
+            len: 0,
+        }
     }
 
     pub fn as_slice(&self) -> &[u8] {
@@ -109,7 +144,8 @@ pub fn log(level: u32, message: &[u8]) {
 pub fn plugin_configuration(size: usize) -> HostResult<Option<HostBytes>> {
     let (mut ptr, mut len) = (null_mut(), 0usize);
     // SAFETY: out-pointers to locals.
-    let s = unsafe { proxy_get_buffer_bytes(BUFFER_PLUGIN_CONFIGURATION, 0, size, &mut ptr, &mut len) };
+    let s =
+        unsafe { proxy_get_buffer_bytes(BUFFER_PLUGIN_CONFIGURATION, 0, size, &mut ptr, &mut len) };
     returned(s, ptr, len)
 }
 
@@ -136,10 +172,24 @@ pub fn set_property(path: &[u8], value: &[u8]) -> HostResult<()> {
 }
 
 /// Sends a local HTTP response; `headers` is in the pairs format.
-pub fn send_local_response(status: u32, details: &[u8], body: &[u8], headers: &[u8]) -> HostResult<()> {
+pub fn send_local_response(
+    status: u32,
+    details: &[u8],
+    body: &[u8],
+    headers: &[u8],
+) -> HostResult<()> {
     // SAFETY: pointers and lengths of live slices.
     check(unsafe {
-        proxy_send_local_response(status, details.as_ptr(), details.len(), body.as_ptr(), body.len(), headers.as_ptr(), headers.len(), -1)
+        proxy_send_local_response(
+            status,
+            details.as_ptr(),
+            details.len(),
+            body.as_ptr(),
+            body.len(),
+            headers.as_ptr(),
+            headers.len(),
+            -1,
+        )
     })
 }
 
@@ -182,7 +232,13 @@ mod native {
         0
     }
     #[unsafe(no_mangle)]
-    extern "C" fn proxy_get_buffer_bytes(_: u32, _: usize, _: usize, _: *mut *mut u8, _: *mut usize) -> u32 {
+    extern "C" fn proxy_get_buffer_bytes(
+        _: u32,
+        _: usize,
+        _: usize,
+        _: *mut *mut u8,
+        _: *mut usize,
+    ) -> u32 {
         1
     }
     #[unsafe(no_mangle)]
@@ -190,7 +246,12 @@ mod native {
         1
     }
     #[unsafe(no_mangle)]
-    extern "C" fn proxy_get_property(_: *const u8, _: usize, _: *mut *mut u8, _: *mut usize) -> u32 {
+    extern "C" fn proxy_get_property(
+        _: *const u8,
+        _: usize,
+        _: *mut *mut u8,
+        _: *mut usize,
+    ) -> u32 {
         1
     }
     #[unsafe(no_mangle)]
@@ -199,7 +260,16 @@ mod native {
     }
     #[unsafe(no_mangle)]
     #[allow(clippy::too_many_arguments, reason = "mirrors the ABI signature")]
-    extern "C" fn proxy_send_local_response(_: u32, _: *const u8, _: usize, _: *const u8, _: usize, _: *const u8, _: usize, _: i32) -> u32 {
+    extern "C" fn proxy_send_local_response(
+        _: u32,
+        _: *const u8,
+        _: usize,
+        _: *const u8,
+        _: usize,
+        _: *const u8,
+        _: usize,
+        _: i32,
+    ) -> u32 {
         0
     }
     #[unsafe(no_mangle)]

@@ -68,7 +68,13 @@ pub fn rfc3339(out: &mut Vec<u8>, nanos: u64) {
     let ms = (nanos / 1_000_000) % 1000;
     let (y, mo, d) = civil(secs.div_euclid(86_400));
     let s = secs.rem_euclid(86_400);
-    let _ = write!(W(out), "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z", s / 3600, s / 60 % 60, s % 60);
+    let _ = write!(
+        W(out),
+        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    );
 }
 
 /// What is known of the request, for the log line.
@@ -85,7 +91,11 @@ pub struct Fields<'a> {
 /// The policy name, rule id and reason code of a verdict.
 pub fn describe<'t>(table: &'t Table, v: &Verdict) -> (&'t str, &'t str, &'static str) {
     match v.cause {
-        Cause::Rule(r) => (table.policy_name(table.rule_policy(r)), table.rule_id(r), "rule"),
+        Cause::Rule(r) => (
+            table.policy_name(table.rule_policy(r)),
+            table.rule_id(r),
+            "rule",
+        ),
         Cause::Default(p) => (table.policy_name(p), "", "default"),
         Cause::Invalid(reason) => ("", "", reason.as_str()),
         Cause::NoPolicy => ("", "", "no-enforced-policy"),
@@ -99,7 +109,11 @@ pub fn record(out: &mut Vec<u8>, table: &Table, v: &Verdict) {
     out.extend_from_slice(v.action.as_str().as_bytes());
     for part in [policy, rule, reason] {
         out.push(b' ');
-        out.extend_from_slice(if part.is_empty() { b"-" } else { part.as_bytes() });
+        out.extend_from_slice(if part.is_empty() {
+            b"-"
+        } else {
+            part.as_bytes()
+        });
     }
 }
 
@@ -108,15 +122,29 @@ fn verdict_fields(out: &mut Vec<u8>, table: &Table, v: &Verdict) {
     out.extend_from_slice(b"\"decision\":");
     json_str(out, v.action.as_str().as_bytes());
     out.extend_from_slice(b",\"policy\":");
-    if policy.is_empty() { out.extend_from_slice(b"null") } else { json_str(out, policy.as_bytes()) }
+    if policy.is_empty() {
+        out.extend_from_slice(b"null")
+    } else {
+        json_str(out, policy.as_bytes())
+    }
     out.extend_from_slice(b",\"rule\":");
-    if rule.is_empty() { out.extend_from_slice(b"null") } else { json_str(out, rule.as_bytes()) }
+    if rule.is_empty() {
+        out.extend_from_slice(b"null")
+    } else {
+        json_str(out, rule.as_bytes())
+    }
     out.extend_from_slice(b",\"reason\":");
     json_str(out, reason.as_bytes());
 }
 
 /// Writes the whole line for a decision into `out` (cleared first).
-pub fn line(out: &mut Vec<u8>, table: &Table, d: &egress_table::Decision, f: &Fields<'_>, nanos: u64) {
+pub fn line(
+    out: &mut Vec<u8>,
+    table: &Table,
+    d: &egress_table::Decision,
+    f: &Fields<'_>,
+    nanos: u64,
+) {
     out.clear();
     out.extend_from_slice(b"{\"time\":\"");
     rfc3339(out, nanos);
@@ -126,7 +154,11 @@ pub fn line(out: &mut Vec<u8>, table: &Table, d: &egress_table::Decision, f: &Fi
         (_, a) => (d.enforced, true, a.filter(|a| *a != d.enforced)),
     };
     verdict_fields(out, table, &primary);
-    out.extend_from_slice(if enforced { b",\"enforced\":true" } else { b",\"enforced\":false" });
+    out.extend_from_slice(if enforced {
+        b",\"enforced\":true"
+    } else {
+        b",\"enforced\":false"
+    });
     out.extend_from_slice(b",\"protocol\":");
     json_str(out, f.protocol.as_bytes());
     out.extend_from_slice(b",\"host\":");

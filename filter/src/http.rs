@@ -69,13 +69,25 @@ impl HttpContext for HttpFilter {
         let buf = abi::request_header_pairs();
         let pairs = buf.as_ref().ok().and_then(|b| Pairs::parse(b.as_slice()));
         let Some(pairs) = pairs else {
-            return finish(&loaded, loaded.table.reject(Reason::HeadersUnavailable), &Fields { protocol: "http", ..Fields::default() });
+            return finish(
+                &loaded,
+                loaded.table.reject(Reason::HeadersUnavailable),
+                &Fields {
+                    protocol: "http",
+                    ..Fields::default()
+                },
+            );
         };
         let s = scan(&pairs);
         let method_raw = s.method.unwrap_or(b"");
         let raw_path = s.path.unwrap_or(b"");
         let path = request::strip_query(raw_path);
-        let mut fields = Fields { protocol: "http", method: method_raw, path, ..Fields::default() };
+        let mut fields = Fields {
+            protocol: "http",
+            method: method_raw,
+            path,
+            ..Fields::default()
+        };
 
         // The authority: from the headers, else the `request.host` attribute.
         let fallback;
@@ -88,23 +100,61 @@ impl HttpContext for HttpFilter {
         };
         fields.host = authority;
         if s.authority_conflict {
-            return finish(&loaded, loaded.table.reject(Reason::DuplicateAuthority), &fields);
+            return finish(
+                &loaded,
+                loaded.table.reject(Reason::DuplicateAuthority),
+                &fields,
+            );
         }
         // Ask the proxy for the connection's port only when the authority names none.
         let after_host = authority.rsplit(|&b| b == b']').next().unwrap_or(authority);
-        let dest_port = if after_host.contains(&b':') { None } else { crate::int_property(b"destination\0port").and_then(|p| u16::try_from(p).ok()) };
-        let parts = request::HttpParts { authority, method: method_raw, path: s.path, https: s.https, destination_port: dest_port };
+        let dest_port = if after_host.contains(&b':') {
+            None
+        } else {
+            crate::int_property(b"destination\0port").and_then(|p| u16::try_from(p).ok())
+        };
+        let parts = request::HttpParts {
+            authority,
+            method: method_raw,
+            path: s.path,
+            https: s.https,
+            destination_port: dest_port,
+        };
         let n = match request::normalize_http(&parts) {
             Ok(n) => n,
-            Err(reason) => return finish(&loaded, loaded.table.reject(reason), &fields),
+            Err(reason) => {
+                // For the log line only: the port as far as it can be told.
+                let in_authority = request::parse_authority(authority)
+                    .ok()
+                    .and_then(|(_, p)| p);
+                fields.port = in_authority
+                    .or(dest_port)
+                    .unwrap_or(if s.https { 443 } else { 80 });
+                return finish(&loaded, loaded.table.reject(reason), &fields);
+            }
         };
         fields.host = n.host.as_bytes();
         fields.port = n.port;
 
-        let principal_buf = if loaded.table.uses_sources() { crate::peer_principal() } else { None };
-        let principal = principal_buf.as_ref().map(|b| request::normalize_principal(b.as_slice()));
-        let sni_buf = if loaded.table.uses_sni_host_match() { abi::property(b"connection\0requested_server_name").ok().flatten() } else { None };
-        let sni = sni_buf.as_ref().filter(|b| !b.as_slice().is_empty()).map(|b| request::normalize_host(b.as_slice()));
+        let principal_buf = if loaded.table.uses_sources() {
+            crate::peer_principal()
+        } else {
+            None
+        };
+        let principal = principal_buf
+            .as_ref()
+            .map(|b| request::normalize_principal(b.as_slice()));
+        let sni_buf = if loaded.table.uses_sni_host_match() {
+            abi::property(b"connection\0requested_server_name")
+                .ok()
+                .flatten()
+        } else {
+            None
+        };
+        let sni = sni_buf
+            .as_ref()
+            .filter(|b| !b.as_slice().is_empty())
+            .map(|b| request::normalize_host(b.as_slice()));
         let sni = match sni {
             Some(None) => return finish(&loaded, loaded.table.reject(Reason::InvalidSni), &fields),
             Some(Some(h)) => Some(h),
@@ -132,7 +182,9 @@ fn finish(loaded: &Loaded, d: Decision, fields: &Fields<'_>) -> Action {
     let mut fields = *fields;
     if d.log && fields.principal.is_none() {
         late_principal = crate::peer_principal();
-        fields.principal = late_principal.as_ref().map(|b| request::normalize_principal(b.as_slice()));
+        fields.principal = late_principal
+            .as_ref()
+            .map(|b| request::normalize_principal(b.as_slice()));
     }
     crate::report(loaded, &d, &fields);
     if d.allowed() {
@@ -147,10 +199,65 @@ fn finish(loaded: &Loaded, d: Decision, fields: &Fields<'_>) -> Action {
 /// policy and rule, and `x-egress-policy` / `x-egress-reason` headers.
 fn deny_response(_loaded: Option<&Loaded>, policy: &str, rule: &str, reason: &str) {
     let policy = if policy.is_empty() { "-" } else { policy };
-    let details = format!("egress_access_denied[policy={policy},rule={},reason={reason}]", if rule.is_empty() { "-" } else { rule });
+    let details = format!(
+        "egress_access_denied[policy={policy},rule={},reason={reason}]",
+        if rule.is_empty() { "-" } else { rule }
+    );
     let mut headers = Vec::with_capacity(96);
-    pairs::serialize(&[(b"x-egress-policy", policy.as_bytes()), (b"x-egress-reason", reason.as_bytes())], &mut headers);
-    if let Err(s) = abi::send_local_response(403, details.as_bytes(), b"RBAC: access denied", &headers) {
-        abi::log(abi::LOG_ERROR, format!("egress: could not send the 403 response (status {}); the request stays paused", s.0).as_bytes());
+    pairs::serialize(
+        &[
+            (b"x-egress-policy", policy.as_bytes()),
+            (b"x-egress-reason", reason.as_bytes()),
+        ],
+        &mut headers,
+    );
+    if let Err(s) =
+        abi::send_local_response(403, details.as_bytes(), b"RBAC: access denied", &headers)
+    {
+        abi::log(
+            abi::LOG_ERROR,
+            format!(
+                "egress: could not send the 403 response (status {}); the request stays paused",
+                s.0
+            )
+            .as_bytes(),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs_of(list: &[(&[u8], &[u8])]) -> Vec<u8> {
+        let mut buf = Vec::new();
+        pairs::serialize(list, &mut buf);
+        buf
+    }
+
+    #[test]
+    fn several_authorities_must_agree() {
+        // Proxies that hand over HTTP/2 maps may carry `:authority` and `host` both.
+        let buf = pairs_of(&[
+            (b":authority", b"api.example.com"),
+            (b"host", b"evil.example.com"),
+            (b":path", b"/x"),
+        ]);
+        let s = scan(&Pairs::parse(&buf).unwrap());
+        assert!(s.authority_conflict);
+        let buf = pairs_of(&[
+            (b":authority", b"api.example.com"),
+            (b"host", b"API.example.com.:80"),
+            (b":authority", b"api.example.com"),
+        ]);
+        let s = scan(&Pairs::parse(&buf).unwrap());
+        assert!(s.authority_conflict, "the port differs (80 vs none)");
+        let buf = pairs_of(&[
+            (b":authority", b"api.example.com"),
+            (b"Host", b"API.example.com."),
+        ]);
+        let s = scan(&Pairs::parse(&buf).unwrap());
+        assert!(!s.authority_conflict);
+        assert_eq!(s.authority, Some(&b"api.example.com"[..]));
     }
 }

@@ -57,7 +57,10 @@ struct Root {
 impl Context for Root {}
 
 fn refuse(why: &str) -> bool {
-    abi::log(abi::LOG_ERROR, format!("egress: refusing the plugin configuration: {why}").as_bytes());
+    abi::log(
+        abi::LOG_ERROR,
+        format!("egress: refusing the plugin configuration: {why}").as_bytes(),
+    );
     false
 }
 
@@ -75,7 +78,12 @@ impl RootContext for Root {
     fn on_configure(&mut self, plugin_configuration_size: usize) -> bool {
         let bytes = match abi::plugin_configuration(plugin_configuration_size) {
             Ok(b) => b,
-            Err(s) => return refuse(&format!("the proxy did not hand over the plugin configuration (status {})", s.0)),
+            Err(s) => {
+                return refuse(&format!(
+                    "the proxy did not hand over the plugin configuration (status {})",
+                    s.0
+                ));
+            }
         };
         let json = bytes.as_ref().map_or(&[][..], |b| b.as_slice());
         let cfg = match plugin_config::decode(json) {
@@ -101,7 +109,11 @@ impl RootContext for Root {
         );
         abi::log(abi::LOG_INFO, msg.as_bytes());
         let metrics = metrics::Metrics::define(&table);
-        self.loaded = Some(Rc::new(Loaded { table, metrics, layer: cfg.layer }));
+        self.loaded = Some(Rc::new(Loaded {
+            table,
+            metrics,
+            layer: cfg.layer,
+        }));
         true
     }
 
@@ -141,7 +153,9 @@ pub(crate) fn report(loaded: &Loaded, d: &egress_table::Decision, fields: &audit
         LOG_BUF.with(|buf| {
             if let Ok(mut buf) = buf.try_borrow_mut() {
                 audit::line(&mut buf, &loaded.table, d, fields, abi::now_nanos());
-                let denied = d.enforced.action == egress_table::spec::Action::Deny || d.audit.is_some_and(|a| a.action == egress_table::spec::Action::Deny);
+                let denied = d.enforced.action == egress_table::spec::Action::Deny
+                    || d.audit
+                        .is_some_and(|a| a.action == egress_table::spec::Action::Deny);
                 abi::log(if denied { abi::LOG_WARN } else { abi::LOG_INFO }, &buf);
             }
         });
@@ -158,7 +172,10 @@ thread_local! {
 /// Reads the peer principal: Istio's waypoint puts it in filter state
 /// (`io.istio.peer_principal`); elsewhere the peer certificate's URI SAN.
 pub(crate) fn peer_principal() -> Option<abi::HostBytes> {
-    for path in [&b"filter_state\0io.istio.peer_principal"[..], b"connection\0uri_san_peer_certificate"] {
+    for path in [
+        &b"filter_state\0io.istio.peer_principal"[..],
+        b"connection\0uri_san_peer_certificate",
+    ] {
         if let Ok(Some(b)) = abi::property(path)
             && !b.as_slice().is_empty()
         {

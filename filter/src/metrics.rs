@@ -20,7 +20,6 @@ use egress_table::{Cause, Table, Verdict};
 
 use crate::abi;
 
-
 /// Most rules for which per-rule counters are defined.
 pub const MAX_RULE_COUNTERS: usize = 64;
 
@@ -44,16 +43,20 @@ fn define(name: &str) -> Option<u32> {
     match abi::define_metric(abi::METRIC_COUNTER, name.as_bytes()) {
         Ok(id) => Some(id),
         Err(s) => {
-            abi::log(abi::LOG_WARN, format!("egress: could not define metric {name} (status {})", s.0).as_bytes());
+            abi::log(
+                abi::LOG_WARN,
+                format!("egress: could not define metric {name} (status {})", s.0).as_bytes(),
+            );
             None
         }
     }
 }
 
+/// `base.tag1=.=v1;.;tag2=.=v2;.;`, the form Istio's stats use.
 fn tagged(base: &str, tags: &[(&str, &str)]) -> String {
     let mut s = String::from(base);
+    s.push('.');
     for (k, v) in tags {
-        s.push('.');
         s.push_str(k);
         s.push_str("=.=");
         s.push_str(v);
@@ -66,17 +69,42 @@ fn define_set(table: &Table, base: &str) -> Set {
     let mut set = Set::default();
     for name in table.policy_names() {
         let mut ids = [None; 4];
-        for (i, (decision, reason)) in [("allow", "rule"), ("allow", "default"), ("deny", "rule"), ("deny", "default")].iter().enumerate() {
+        for (i, (decision, reason)) in [
+            ("allow", "rule"),
+            ("allow", "default"),
+            ("deny", "rule"),
+            ("deny", "default"),
+        ]
+        .iter()
+        .enumerate()
+        {
             if let Some(slot) = ids.get_mut(i) {
-                *slot = define(&tagged(base, &[("policy", name), ("decision", decision), ("reason", reason)]));
+                *slot = define(&tagged(
+                    base,
+                    &[("policy", name), ("decision", decision), ("reason", reason)],
+                ));
             }
         }
         set.per_policy.push(ids);
     }
     for &r in Reason::ALL {
-        set.invalid.push(define(&tagged(base, &[("policy", "-"), ("decision", "deny"), ("reason", r.as_str())])));
+        set.invalid.push(define(&tagged(
+            base,
+            &[
+                ("policy", "-"),
+                ("decision", "deny"),
+                ("reason", r.as_str()),
+            ],
+        )));
     }
-    set.no_policy = define(&tagged(base, &[("policy", "-"), ("decision", "allow"), ("reason", "no-enforced-policy")]));
+    set.no_policy = define(&tagged(
+        base,
+        &[
+            ("policy", "-"),
+            ("decision", "allow"),
+            ("reason", "no-enforced-policy"),
+        ],
+    ));
     set
 }
 
@@ -84,15 +112,24 @@ impl Metrics {
     /// Defines every counter this table can increment.
     pub fn define(table: &Table) -> Self {
         let enforced = define_set(table, "egress_decisions_total");
-        let audit = table.has_audit().then(|| define_set(table, "egress_audit_decisions_total"));
+        let audit = table
+            .has_audit()
+            .then(|| define_set(table, "egress_audit_decisions_total"));
         let mut rules = Vec::new();
         if table.rule_count() <= MAX_RULE_COUNTERS {
             for r in 0..table.rule_count() as u32 {
                 let policy = table.policy_name(table.rule_policy(r));
-                rules.push(define(&tagged("egress_rule_matches_total", &[("policy", policy), ("rule", table.rule_id(r))])));
+                rules.push(define(&tagged(
+                    "egress_rule_matches_total",
+                    &[("policy", policy), ("rule", table.rule_id(r))],
+                )));
             }
         }
-        Self { enforced, audit, rules }
+        Self {
+            enforced,
+            audit,
+            rules,
+        }
     }
 
     /// Counts a decision.
@@ -112,9 +149,24 @@ impl Metrics {
 fn bump(set: &Set, table: &Table, v: &Verdict) {
     let base = if v.action == Action::Allow { 0 } else { 2 };
     let id = match v.cause {
-        Cause::Rule(r) => set.per_policy.get(table.rule_policy(r) as usize).and_then(|ids| ids.get(base)).copied().flatten(),
-        Cause::Default(p) => set.per_policy.get(p as usize).and_then(|ids| ids.get(base + 1)).copied().flatten(),
-        Cause::Invalid(reason) => Reason::ALL.iter().position(|r| *r == reason).and_then(|i| set.invalid.get(i)).copied().flatten(),
+        Cause::Rule(r) => set
+            .per_policy
+            .get(table.rule_policy(r) as usize)
+            .and_then(|ids| ids.get(base))
+            .copied()
+            .flatten(),
+        Cause::Default(p) => set
+            .per_policy
+            .get(p as usize)
+            .and_then(|ids| ids.get(base + 1))
+            .copied()
+            .flatten(),
+        Cause::Invalid(reason) => Reason::ALL
+            .iter()
+            .position(|r| *r == reason)
+            .and_then(|i| set.invalid.get(i))
+            .copied()
+            .flatten(),
         Cause::NoPolicy => set.no_policy,
     };
     if let Some(id) = id {

@@ -18,7 +18,10 @@ pub(crate) struct NetworkFilter {
 
 impl NetworkFilter {
     pub(crate) fn new(loaded: Option<Rc<Loaded>>) -> Self {
-        Self { loaded, denied: false }
+        Self {
+            loaded,
+            denied: false,
+        }
     }
 }
 
@@ -40,19 +43,42 @@ impl StreamContext for NetworkFilter {
             let _ = abi::close_downstream();
             return Action::Pause;
         };
-        let sni_buf = abi::property(b"connection\0requested_server_name").ok().flatten();
+        let sni_buf = abi::property(b"connection\0requested_server_name")
+            .ok()
+            .flatten();
         let sni_raw = sni_buf.as_ref().map_or(&[][..], |b| b.as_slice());
         let addr_buf = abi::property(b"destination\0address").ok().flatten();
         let (ip, addr_port) = split_address(addr_buf.as_ref().map_or(&[][..], |b| b.as_slice()));
         let port = addr_port
-            .or_else(|| crate::int_property(b"destination\0port").and_then(|p| u16::try_from(p).ok()))
+            .or_else(|| {
+                crate::int_property(b"destination\0port").and_then(|p| u16::try_from(p).ok())
+            })
             .unwrap_or(0);
         let ip_text = ip.map(|i| i.to_string()).unwrap_or_default();
-        let kind = if sni_raw.is_empty() { Kind::Tcp } else { Kind::Tls };
-        let mut fields = Fields { protocol: kind.as_str(), host: if kind == Kind::Tls { sni_raw } else { ip_text.as_bytes() }, port, ..Fields::default() };
+        let kind = if sni_raw.is_empty() {
+            Kind::Tcp
+        } else {
+            Kind::Tls
+        };
+        let mut fields = Fields {
+            protocol: kind.as_str(),
+            host: if kind == Kind::Tls {
+                sni_raw
+            } else {
+                ip_text.as_bytes()
+            },
+            port,
+            ..Fields::default()
+        };
 
-        let principal_buf = if loaded.table.uses_sources() { crate::peer_principal() } else { None };
-        let principal = principal_buf.as_ref().map(|b| request::normalize_principal(b.as_slice()));
+        let principal_buf = if loaded.table.uses_sources() {
+            crate::peer_principal()
+        } else {
+            None
+        };
+        let principal = principal_buf
+            .as_ref()
+            .map(|b| request::normalize_principal(b.as_slice()));
         fields.principal = principal;
         let sni = request::normalize_host(sni_raw);
         let d = if kind == Kind::Tls && sni.is_none() {
@@ -79,7 +105,9 @@ impl StreamContext for NetworkFilter {
         let late;
         if d.log && fields.principal.is_none() {
             late = crate::peer_principal();
-            fields.principal = late.as_ref().map(|b| request::normalize_principal(b.as_slice()));
+            fields.principal = late
+                .as_ref()
+                .map(|b| request::normalize_principal(b.as_slice()));
         }
         crate::report(&loaded, &d, &fields);
         if d.allowed() {
@@ -87,13 +115,24 @@ impl StreamContext for NetworkFilter {
         }
         self.denied = true;
         if let Err(s) = abi::close_downstream() {
-            abi::log(abi::LOG_ERROR, format!("egress: could not close the denied connection (status {})", s.0).as_bytes());
+            abi::log(
+                abi::LOG_ERROR,
+                format!(
+                    "egress: could not close the denied connection (status {})",
+                    s.0
+                )
+                .as_bytes(),
+            );
         }
         Action::Pause
     }
 
     fn on_downstream_data(&mut self, _data_size: usize, _end_of_stream: bool) -> Action {
         // A denied connection forwards nothing, even if the close is still in flight.
-        if self.denied { Action::Pause } else { Action::Continue }
+        if self.denied {
+            Action::Pause
+        } else {
+            Action::Continue
+        }
     }
 }

@@ -20,7 +20,10 @@ impl<'a> Pairs<'a> {
     /// Validates `buf`. An empty buffer (or a single NUL) is an empty map.
     pub fn parse(buf: &'a [u8]) -> Option<Self> {
         if buf.is_empty() || buf == [0] {
-            return Some(Self { sizes: &[], data: &[] });
+            return Some(Self {
+                sizes: &[],
+                data: &[],
+            });
         }
         let count = u32_at(buf, 0)?;
         let sizes_len = count.checked_mul(8)?;
@@ -96,12 +99,24 @@ mod tests {
     #[test]
     fn round_trip_and_rejects() {
         let mut buf = Vec::new();
-        serialize(&[(b":authority", b"httpbin.org"), (b"x", b"\xff\x00y")], &mut buf);
+        serialize(
+            &[(b":authority", b"httpbin.org"), (b"x", b"\xff\x00y")],
+            &mut buf,
+        );
         let p = Pairs::parse(&buf).unwrap();
         let v: Vec<_> = p.iter().collect();
-        assert_eq!(v, vec![(&b":authority"[..], &b"httpbin.org"[..]), (&b"x"[..], &b"\xff\x00y"[..])]);
+        assert_eq!(
+            v,
+            vec![
+                (&b":authority"[..], &b"httpbin.org"[..]),
+                (&b"x"[..], &b"\xff\x00y"[..])
+            ]
+        );
         for n in 0..buf.len() {
-            assert!(Pairs::parse(&buf[..n]).is_none_or(|p| p.is_empty()), "truncated at {n}");
+            assert!(
+                Pairs::parse(&buf[..n]).is_none_or(|p| p.is_empty()),
+                "truncated at {n}"
+            );
         }
         let mut bad = buf.clone();
         *bad.last_mut().unwrap() = b'z';

@@ -11,7 +11,14 @@ pub fn encode(bytes: &[u8]) -> String {
         let b1 = chunk.get(1).copied().unwrap_or(0);
         let b2 = chunk.get(2).copied().unwrap_or(0);
         let n = (u32::from(b0) << 16) | (u32::from(b1) << 8) | u32::from(b2);
-        let sym = |shift: u32| char::from(ALPHABET.get(((n >> shift) & 63) as usize).copied().unwrap_or(b'='));
+        let sym = |shift: u32| {
+            char::from(
+                ALPHABET
+                    .get(((n >> shift) & 63) as usize)
+                    .copied()
+                    .unwrap_or(b'='),
+            )
+        };
         out.push(sym(18));
         out.push(sym(12));
         out.push(if chunk.len() > 1 { sym(6) } else { '=' });

@@ -13,10 +13,17 @@ const TABLE: [u32; 256] = {
         let mut crc = i as u32;
         let mut bit = 0;
         while bit < 8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ POLY } else { crc >> 1 };
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ POLY
+            } else {
+                crc >> 1
+            };
             bit += 1;
         }
-        #[expect(clippy::indexing_slicing, reason = "const evaluation: i < 256 by the loop bound, and an overrun fails the build")]
+        #[expect(
+            clippy::indexing_slicing,
+            reason = "const evaluation: i < 256 by the loop bound, and an overrun fails the build"
+        )]
         {
             table[i] = crc;
         }

@@ -208,7 +208,9 @@ impl Table {
         let mut enforced = Best::default();
         let mut audit = Best::default();
         self.for_each_candidate(req, tracer, |table, dest, tracer| {
-            let Some(policy) = table.policies.get(dest.policy as usize) else { return };
+            let Some(policy) = table.policies.get(dest.policy as usize) else {
+                return;
+            };
             let best = match policy.mode {
                 crate::spec::Mode::Enforce => &mut enforced,
                 crate::spec::Mode::Audit => &mut audit,
@@ -223,7 +225,9 @@ impl Table {
             }
         });
         let enforced = self.resolve(&self.enforce, enforced, req);
-        let audit = self.has_audit.then(|| self.resolve(&self.audit, audit, req));
+        let audit = self
+            .has_audit
+            .then(|| self.resolve(&self.audit, audit, req));
         self.finish(enforced, audit)
     }
 
@@ -232,9 +236,15 @@ impl Table {
     pub fn reject(&self, reason: Reason) -> Decision {
         let verdict = |pool: &PoolFacts| {
             if pool.any {
-                Verdict { action: Action::Deny, cause: Cause::Invalid(reason) }
+                Verdict {
+                    action: Action::Deny,
+                    cause: Cause::Invalid(reason),
+                }
             } else {
-                Verdict { action: Action::Allow, cause: Cause::NoPolicy }
+                Verdict {
+                    action: Action::Allow,
+                    cause: Cause::NoPolicy,
+                }
             }
         };
         let enforced = verdict(&self.enforce);
@@ -243,8 +253,13 @@ impl Table {
     }
 
     fn finish(&self, enforced: Verdict, audit: Option<Verdict>) -> Decision {
-        let log = self.logs(&self.enforce, enforced) || audit.is_some_and(|a| self.logs(&self.audit, a));
-        Decision { enforced, audit, log }
+        let log =
+            self.logs(&self.enforce, enforced) || audit.is_some_and(|a| self.logs(&self.audit, a));
+        Decision {
+            enforced,
+            audit,
+            log,
+        }
     }
 
     /// Whether a verdict is logged: by its rule's policy setting, or for a
@@ -263,9 +278,15 @@ impl Table {
     }
 
     fn resolve(&self, pool: &PoolFacts, best: Best, req: &Request<'_>) -> Verdict {
-        let deny = |reason| Verdict { action: Action::Deny, cause: Cause::Invalid(reason) };
+        let deny = |reason| Verdict {
+            action: Action::Deny,
+            cause: Cause::Invalid(reason),
+        };
         if !pool.any {
-            return Verdict { action: Action::Allow, cause: Cause::NoPolicy };
+            return Verdict {
+                action: Action::Allow,
+                cause: Cause::NoPolicy,
+            };
         }
         if pool.sni_host_match
             && req.kind == Kind::Http
@@ -275,18 +296,32 @@ impl Table {
             return deny(Reason::SniHostMismatch);
         }
         if let Some(r) = best.deny {
-            return Verdict { action: Action::Deny, cause: Cause::Rule(r) };
+            return Verdict {
+                action: Action::Deny,
+                cause: Cause::Rule(r),
+            };
         }
         if let Some(r) = best.allow {
-            return Verdict { action: Action::Allow, cause: Cause::Rule(r) };
+            return Verdict {
+                action: Action::Allow,
+                cause: Cause::Rule(r),
+            };
         }
         if req.kind == Kind::Tcp && self.is_tls_port(req.port) {
             return deny(Reason::NoSni);
         }
-        Verdict { action: pool.default, cause: Cause::Default(pool.default_policy) }
+        Verdict {
+            action: pool.default,
+            cause: Cause::Default(pool.default_policy),
+        }
     }
 
-    fn for_each_candidate<T: Tracer>(&self, req: &Request<'_>, tracer: &mut T, mut f: impl FnMut(&Self, &Dest, &mut T)) {
+    fn for_each_candidate<T: Tracer>(
+        &self,
+        req: &Request<'_>,
+        tracer: &mut T,
+        mut f: impl FnMut(&Self, &Dest, &mut T),
+    ) {
         let wanted = match req.kind {
             Kind::Http => Protocol::Http,
             Kind::Tls => Protocol::Tls,
@@ -294,8 +329,14 @@ impl Table {
         };
         let mut visit = |refs: crate::table::Span, proto: Protocol, tracer: &mut T| {
             for &d in refs.of(&self.dest_refs) {
-                let Some(dest) = self.dests.get(d as usize) else { continue };
-                let port_ok = dest.ports.of(&self.ports).iter().any(|r| r.lo <= req.port && req.port <= r.hi);
+                let Some(dest) = self.dests.get(d as usize) else {
+                    continue;
+                };
+                let port_ok = dest
+                    .ports
+                    .of(&self.ports)
+                    .iter()
+                    .any(|r| r.lo <= req.port && req.port <= r.hi);
                 if dest.protocol == proto && port_ok {
                     f(self, dest, tracer);
                 } else {
@@ -318,7 +359,11 @@ impl Table {
     /// Calls `f` with the destination list of every host pattern matching
     /// `host` (normalised): exact, then `*.` one label, then `**.` any depth.
     fn for_each_host(&self, host: &[u8], mut f: impl FnMut(crate::table::Span)) {
-        let name_of = |i: u32| -> &[u8] { self.hosts.get(i as usize).map_or(&[][..], |h| self.str(h.name)) };
+        let name_of = |i: u32| -> &[u8] {
+            self.hosts
+                .get(i as usize)
+                .map_or(&[][..], |h| self.str(h.name))
+        };
         let mut hit = |i: Option<u32>| {
             if let Some(h) = i.and_then(|i| self.hosts.get(i as usize)) {
                 f(h.dests);
@@ -332,16 +377,19 @@ impl Table {
         }
         // `*.suffix`: drop exactly the first label. `*` alone: single-label hosts.
         match host.iter().position(|&b| b == b'.') {
-            Some(dot) => hit(self.one_label.get(host.get(dot + 1..).unwrap_or(&[]), name_of)),
+            Some(dot) => hit(self
+                .one_label
+                .get(host.get(dot + 1..).unwrap_or(&[]), name_of)),
             None => hit(self.one_label.get(b"", name_of)),
         }
         // `**.suffix`: every proper suffix after a dot. `**` alone: any host.
         for (i, _) in host.iter().enumerate().filter(|(_, b)| **b == b'.') {
-            hit(self.any_depth.get(host.get(i + 1..).unwrap_or(&[]), name_of));
+            hit(self
+                .any_depth
+                .get(host.get(i + 1..).unwrap_or(&[]), name_of));
         }
         hit(self.any_depth.get(b"", name_of));
     }
-
 
     fn rule_matches(&self, rule: &Rule, req: &Request<'_>) -> Result<(), Miss> {
         if rule.methods & req.method.0 == 0 {
@@ -353,7 +401,9 @@ impl Table {
         }
         let sources = rule.sources.of(&self.sources);
         if !sources.is_empty() {
-            let Some(principal) = req.principal else { return Err(Miss::NoPrincipal) };
+            let Some(principal) = req.principal else {
+                return Err(Miss::NoPrincipal);
+            };
             if !sources.iter().any(|s| self.source_matches(s, principal)) {
                 return Err(Miss::Source);
             }
@@ -370,17 +420,21 @@ impl Table {
         match p {
             Path::Exact(s) => path == self.str(*s),
             Path::Prefix(s) => path.starts_with(self.str(*s)),
-            Path::Dfa { dfa, .. } => self.dfas.get(*dfa as usize).is_some_and(|d| d.is_full_match(path)),
+            Path::Dfa { dfa, .. } => self
+                .dfas
+                .get(*dfa as usize)
+                .is_some_and(|d| d.is_full_match(path)),
         }
     }
 
     fn source_matches(&self, s: &Source, principal: &[u8]) -> bool {
         match s {
             Source::Principal(p) => principal == self.str(*p),
-            Source::Namespace(ns) => principal_parts(principal).is_some_and(|(n, _)| n == self.str(*ns)),
-            Source::ServiceAccount(ns, sa) => {
-                principal_parts(principal).is_some_and(|(n, a)| n == self.str(*ns) && a == self.str(*sa))
+            Source::Namespace(ns) => {
+                principal_parts(principal).is_some_and(|(n, _)| n == self.str(*ns))
             }
+            Source::ServiceAccount(ns, sa) => principal_parts(principal)
+                .is_some_and(|(n, a)| n == self.str(*ns) && a == self.str(*sa)),
         }
     }
 

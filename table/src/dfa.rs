@@ -35,10 +35,15 @@ impl PathDfa {
             .get_mut(..bytes.len())
             .ok_or_else(|| DfaError("buffer too short".into()))?
             .copy_from_slice(bytes);
-        let aligned = bytemuck::cast_slice::<u32, u8>(&words).get(..bytes.len()).unwrap_or(&[]);
+        let aligned = bytemuck::cast_slice::<u32, u8>(&words)
+            .get(..bytes.len())
+            .unwrap_or(&[]);
         let (dfa, used) = DFA::from_bytes(aligned).map_err(|e| DfaError(e.to_string()))?;
         if used != bytes.len() {
-            return Err(DfaError(format!("{} trailing bytes after the DFA", bytes.len() - used)));
+            return Err(DfaError(format!(
+                "{} trailing bytes after the DFA",
+                bytes.len() - used
+            )));
         }
         if !matches!(dfa.start_kind(), StartKind::Anchored | StartKind::Both) {
             return Err(DfaError("DFA has no anchored start state".into()));

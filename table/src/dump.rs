@@ -15,7 +15,10 @@ impl Table {
         for h in self.hosts.iter() {
             for &d in h.dests.of(&self.dest_refs) {
                 if let Some(t) = targets.get_mut(d as usize) {
-                    t.push(Target::Host(HostPattern { kind: h.kind, name: self.text(h.name).to_owned() }));
+                    t.push(Target::Host(HostPattern {
+                        kind: h.kind,
+                        name: self.text(h.name).to_owned(),
+                    }));
                 }
             }
         }
@@ -43,7 +46,12 @@ impl Table {
                 id: self.text(r.id).to_owned(),
                 action: r.action,
                 methods: MethodSet(r.methods),
-                paths: r.paths.of(&self.paths).iter().map(|p| self.path_spec(p)).collect(),
+                paths: r
+                    .paths
+                    .of(&self.paths)
+                    .iter()
+                    .map(|p| self.path_spec(p))
+                    .collect(),
                 sources: r
                     .sources
                     .of(&self.sources)
@@ -64,7 +72,9 @@ impl Table {
                     .map(|h| match h {
                         Header::Present(n) => HeaderSpec::Present(self.text(*n).to_owned()),
                         Header::Absent(n) => HeaderSpec::Absent(self.text(*n).to_owned()),
-                        Header::Equals(n, v) => HeaderSpec::Equals(self.text(*n).to_owned(), self.str(*v).to_vec()),
+                        Header::Equals(n, v) => {
+                            HeaderSpec::Equals(self.text(*n).to_owned(), self.str(*v).to_vec())
+                        }
                     })
                     .collect(),
                 line: r.line,
@@ -88,7 +98,11 @@ impl Table {
             Path::Prefix(s) => PathSpec::Prefix(self.text(*s).to_owned()),
             Path::Dfa { kind, text, .. } => {
                 // The DFA bytes are not kept after loading; the dump shows the source text.
-                PathSpec::Pattern { kind: *kind, source: self.text(*text).to_owned(), dfa: Vec::new() }
+                PathSpec::Pattern {
+                    kind: *kind,
+                    source: self.text(*text).to_owned(),
+                    dfa: Vec::new(),
+                }
             }
         }
     }
@@ -101,7 +115,11 @@ impl TableSpec {
     #[must_use]
     pub fn canonical(&self) -> Self {
         let mut out = self.clone();
-        for d in out.policies.iter_mut().flat_map(|p| p.destinations.iter_mut()) {
+        for d in out
+            .policies
+            .iter_mut()
+            .flat_map(|p| p.destinations.iter_mut())
+        {
             let mut hosts: Vec<HostPattern> = Vec::new();
             let mut cidrs: Vec<Cidr> = Vec::new();
             for t in &d.targets {
@@ -114,7 +132,11 @@ impl TableSpec {
             hosts.dedup();
             cidrs.sort();
             cidrs.dedup();
-            d.targets = hosts.into_iter().map(Target::Host).chain(cidrs.into_iter().map(Target::Cidr)).collect();
+            d.targets = hosts
+                .into_iter()
+                .map(Target::Host)
+                .chain(cidrs.into_iter().map(Target::Cidr))
+                .collect();
             for r in &mut d.rules {
                 for p in &mut r.paths {
                     if let PathSpec::Pattern { dfa, .. } = p {
@@ -144,7 +166,11 @@ impl TableSpec {
                     LogSetting::Denied => "denied",
                     LogSetting::All => "all",
                 },
-                if p.require_sni_host_match { " require-sni-host-match" } else { "" }
+                if p.require_sni_host_match {
+                    " require-sni-host-match"
+                } else {
+                    ""
+                }
             );
             for d in &p.destinations {
                 let targets: Vec<String> = d
@@ -156,29 +182,47 @@ impl TableSpec {
                     })
                     .collect();
                 let ports: Vec<String> = d.ports.iter().map(ToString::to_string).collect();
-                let _ = writeln!(s, "  destination {} port {} {}", targets.join(", "), ports.join(","), d.protocol.as_str());
+                let _ = writeln!(
+                    s,
+                    "  destination {} port {} {}",
+                    targets.join(", "),
+                    ports.join(","),
+                    d.protocol.as_str()
+                );
                 for r in &d.rules {
                     let _ = write!(s, "    [{}] {} {}", r.id, r.action.as_str(), r.methods);
                     for p in &r.paths {
                         let _ = match p {
                             PathSpec::Exact(t) => write!(s, " path={t:?}"),
                             PathSpec::Prefix(t) => write!(s, " prefix={t:?}"),
-                            PathSpec::Pattern { kind: PatternKind::Template, source, .. } => write!(s, " template={source:?}"),
-                            PathSpec::Pattern { kind: PatternKind::Regex, source, .. } => write!(s, " regex={source:?}"),
+                            PathSpec::Pattern {
+                                kind: PatternKind::Template,
+                                source,
+                                ..
+                            } => write!(s, " template={source:?}"),
+                            PathSpec::Pattern {
+                                kind: PatternKind::Regex,
+                                source,
+                                ..
+                            } => write!(s, " regex={source:?}"),
                         };
                     }
                     for src in &r.sources {
                         let _ = match src {
                             SourceSpec::Principal(p) => write!(s, " principal={p:?}"),
                             SourceSpec::Namespace(n) => write!(s, " namespace={n:?}"),
-                            SourceSpec::ServiceAccount { namespace, name } => write!(s, " serviceaccount={namespace:?}/{name:?}"),
+                            SourceSpec::ServiceAccount { namespace, name } => {
+                                write!(s, " serviceaccount={namespace:?}/{name:?}")
+                            }
                         };
                     }
                     for h in &r.headers {
                         let _ = match h {
                             HeaderSpec::Present(n) => write!(s, " header[{n}] present"),
                             HeaderSpec::Absent(n) => write!(s, " header[{n}] absent"),
-                            HeaderSpec::Equals(n, v) => write!(s, " header[{n}]=={:?}", String::from_utf8_lossy(v)),
+                            HeaderSpec::Equals(n, v) => {
+                                write!(s, " header[{n}]=={:?}", String::from_utf8_lossy(v))
+                            }
                         };
                     }
                     let _ = writeln!(s, "  (line {})", r.line);
@@ -193,11 +237,19 @@ impl Table {
     /// A one-line description of destination `d` (for explanations), e.g.
     /// `httpbin.org port 80 http (policy httpbin)`.
     pub fn describe_dest(&self, d: u32) -> String {
-        let Some(dest) = self.dests.get(d as usize) else { return String::new() };
+        let Some(dest) = self.dests.get(d as usize) else {
+            return String::new();
+        };
         let mut targets: Vec<String> = Vec::new();
         for h in self.hosts.iter() {
             if h.dests.of(&self.dest_refs).contains(&d) {
-                targets.push(HostPattern { kind: h.kind, name: self.text(h.name).to_owned() }.to_string());
+                targets.push(
+                    HostPattern {
+                        kind: h.kind,
+                        name: self.text(h.name).to_owned(),
+                    }
+                    .to_string(),
+                );
             }
         }
         for c in self.cidrs.iter() {
@@ -205,7 +257,18 @@ impl Table {
                 targets.push(c.cidr.to_string());
             }
         }
-        let ports: Vec<String> = dest.ports.of(&self.ports).iter().map(ToString::to_string).collect();
-        format!("{} port {} {} (policy {})", targets.join(", "), ports.join(","), dest.protocol.as_str(), self.policy_name(dest.policy))
+        let ports: Vec<String> = dest
+            .ports
+            .of(&self.ports)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        format!(
+            "{} port {} {} (policy {})",
+            targets.join(", "),
+            ports.join(","),
+            dest.protocol.as_str(),
+            self.policy_name(dest.policy)
+        )
     }
 }

@@ -151,7 +151,8 @@ fn encode_unchecked(spec: &TableSpec) -> Vec<u8> {
     let mut dfa_index: HashMap<&[u8], u32> = HashMap::new();
     let mut host_dests: std::collections::BTreeMap<(HostKind, &str), Vec<u32>> = Default::default();
     let mut cidr_dests: std::collections::BTreeMap<Cidr, Vec<u32>> = Default::default();
-    let (mut n_rules, mut n_paths, mut n_sources, mut n_headers, mut n_ports) = (0u32, 0u32, 0u32, 0u32, 0u32);
+    let (mut n_rules, mut n_paths, mut n_sources, mut n_headers, mut n_ports) =
+        (0u32, 0u32, 0u32, 0u32, 0u32);
 
     for (pi, p) in spec.policies.iter().enumerate() {
         let pi = u32_of(pi);
@@ -167,7 +168,11 @@ fn encode_unchecked(spec: &TableSpec) -> Vec<u8> {
             LogSetting::Denied => 1,
             LogSetting::All => 2,
         });
-        policies.push(if p.require_sni_host_match { FLAG_SNI_HOST_MATCH } else { 0 });
+        policies.push(if p.require_sni_host_match {
+            FLAG_SNI_HOST_MATCH
+        } else {
+            0
+        });
 
         for d in &p.destinations {
             let di = u32_of(dests.len() / 21);
@@ -204,7 +209,11 @@ fn encode_unchecked(spec: &TableSpec) -> Vec<u8> {
                             if idx == next {
                                 dfas.push(dfa);
                             }
-                            (if *kind == PatternKind::Template { 2 } else { 3 }, source.as_str(), idx)
+                            (
+                                if *kind == PatternKind::Template { 2 } else { 3 },
+                                source.as_str(),
+                                idx,
+                            )
                         }
                     };
                     paths.push(kind);
@@ -219,7 +228,9 @@ fn encode_unchecked(spec: &TableSpec) -> Vec<u8> {
                     let (kind, a, b) = match s {
                         SourceSpec::Principal(p) => (0u8, p.as_str(), ""),
                         SourceSpec::Namespace(n) => (1, n.as_str(), ""),
-                        SourceSpec::ServiceAccount { namespace, name } => (2, namespace.as_str(), name.as_str()),
+                        SourceSpec::ServiceAccount { namespace, name } => {
+                            (2, namespace.as_str(), name.as_str())
+                        }
                     };
                     sources.push(kind);
                     let a = w.intern(a.as_bytes());
@@ -249,7 +260,10 @@ fn encode_unchecked(spec: &TableSpec) -> Vec<u8> {
             put_pair(&mut dests, (rules_start, n_rules));
             for t in &d.targets {
                 match t {
-                    Target::Host(h) => host_dests.entry((h.kind, h.name.as_str())).or_default().push(di),
+                    Target::Host(h) => host_dests
+                        .entry((h.kind, h.name.as_str()))
+                        .or_default()
+                        .push(di),
                     Target::Cidr(c) => cidr_dests.entry(*c).or_default().push(di),
                 }
             }
@@ -354,7 +368,11 @@ pub struct DecodeError {
 
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid table at byte {} ({}): {}", self.offset, self.field, self.problem)
+        write!(
+            f,
+            "invalid table at byte {} ({}): {}",
+            self.offset, self.field, self.problem
+        )
     }
 }
 
@@ -368,7 +386,11 @@ struct Reader<'a> {
 type R<T> = Result<T, DecodeError>;
 
 fn err<T>(offset: usize, field: impl Into<String>, problem: impl Into<String>) -> R<T> {
-    Err(DecodeError { offset, field: field.into(), problem: problem.into() })
+    Err(DecodeError {
+        offset,
+        field: field.into(),
+        problem: problem.into(),
+    })
 }
 
 impl<'a> Reader<'a> {
@@ -379,7 +401,14 @@ impl<'a> Reader<'a> {
                 self.pos += n;
                 Ok(s)
             }
-            None => err(self.pos, field, format!("needs {n} bytes, {} left", self.bytes.len().saturating_sub(self.pos))),
+            None => err(
+                self.pos,
+                field,
+                format!(
+                    "needs {n} bytes, {} left",
+                    self.bytes.len().saturating_sub(self.pos)
+                ),
+            ),
         }
     }
     fn u8(&mut self, field: &str) -> R<u8> {
@@ -402,7 +431,11 @@ impl<'a> Reader<'a> {
         let n = self.u32(field)? as usize;
         let left = self.bytes.len().saturating_sub(self.pos);
         if n.checked_mul(record).is_none_or(|need| need > left) {
-            return err(at, field, format!("count {n} of {record}-byte records exceeds the {left} bytes left"));
+            return err(
+                at,
+                field,
+                format!("count {n} of {record}-byte records exceeds the {left} bytes left"),
+            );
         }
         Ok(n)
     }
@@ -419,12 +452,21 @@ impl Ctx<'_> {
         let len = r.u32(field)?;
         let end = u64::from(off) + u64::from(len);
         if end > self.pool.len() as u64 {
-            return err(at, field, format!("string {off}+{len} outside the {}-byte pool", self.pool.len()));
+            return err(
+                at,
+                field,
+                format!(
+                    "string {off}+{len} outside the {}-byte pool",
+                    self.pool.len()
+                ),
+            );
         }
         Ok(Str { off, len })
     }
     fn bytes(&self, s: Str) -> &[u8] {
-        self.pool.get(s.off as usize..(s.off as usize).saturating_add(s.len as usize)).unwrap_or(&[])
+        self.pool
+            .get(s.off as usize..(s.off as usize).saturating_add(s.len as usize))
+            .unwrap_or(&[])
     }
 }
 
@@ -433,10 +475,18 @@ fn span(r: &mut Reader<'_>, field: &str, next: &mut u32, limit: usize) -> R<Span
     let start = r.u32(field)?;
     let end = r.u32(field)?;
     if start != *next {
-        return err(at, field, format!("span starts at {start}, expected {next} (spans must tile their section)"));
+        return err(
+            at,
+            field,
+            format!("span starts at {start}, expected {next} (spans must tile their section)"),
+        );
     }
     if end < start || end as usize > limit {
-        return err(at, field, format!("span {start}..{end} is not within 0..{limit}"));
+        return err(
+            at,
+            field,
+            format!("span {start}..{end} is not within 0..{limit}"),
+        );
     }
     *next = end;
     Ok(Span { start, end })
@@ -478,7 +528,10 @@ pub fn is_normalized_host(s: &[u8]) -> bool {
         if label.is_empty() || label.len() > 63 {
             return false;
         }
-        if !label.iter().all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_') {
+        if !label
+            .iter()
+            .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        {
             return false;
         }
         last_label_numeric = label.iter().all(u8::is_ascii_digit);
@@ -493,32 +546,56 @@ pub fn is_normalized_host(s: &[u8]) -> bool {
 pub fn is_valid_name(s: &[u8], allow_slash: bool) -> bool {
     !s.is_empty()
         && s.len() <= 128
-        && s.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.' || (allow_slash && b == b'/'))
+        && s.iter().all(|&b| {
+            b.is_ascii_alphanumeric()
+                || b == b'_'
+                || b == b'-'
+                || b == b'.'
+                || (allow_slash && b == b'/')
+        })
 }
 
 /// Whether `s` is a lower-case HTTP header name (an RFC 9110 token).
 pub fn is_header_name(s: &[u8]) -> bool {
     !s.is_empty()
         && s.iter().all(|&b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || b"!#$%&'*+-.^_`|~".contains(&b) || (b == b':' && s.first() == Some(&b':'))
+            b.is_ascii_lowercase()
+                || b.is_ascii_digit()
+                || b"!#$%&'*+-.^_`|~".contains(&b)
+                || (b == b':' && s.first() == Some(&b':'))
         })
 }
 
 /// Whether `s` can be a principal or namespace/service-account string in a
 /// table: visible ASCII, no `spiffe://` prefix.
 pub fn is_principal_text(s: &[u8]) -> bool {
-    !s.is_empty() && s.len() <= 512 && s.iter().all(|&b| b.is_ascii_graphic()) && !s.starts_with(b"spiffe://")
+    !s.is_empty()
+        && s.len() <= 512
+        && s.iter().all(|&b| b.is_ascii_graphic())
+        && !s.starts_with(b"spiffe://")
 }
 
 /// Decodes and validates a table. Never panics; see the module docs for what
 /// is checked.
 pub fn decode(bytes: &[u8]) -> Result<Table, DecodeError> {
     if bytes.len() < HEADER + TRAILER {
-        return err(0, "header", format!("{} bytes is too short to be a table (at least {})", bytes.len(), HEADER + TRAILER));
+        return err(
+            0,
+            "header",
+            format!(
+                "{} bytes is too short to be a table (at least {})",
+                bytes.len(),
+                HEADER + TRAILER
+            ),
+        );
     }
     let mut r = Reader { bytes, pos: 0 };
     if r.take(8, "magic")? != MAGIC {
-        return err(0, "magic", "not an egress table (the first 8 bytes are not \"EGRTABLE\")");
+        return err(
+            0,
+            "magic",
+            "not an egress table (the first 8 bytes are not \"EGRTABLE\")",
+        );
     }
     let major = r.u16("version.major")?;
     let minor = r.u16("version.minor")?;
@@ -533,7 +610,14 @@ pub fn decode(bytes: &[u8]) -> Result<Table, DecodeError> {
     }
     let body_len = r.u32("body_length")? as usize;
     if body_len != bytes.len() - HEADER - TRAILER {
-        return err(12, "body_length", format!("says {body_len} bytes but the table has {}", bytes.len() - HEADER - TRAILER));
+        return err(
+            12,
+            "body_length",
+            format!(
+                "says {body_len} bytes but the table has {}",
+                bytes.len() - HEADER - TRAILER
+            ),
+        );
     }
     let (content, trailer) = bytes.split_at(HEADER + body_len);
     let mut crc_bytes = [0u8; 4];
@@ -541,10 +625,17 @@ pub fn decode(bytes: &[u8]) -> Result<Table, DecodeError> {
     let stored = u32::from_le_bytes(crc_bytes);
     let actual = crc32c(content);
     if stored != actual {
-        return err(HEADER + body_len, "checksum", format!("stored CRC-32C {stored:08x}, computed {actual:08x}: the table is corrupted"));
+        return err(
+            HEADER + body_len,
+            "checksum",
+            format!("stored CRC-32C {stored:08x}, computed {actual:08x}: the table is corrupted"),
+        );
     }
     // From here on the reader must not run into the trailer.
-    let mut r = Reader { bytes: content, pos: HEADER };
+    let mut r = Reader {
+        bytes: content,
+        pos: HEADER,
+    };
 
     let pool_len = r.count(1, "strings.length")?;
     let pool = r.take(pool_len, "strings")?;
@@ -579,9 +670,19 @@ pub fn decode(bytes: &[u8]) -> Result<Table, DecodeError> {
         };
         let flags = r.u8(&f("flags"))?;
         if flags & !FLAG_SNI_HOST_MATCH != 0 {
-            return err(at + 3, f("flags"), format!("unknown flag bits {flags:#04x}"));
+            return err(
+                at + 3,
+                f("flags"),
+                format!("unknown flag bits {flags:#04x}"),
+            );
         }
-        policies.push(Policy { name, mode, default, log, sni_host_match: flags & FLAG_SNI_HOST_MATCH != 0 });
+        policies.push(Policy {
+            name,
+            mode,
+            default,
+            log,
+            sni_host_match: flags & FLAG_SNI_HOST_MATCH != 0,
+        });
     }
 
     // RULES (spans checked after the sections they point into are read)
@@ -592,15 +693,24 @@ pub fn decode(bytes: &[u8]) -> Result<Table, DecodeError> {
         let f = |x: &str| format!("rules[{i}].{x}");
         let policy = r.u32(&f("policy"))?;
         if policy as usize >= policies.len() {
-            return err(at, f("policy"), format!("policy {policy} out of range ({} policies)", policies.len()));
+            return err(
+                at,
+                f("policy"),
+                format!("policy {policy} out of range ({} policies)", policies.len()),
+            );
         }
         let action = action_of(r.u8(&f("action"))?, at + 4, &f("action"))?;
         if r.u8(&f("reserved"))? != 0 {
             return err(at + 5, f("reserved"), "must be zero");
         }
         let methods = r.u16(&f("methods"))?;
-        if methods != MethodSet::ANY.0 && (methods == 0 || methods & !MethodSet::STANDARD_BITS != 0) {
-            return err(at + 6, f("methods"), format!("invalid method set {methods:#06x}"));
+        if methods != MethodSet::ANY.0 && (methods == 0 || methods & !MethodSet::STANDARD_BITS != 0)
+        {
+            return err(
+                at + 6,
+                f("methods"),
+                format!("invalid method set {methods:#06x}"),
+            );
         }
         let id = cx.str(&mut r, &f("id"))?;
         if !is_valid_name(cx.bytes(id), true) {
@@ -631,7 +741,11 @@ pub fn decode(bytes: &[u8]) -> Result<Table, DecodeError> {
                     return err(at + 9, f("dfa"), "exact and prefix paths take no DFA");
                 }
                 if t.first() != Some(&b'/') {
-                    return err(at + 1, f("text"), "an exact or prefix path must start with '/'");
+                    return err(
+                        at + 1,
+                        f("text"),
+                        "an exact or prefix path must start with '/'",
+                    );
                 }
             }
             2 | 3 => {}
@@ -649,7 +763,13 @@ pub fn decode(bytes: &[u8]) -> Result<Table, DecodeError> {
         let b = r.take(len, &format!("regexes[{i}]"))?;
         match PathDfa::from_bytes(b) {
             Ok(d) => dfas.push(d),
-            Err(e) => return err(at, format!("regexes[{i}]"), format!("DFA does not load: {}", e.0)),
+            Err(e) => {
+                return err(
+                    at,
+                    format!("regexes[{i}]"),
+                    format!("DFA does not load: {}", e.0),
+                );
+            }
         }
     }
     let mut paths = Vec::with_capacity(raw_paths.len());
@@ -659,9 +779,21 @@ pub fn decode(bytes: &[u8]) -> Result<Table, DecodeError> {
             1 => Path::Prefix(text),
             _ => {
                 if dfa as usize >= dfas.len() {
-                    return err(at + 9, format!("paths[{i}].dfa"), format!("DFA {dfa} out of range ({} DFAs)", dfas.len()));
+                    return err(
+                        at + 9,
+                        format!("paths[{i}].dfa"),
+                        format!("DFA {dfa} out of range ({} DFAs)", dfas.len()),
+                    );
                 }
-                Path::Dfa { kind: if kind == 2 { PatternKind::Template } else { PatternKind::Regex }, text, dfa }
+                Path::Dfa {
+                    kind: if kind == 2 {
+                        PatternKind::Template
+                    } else {
+                        PatternKind::Regex
+                    },
+                    text,
+                    dfa,
+                }
             }
         });
     }
@@ -676,11 +808,23 @@ pub fn decode(bytes: &[u8]) -> Result<Table, DecodeError> {
         let a = cx.str(&mut r, &f("a"))?;
         let b = cx.str(&mut r, &f("b"))?;
         if !is_principal_text(cx.bytes(a)) {
-            return err(at + 1, f("a"), "not a valid principal, namespace or service account");
+            return err(
+                at + 1,
+                f("a"),
+                "not a valid principal, namespace or service account",
+            );
         }
-        let b_ok = if kind == 2 { is_principal_text(cx.bytes(b)) } else { b.len == 0 };
+        let b_ok = if kind == 2 {
+            is_principal_text(cx.bytes(b))
+        } else {
+            b.len == 0
+        };
         if !b_ok {
-            return err(at + 9, f("b"), "service account name missing, or present on another kind");
+            return err(
+                at + 9,
+                f("b"),
+                "service account name missing, or present on another kind",
+            );
         }
         sources.push(match kind {
             0 => Source::Principal(a),
@@ -717,12 +861,24 @@ pub fn decode(bytes: &[u8]) -> Result<Table, DecodeError> {
     let mut rules = Vec::with_capacity(raw_rules.len());
     let (mut np, mut ns, mut nh) = (0u32, 0u32, 0u32);
     for (i, (policy, action, methods, id, line, at)) in raw_rules.into_iter().enumerate() {
-        let mut rr = Reader { bytes: content, pos: at };
+        let mut rr = Reader {
+            bytes: content,
+            pos: at,
+        };
         let f = |x: &str| format!("rules[{i}].{x}");
         let p = span(&mut rr, &f("paths"), &mut np, paths.len())?;
         let s = span(&mut rr, &f("sources"), &mut ns, sources.len())?;
         let h = span(&mut rr, &f("headers"), &mut nh, headers.len())?;
-        rules.push(Rule { policy, action, methods, id, line, paths: p, sources: s, headers: h });
+        rules.push(Rule {
+            policy,
+            action,
+            methods,
+            id,
+            line,
+            paths: p,
+            sources: s,
+            headers: h,
+        });
     }
     tiled(np, paths.len(), r.pos, "rules.paths")?;
     tiled(ns, sources.len(), r.pos, "rules.sources")?;
@@ -736,7 +892,11 @@ pub fn decode(bytes: &[u8]) -> Result<Table, DecodeError> {
         let lo = r.u16("ports.lo")?;
         let hi = r.u16("ports.hi")?;
         if lo == 0 || hi < lo {
-            return err(at, format!("ports[{i}]"), format!("invalid port range {lo}-{hi}"));
+            return err(
+                at,
+                format!("ports[{i}]"),
+                format!("invalid port range {lo}-{hi}"),
+            );
         }
         ports.push(PortRange { lo, hi });
     }
@@ -768,11 +928,27 @@ pub fn decode(bytes: &[u8]) -> Result<Table, DecodeError> {
             if rule.policy != policy {
                 return err(at, field, "belongs to another policy than its destination");
             }
-            if protocol != Protocol::Http && (rule.methods != MethodSet::ANY.0 || rule.paths.len() > 0 || rule.headers.len() > 0) {
-                return err(at, field, format!("method, path or header condition on a {} destination", protocol.as_str()));
+            if protocol != Protocol::Http
+                && (rule.methods != MethodSet::ANY.0
+                    || rule.paths.len() > 0
+                    || rule.headers.len() > 0)
+            {
+                return err(
+                    at,
+                    field,
+                    format!(
+                        "method, path or header condition on a {} destination",
+                        protocol.as_str()
+                    ),
+                );
             }
         }
-        dests.push(Dest { policy, protocol, ports: ps, rules: rs });
+        dests.push(Dest {
+            policy,
+            protocol,
+            ports: ps,
+            rules: rs,
+        });
     }
     tiled(nport, ports.len(), r.pos, "dests.ports")?;
     tiled(nrule, rules.len(), r.pos, "dests.rules")?;
@@ -791,7 +967,11 @@ pub fn decode(bytes: &[u8]) -> Result<Table, DecodeError> {
         };
         let name = cx.str(&mut r, &f("name"))?;
         let nb = cx.bytes(name);
-        let name_ok = if nb.is_empty() { kind != HostKind::Exact } else { is_normalized_host(nb) };
+        let name_ok = if nb.is_empty() {
+            kind != HostKind::Exact
+        } else {
+            is_normalized_host(nb)
+        };
         if !name_ok {
             return err(at + 1, f("name"), "not a normalised host name");
         }
@@ -803,7 +983,11 @@ pub fn decode(bytes: &[u8]) -> Result<Table, DecodeError> {
         if let [(k1, n1, _), (k2, n2, at)] = pair
             && (k1, cx.bytes(*n1)) >= (k2, cx.bytes(*n2))
         {
-            return err(at.saturating_sub(9), "hosts", "hosts are not sorted and unique");
+            return err(
+                at.saturating_sub(9),
+                "hosts",
+                "hosts are not sorted and unique",
+            );
         }
     }
     let n = r.count(26, "cidrs.count")?;
@@ -842,7 +1026,11 @@ pub fn decode(bytes: &[u8]) -> Result<Table, DecodeError> {
         if let [(c1, _), (c2, at)] = pair
             && c1 >= c2
         {
-            return err(at.saturating_sub(18), "cidrs", "CIDRs are not sorted and unique");
+            return err(
+                at.saturating_sub(18),
+                "cidrs",
+                "CIDRs are not sorted and unique",
+            );
         }
     }
     let n = r.count(4, "dest_refs.count")?;
@@ -851,33 +1039,84 @@ pub fn decode(bytes: &[u8]) -> Result<Table, DecodeError> {
         let at = r.pos;
         let d = r.u32("dest_refs")?;
         if d as usize >= dests.len() {
-            return err(at, format!("dest_refs[{i}]"), format!("destination {d} out of range"));
+            return err(
+                at,
+                format!("dest_refs[{i}]"),
+                format!("destination {d} out of range"),
+            );
         }
         dest_refs.push(d);
     }
     if r.pos != content.len() {
-        return err(r.pos, "body", format!("{} unexpected bytes after the last section", content.len() - r.pos));
+        return err(
+            r.pos,
+            "body",
+            format!(
+                "{} unexpected bytes after the last section",
+                content.len() - r.pos
+            ),
+        );
     }
 
     let mut next = 0u32;
     let mut targets_per_dest = vec![0u32; dests.len()];
     let mut hosts = Vec::with_capacity(raw_hosts.len());
     for (i, (kind, name, at)) in raw_hosts.into_iter().enumerate() {
-        let mut rr = Reader { bytes: content, pos: at };
-        let ds = span(&mut rr, &format!("hosts[{i}].dests"), &mut next, dest_refs.len())?;
-        check_targets(ds, &dest_refs, &dests, &mut targets_per_dest, at, &format!("hosts[{i}]"), false)?;
-        hosts.push(Host { kind, name, dests: ds });
+        let mut rr = Reader {
+            bytes: content,
+            pos: at,
+        };
+        let ds = span(
+            &mut rr,
+            &format!("hosts[{i}].dests"),
+            &mut next,
+            dest_refs.len(),
+        )?;
+        check_targets(
+            ds,
+            &dest_refs,
+            &dests,
+            &mut targets_per_dest,
+            at,
+            &format!("hosts[{i}]"),
+            false,
+        )?;
+        hosts.push(Host {
+            kind,
+            name,
+            dests: ds,
+        });
     }
     let mut cidrs = Vec::with_capacity(raw_cidrs.len());
     for (i, (cidr, at)) in raw_cidrs.into_iter().enumerate() {
-        let mut rr = Reader { bytes: content, pos: at };
-        let ds = span(&mut rr, &format!("cidrs[{i}].dests"), &mut next, dest_refs.len())?;
-        check_targets(ds, &dest_refs, &dests, &mut targets_per_dest, at, &format!("cidrs[{i}]"), true)?;
+        let mut rr = Reader {
+            bytes: content,
+            pos: at,
+        };
+        let ds = span(
+            &mut rr,
+            &format!("cidrs[{i}].dests"),
+            &mut next,
+            dest_refs.len(),
+        )?;
+        check_targets(
+            ds,
+            &dest_refs,
+            &dests,
+            &mut targets_per_dest,
+            at,
+            &format!("cidrs[{i}]"),
+            true,
+        )?;
         cidrs.push(CidrEntry { cidr, dests: ds });
     }
     tiled(next, dest_refs.len(), r.pos, "dest_refs")?;
     if let Some(i) = targets_per_dest.iter().position(|&c| c == 0) {
-        return err(HEADER, format!("dests[{i}]"), "destination has no host or CIDR");
+        return err(
+            HEADER,
+            format!("dests[{i}]"),
+            "destination has no host or CIDR",
+        );
     }
 
     build(
@@ -905,13 +1144,23 @@ fn host_bits_set(c: &Cidr) -> bool {
             u32::from(a) & !mask != 0
         }
         IpAddr::V6(a) => {
-            let mask = u128::MAX.checked_shl(128 - u32::from(c.prefix)).unwrap_or(0);
+            let mask = u128::MAX
+                .checked_shl(128 - u32::from(c.prefix))
+                .unwrap_or(0);
             u128::from(a) & !mask != 0
         }
     }
 }
 
-fn check_targets(ds: Span, refs: &[u32], dests: &[Dest], seen: &mut [u32], at: usize, field: &str, cidr: bool) -> R<()> {
+fn check_targets(
+    ds: Span,
+    refs: &[u32],
+    dests: &[Dest],
+    seen: &mut [u32],
+    at: usize,
+    field: &str,
+    cidr: bool,
+) -> R<()> {
     if ds.len() == 0 {
         return err(at, field, "lists no destination");
     }
@@ -921,9 +1170,20 @@ fn check_targets(ds: Span, refs: &[u32], dests: &[Dest], seen: &mut [u32], at: u
             return err(at, field, format!("lists destination {d} twice"));
         }
         let proto = dests.get(d as usize).map(|x| x.protocol);
-        let fits = if cidr { proto == Some(Protocol::Tcp) } else { matches!(proto, Some(Protocol::Http | Protocol::Tls)) };
+        let fits = if cidr {
+            proto == Some(Protocol::Tcp)
+        } else {
+            matches!(proto, Some(Protocol::Http | Protocol::Tls))
+        };
         if !fits {
-            return err(at, field, format!("a {} target on a destination of another protocol", if cidr { "CIDR" } else { "host" }));
+            return err(
+                at,
+                field,
+                format!(
+                    "a {} target on a destination of another protocol",
+                    if cidr { "CIDR" } else { "host" }
+                ),
+            );
         }
         if let Some(c) = seen.get_mut(d as usize) {
             *c += 1;
@@ -932,7 +1192,10 @@ fn check_targets(ds: Span, refs: &[u32], dests: &[Dest], seen: &mut [u32], at: u
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments, reason = "one call site, assembling the table from its decoded parts")]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one call site, assembling the table from its decoded parts"
+)]
 fn build(
     checksum: u32,
     version: (u16, u16),
@@ -956,7 +1219,11 @@ fn build(
     let name_of = |i: u32| -> &[u8] {
         hosts
             .get(i as usize)
-            .and_then(|h| strings.get(h.name.off as usize..(h.name.off as usize).saturating_add(h.name.len as usize)))
+            .and_then(|h| {
+                strings.get(
+                    h.name.off as usize..(h.name.off as usize).saturating_add(h.name.len as usize),
+                )
+            })
             .unwrap_or(&[])
     };
     for (i, h) in hosts.iter().enumerate() {
@@ -970,7 +1237,13 @@ fn build(
         }
     }
     let pool = |mode: Mode| {
-        let mut facts = PoolFacts { any: false, default: Action::Allow, default_policy: 0, log: LogSetting::None, sni_host_match: false };
+        let mut facts = PoolFacts {
+            any: false,
+            default: Action::Allow,
+            default_policy: 0,
+            log: LogSetting::None,
+            sni_host_match: false,
+        };
         for (i, p) in policies.iter().enumerate() {
             if p.mode != mode {
                 continue;

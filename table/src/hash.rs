@@ -47,15 +47,25 @@ impl Index {
     /// An index with room for `n` keys.
     pub fn with_capacity(n: usize) -> Self {
         let size = (n.max(1) * 2).next_power_of_two();
-        Self { slots: vec![0; size].into_boxed_slice(), mask: size - 1 }
+        Self {
+            slots: vec![0; size].into_boxed_slice(),
+            mask: size - 1,
+        }
     }
 
     /// Inserts `value` under `key`; returns the value already stored under an
     /// equal key instead, if there is one. `key_of` resolves a stored value to its key.
-    pub fn insert<'k>(&mut self, key: &[u8], value: u32, key_of: impl Fn(u32) -> &'k [u8]) -> Result<(), u32> {
+    pub fn insert<'k>(
+        &mut self,
+        key: &[u8],
+        value: u32,
+        key_of: impl Fn(u32) -> &'k [u8],
+    ) -> Result<(), u32> {
         let mut i = (hash64(key) as usize) & self.mask;
         for _ in 0..self.slots.len() {
-            let Some(slot) = self.slots.get_mut(i) else { return Err(u32::MAX) };
+            let Some(slot) = self.slots.get_mut(i) else {
+                return Err(u32::MAX);
+            };
             if *slot == 0 {
                 *slot = value.wrapping_add(1);
                 return Ok(());
@@ -97,13 +107,23 @@ mod tests {
         let keys: Vec<String> = (0..1000).map(|i| format!("h{i}.example.com")).collect();
         let mut idx = Index::with_capacity(keys.len());
         for (i, k) in keys.iter().enumerate() {
-            idx.insert(k.as_bytes(), i as u32, |v| keys[v as usize].as_bytes()).unwrap();
+            idx.insert(k.as_bytes(), i as u32, |v| keys[v as usize].as_bytes())
+                .unwrap();
         }
         for (i, k) in keys.iter().enumerate() {
-            assert_eq!(idx.get(k.as_bytes(), |v| keys[v as usize].as_bytes()), Some(i as u32));
+            assert_eq!(
+                idx.get(k.as_bytes(), |v| keys[v as usize].as_bytes()),
+                Some(i as u32)
+            );
         }
-        assert_eq!(idx.get(b"nope.example.com", |v| keys[v as usize].as_bytes()), None);
-        assert_eq!(idx.insert(keys[5].as_bytes(), 9999, |v| keys[v as usize].as_bytes()), Err(5));
+        assert_eq!(
+            idx.get(b"nope.example.com", |v| keys[v as usize].as_bytes()),
+            None
+        );
+        assert_eq!(
+            idx.insert(keys[5].as_bytes(), 9999, |v| keys[v as usize].as_bytes()),
+            Err(5)
+        );
     }
 
     #[test]

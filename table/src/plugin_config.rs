@@ -93,8 +93,13 @@ pub fn decode(json: &[u8]) -> Result<PluginConfig, ConfigError> {
     let Some(obj) = value.as_object() else {
         return e("the plugin configuration must be a JSON object with a \"table\" key".into());
     };
-    if let Some(k) = obj.keys().find(|k| !matches!(k.as_str(), "table" | "layer" | "checksum")) {
-        return e(format!("unknown key {k:?} in the plugin configuration (expected \"table\", \"layer\", \"checksum\")"));
+    if let Some(k) = obj
+        .keys()
+        .find(|k| !matches!(k.as_str(), "table" | "layer" | "checksum"))
+    {
+        return e(format!(
+            "unknown key {k:?} in the plugin configuration (expected \"table\", \"layer\", \"checksum\")"
+        ));
     }
     let Some(text) = obj.get("table").and_then(|t| t.as_str()) else {
         return e("the plugin configuration has no \"table\" string".into());
@@ -106,12 +111,18 @@ pub fn decode(json: &[u8]) -> Result<PluginConfig, ConfigError> {
     let layer = match obj.get("layer").map(|l| l.as_str()) {
         None | Some(Some("http")) => Layer::Http,
         Some(Some("network")) => Layer::Network,
-        Some(other) => return e(format!("\"layer\" must be \"http\" or \"network\", not {other:?}")),
+        Some(other) => {
+            return e(format!(
+                "\"layer\" must be \"http\" or \"network\", not {other:?}"
+            ));
+        }
     };
     if let Some(c) = obj.get("checksum") {
         let want = format!("crc32c:{:08x}", table_checksum(&table));
         if c.as_str() != Some(want.as_str()) {
-            return e(format!("\"checksum\" is {c}, but the table's checksum is {want:?}"));
+            return e(format!(
+                "\"checksum\" is {c}, but the table's checksum is {want:?}"
+            ));
         }
     }
     Ok(PluginConfig { layer, table })
@@ -129,10 +140,30 @@ mod tests {
         assert_eq!(back.table, b"EGRTABLE-ish");
         assert!(decode(b"").unwrap_err().0.contains("empty"));
         assert!(decode(b"[1]").unwrap_err().0.contains("object"));
-        assert!(decode(br#"{"tabel":"AA=="}"#).unwrap_err().0.contains("unknown key"));
-        assert!(decode(br#"{"table":"A"}"#).unwrap_err().0.contains("base64"));
-        assert!(decode(br#"{"table":"AAAA","layer":"tcp"}"#).unwrap_err().0.contains("layer"));
-        assert!(decode(br#"{"table":"AAAAAAAA","checksum":"crc32c:00000001"}"#).unwrap_err().0.contains("checksum"));
+        assert!(
+            decode(br#"{"tabel":"AA=="}"#)
+                .unwrap_err()
+                .0
+                .contains("unknown key")
+        );
+        assert!(
+            decode(br#"{"table":"A"}"#)
+                .unwrap_err()
+                .0
+                .contains("base64")
+        );
+        assert!(
+            decode(br#"{"table":"AAAA","layer":"tcp"}"#)
+                .unwrap_err()
+                .0
+                .contains("layer")
+        );
+        assert!(
+            decode(br#"{"table":"AAAAAAAA","checksum":"crc32c:00000001"}"#)
+                .unwrap_err()
+                .0
+                .contains("checksum")
+        );
         assert_eq!(decode(br#"{"table":"AAAA"}"#).unwrap().layer, Layer::Http);
     }
 }

@@ -137,7 +137,10 @@ impl PathProblem {
 
 /// The part of `:path` that rules see: everything before the first `?` or `#`.
 pub fn strip_query(raw: &[u8]) -> &[u8] {
-    let end = raw.iter().position(|&b| b == b'?' || b == b'#').unwrap_or(raw.len());
+    let end = raw
+        .iter()
+        .position(|&b| b == b'?' || b == b'#')
+        .unwrap_or(raw.len());
     raw.get(..end).unwrap_or(raw)
 }
 
@@ -164,7 +167,9 @@ pub fn check_path(path: &[u8]) -> Result<(), PathProblem> {
             b'%' => {
                 let h = path.get(i + 1).copied().and_then(hex);
                 let l = path.get(i + 2).copied().and_then(hex);
-                let (Some(h), Some(l)) = (h, l) else { return Err(PathProblem::InvalidEscape) };
+                let (Some(h), Some(l)) = (h, l) else {
+                    return Err(PathProblem::InvalidEscape);
+                };
                 let c = h * 16 + l;
                 match c {
                     0 => return Err(PathProblem::Nul),
@@ -209,7 +214,12 @@ impl Method {
     /// lower-case or otherwise malformed method is refused (Envoy rejects
     /// these with 400 before filters run).
     pub fn parse(raw: &[u8]) -> Result<Self, Reason> {
-        if raw.is_empty() || raw.len() > 32 || !raw.iter().all(|&b| b.is_ascii_uppercase() || b == b'-' || b == b'_') {
+        if raw.is_empty()
+            || raw.len() > 32
+            || !raw
+                .iter()
+                .all(|&b| b.is_ascii_uppercase() || b == b'-' || b == b'_')
+        {
             return Err(Reason::InvalidMethod);
         }
         Ok(crate::spec::METHODS
@@ -242,7 +252,10 @@ impl HostBuf {
 impl Write for HostBuf {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         let end = self.len.checked_add(s.len()).ok_or(fmt::Error)?;
-        self.buf.get_mut(self.len..end).ok_or(fmt::Error)?.copy_from_slice(s.as_bytes());
+        self.buf
+            .get_mut(self.len..end)
+            .ok_or(fmt::Error)?
+            .copy_from_slice(s.as_bytes());
         self.len = end;
         Ok(())
     }
@@ -252,7 +265,10 @@ impl Write for HostBuf {
 /// literals (with or without brackets) in canonical form; then checks it
 /// with [`is_normalized_host`].
 pub fn normalize_host(raw: &[u8]) -> Option<HostBuf> {
-    let mut out = HostBuf { buf: [0; 256], len: 0 };
+    let mut out = HostBuf {
+        buf: [0; 256],
+        len: 0,
+    };
     let inner = raw.strip_prefix(b"[").and_then(|r| r.strip_suffix(b"]"));
     if let Some(v6) = inner.or_else(|| raw.contains(&b':').then_some(raw)) {
         let addr: Ipv6Addr = core::str::from_utf8(v6).ok()?.parse().ok()?;
@@ -278,7 +294,10 @@ pub fn parse_authority(raw: &[u8]) -> Result<(HostBuf, Option<u16>), Reason> {
         return Err(Reason::MissingAuthority);
     }
     let (host, port) = if raw.first() == Some(&b'[') {
-        let close = raw.iter().position(|&b| b == b']').ok_or(Reason::InvalidAuthority)?;
+        let close = raw
+            .iter()
+            .position(|&b| b == b']')
+            .ok_or(Reason::InvalidAuthority)?;
         let (h, rest) = raw.split_at(close + 1);
         let port = match rest {
             [] => None,
@@ -319,7 +338,13 @@ pub fn normalize_principal(raw: &[u8]) -> &[u8] {
 pub fn principal_parts(p: &[u8]) -> Option<(&[u8], &[u8])> {
     let mut it = p.split(|&b| b == b'/');
     let (td, ns_kw, ns, sa_kw, sa) = (it.next()?, it.next()?, it.next()?, it.next()?, it.next()?);
-    if it.next().is_some() || td.is_empty() || ns_kw != b"ns" || sa_kw != b"sa" || ns.is_empty() || sa.is_empty() {
+    if it.next().is_some()
+        || td.is_empty()
+        || ns_kw != b"ns"
+        || sa_kw != b"sa"
+        || ns.is_empty()
+        || sa.is_empty()
+    {
         return None;
     }
     Some((ns, sa))
@@ -362,8 +387,15 @@ pub fn normalize_http<'a>(p: &HttpParts<'a>) -> Result<NormalizedHttp<'a>, Reaso
     if p.method != b"CONNECT" || p.path.is_some() {
         check_path(path).map_err(Reason::Path)?;
     }
-    let port = port.or(p.destination_port.filter(|&p| p != 0)).unwrap_or(if p.https { 443 } else { 80 });
-    Ok(NormalizedHttp { host, port, method, path })
+    let port = port
+        .or(p.destination_port.filter(|&p| p != 0))
+        .unwrap_or(if p.https { 443 } else { 80 });
+    Ok(NormalizedHttp {
+        host,
+        port,
+        method,
+        path,
+    })
 }
 
 #[cfg(test)]
@@ -371,14 +403,18 @@ mod tests {
     use super::*;
 
     fn auth(s: &str) -> Result<(String, Option<u16>), Reason> {
-        parse_authority(s.as_bytes()).map(|(h, p)| (String::from_utf8(h.as_bytes().to_vec()).unwrap(), p))
+        parse_authority(s.as_bytes())
+            .map(|(h, p)| (String::from_utf8(h.as_bytes().to_vec()).unwrap(), p))
     }
 
     #[test]
     fn authorities() {
         assert_eq!(auth("HTTPBin.org"), Ok(("httpbin.org".into(), None)));
         assert_eq!(auth("httpbin.org."), Ok(("httpbin.org".into(), None)));
-        assert_eq!(auth("httpbin.org.:8080"), Ok(("httpbin.org".into(), Some(8080))));
+        assert_eq!(
+            auth("httpbin.org.:8080"),
+            Ok(("httpbin.org".into(), Some(8080)))
+        );
         assert_eq!(auth("httpbin.org:"), Ok(("httpbin.org".into(), None)));
         assert_eq!(auth("[::1]:443"), Ok(("::1".into(), Some(443))));
         assert_eq!(auth("[2001:DB8:0:0::1]"), Ok(("2001:db8::1".into(), None)));
@@ -409,7 +445,15 @@ mod tests {
 
     #[test]
     fn canonical_paths() {
-        for ok in ["/", "/get", "/a/b/", "/a%20b", "/a%3Bb", "/%C3%A9", "/a.b/.c/..d"] {
+        for ok in [
+            "/",
+            "/get",
+            "/a/b/",
+            "/a%20b",
+            "/a%3Bb",
+            "/%C3%A9",
+            "/a.b/.c/..d",
+        ] {
             assert_eq!(check_path(ok.as_bytes()), Ok(()), "{ok}");
         }
         for (bad, why) in [
@@ -462,8 +506,14 @@ mod tests {
 
     #[test]
     fn principals() {
-        assert_eq!(normalize_principal(b"spiffe://cluster.local/ns/a/sa/b"), b"cluster.local/ns/a/sa/b");
-        assert_eq!(principal_parts(b"cluster.local/ns/a/sa/b"), Some((&b"a"[..], &b"b"[..])));
+        assert_eq!(
+            normalize_principal(b"spiffe://cluster.local/ns/a/sa/b"),
+            b"cluster.local/ns/a/sa/b"
+        );
+        assert_eq!(
+            principal_parts(b"cluster.local/ns/a/sa/b"),
+            Some((&b"a"[..], &b"b"[..]))
+        );
         assert_eq!(principal_parts(b"cluster.local/ns/a/sa/b/c"), None);
         assert_eq!(principal_parts(b"cluster.local/xx/a/sa/b"), None);
     }

@@ -81,7 +81,9 @@ impl Protocol {
 }
 
 /// The standard request methods a rule can name, as bits of a [`MethodSet`].
-pub const METHODS: [&str; 9] = ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"];
+pub const METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+];
 
 /// A set of methods. [`MethodSet::ANY`] also matches methods outside [`METHODS`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -95,7 +97,10 @@ impl MethodSet {
 
     /// The set holding only the standard method `name`, if it is one.
     pub fn standard(name: &str) -> Option<Self> {
-        METHODS.iter().position(|m| *m == name).map(|i| Self(1 << i))
+        METHODS
+            .iter()
+            .position(|m| *m == name)
+            .map(|i| Self(1 << i))
     }
 
     /// Whether this is [`MethodSet::ANY`].
@@ -112,7 +117,11 @@ impl MethodSet {
     /// Names of the methods in the set, in [`METHODS`] order (empty for ANY).
     pub fn names(self) -> impl Iterator<Item = &'static str> {
         let bits = if self.is_any() { 0 } else { self.0 };
-        METHODS.iter().enumerate().filter(move |(i, _)| bits & (1 << i) != 0).map(|(_, m)| *m)
+        METHODS
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| bits & (1 << i) != 0)
+            .map(|(_, m)| *m)
     }
 }
 
@@ -222,7 +231,11 @@ pub struct PortRange {
 
 impl fmt::Display for PortRange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.lo == self.hi { write!(f, "{}", self.lo) } else { write!(f, "{}-{}", self.lo, self.hi) }
+        if self.lo == self.hi {
+            write!(f, "{}", self.lo)
+        } else {
+            write!(f, "{}-{}", self.lo, self.hi)
+        }
     }
 }
 

@@ -25,7 +25,9 @@ pub struct Span {
 
 impl Span {
     pub(crate) fn of<T>(self, items: &[T]) -> &[T] {
-        items.get(self.start as usize..self.end as usize).unwrap_or(&[])
+        items
+            .get(self.start as usize..self.end as usize)
+            .unwrap_or(&[])
     }
 
     pub(crate) fn len(self) -> usize {
@@ -58,7 +60,11 @@ pub(crate) struct Rule {
 pub(crate) enum Path {
     Exact(Str),
     Prefix(Str),
-    Dfa { kind: PatternKind, text: Str, dfa: u32 },
+    Dfa {
+        kind: PatternKind,
+        text: Str,
+        dfa: u32,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -150,7 +156,9 @@ impl Table {
 
     pub(crate) fn str(&self, s: Str) -> &[u8] {
         let start = s.off as usize;
-        self.strings.get(start..start.saturating_add(s.len as usize)).unwrap_or(&[])
+        self.strings
+            .get(start..start.saturating_add(s.len as usize))
+            .unwrap_or(&[])
     }
 
     pub(crate) fn text(&self, s: Str) -> &str {
@@ -174,7 +182,9 @@ impl Table {
 
     /// The name of policy `i` (empty if out of range).
     pub fn policy_name(&self, i: u32) -> &str {
-        self.policies.get(i as usize).map_or("", |p| self.text(p.name))
+        self.policies
+            .get(i as usize)
+            .map_or("", |p| self.text(p.name))
     }
 
     /// The mode of policy `i`.

@@ -2,6 +2,14 @@
 //! the compiler and the end-to-end tests through the `.wasm` cover the same
 //! rules from policy text).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a failed unwrap is a failed test"
+)]
+
 mod common;
 use common::*;
 use egress_table::request::{Method, Reason};
@@ -12,7 +20,13 @@ fn table(spec: &TableSpec) -> Table {
     Table::from_bytes(&egress_table::format::encode(spec).unwrap()).unwrap()
 }
 
-fn http<'a>(host: &'a str, port: u16, method: &str, path: &'a str, principal: Option<&'a str>) -> Request<'a> {
+fn http<'a>(
+    host: &'a str,
+    port: u16,
+    method: &str,
+    path: &'a str,
+    principal: Option<&'a str>,
+) -> Request<'a> {
     Request {
         kind: Kind::Http,
         host: host.as_bytes(),
@@ -45,10 +59,24 @@ fn httpbin_example() {
     assert!(!d.allowed());
     assert_eq!(d.enforced.cause, Cause::Default(0));
     assert!(d.log, "log denied is the default");
-    assert!(t.decide(&http("httpbin.org", 80, "POST", "/post", Some(ADMIN))).allowed());
-    assert!(!t.decide(&http("example.com", 80, "GET", "/get", None)).allowed());
-    assert!(!t.decide(&http("httpbin.org", 8080, "GET", "/get", None)).allowed(), "port is part of the destination");
-    assert!(!t.decide(&http("httpbin.org", 80, "GET", "/get/", None)).allowed(), "exact path");
+    assert!(
+        t.decide(&http("httpbin.org", 80, "POST", "/post", Some(ADMIN)))
+            .allowed()
+    );
+    assert!(
+        !t.decide(&http("example.com", 80, "GET", "/get", None))
+            .allowed()
+    );
+    assert!(
+        !t.decide(&http("httpbin.org", 8080, "GET", "/get", None))
+            .allowed(),
+        "port is part of the destination"
+    );
+    assert!(
+        !t.decide(&http("httpbin.org", 80, "GET", "/get/", None))
+            .allowed(),
+        "exact path"
+    );
 }
 
 #[test]
@@ -58,15 +86,36 @@ fn deny_overrides_allow_regardless_of_order() {
         allow.methods = methods(&["GET", "POST"]);
         let mut deny = rule("p/2", Action::Deny);
         deny.paths = vec![PathSpec::Prefix("/admin/".into())];
-        let mut rules = if deny_first { vec![deny, allow] } else { vec![allow, deny] };
+        let mut rules = if deny_first {
+            vec![deny, allow]
+        } else {
+            vec![allow, deny]
+        };
         for (i, r) in rules.iter_mut().enumerate() {
             r.id = format!("p/{}", i + 1);
         }
-        let t = table(&TableSpec { policies: vec![policy("p", Action::Deny, vec![dest(vec![host("a.com")], Protocol::Http, &[(80, 80)], rules)])] });
+        let t = table(&TableSpec {
+            policies: vec![policy(
+                "p",
+                Action::Deny,
+                vec![dest(
+                    vec![host("a.com")],
+                    Protocol::Http,
+                    &[(80, 80)],
+                    rules,
+                )],
+            )],
+        });
         let d = t.decide(&http("a.com", 80, "GET", "/admin/x", None));
         assert!(!d.allowed());
-        assert_eq!(rule_of(&t, &d).as_deref(), Some(if deny_first { "p/1" } else { "p/2" }));
-        assert!(t.decide(&http("a.com", 80, "GET", "/admin", None)).allowed());
+        assert_eq!(
+            rule_of(&t, &d).as_deref(),
+            Some(if deny_first { "p/1" } else { "p/2" })
+        );
+        assert!(
+            t.decide(&http("a.com", 80, "GET", "/admin", None))
+                .allowed()
+        );
     }
 }
 
@@ -77,8 +126,18 @@ fn wildcards_say_their_depth() {
             "w",
             Action::Deny,
             vec![
-                dest(vec![host("*.one.com")], Protocol::Http, &[(80, 80)], vec![rule("w/1", Action::Allow)]),
-                dest(vec![host("**.any.com")], Protocol::Http, &[(80, 80)], vec![rule("w/2", Action::Allow)]),
+                dest(
+                    vec![host("*.one.com")],
+                    Protocol::Http,
+                    &[(80, 80)],
+                    vec![rule("w/1", Action::Allow)],
+                ),
+                dest(
+                    vec![host("**.any.com")],
+                    Protocol::Http,
+                    &[(80, 80)],
+                    vec![rule("w/2", Action::Allow)],
+                ),
             ],
         )],
     });
@@ -103,14 +162,29 @@ fn catch_all_hosts() {
             Action::Allow,
             vec![
                 dest(vec![host("**")], Protocol::Http, &[(80, 80)], vec![deny]),
-                dest(vec![host("*")], Protocol::Http, &[(80, 80)], vec![rule("c/2", Action::Deny)]),
+                dest(
+                    vec![host("*")],
+                    Protocol::Http,
+                    &[(80, 80)],
+                    vec![rule("c/2", Action::Deny)],
+                ),
             ],
         )],
     });
-    assert!(!t.decide(&http("x.y.z", 80, "GET", "/admin/a", None)).allowed());
+    assert!(
+        !t.decide(&http("x.y.z", 80, "GET", "/admin/a", None))
+            .allowed()
+    );
     assert!(t.decide(&http("x.y.z", 80, "GET", "/a", None)).allowed());
-    assert!(!t.decide(&http("localhost", 80, "GET", "/a", None)).allowed(), "`*` alone: single-label hosts");
-    assert!(t.decide(&http("10.0.0.1", 80, "GET", "/a", None)).allowed(), "wildcards never match IP literals");
+    assert!(
+        !t.decide(&http("localhost", 80, "GET", "/a", None))
+            .allowed(),
+        "`*` alone: single-label hosts"
+    );
+    assert!(
+        t.decide(&http("10.0.0.1", 80, "GET", "/a", None)).allowed(),
+        "wildcards never match IP literals"
+    );
 }
 
 #[test]
@@ -118,8 +192,22 @@ fn sources() {
     let mut ns = rule("s/1", Action::Allow);
     ns.sources = vec![SourceSpec::Namespace("payments".into())];
     let mut sa = rule("s/2", Action::Allow);
-    sa.sources = vec![SourceSpec::ServiceAccount { namespace: "ci".into(), name: "builder".into() }];
-    let t = table(&TableSpec { policies: vec![policy("s", Action::Deny, vec![dest(vec![host("a.com")], Protocol::Http, &[(80, 80)], vec![ns, sa])])] });
+    sa.sources = vec![SourceSpec::ServiceAccount {
+        namespace: "ci".into(),
+        name: "builder".into(),
+    }];
+    let t = table(&TableSpec {
+        policies: vec![policy(
+            "s",
+            Action::Deny,
+            vec![dest(
+                vec![host("a.com")],
+                Protocol::Http,
+                &[(80, 80)],
+                vec![ns, sa],
+            )],
+        )],
+    });
     let ok = |p: Option<&str>| t.decide(&http("a.com", 80, "GET", "/", p)).allowed();
     assert!(ok(Some("cluster.local/ns/payments/sa/web")));
     assert!(ok(Some("other.domain/ns/payments/sa/x")));
@@ -147,7 +235,18 @@ fn repeated_headers_fail_closed() {
     allow.headers = vec![HeaderSpec::Equals("x-tenant".into(), b"acme".to_vec())];
     let mut deny = rule("h/2", Action::Deny);
     deny.headers = vec![HeaderSpec::Equals("x-debug".into(), b"1".to_vec())];
-    let t = table(&TableSpec { policies: vec![policy("h", Action::Deny, vec![dest(vec![host("a.com")], Protocol::Http, &[(80, 80)], vec![allow, deny])])] });
+    let t = table(&TableSpec {
+        policies: vec![policy(
+            "h",
+            Action::Deny,
+            vec![dest(
+                vec![host("a.com")],
+                Protocol::Http,
+                &[(80, 80)],
+                vec![allow, deny],
+            )],
+        )],
+    });
     let go = |hs: Vec<(&'static str, &'static [u8])>| {
         let h = H(hs);
         let mut r = http("a.com", 80, "GET", "/", None);
@@ -155,11 +254,27 @@ fn repeated_headers_fail_closed() {
         t.decide(&r).allowed()
     };
     assert!(go(vec![("x-tenant", b"acme")]));
-    assert!(go(vec![("X-Tenant", b"acme")]), "names are case-insensitive");
-    assert!(!go(vec![("x-tenant", b"acme"), ("x-tenant", b"evil")]), "a second value must not slip past an allow");
+    assert!(
+        go(vec![("X-Tenant", b"acme")]),
+        "names are case-insensitive"
+    );
+    assert!(
+        !go(vec![("x-tenant", b"acme"), ("x-tenant", b"evil")]),
+        "a second value must not slip past an allow"
+    );
     assert!(!go(vec![("x-tenant", b"acme,evil")]));
-    assert!(!go(vec![("x-tenant", b"acme"), ("x-debug", b"0"), ("x-debug", b"1")]), "any value fires a deny");
-    assert!(go(vec![("x-tenant", b"acme"), ("x-debug", b"\xff\xfe")]), "non-UTF-8 values are compared as bytes");
+    assert!(
+        !go(vec![
+            ("x-tenant", b"acme"),
+            ("x-debug", b"0"),
+            ("x-debug", b"1")
+        ]),
+        "any value fires a deny"
+    );
+    assert!(
+        go(vec![("x-tenant", b"acme"), ("x-debug", b"\xff\xfe")]),
+        "non-UTF-8 values are compared as bytes"
+    );
     assert!(!go(vec![]));
 }
 
@@ -180,12 +295,32 @@ fn audit_mode_is_a_dry_run() {
 #[test]
 fn audit_policies_are_evaluated_on_their_own() {
     // Enforced allowlist for a.com; an audit policy that would deny POST there.
-    let enforce = policy("e", Action::Deny, vec![dest(vec![host("a.com")], Protocol::Http, &[(80, 80)], vec![rule("e/1", Action::Allow)])]);
+    let enforce = policy(
+        "e",
+        Action::Deny,
+        vec![dest(
+            vec![host("a.com")],
+            Protocol::Http,
+            &[(80, 80)],
+            vec![rule("e/1", Action::Allow)],
+        )],
+    );
     let mut post = rule("a/1", Action::Deny);
     post.methods = methods(&["POST"]);
-    let mut audit = policy("a", Action::Allow, vec![dest(vec![host("a.com")], Protocol::Http, &[(80, 80)], vec![post])]);
+    let mut audit = policy(
+        "a",
+        Action::Allow,
+        vec![dest(
+            vec![host("a.com")],
+            Protocol::Http,
+            &[(80, 80)],
+            vec![post],
+        )],
+    );
     audit.mode = Mode::Audit;
-    let t = table(&TableSpec { policies: vec![enforce, audit] });
+    let t = table(&TableSpec {
+        policies: vec![enforce, audit],
+    });
     let d = t.decide(&http("a.com", 80, "POST", "/", None));
     assert!(d.allowed());
     assert_eq!(d.audit.unwrap().action, Action::Deny);
@@ -194,30 +329,91 @@ fn audit_policies_are_evaluated_on_their_own() {
     assert_eq!(d.audit.unwrap().action, Action::Allow);
     let d = t.decide(&http("b.com", 80, "GET", "/", None));
     assert!(!d.allowed(), "the enforced default still applies");
-    assert_eq!(d.audit.unwrap().action, Action::Allow, "the audit policy alone defaults to allow");
+    assert_eq!(
+        d.audit.unwrap().action,
+        Action::Allow,
+        "the audit policy alone defaults to allow"
+    );
     // An audit allowlist shows what it would block even where an enforced
     // policy allows more (the migration case).
-    let wide = policy("wide", Action::Deny, vec![dest(vec![host("**")], Protocol::Tls, &[(443, 443)], vec![rule("wide/1", Action::Allow)])]);
-    let mut narrow = policy("narrow", Action::Deny, vec![dest(vec![host("pypi.org")], Protocol::Tls, &[(443, 443)], vec![rule("narrow/1", Action::Allow)])]);
+    let wide = policy(
+        "wide",
+        Action::Deny,
+        vec![dest(
+            vec![host("**")],
+            Protocol::Tls,
+            &[(443, 443)],
+            vec![rule("wide/1", Action::Allow)],
+        )],
+    );
+    let mut narrow = policy(
+        "narrow",
+        Action::Deny,
+        vec![dest(
+            vec![host("pypi.org")],
+            Protocol::Tls,
+            &[(443, 443)],
+            vec![rule("narrow/1", Action::Allow)],
+        )],
+    );
     narrow.mode = Mode::Audit;
-    let t = table(&TableSpec { policies: vec![wide, narrow] });
-    let tls = |h: &'static str| Request { kind: Kind::Tls, host: h.as_bytes(), port: 443, method: Method::OTHER, path: b"", principal: None, sni: None, dst_ip: None, headers: &NoHeaders };
+    let t = table(&TableSpec {
+        policies: vec![wide, narrow],
+    });
+    let tls = |h: &'static str| Request {
+        kind: Kind::Tls,
+        host: h.as_bytes(),
+        port: 443,
+        method: Method::OTHER,
+        path: b"",
+        principal: None,
+        sni: None,
+        dst_ip: None,
+        headers: &NoHeaders,
+    };
     let d = t.decide(&tls("example.com"));
     assert!(d.allowed());
     assert_eq!(d.audit.unwrap().action, Action::Deny);
-    assert_eq!(t.decide(&tls("pypi.org")).audit.unwrap().action, Action::Allow);
+    assert_eq!(
+        t.decide(&tls("pypi.org")).audit.unwrap().action,
+        Action::Allow
+    );
 }
 
 #[test]
 fn defaults_combine_fail_closed_and_allowlists_union() {
-    let a = policy("a", Action::Deny, vec![dest(vec![host("a.com")], Protocol::Http, &[(80, 80)], vec![rule("a/1", Action::Allow)])]);
-    let b = policy("b", Action::Allow, vec![dest(vec![host("b.com")], Protocol::Http, &[(80, 80)], vec![rule("b/1", Action::Allow)])]);
-    let t = table(&TableSpec { policies: vec![b, a] });
+    let a = policy(
+        "a",
+        Action::Deny,
+        vec![dest(
+            vec![host("a.com")],
+            Protocol::Http,
+            &[(80, 80)],
+            vec![rule("a/1", Action::Allow)],
+        )],
+    );
+    let b = policy(
+        "b",
+        Action::Allow,
+        vec![dest(
+            vec![host("b.com")],
+            Protocol::Http,
+            &[(80, 80)],
+            vec![rule("b/1", Action::Allow)],
+        )],
+    );
+    let t = table(&TableSpec {
+        policies: vec![b, a],
+    });
     assert!(t.decide(&http("a.com", 80, "GET", "/", None)).allowed());
     assert!(t.decide(&http("b.com", 80, "GET", "/", None)).allowed());
     let d = t.decide(&http("c.com", 80, "GET", "/", None));
     assert!(!d.allowed());
-    assert_eq!(d.enforced.cause, Cause::Default(1), "the deny default comes from policy a");
+    assert_eq!(
+        d.enforced.cause,
+        Cause::Default(1),
+        "the deny default comes from policy a"
+    );
 }
 
 #[test]
@@ -227,8 +423,18 @@ fn connections() {
             "g",
             Action::Deny,
             vec![
-                dest(vec![host("github.com"), host("*.github.com")], Protocol::Tls, &[(443, 443)], vec![rule("g/1", Action::Allow)]),
-                dest(vec![cidr("140.82.112.0/20")], Protocol::Tcp, &[(22, 22)], vec![rule("g/2", Action::Allow)]),
+                dest(
+                    vec![host("github.com"), host("*.github.com")],
+                    Protocol::Tls,
+                    &[(443, 443)],
+                    vec![rule("g/1", Action::Allow)],
+                ),
+                dest(
+                    vec![cidr("140.82.112.0/20")],
+                    Protocol::Tcp,
+                    &[(22, 22)],
+                    vec![rule("g/2", Action::Allow)],
+                ),
             ],
         )],
     });
@@ -255,7 +461,10 @@ fn connections() {
     let d = conn(Kind::Tcp, "", "1.2.3.4", 443);
     assert_eq!(d.enforced.cause, Cause::Invalid(Reason::NoSni));
     // An HTTP request never matches a tls destination.
-    assert!(!t.decide(&http("github.com", 443, "GET", "/", None)).allowed());
+    assert!(
+        !t.decide(&http("github.com", 443, "GET", "/", None))
+            .allowed()
+    );
 }
 
 #[test]
@@ -267,7 +476,10 @@ fn sni_host_agreement() {
     r.sni = Some(b"httpbin.org");
     assert!(t.decide(&r).allowed());
     r.sni = Some(b"allowed-cdn.example");
-    assert_eq!(t.decide(&r).enforced.cause, Cause::Invalid(Reason::SniHostMismatch));
+    assert_eq!(
+        t.decide(&r).enforced.cause,
+        Cause::Invalid(Reason::SniHostMismatch)
+    );
     r.sni = None;
     assert!(t.decide(&r).allowed(), "plain HTTP has no SNI to compare");
 }
@@ -275,8 +487,26 @@ fn sni_host_agreement() {
 #[test]
 fn regex_and_template_paths() {
     let mut a = rule("r/1", Action::Allow);
-    a.paths = vec![regex(PatternKind::Regex, "^/v2/items/[0-9]+$", "^/v2/items/[0-9]+$"), regex(PatternKind::Template, "/v1/{*}/x", "/v1/[^/]+/x")];
-    let t = table(&TableSpec { policies: vec![policy("r", Action::Deny, vec![dest(vec![host("a.com")], Protocol::Http, &[(80, 80)], vec![a])])] });
+    a.paths = vec![
+        regex(
+            PatternKind::Regex,
+            "^/v2/items/[0-9]+$",
+            "^/v2/items/[0-9]+$",
+        ),
+        regex(PatternKind::Template, "/v1/{*}/x", "/v1/[^/]+/x"),
+    ];
+    let t = table(&TableSpec {
+        policies: vec![policy(
+            "r",
+            Action::Deny,
+            vec![dest(
+                vec![host("a.com")],
+                Protocol::Http,
+                &[(80, 80)],
+                vec![a],
+            )],
+        )],
+    });
     let ok = |p: &str| t.decide(&http("a.com", 80, "GET", p, None)).allowed();
     assert!(ok("/v2/items/12"));
     assert!(!ok("/v2/items/12a"));
@@ -291,5 +521,8 @@ fn rejected_requests() {
     assert!(!d.allowed());
     assert_eq!(d.enforced.cause, Cause::Invalid(Reason::MissingAuthority));
     let empty = table(&TableSpec::default());
-    assert!(empty.reject(Reason::MissingAuthority).allowed(), "no policy, nothing enforced");
+    assert!(
+        empty.reject(Reason::MissingAuthority).allowed(),
+        "no policy, nothing enforced"
+    );
 }

@@ -1,6 +1,14 @@
 //! The binary format: round trips, canonical layout, and a decoder that
 //! refuses every corruption without panicking.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a failed unwrap is a failed test"
+)]
+
 mod common;
 use common::*;
 use egress_table::format::{VERSION_MAJOR, decode, encode};
@@ -9,8 +17,17 @@ use egress_table::spec::*;
 fn rich() -> TableSpec {
     let mut t = httpbin();
     let mut deny = rule("api/1", Action::Deny);
-    deny.paths = vec![regex(PatternKind::Template, "/v1/admin/{**}", "/v1/admin/(?s:.*)"), PathSpec::Prefix("/internal/".into())];
-    deny.sources = vec![SourceSpec::Namespace("untrusted".into()), SourceSpec::ServiceAccount { namespace: "a".into(), name: "b".into() }];
+    deny.paths = vec![
+        regex(PatternKind::Template, "/v1/admin/{**}", "/v1/admin/(?s:.*)"),
+        PathSpec::Prefix("/internal/".into()),
+    ];
+    deny.sources = vec![
+        SourceSpec::Namespace("untrusted".into()),
+        SourceSpec::ServiceAccount {
+            namespace: "a".into(),
+            name: "b".into(),
+        },
+    ];
     let mut hdr = rule("api/2", Action::Allow);
     hdr.methods = methods(&["GET", "HEAD"]);
     hdr.headers = vec![
@@ -18,14 +35,33 @@ fn rich() -> TableSpec {
         HeaderSpec::Absent("x-debug".into()),
         HeaderSpec::Equals("x-env".into(), b"prod\xff".to_vec()),
     ];
-    hdr.paths = vec![regex(PatternKind::Regex, "^/v2/items/[0-9]+$", "^/v2/items/[0-9]+$")];
+    hdr.paths = vec![regex(
+        PatternKind::Regex,
+        "^/v2/items/[0-9]+$",
+        "^/v2/items/[0-9]+$",
+    )];
     let mut api = policy(
         "api",
         Action::Allow,
         vec![
-            dest(vec![host("api.example.com"), host("*.api.example.com")], Protocol::Http, &[(80, 80), (8000, 8999)], vec![deny, hdr]),
-            dest(vec![host("**.githubusercontent.com"), host("github.com")], Protocol::Tls, &[(443, 443)], vec![rule("api/3", Action::Allow)]),
-            dest(vec![cidr("140.82.112.0/20"), cidr("2001:db8::/32")], Protocol::Tcp, &[(22, 22)], vec![rule("api/4", Action::Allow)]),
+            dest(
+                vec![host("api.example.com"), host("*.api.example.com")],
+                Protocol::Http,
+                &[(80, 80), (8000, 8999)],
+                vec![deny, hdr],
+            ),
+            dest(
+                vec![host("**.githubusercontent.com"), host("github.com")],
+                Protocol::Tls,
+                &[(443, 443)],
+                vec![rule("api/3", Action::Allow)],
+            ),
+            dest(
+                vec![cidr("140.82.112.0/20"), cidr("2001:db8::/32")],
+                Protocol::Tcp,
+                &[(22, 22)],
+                vec![rule("api/4", Action::Allow)],
+            ),
         ],
     );
     api.mode = Mode::Audit;
@@ -80,7 +116,10 @@ fn refuses_truncation_bitflips_and_versions() {
         for bit in [0, 3, 7] {
             let mut b = good.clone();
             b[i] ^= 1 << bit;
-            assert!(decode(&b).is_err(), "bit {bit} of byte {i} flipped and still accepted");
+            assert!(
+                decode(&b).is_err(),
+                "bit {bit} of byte {i} flipped and still accepted"
+            );
         }
     }
     let mut v2 = good.clone();
@@ -112,7 +151,11 @@ fn resealed_corruption_is_caught_structurally_or_is_harmless() {
             Ok(t) => assert!(!t.to_spec().dump().is_empty() || t.policy_count() == 0),
         }
     }
-    assert!(refused > (good.len() - 20) / 2, "only {refused} of {} resealed flips refused", good.len() - 20);
+    assert!(
+        refused > (good.len() - 20) / 2,
+        "only {refused} of {} resealed flips refused",
+        good.len() - 20
+    );
 }
 
 #[test]

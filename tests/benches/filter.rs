@@ -6,12 +6,23 @@
 //! 1,000,000 requests (it must not grow). Set `EGRESS_BENCH_REQUESTS` to
 //! change the count.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a failed unwrap is a failed test"
+)]
+
 use std::time::Instant;
 
 use egress_tests::{Filters, HttpRequest, TARGETS};
 
 fn main() {
-    let n: usize = std::env::var("EGRESS_BENCH_REQUESTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let n: usize = std::env::var("EGRESS_BENCH_REQUESTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
     let policy = include_str!("../../policies/httpbin.egress");
     println!("egress filter benchmark: {n} requests per run, one VM (like one Envoy worker)");
     for target in TARGETS {
@@ -39,13 +50,20 @@ fn main() {
             "{target:<24} http  {per:>6.2} µs/request (half allowed, half 403)   linear memory {} KiB before, {} KiB after {n} requests{}",
             mem_before / 1024,
             mem_after / 1024,
-            if mem_after == mem_before { " (flat)" } else { " (GREW)" }
+            if mem_after == mem_before {
+                " (flat)"
+            } else {
+                " (GREW)"
+            }
         );
         let m = n / 10;
         let t = Instant::now();
         for _ in 0..m {
             f.connect(Some("httpbin.org"), "1.2.3.4:443");
         }
-        println!("{target:<24} tcp   {:>6.2} µs/connection ({m} connections)", t.elapsed().as_secs_f64() * 1e6 / m as f64);
+        println!(
+            "{target:<24} tcp   {:>6.2} µs/connection ({m} connections)",
+            t.elapsed().as_secs_f64() * 1e6 / m as f64
+        );
     }
 }

@@ -5,7 +5,9 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-pub use egress_host::{Connection, HostConfig, HttpOutcome, HttpRequest, LogLevel, Plugin, Properties, Value, Vm};
+pub use egress_host::{
+    Connection, HostConfig, HttpOutcome, HttpRequest, LogLevel, Plugin, Properties, Value, Vm,
+};
 use egress_table::plugin_config::{self, Layer};
 
 /// The two wasm targets the filter is built for.
@@ -13,14 +15,20 @@ pub const TARGETS: [&str; 2] = ["wasm32-wasip1", "wasm32-unknown-unknown"];
 
 /// Path of a built module (`egress_filter` or `probe_filter`) for `target`.
 pub fn wasm_path(module: &str, target: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("target").join(target).join("release").join(format!("{module}.wasm"))
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("target")
+        .join(target)
+        .join("release")
+        .join(format!("{module}.wasm"))
 }
 
 /// The filter module's bytes for `target`. Fails with a message saying how
 /// to build it when it is missing.
 pub fn filter_wasm(target: &str) -> Result<Vec<u8>, String> {
     let p = wasm_path("egress_filter", target);
-    std::fs::read(&p).map_err(|e| format!("{}: {e}. Build the filter first: `make wasm`", p.display()))
+    std::fs::read(&p)
+        .map_err(|e| format!("{}: {e}. Build the filter first: `make wasm`", p.display()))
 }
 
 /// A compiled plugin per target, shared by all tests of one test binary.
@@ -29,7 +37,14 @@ pub fn plugin(target: &str) -> Result<&'static Plugin, String> {
     let all = PLUGINS.get_or_init(|| {
         TARGETS
             .iter()
-            .map(|t| (t.to_string(), filter_wasm(t).and_then(|w| Plugin::from_bytes(&w, HostConfig::default()).map_err(|e| e.to_string()))))
+            .map(|t| {
+                (
+                    t.to_string(),
+                    filter_wasm(t).and_then(|w| {
+                        Plugin::from_bytes(&w, HostConfig::default()).map_err(|e| e.to_string())
+                    }),
+                )
+            })
             .collect()
     });
     match all.iter().find(|(t, _)| t == target) {
@@ -42,7 +57,12 @@ pub fn plugin(target: &str) -> Result<&'static Plugin, String> {
 /// Compiles policy text into a binary table, or returns the rendered diagnostics.
 pub fn compile(policy: &str) -> Result<Vec<u8>, String> {
     let (sources, outcome) = egressc::compile_str("test.egress", policy);
-    let errors: Vec<String> = outcome.diagnostics.iter().filter(|d| d.is_error()).map(|d| egressc::diag::render(d, &sources)).collect();
+    let errors: Vec<String> = outcome
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| egressc::diag::render(d, &sources))
+        .collect();
     let compiled = outcome.compiled.ok_or_else(|| errors.join("\n"))?;
     egressc::emit::emit(&compiled.spec, egressc::emit::Format::Table).map_err(|e| e.0)
 }
@@ -58,17 +78,27 @@ pub fn vm_with_table(target: &str, table: &[u8], layer: Layer) -> Result<Vm, Str
     if vm.configure(cfg.as_bytes()).map_err(|e| e.to_string())? {
         Ok(vm)
     } else {
-        Err(vm.logs().iter().map(|l| l.message.clone()).collect::<Vec<_>>().join("\n"))
+        Err(vm
+            .logs()
+            .iter()
+            .map(|l| l.message.clone())
+            .collect::<Vec<_>>()
+            .join("\n"))
     }
 }
 
 /// A VM of `target` configured with the compiled `policy` for `layer`.
 pub fn vm(target: &str, policy: &str, layer: Layer) -> Vm {
     let table = compile(policy).unwrap_or_else(|e| fail(&format!("policy does not compile:\n{e}")));
-    vm_with_table(target, &table, layer).unwrap_or_else(|e| fail(&format!("{target}: the filter refused the configuration: {e}")))
+    vm_with_table(target, &table, layer).unwrap_or_else(|e| {
+        fail(&format!(
+            "{target}: the filter refused the configuration: {e}"
+        ))
+    })
 }
 
 /// Both layers of one policy, for one target.
+#[allow(missing_debug_implementations, reason = "wraps wasmtime stores")]
 pub struct Filters {
     /// The HTTP filter.
     pub http: Vm,
@@ -81,12 +111,18 @@ pub struct Filters {
 impl Filters {
     /// Compiles `policy` and configures both filters for `target`.
     pub fn new(target: &'static str, policy: &str) -> Self {
-        Self { http: vm(target, policy, Layer::Http), network: vm(target, policy, Layer::Network), target }
+        Self {
+            http: vm(target, policy, Layer::Http),
+            network: vm(target, policy, Layer::Network),
+            target,
+        }
     }
 
     /// Sends an HTTP request; returns the outcome.
     pub fn http(&mut self, req: &HttpRequest) -> HttpOutcome {
-        self.http.http(req).unwrap_or_else(|e| fail(&format!("{}: the host failed: {e}", self.target)))
+        self.http
+            .http(req)
+            .unwrap_or_else(|e| fail(&format!("{}: the host failed: {e}", self.target)))
     }
 
     /// The status a simple request gets.
@@ -98,19 +134,31 @@ impl Filters {
     pub fn connect(&mut self, sni: Option<&str>, dst: &str) -> egress_host::ConnectionOutcome {
         let conn = Connection {
             sni: sni.map(|s| s.as_bytes().to_vec()),
-            destination: Some(dst.parse().unwrap_or_else(|_| fail(&format!("bad address {dst}")))),
+            destination: Some(
+                dst.parse()
+                    .unwrap_or_else(|_| fail(&format!("bad address {dst}"))),
+            ),
             source: None,
             downstream_data: b"client hello".to_vec(),
             properties: Properties::default(),
         };
-        self.network.connection(&conn).unwrap_or_else(|e| fail(&format!("{}: the host failed: {e}", self.target)))
+        self.network
+            .connection(&conn)
+            .unwrap_or_else(|e| fail(&format!("{}: the host failed: {e}", self.target)))
     }
 }
 
 /// The `wasm.egress_decision` record of an outcome's filter state, split:
 /// `[decision, policy, rule, reason]`.
 pub fn record(fs: &std::collections::BTreeMap<String, Vec<u8>>, key: &str) -> Vec<String> {
-    fs.get(key).map(|v| String::from_utf8_lossy(v).split(' ').map(str::to_owned).collect()).unwrap_or_default()
+    fs.get(key)
+        .map(|v| {
+            String::from_utf8_lossy(v)
+                .split(' ')
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Panics with a message (test helper; the workspace denies `panic!` outside tests).

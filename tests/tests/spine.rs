@@ -2,6 +2,14 @@
 //! host → decisions, for both wasm targets; and a corrupted table refused at
 //! configure time without a trap.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a failed unwrap is a failed test"
+)]
+
 use egress_table::plugin_config::Layer;
 use egress_tests::{Filters, HttpRequest, TARGETS, compile, record, vm_with_table};
 
@@ -9,7 +17,10 @@ const HTTPBIN: &str = include_str!("../../policies/httpbin.egress");
 const ADMIN: &str = "spiffe://cluster.local/ns/default/sa/admin";
 
 fn with_principal(mut r: HttpRequest, p: &str) -> HttpRequest {
-    r.properties.set(&["filter_state", "io.istio.peer_principal"], egress_tests::Value::String(p.as_bytes().to_vec()));
+    r.properties.set(
+        &["filter_state", "io.istio.peer_principal"],
+        egress_tests::Value::String(p.as_bytes().to_vec()),
+    );
     r
 }
 
@@ -20,17 +31,29 @@ fn httpbin_as_in_istios_ambient_egress_docs() {
         let get = f.http(&HttpRequest::new("GET", "httpbin.org", "/get"));
         assert_eq!(get.status, 200, "{target}: GET /get");
         assert!(get.local_response.is_none());
-        assert_eq!(record(&get.filter_state, "wasm.egress_decision"), ["allow", "httpbin", "httpbin/1", "rule"]);
+        assert_eq!(
+            record(&get.filter_state, "wasm.egress_decision"),
+            ["allow", "httpbin", "httpbin/1", "rule"]
+        );
 
         let post = f.http(&HttpRequest::new("POST", "httpbin.org", "/post"));
         assert_eq!(post.status, 403, "{target}: POST /post");
         let lr = post.local_response.as_ref().expect("a local response");
         assert_eq!(lr.body, b"RBAC: access denied");
-        assert_eq!(record(&post.filter_state, "wasm.egress_decision"), ["deny", "httpbin", "-", "default"]);
+        assert_eq!(
+            record(&post.filter_state, "wasm.egress_decision"),
+            ["deny", "httpbin", "-", "default"]
+        );
 
-        let admin = f.http(&with_principal(HttpRequest::new("POST", "httpbin.org", "/post"), ADMIN));
+        let admin = f.http(&with_principal(
+            HttpRequest::new("POST", "httpbin.org", "/post"),
+            ADMIN,
+        ));
         assert_eq!(admin.status, 200, "{target}: admin POST /post");
-        assert_eq!(record(&admin.filter_state, "wasm.egress_decision")[2], "httpbin/2");
+        assert_eq!(
+            record(&admin.filter_state, "wasm.egress_decision")[2],
+            "httpbin/2"
+        );
 
         for host in ["example.com", "httpbin.org.evil.com", "api.httpbin.org"] {
             assert_eq!(f.status("GET", host, "/get"), 403, "{target}: {host}");
@@ -58,8 +81,13 @@ fn corrupted_tables_are_refused_at_configure_time() {
     cases.push(("wrong magic", magic));
     for target in TARGETS {
         for (what, bytes) in &cases {
-            let err = vm_with_table(target, bytes, Layer::Http).err().unwrap_or_else(|| panic!("{target}: a {what} table was accepted"));
-            assert!(err.contains("refusing the plugin configuration"), "{target}: {what}: the refusal is logged with a reason: {err}");
+            let err = vm_with_table(target, bytes, Layer::Http)
+                .err()
+                .unwrap_or_else(|| panic!("{target}: a {what} table was accepted"));
+            assert!(
+                err.contains("refusing the plugin configuration"),
+                "{target}: {what}: the refusal is logged with a reason: {err}"
+            );
         }
         // The reasons name what is wrong.
         let e = vm_with_table(target, &cases[4].1, Layer::Http).unwrap_err();

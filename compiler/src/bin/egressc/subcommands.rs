@@ -97,7 +97,7 @@ pub fn fmt(paths: &[PathBuf], check: bool) -> u8 {
                 code = code.max(1);
             }
             Ok(out) if out == text => {}
-            Ok(out) if check => {
+            Ok(_) if check => {
                 println!("{} is not formatted", p.display());
                 code = code.max(1);
             }
@@ -187,7 +187,7 @@ pub fn simulate(paths: &[PathBuf], requests: &Path, host: &HostArgs, log: bool, 
     let mut out = std::io::stdout().lock();
     let mut bad_lines = 0;
     if format == SimFormat::Table {
-        let _ = writeln!(out, "{:>3}  {:<52} {:<8} {:<6} {}", "#", "request", "decision", "status", "decided by");
+        let _ = writeln!(out, "{:>3}  {:<52} {:<8} {:<6} decided by", "#", "request", "decision", "status");
     }
     for (i, line) in input.lines().enumerate() {
         let n = i + 1;
@@ -257,7 +257,7 @@ pub fn test(paths: &[PathBuf], host: &HostArgs, format: ReportFormat) -> u8 {
     for path in &list {
         let (sources, compiled) = match compile_quiet(std::slice::from_ref(path)) {
             Ok(c) => c,
-            Err(code) if code == 2 => return 2,
+            Err(2) => return 2,
             Err(_) => {
                 files_failed += 1;
                 continue;
