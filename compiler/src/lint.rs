@@ -21,11 +21,11 @@ fn has_error(diags: &[Diagnostic], span: Span) -> bool {
 
 /// Adds the warnings for `c` to `diags`.
 ///
-/// `diags` holds the errors reported so far. A policy or destination with an
-/// error was checked only in part (the parser or checker dropped what it could
-/// not read), so the warnings that reason about it as a whole (no
-/// destinations, only allow rules, an empty block, shadowing) are left out
-/// there: they would describe the mistake, not the policy.
+/// `diags` holds the errors reported so far. A policy with an error was
+/// checked only in part (the parser or checker dropped what it could not
+/// read), so it gets no warnings here but W0411 (which reads its settings
+/// only): the others reason about what is there and would describe the
+/// mistake, not the policy (an "empty" block whose rule did not parse).
 pub fn lint(c: &Checked, diags: &mut Vec<Diagnostic>) {
     let broken: Vec<bool> = c
         .policies
@@ -69,9 +69,7 @@ pub fn lint(c: &Checked, diags: &mut Vec<Diagnostic>) {
             );
         }
         for d in &p.dests {
-            if !has_error(diags, d.span) {
-                lint_dest(d, diags);
-            }
+            lint_dest(d, diags);
         }
         // The same host twice within a policy.
         let mut seen: Vec<(&HostPattern, Protocol, &[PortRange], Span, usize)> = Vec::new();
@@ -106,7 +104,13 @@ pub fn lint(c: &Checked, diags: &mut Vec<Diagnostic>) {
     // An exact host also matched by a wildcard (across policies of the same mode).
     let mut exact = Vec::new();
     let mut wild = Vec::new();
-    for p in &c.policies {
+    for p in c
+        .policies
+        .iter()
+        .zip(&broken)
+        .filter(|(_, b)| !**b)
+        .map(|(p, _)| p)
+    {
         for d in &p.dests {
             for t in &d.targets {
                 if let Target::Host(h) = &t.value {

@@ -3,7 +3,7 @@
 //!
 //! Inputs come from three sources: arbitrary text, text over the language's
 //! own alphabet (so the parser gets past the first token), and mutations of
-//! real policy files (`policies/*.egress` and `tests/cases/valid/*.egress`):
+//! real policy files (`policies/*.egress` and `tests/cases/{valid,invalid}/*.egress`):
 //! tokens deleted, duplicated, swapped or replaced, keywords and punctuation
 //! inserted, random bytes written, and the file cut short.
 //!
@@ -94,7 +94,7 @@ fn egress_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// The seed corpus: the example policies and the valid cases.
+/// The valid seeds: the example policies and the valid cases.
 static SEEDS: LazyLock<Vec<String>> = LazyLock::new(|| {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files = egress_files(&root.join("../policies"));
@@ -108,6 +108,18 @@ static SEEDS: LazyLock<Vec<String>> = LazyLock::new(|| {
         "expected the example policies and valid cases, found {}",
         seeds.len()
     );
+    seeds
+});
+
+/// What the mutations start from: the valid seeds, and the invalid cases
+/// (each already a realistic mistake, so mutations reach deeper into error
+/// recovery).
+static MUTATION_SEEDS: LazyLock<Vec<String>> = LazyLock::new(|| {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut seeds = SEEDS.clone();
+    for p in egress_files(&root.join("tests/cases/invalid")) {
+        seeds.push(std::fs::read_to_string(p).unwrap());
+    }
     seeds
 });
 
@@ -287,7 +299,7 @@ proptest! {
     /// Real policy files with a few mistakes made in them.
     #[test]
     fn mutated_policies_never_panic(seed in any::<Index>(), mutations in proptest::collection::vec(mutation(), 1..6)) {
-        let mut text = seed.get(&SEEDS).clone();
+        let mut text = seed.get(&MUTATION_SEEDS).clone();
         for m in &mutations {
             text = apply(&text, m);
         }
