@@ -31,7 +31,8 @@ pub fn emit(spec: &TableSpec, format: Format) -> Result<Vec<u8>, EmitError> {
             json
         }
         Format::Dump => {
-            let decoded = egress_table::Table::from_bytes(&table).map_err(|e| EmitError(e.to_string()))?;
+            let decoded =
+                egress_table::Table::from_bytes(&table).map_err(|e| EmitError(e.to_string()))?;
             let mut out = format!(
                 "# egress table format {}.{}, {} bytes, checksum crc32c:{:08x}\n",
                 decoded.version().0,

@@ -76,12 +76,28 @@ impl Tracer for Collect {
 
 fn info(t: &Table, v: &Verdict) -> VerdictInfo {
     let (policy, rule, reason, line) = match v.cause {
-        Cause::Rule(r) => (Some(t.policy_name(t.rule_policy(r)).to_owned()), Some(t.rule_id(r).to_owned()), "rule".to_owned(), Some(t.rule_line(r))),
-        Cause::Default(p) => (Some(t.policy_name(p).to_owned()), None, "default".to_owned(), None),
+        Cause::Rule(r) => (
+            Some(t.policy_name(t.rule_policy(r)).to_owned()),
+            Some(t.rule_id(r).to_owned()),
+            "rule".to_owned(),
+            Some(t.rule_line(r)),
+        ),
+        Cause::Default(p) => (
+            Some(t.policy_name(p).to_owned()),
+            None,
+            "default".to_owned(),
+            None,
+        ),
         Cause::Invalid(r) => (None, None, r.as_str().to_owned(), None),
         Cause::NoPolicy => (None, None, "no-enforced-policy".to_owned(), None),
     };
-    VerdictInfo { action: v.action, policy, rule, reason, line }
+    VerdictInfo {
+        action: v.action,
+        policy,
+        rule,
+        reason,
+        line,
+    }
 }
 
 /// Renders a rule as policy-language text.
@@ -94,7 +110,11 @@ pub fn rule_text(r: &RuleSpec) -> String {
             .map(|p| match p {
                 PathSpec::Exact(t) => format!("{t:?}"),
                 PathSpec::Prefix(t) => format!("prefix {t:?}"),
-                PathSpec::Pattern { kind: egress_table::spec::PatternKind::Regex, source, .. } => format!("~{source:?}"),
+                PathSpec::Pattern {
+                    kind: egress_table::spec::PatternKind::Regex,
+                    source,
+                    ..
+                } => format!("~{source:?}"),
                 PathSpec::Pattern { source, .. } => format!("{source:?}"),
             })
             .collect();
@@ -107,7 +127,9 @@ pub fn rule_text(r: &RuleSpec) -> String {
             .map(|x| match x {
                 SourceSpec::Principal(p) => format!("principal {p:?}"),
                 SourceSpec::Namespace(n) => format!("namespace {n:?}"),
-                SourceSpec::ServiceAccount { namespace, name } => format!("serviceaccount \"{namespace}/{name}\""),
+                SourceSpec::ServiceAccount { namespace, name } => {
+                    format!("serviceaccount \"{namespace}/{name}\"")
+                }
             })
             .collect();
         let _ = write!(s, " from {}", ss.join(", "));
@@ -130,10 +152,24 @@ fn header_text(h: &HeaderSpec) -> String {
 fn miss_text(m: Miss, r: &RuleSpec, req: &Request<'_>) -> String {
     match m {
         Miss::Method => format!("the method is not {}", r.methods),
-        Miss::Path => format!("path {:?} matches none of the rule's paths", String::from_utf8_lossy(req.path)),
+        Miss::Path => format!(
+            "path {:?} matches none of the rule's paths",
+            String::from_utf8_lossy(req.path)
+        ),
         Miss::NoPrincipal => "the request has no source principal".to_owned(),
-        Miss::Source => format!("principal {:?} is not among the rule's sources", req.principal.map(String::from_utf8_lossy).unwrap_or_default()),
-        Miss::Header(i) => format!("{} does not hold", r.headers.get(i as usize).map(header_text).unwrap_or_default()),
+        Miss::Source => format!(
+            "principal {:?} is not among the rule's sources",
+            req.principal
+                .map(String::from_utf8_lossy)
+                .unwrap_or_default()
+        ),
+        Miss::Header(i) => format!(
+            "{} does not hold",
+            r.headers
+                .get(i as usize)
+                .map(header_text)
+                .unwrap_or_default()
+        ),
     }
 }
 
@@ -141,12 +177,26 @@ fn miss_text(m: Miss, r: &RuleSpec, req: &Request<'_>) -> String {
 pub fn explain(spec: &TableSpec, req: &SimRequest) -> Result<Explanation, String> {
     let bytes = egress_table::format::encode(spec).map_err(|e| e.0)?;
     let table = Table::from_bytes(&bytes).map_err(|e| e.to_string())?;
-    let rules: Vec<&RuleSpec> = spec.policies.iter().flat_map(|p| p.destinations.iter().flat_map(|d| d.rules.iter())).collect();
-    let principal = req.principal.as_deref().map(|p| request::normalize_principal(p.as_bytes()));
-    let header_vec: Vec<(&[u8], &[u8])> = req.headers.iter().map(|(k, v)| (k.as_bytes(), v.as_slice())).collect();
+    let rules: Vec<&RuleSpec> = spec
+        .policies
+        .iter()
+        .flat_map(|p| p.destinations.iter().flat_map(|d| d.rules.iter()))
+        .collect();
+    let principal = req
+        .principal
+        .as_deref()
+        .map(|p| request::normalize_principal(p.as_bytes()));
+    let header_vec: Vec<(&[u8], &[u8])> = req
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_bytes(), v.as_slice()))
+        .collect();
     let headers: &[(&[u8], &[u8])] = &header_vec;
     let mut collect = Collect::default();
-    let sni_buf = req.sni.as_deref().and_then(|s| request::normalize_host(s.as_bytes()));
+    let sni_buf = req
+        .sni
+        .as_deref()
+        .and_then(|s| request::normalize_host(s.as_bytes()));
     let (decision, desc, traced_req): (Decision, String, Option<Request<'_>>);
     let port = req.effective_port();
     let normalized;
@@ -162,7 +212,11 @@ pub fn explain(spec: &TableSpec, req: &SimRequest) -> Result<Explanation, String
         match request::normalize_http(&parts) {
             Err(reason) => {
                 decision = table.reject(reason);
-                desc = format!("{} (refused before any rule: {})", req.describe(), reason.as_str());
+                desc = format!(
+                    "{} (refused before any rule: {})",
+                    req.describe(),
+                    reason.as_str()
+                );
                 traced_req = None;
             }
             Ok(n) => {
@@ -184,13 +238,19 @@ pub fn explain(spec: &TableSpec, req: &SimRequest) -> Result<Explanation, String
                     String::from_utf8_lossy(r.host),
                     r.port,
                     String::from_utf8_lossy(r.path),
-                    principal.map(|p| format!(" from {}", String::from_utf8_lossy(p))).unwrap_or_default()
+                    principal
+                        .map(|p| format!(" from {}", String::from_utf8_lossy(p)))
+                        .unwrap_or_default()
                 );
                 traced_req = Some(r);
             }
         }
     } else {
-        let kind = if req.sni.is_some() { Kind::Tls } else { Kind::Tcp };
+        let kind = if req.sni.is_some() {
+            Kind::Tls
+        } else {
+            Kind::Tcp
+        };
         let r = Request {
             kind,
             host: sni_buf.as_ref().map_or(&[][..], |h| h.as_bytes()),
@@ -232,17 +292,29 @@ pub fn explain(spec: &TableSpec, req: &SimRequest) -> Result<Explanation, String
         request: desc,
         enforced: info(&table, &decision.enforced),
         audit: decision.audit.map(|a| info(&table, &a)),
-        skipped: collect.skipped.iter().map(|d| table.describe_dest(*d)).collect(),
+        skipped: collect
+            .skipped
+            .iter()
+            .map(|d| table.describe_dest(*d))
+            .collect(),
         considered,
     })
 }
 
 fn verdict_line(v: &VerdictInfo) -> String {
     match (&v.rule, &v.policy) {
-        (Some(r), _) => format!("{} by rule {r}{}", v.action.as_str(), v.line.map(|l| format!(" (line {l})")).unwrap_or_default()),
+        (Some(r), _) => format!(
+            "{} by rule {r}{}",
+            v.action.as_str(),
+            v.line.map(|l| format!(" (line {l})")).unwrap_or_default()
+        ),
         (None, Some(p)) => format!("{} by the default of policy \"{p}\"", v.action.as_str()),
         _ if v.reason == "no-enforced-policy" => "allow: no enforced policy".to_owned(),
-        _ => format!("{}: the request is refused before any rule ({})", v.action.as_str(), v.reason),
+        _ => format!(
+            "{}: the request is refused before any rule ({})",
+            v.action.as_str(),
+            v.reason
+        ),
     }
 }
 
@@ -256,7 +328,10 @@ impl Explanation {
             let _ = writeln!(s, "audit:    would {}", verdict_line(a));
         }
         for d in &self.skipped {
-            let _ = writeln!(s, "skipped:  {d} — host matches, but not the port or protocol");
+            let _ = writeln!(
+                s,
+                "skipped:  {d} — host matches, but not the port or protocol"
+            );
         }
         if self.considered.is_empty() {
             let _ = writeln!(s, "no destination matched, so no rule was considered");
@@ -267,7 +342,11 @@ impl Explanation {
                     None => "matched".to_owned(),
                     Some(why) => format!("no match: {why}"),
                 };
-                let _ = writeln!(s, "  {:<14} line {:<4} {}\n  {:<14}           {verdict}", c.rule, c.line, c.text, "");
+                let _ = writeln!(
+                    s,
+                    "  {:<14} line {:<4} {}\n  {:<14}           {verdict}",
+                    c.rule, c.line, c.text, ""
+                );
             }
         }
         s

@@ -85,21 +85,58 @@ fn q(s: &str) -> String {
 
 impl Formatter {
     fn push(&mut self, indent: usize, text: String, span: Span, blank_before: bool) {
-        self.units.push(Unit { indent, text, span, blank_before, closes: false });
+        self.units.push(Unit {
+            indent,
+            text,
+            span,
+            blank_before,
+            closes: false,
+        });
     }
 
     fn close(&mut self, indent: usize, span: Span) {
-        self.units.push(Unit { indent, text: "}".into(), span, blank_before: false, closes: true });
+        self.units.push(Unit {
+            indent,
+            text: "}".into(),
+            span,
+            blank_before: false,
+            closes: true,
+        });
     }
 
     fn file(&mut self, f: &File) {
         for (i, p) in f.policies.iter().enumerate() {
-            self.push(0, format!("policy {} {{", q(&p.name.value)), p.span.to(p.name.span), i > 0);
+            self.push(
+                0,
+                format!("policy {} {{", q(&p.name.value)),
+                p.span.to(p.name.span),
+                i > 0,
+            );
             let order = ["mode", "default", "log", "require"];
-            let mut settings: Vec<&Setting> = p.items.iter().filter_map(|it| if let Item::Setting(s) = it { Some(s) } else { None }).collect();
-            settings.sort_by_key(|s| order.iter().position(|k| *k == s.key.value).unwrap_or(order.len()));
+            let mut settings: Vec<&Setting> = p
+                .items
+                .iter()
+                .filter_map(|it| {
+                    if let Item::Setting(s) = it {
+                        Some(s)
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+            settings.sort_by_key(|s| {
+                order
+                    .iter()
+                    .position(|k| *k == s.key.value)
+                    .unwrap_or(order.len())
+            });
             for s in &settings {
-                self.push(1, format!("{} {}", s.key.value, s.value.value), s.span, false);
+                self.push(
+                    1,
+                    format!("{} {}", s.key.value, s.value.value),
+                    s.span,
+                    false,
+                );
             }
             // One blank line between items, except that one-line destinations
             // (no rule block) written one after another stay together.
@@ -129,12 +166,20 @@ impl Formatter {
     fn destination(&mut self, d: &Destination, blank: bool) {
         let mut s = String::from("destination ");
         match &d.targets {
-            Targets::Hosts(h) => s.push_str(&h.iter().map(|h| q(&h.value)).collect::<Vec<_>>().join(", ")),
+            Targets::Hosts(h) => {
+                s.push_str(&h.iter().map(|h| q(&h.value)).collect::<Vec<_>>().join(", "))
+            }
             Targets::Cidrs(c) => {
                 s.push_str("cidr ");
                 s.push_str(
                     &c.iter()
-                        .map(|c| if c.value.starts_with(|ch: char| ch.is_ascii_digit()) { c.value.clone() } else { q(&c.value) })
+                        .map(|c| {
+                            if c.value.starts_with(|ch: char| ch.is_ascii_digit()) {
+                                c.value.clone()
+                            } else {
+                                q(&c.value)
+                            }
+                        })
                         .collect::<Vec<_>>()
                         .join(", "),
                 );
@@ -152,7 +197,15 @@ impl Formatter {
         for c in clauses {
             match c {
                 DestClause::Port(_, ports) => {
-                    let _ = write!(s, " port {}", ports.iter().map(|p| p.value.as_str()).collect::<Vec<_>>().join(", "));
+                    let _ = write!(
+                        s,
+                        " port {}",
+                        ports
+                            .iter()
+                            .map(|p| p.value.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
                 }
                 DestClause::Protocol(p) => {
                     http = p.value == "http";
@@ -185,7 +238,12 @@ impl Formatter {
     }
 
     fn test(&mut self, t: &Test, blank: bool) {
-        self.push(1, format!("test {} {{", q(&t.name.value)), t.span.to(t.name.span), blank);
+        self.push(
+            1,
+            format!("test {} {{", q(&t.name.value)),
+            t.span.to(t.name.span),
+            blank,
+        );
         for c in &t.cases {
             let mut s = String::new();
             if let Some(m) = &c.method {
@@ -218,7 +276,11 @@ impl Formatter {
             }
             self.push(2, s, c.span, false);
         }
-        let close = Span { file: t.span.file, start: t.span.end.saturating_sub(1), end: t.span.end };
+        let close = Span {
+            file: t.span.file,
+            start: t.span.end.saturating_sub(1),
+            end: t.span.end,
+        };
         self.close(1, close);
     }
 
@@ -232,14 +294,25 @@ impl Formatter {
         let mut after_all: Vec<&str> = Vec::new();
         for c in comments {
             if c.own_line {
-                match by_pos.iter().find(|&&i| self.units.get(i).is_some_and(|u| u.span.start >= c.span.end)) {
+                match by_pos.iter().find(|&&i| {
+                    self.units
+                        .get(i)
+                        .is_some_and(|u| u.span.start >= c.span.end)
+                }) {
                     Some(&i) => leading.get_mut(i).into_iter().for_each(|v| v.push(&c.text)),
                     None => after_all.push(&c.text),
                 }
             } else {
-                let owner = by_pos.iter().rev().find(|&&i| self.units.get(i).is_some_and(|u| u.span.start <= c.span.start));
+                let owner = by_pos.iter().rev().find(|&&i| {
+                    self.units
+                        .get(i)
+                        .is_some_and(|u| u.span.start <= c.span.start)
+                });
                 match owner {
-                    Some(&i) => trailing.get_mut(i).into_iter().for_each(|v| v.push(&c.text)),
+                    Some(&i) => trailing
+                        .get_mut(i)
+                        .into_iter()
+                        .for_each(|v| v.push(&c.text)),
                     None => after_all.push(&c.text),
                 }
             }
@@ -278,7 +351,14 @@ fn rule(r: &Rule, http: bool) -> String {
     let mut s = String::from(act(r.action.value));
     match &r.methods {
         Some(Methods::List(ms)) => {
-            let _ = write!(s, " {}", ms.iter().map(|m| m.value.as_str()).collect::<Vec<_>>().join(", "));
+            let _ = write!(
+                s,
+                " {}",
+                ms.iter()
+                    .map(|m| m.value.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
         }
         Some(Methods::Any(_)) | None if http => s.push_str(" any"),
         _ => {}
@@ -323,7 +403,9 @@ fn rule(r: &Rule, http: bool) -> String {
                     .map(|h| match &h.op {
                         HeaderOp::Present(_) => format!("header {} present", q(&h.name.value)),
                         HeaderOp::Absent(_) => format!("header {} absent", q(&h.name.value)),
-                        HeaderOp::Equals(v) => format!("header {} == {}", q(&h.name.value), quote(&v.value)),
+                        HeaderOp::Equals(v) => {
+                            format!("header {} == {}", q(&h.name.value), quote(&v.value))
+                        }
                     })
                     .collect();
                 let _ = write!(s, " when {}", parts.join(" and "));

@@ -87,14 +87,23 @@ pub fn check(sources: &Sources) -> (check::Checked, Vec<Diagnostic>) {
 pub fn compile(sources: &Sources) -> Outcome {
     let (checked, mut diagnostics) = check(sources);
     if diagnostics.iter().any(Diagnostic::is_error) {
-        return Outcome { compiled: None, diagnostics };
+        return Outcome {
+            compiled: None,
+            diagnostics,
+        };
     }
     match lower::lower(&checked, sources) {
-        Ok(spec) => Outcome { compiled: Some(Compiled { checked, spec }), diagnostics },
+        Ok(spec) => Outcome {
+            compiled: Some(Compiled { checked, spec }),
+            diagnostics,
+        },
         Err(errs) => {
             diagnostics.extend(errs);
             diag::sort(&mut diagnostics);
-            Outcome { compiled: None, diagnostics }
+            Outcome {
+                compiled: None,
+                diagnostics,
+            }
         }
     }
 }

@@ -4,7 +4,9 @@
 //! template and regex is compiled ahead of time into a DFA (E0330 if one is
 //! too large).
 
-use egress_table::spec::{DestSpec, PathSpec, PatternKind, PolicySpec, RuleSpec, TableSpec, Target};
+use egress_table::spec::{
+    DestSpec, PathSpec, PatternKind, PolicySpec, RuleSpec, TableSpec, Target,
+};
 
 use crate::check::{CPath, Checked};
 use crate::diag::Diagnostic;
@@ -26,8 +28,16 @@ pub fn lower(c: &Checked, sources: &Sources) -> Result<TableSpec, Vec<Diagnostic
                     let built = match &path.value {
                         CPath::Exact(s) => Ok(PathSpec::Exact(s.clone())),
                         CPath::Prefix(s) => Ok(PathSpec::Prefix(s.clone())),
-                        CPath::Template(src, re) => dfa(re).map(|dfa| PathSpec::Pattern { kind: PatternKind::Template, source: src.clone(), dfa }),
-                        CPath::Regex(re) => dfa(re).map(|dfa| PathSpec::Pattern { kind: PatternKind::Regex, source: re.clone(), dfa }),
+                        CPath::Template(src, re) => dfa(re).map(|dfa| PathSpec::Pattern {
+                            kind: PatternKind::Template,
+                            source: src.clone(),
+                            dfa,
+                        }),
+                        CPath::Regex(re) => dfa(re).map(|dfa| PathSpec::Pattern {
+                            kind: PatternKind::Regex,
+                            source: re.clone(),
+                            dfa,
+                        }),
                     };
                     match built {
                         Ok(ps) => paths.push(ps),
@@ -38,7 +48,9 @@ pub fn lower(c: &Checked, sources: &Sources) -> Result<TableSpec, Vec<Diagnostic
                         ),
                     }
                 }
-                let line = sources.get(r.span.file).map_or(0, |f| f.line_col(r.span.start).0);
+                let line = sources
+                    .get(r.span.file)
+                    .map_or(0, |f| f.line_col(r.span.start).0);
                 rules.push(RuleSpec {
                     id: format!("{}/{n}", p.name),
                     action: r.action,
@@ -55,7 +67,12 @@ pub fn lower(c: &Checked, sources: &Sources) -> Result<TableSpec, Vec<Diagnostic
                     targets.push(t.value.clone());
                 }
             }
-            dests.push(DestSpec { targets, protocol: d.protocol, ports: d.ports.clone(), rules });
+            dests.push(DestSpec {
+                targets,
+                protocol: d.protocol,
+                ports: d.ports.clone(),
+                rules,
+            });
         }
         spec.policies.push(PolicySpec {
             name: p.name.clone(),
@@ -66,12 +83,23 @@ pub fn lower(c: &Checked, sources: &Sources) -> Result<TableSpec, Vec<Diagnostic
             destinations: dests,
         });
     }
-    if errors.is_empty() { Ok(spec) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(spec)
+    } else {
+        Err(errors)
+    }
 }
 
 fn dfa(re: &str) -> Result<Vec<u8>, String> {
     egress_table::dfa::build(re).map_err(|e| {
         let msg = e.0;
-        if msg.contains("exceeded") || msg.contains("limit") { format!("the DFA would exceed {} KiB", egress_table::dfa::MAX_DFA_BYTES / 1024) } else { msg }
+        if msg.contains("exceeded") || msg.contains("limit") {
+            format!(
+                "the DFA would exceed {} KiB",
+                egress_table::dfa::MAX_DFA_BYTES / 1024
+            )
+        } else {
+            msg
+        }
     })
 }

@@ -48,7 +48,12 @@ pub fn parse_recorded(v: &[u8]) -> Option<Recorded> {
     let mut it = s.split(' ');
     let (d, p, r, reason) = (it.next()?, it.next()?, it.next()?, it.next()?);
     let opt = |x: &str| (x != "-").then(|| x.to_owned());
-    Some(Recorded { decision: d.to_owned(), policy: opt(p), rule: opt(r), reason: reason.to_owned() })
+    Some(Recorded {
+        decision: d.to_owned(),
+        policy: opt(p),
+        rule: opt(r),
+        reason: reason.to_owned(),
+    })
 }
 
 /// Two configured VMs (HTTP and network filter).
@@ -65,7 +70,11 @@ fn configure(plugin: &Plugin, table: &[u8], layer: Layer) -> Result<Vm, String> 
     let configured = started && vm.configure(config.as_bytes()).map_err(|e| e.to_string())?;
     if !configured {
         let logs: Vec<String> = vm.logs().iter().map(|l| l.message.clone()).collect();
-        return Err(format!("the filter refused its {} configuration:\n  {}", layer.as_str(), logs.join("\n  ")));
+        return Err(format!(
+            "the filter refused its {} configuration:\n  {}",
+            layer.as_str(),
+            logs.join("\n  ")
+        ));
     }
     vm.drain_logs();
     Ok(vm)
@@ -75,48 +84,103 @@ impl Runner {
     /// Loads the filter module (`wasm`: its bytes) and configures both
     /// filters with `table`.
     pub fn new(wasm: &[u8], config: HostConfig, table: &[u8]) -> Result<Self, String> {
-        let plugin = Plugin::from_bytes(wasm, config).map_err(|e| format!("cannot load the filter module: {e}"))?;
+        let plugin = Plugin::from_bytes(wasm, config)
+            .map_err(|e| format!("cannot load the filter module: {e}"))?;
         Self::with_plugin(&plugin, table)
     }
 
     /// Configures both filters of an already compiled plugin with `table`.
     pub fn with_plugin(plugin: &Plugin, table: &[u8]) -> Result<Self, String> {
-        Ok(Self { http: configure(plugin, table, Layer::Http)?, network: configure(plugin, table, Layer::Network)? })
+        Ok(Self {
+            http: configure(plugin, table, Layer::Http)?,
+            network: configure(plugin, table, Layer::Network)?,
+        })
     }
 
     /// Runs one request or connection.
     pub fn run(&mut self, r: &SimRequest) -> Result<RunResult, String> {
         let mut props = Properties::default();
         if let Some(p) = &r.principal {
-            let spiffe = if p.starts_with("spiffe://") { p.clone() } else { format!("spiffe://{p}") };
-            props.set(&["filter_state", "io.istio.peer_principal"], Value::String(spiffe.into_bytes()));
+            let spiffe = if p.starts_with("spiffe://") {
+                p.clone()
+            } else {
+                format!("spiffe://{p}")
+            };
+            props.set(
+                &["filter_state", "io.istio.peer_principal"],
+                Value::String(spiffe.into_bytes()),
+            );
         }
         if r.is_http() {
-            let mut req = HttpRequest::new(r.method.as_deref().unwrap_or("GET"), r.host.as_deref().unwrap_or(""), r.path.as_deref().unwrap_or("/"));
+            let mut req = HttpRequest::new(
+                r.method.as_deref().unwrap_or("GET"),
+                r.host.as_deref().unwrap_or(""),
+                r.path.as_deref().unwrap_or("/"),
+            );
             if r.host.is_none() {
                 req.authority = None;
             }
-            req.scheme = r.scheme.clone().unwrap_or_else(|| "http".into()).into_bytes();
+            req.scheme = r
+                .scheme
+                .clone()
+                .unwrap_or_else(|| "http".into())
+                .into_bytes();
             for (k, v) in &r.headers {
                 req.headers.push((k.as_bytes().to_vec(), v.clone()));
             }
-            props.set(&["destination", "port"], Value::Int(i64::from(r.effective_port())));
+            props.set(
+                &["destination", "port"],
+                Value::Int(i64::from(r.effective_port())),
+            );
             if let Some(s) = &r.sni {
-                props.set(&["connection", "requested_server_name"], Value::String(s.clone().into_bytes()));
+                props.set(
+                    &["connection", "requested_server_name"],
+                    Value::String(s.clone().into_bytes()),
+                );
             }
             req.properties = props;
             let out = self.http.http(&req).map_err(|e| e.to_string())?;
-            let decided = out.filter_state.get("wasm.egress_decision").and_then(|v| parse_recorded(v));
-            let audit = out.filter_state.get("wasm.egress_audit").and_then(|v| parse_recorded(v));
+            let decided = out
+                .filter_state
+                .get("wasm.egress_decision")
+                .and_then(|v| parse_recorded(v));
+            let audit = out
+                .filter_state
+                .get("wasm.egress_audit")
+                .and_then(|v| parse_recorded(v));
             let (decision, policy, rule, reason) = match (out.proxy_rejected, decided) {
                 (Some(_), _) => ("deny", None, None, "proxy-rejected".to_owned()),
-                (None, Some(d)) => (if d.decision == "allow" { "allow" } else { "deny" }, d.policy, d.rule, d.reason),
-                (None, None) => (if out.status == 403 { "deny" } else { "allow" }, None, None, "unrecorded".to_owned()),
+                (None, Some(d)) => (
+                    if d.decision == "allow" {
+                        "allow"
+                    } else {
+                        "deny"
+                    },
+                    d.policy,
+                    d.rule,
+                    d.reason,
+                ),
+                (None, None) => (
+                    if out.status == 403 { "deny" } else { "allow" },
+                    None,
+                    None,
+                    "unrecorded".to_owned(),
+                ),
             };
-            Ok(RunResult { decision, status: Some(out.status), policy, rule, reason, audit, logs: out.logs })
+            Ok(RunResult {
+                decision,
+                status: Some(out.status),
+                policy,
+                rule,
+                reason,
+                audit,
+                logs: out.logs,
+            })
         } else {
             let port = r.effective_port();
-            let ip = r.destination.unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+            let ip = r
+                .destination
+                .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
             let conn = Connection {
                 sni: r.sni.as_ref().map(|s| s.clone().into_bytes()),
                 destination: Some(std::net::SocketAddr::new(ip, port)),
@@ -125,16 +189,40 @@ impl Runner {
                 properties: props,
             };
             let out = self.network.connection(&conn).map_err(|e| e.to_string())?;
-            let decided = out.filter_state.get("wasm.egress_decision").and_then(|v| parse_recorded(v));
-            let audit = out.filter_state.get("wasm.egress_audit").and_then(|v| parse_recorded(v));
-            let (policy, rule, reason) = decided.map(|d| (d.policy, d.rule, d.reason)).unwrap_or((None, None, "unrecorded".into()));
-            Ok(RunResult { decision: if out.closed { "deny" } else { "allow" }, status: None, policy, rule, reason, audit, logs: out.logs })
+            let decided = out
+                .filter_state
+                .get("wasm.egress_decision")
+                .and_then(|v| parse_recorded(v));
+            let audit = out
+                .filter_state
+                .get("wasm.egress_audit")
+                .and_then(|v| parse_recorded(v));
+            let (policy, rule, reason) = decided.map(|d| (d.policy, d.rule, d.reason)).unwrap_or((
+                None,
+                None,
+                "unrecorded".into(),
+            ));
+            Ok(RunResult {
+                decision: if out.closed { "deny" } else { "allow" },
+                status: None,
+                policy,
+                rule,
+                reason,
+                audit,
+                logs: out.logs,
+            })
         }
     }
 
     /// Final metric values of both VMs, by name.
     pub fn metrics(&self) -> Vec<(String, u64)> {
-        let mut all: Vec<(String, u64)> = self.http.metrics().into_iter().chain(self.network.metrics()).map(|m| (m.name, m.value)).collect();
+        let mut all: Vec<(String, u64)> = self
+            .http
+            .metrics()
+            .into_iter()
+            .chain(self.network.metrics())
+            .map(|m| (m.name, m.value))
+            .collect();
         all.sort();
         all.dedup_by(|a, b| {
             if a.0 == b.0 {

@@ -87,35 +87,60 @@ impl SimRequest {
 }
 
 fn authority_port(a: &str) -> Option<u16> {
-    let rest = if a.starts_with('[') { a.split_once(']')?.1 } else { a };
+    let rest = if a.starts_with('[') {
+        a.split_once(']')?.1
+    } else {
+        a
+    };
     rest.rsplit_once(':')?.1.parse().ok()
 }
 
-const FIELDS: [&str; 9] = ["method", "host", "port", "path", "scheme", "principal", "headers", "sni", "destination"];
+const FIELDS: [&str; 9] = [
+    "method",
+    "host",
+    "port",
+    "path",
+    "scheme",
+    "principal",
+    "headers",
+    "sni",
+    "destination",
+];
 
 /// Parses one line of a `--requests` file. Errors say what is wrong and how to fix it.
 pub fn parse_line(line: &str) -> Result<SimRequest, String> {
-    let v: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("not valid JSON: {e}"))?;
+    let v: serde_json::Value =
+        serde_json::from_str(line).map_err(|e| format!("not valid JSON: {e}"))?;
     let obj = v.as_object().ok_or("expected a JSON object such as {\"method\":\"GET\",\"host\":\"example.com\",\"path\":\"/\"}")?;
     let mut r = SimRequest::default();
     for (k, val) in obj {
         let string = |what: &str| -> Result<String, String> {
-            val.as_str().map(str::to_owned).ok_or_else(|| format!("\"{k}\" must be a string ({what})"))
+            val.as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| format!("\"{k}\" must be a string ({what})"))
         };
         match k.as_str() {
             "method" => r.method = Some(string("e.g. \"GET\"")?),
             "host" => r.host = Some(string("e.g. \"httpbin.org\"")?),
             "path" => r.path = Some(string("e.g. \"/get\"")?),
             "scheme" => r.scheme = Some(string("\"http\" or \"https\"")?),
-            "principal" => r.principal = Some(string("e.g. \"cluster.local/ns/default/sa/admin\"")?),
+            "principal" => {
+                r.principal = Some(string("e.g. \"cluster.local/ns/default/sa/admin\"")?)
+            }
             "sni" => r.sni = Some(string("e.g. \"github.com\"")?),
             "port" => {
-                let p = val.as_u64().filter(|p| (1..=65535).contains(p)).ok_or("\"port\" must be a number from 1 to 65535")?;
+                let p = val
+                    .as_u64()
+                    .filter(|p| (1..=65535).contains(p))
+                    .ok_or("\"port\" must be a number from 1 to 65535")?;
                 r.port = u16::try_from(p).ok();
             }
             "destination" => {
                 let s = string("an IP address such as \"140.82.112.4\"")?;
-                r.destination = Some(s.parse().map_err(|_| format!("\"destination\" must be an IP address, not {s:?}"))?);
+                r.destination =
+                    Some(s.parse().map_err(|_| {
+                        format!("\"destination\" must be an IP address, not {s:?}")
+                    })?);
             }
             "headers" => {
                 let h = val.as_object().ok_or("\"headers\" must be an object of name → value (a string, or a list of strings for a repeated header)")?;
@@ -123,20 +148,33 @@ pub fn parse_line(line: &str) -> Result<SimRequest, String> {
                 sorted.extend(h.iter());
                 for (name, value) in h {
                     match value {
-                        serde_json::Value::String(s) => r.headers.push((name.clone(), s.clone().into_bytes())),
+                        serde_json::Value::String(s) => {
+                            r.headers.push((name.clone(), s.clone().into_bytes()))
+                        }
                         serde_json::Value::Array(items) => {
                             for item in items {
-                                let s = item.as_str().ok_or_else(|| format!("header {name:?}: list items must be strings"))?;
+                                let s = item.as_str().ok_or_else(|| {
+                                    format!("header {name:?}: list items must be strings")
+                                })?;
                                 r.headers.push((name.clone(), s.as_bytes().to_vec()));
                             }
                         }
-                        _ => return Err(format!("header {name:?} must be a string or a list of strings")),
+                        _ => {
+                            return Err(format!(
+                                "header {name:?} must be a string or a list of strings"
+                            ));
+                        }
                     }
                 }
             }
             other => {
-                let hint = suggest(other, &FIELDS).map(|s| format!(" (did you mean \"{s}\"?)")).unwrap_or_default();
-                return Err(format!("unknown field \"{other}\"{hint}; the fields are {}", FIELDS.join(", ")));
+                let hint = suggest(other, &FIELDS)
+                    .map(|s| format!(" (did you mean \"{s}\"?)"))
+                    .unwrap_or_default();
+                return Err(format!(
+                    "unknown field \"{other}\"{hint}; the fields are {}",
+                    FIELDS.join(", ")
+                ));
             }
         }
     }
@@ -162,10 +200,23 @@ mod tests {
         let c = parse_line(r#"{"sni":"github.com"}"#).unwrap();
         assert!(!c.is_http());
         assert_eq!(c.effective_port(), 443);
-        assert!(parse_line(r#"{"hots":"a"}"#).unwrap_err().contains("did you mean \"host\""));
+        assert!(
+            parse_line(r#"{"hots":"a"}"#)
+                .unwrap_err()
+                .contains("did you mean \"host\"")
+        );
         assert!(parse_line("{").unwrap_err().contains("JSON"));
-        assert!(parse_line(r#"{"port":0,"sni":"a"}"#).unwrap_err().contains("port"));
+        assert!(
+            parse_line(r#"{"port":0,"sni":"a"}"#)
+                .unwrap_err()
+                .contains("port")
+        );
         assert!(parse_line(r#"{"port":443}"#).is_err());
-        assert_eq!(parse_line(r#"{"method":"GET","host":"a:8080","path":"/"}"#).unwrap().effective_port(), 8080);
+        assert_eq!(
+            parse_line(r#"{"method":"GET","host":"a:8080","path":"/"}"#)
+                .unwrap()
+                .effective_port(),
+            8080
+        );
     }
 }

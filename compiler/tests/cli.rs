@@ -1,12 +1,22 @@
 //! The `egressc` command line, run as users run it.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, reason = "test code: a failed unwrap is a failed test")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a failed unwrap is a failed test"
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn egressc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_egressc")).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_egressc"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap()
 }
 
 fn text(b: &[u8]) -> String {
@@ -40,48 +50,120 @@ fn check_reports_every_error_with_file_line_col() {
     let out = egressc(&["check", f.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    assert!(err.contains(&format!("{}:2:3: error: unknown policy item `mdoe`", f.display())), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{}:2:3: error: unknown policy item `mdoe`",
+            f.display()
+        )),
+        "{err}"
+    );
     assert!(err.contains("did you mean `mode`?"), "{err}");
-    assert!(err.contains(&format!("{}:4:5: error:", f.display())), "{err}");
+    assert!(
+        err.contains(&format!("{}:4:5: error:", f.display())),
+        "{err}"
+    );
     assert!(err.contains("did you mean `allow`?"), "{err}");
     assert!(err.contains("2 errors"), "{err}");
     let json = egressc(&["check", "--error-format", "json", f.to_str().unwrap()]);
     assert_eq!(json.status.code(), Some(1));
-    let lines: Vec<serde_json::Value> = text(&json.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = text(&json.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[0]["code"], "E0202");
     assert_eq!(lines[0]["location"]["line"], 2);
-    assert_eq!(egressc(&["check", policies().to_str().unwrap()]).status.code(), Some(0));
+    assert_eq!(
+        egressc(&["check", policies().to_str().unwrap()])
+            .status
+            .code(),
+        Some(0)
+    );
 }
 
 #[test]
 fn compile_writes_atomically_and_nothing_on_error() {
     let d = scratch("compile");
     let out_path = d.join("out.table");
-    let ok = egressc(&["compile", policies().join("httpbin.egress").to_str().unwrap(), "-o", out_path.to_str().unwrap()]);
+    let ok = egressc(&[
+        "compile",
+        policies().join("httpbin.egress").to_str().unwrap(),
+        "-o",
+        out_path.to_str().unwrap(),
+    ]);
     assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stderr));
     let bytes = std::fs::read(&out_path).unwrap();
     assert!(egress_table::Table::from_bytes(&bytes).is_ok());
     // A failing compile leaves the previous output untouched, and creates nothing new.
     let broken = d.join("broken.egress");
     std::fs::write(&broken, BROKEN).unwrap();
-    let bad = egressc(&["compile", broken.to_str().unwrap(), "-o", out_path.to_str().unwrap()]);
+    let bad = egressc(&[
+        "compile",
+        broken.to_str().unwrap(),
+        "-o",
+        out_path.to_str().unwrap(),
+    ]);
     assert_eq!(bad.status.code(), Some(1));
     assert_eq!(std::fs::read(&out_path).unwrap(), bytes);
     let fresh = d.join("fresh.table");
-    assert_eq!(egressc(&["compile", broken.to_str().unwrap(), "-o", fresh.to_str().unwrap()]).status.code(), Some(1));
+    assert_eq!(
+        egressc(&[
+            "compile",
+            broken.to_str().unwrap(),
+            "-o",
+            fresh.to_str().unwrap()
+        ])
+        .status
+        .code(),
+        Some(1)
+    );
     assert!(!fresh.exists());
-    let leftovers: Vec<_> = std::fs::read_dir(&d).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().contains(".tmp")).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(&d)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
+        .collect();
     assert!(leftovers.is_empty());
     // An unwritable destination is an I/O error (exit 2), not a partial file.
     let nodir = d.join("no/such/dir/out.table");
-    assert_eq!(egressc(&["compile", policies().join("httpbin.egress").to_str().unwrap(), "-o", nodir.to_str().unwrap()]).status.code(), Some(2));
+    assert_eq!(
+        egressc(&[
+            "compile",
+            policies().join("httpbin.egress").to_str().unwrap(),
+            "-o",
+            nodir.to_str().unwrap()
+        ])
+        .status
+        .code(),
+        Some(2)
+    );
     // plugin-config JSON and the dump.
-    let pc = egressc(&["compile", policies().join("github.egress").to_str().unwrap(), "--format", "plugin-config", "--layer", "network", "-o", "-"]);
+    let pc = egressc(&[
+        "compile",
+        policies().join("github.egress").to_str().unwrap(),
+        "--format",
+        "plugin-config",
+        "--layer",
+        "network",
+        "-o",
+        "-",
+    ]);
     let v: serde_json::Value = serde_json::from_slice(&pc.stdout).unwrap();
     assert_eq!(v["layer"], "network");
-    let dump = egressc(&["compile", policies().join("httpbin.egress").to_str().unwrap(), "--format", "dump", "-o", "-"]);
-    assert!(text(&dump.stdout).contains("[httpbin/2] allow any principal=\"cluster.local/ns/default/sa/admin\""), "{}", text(&dump.stdout));
+    let dump = egressc(&[
+        "compile",
+        policies().join("httpbin.egress").to_str().unwrap(),
+        "--format",
+        "dump",
+        "-o",
+        "-",
+    ]);
+    assert!(
+        text(&dump.stdout)
+            .contains("[httpbin/2] allow any principal=\"cluster.local/ns/default/sa/admin\""),
+        "{}",
+        text(&dump.stdout)
+    );
 }
 
 #[test]
@@ -95,13 +177,40 @@ fn missing_files_are_usage_errors() {
 fn fmt_check_and_rewrite() {
     let d = scratch("fmt");
     let f = d.join("p.egress");
-    std::fs::write(&f, "policy \"p\" {   destination \"a.com\" http port 80 { allow GET,POST } # c\n}\n").unwrap();
-    assert_eq!(egressc(&["fmt", "--check", f.to_str().unwrap()]).status.code(), Some(1));
-    assert_eq!(egressc(&["fmt", f.to_str().unwrap()]).status.code(), Some(0));
+    std::fs::write(
+        &f,
+        "policy \"p\" {   destination \"a.com\" http port 80 { allow GET,POST } # c\n}\n",
+    )
+    .unwrap();
+    assert_eq!(
+        egressc(&["fmt", "--check", f.to_str().unwrap()])
+            .status
+            .code(),
+        Some(1)
+    );
+    assert_eq!(
+        egressc(&["fmt", f.to_str().unwrap()]).status.code(),
+        Some(0)
+    );
     let formatted = std::fs::read_to_string(&f).unwrap();
-    assert!(formatted.contains("  destination \"a.com\" port 80 http {\n    allow GET, POST\n  }  # c\n"), "{formatted}");
-    assert_eq!(egressc(&["fmt", "--check", f.to_str().unwrap()]).status.code(), Some(0));
-    assert_eq!(egressc(&["fmt", "--check", policies().to_str().unwrap()]).status.code(), Some(0), "the example policies are formatted");
+    assert!(
+        formatted
+            .contains("  destination \"a.com\" port 80 http {\n    allow GET, POST\n  }  # c\n"),
+        "{formatted}"
+    );
+    assert_eq!(
+        egressc(&["fmt", "--check", f.to_str().unwrap()])
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_eq!(
+        egressc(&["fmt", "--check", policies().to_str().unwrap()])
+            .status
+            .code(),
+        Some(0),
+        "the example policies are formatted"
+    );
 }
 
 #[test]
@@ -115,13 +224,24 @@ fn explain_names_the_rule_and_the_misses() {
     ]);
     assert_eq!(out.status.code(), Some(0));
     let s = text(&out.stdout);
-    assert!(s.contains("deny by the default of policy \"httpbin\""), "{s}");
-    assert!(s.contains("httpbin/1") && s.contains("the method is not GET"), "{s}");
-    assert!(s.contains("httpbin/2") && s.contains("no source principal"), "{s}");
+    assert!(
+        s.contains("deny by the default of policy \"httpbin\""),
+        "{s}"
+    );
+    assert!(
+        s.contains("httpbin/1") && s.contains("the method is not GET"),
+        "{s}"
+    );
+    assert!(
+        s.contains("httpbin/2") && s.contains("no source principal"),
+        "{s}"
+    );
 }
 
 fn filter_built() -> bool {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/wasm32-wasip1/release/egress_filter.wasm").is_file()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/wasm32-wasip1/release/egress_filter.wasm")
+        .is_file()
 }
 
 #[test]
@@ -140,21 +260,47 @@ fn simulate_runs_each_line_and_reports_bad_ones() {
         ),
     )
     .unwrap();
-    let out = egressc(&["simulate", "--policy", policies().join("httpbin.egress").to_str().unwrap(), "--requests", reqs.to_str().unwrap(), "--log", "--metrics"]);
-    assert_eq!(out.status.code(), Some(1), "malformed lines make the exit code 1");
-    let lines: Vec<serde_json::Value> = text(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let out = egressc(&[
+        "simulate",
+        "--policy",
+        policies().join("httpbin.egress").to_str().unwrap(),
+        "--requests",
+        reqs.to_str().unwrap(),
+        "--log",
+        "--metrics",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "malformed lines make the exit code 1"
+    );
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 6, "one line per input line, plus the metrics");
     assert_eq!(lines[0]["decision"], "allow");
     assert_eq!(lines[0]["status"], 200);
     assert_eq!(lines[0]["rule"], "httpbin/1");
-    assert!(lines[1]["error"].as_str().unwrap().contains("did you mean \"host\""));
+    assert!(
+        lines[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("did you mean \"host\"")
+    );
     assert_eq!(lines[1]["line"], 2);
     assert!(lines[2]["error"].as_str().unwrap().contains("JSON"));
     assert_eq!(lines[3]["decision"], "allow");
     assert_eq!(lines[3]["rule"], "httpbin/2");
     assert_eq!(lines[4]["decision"], "deny");
     assert_eq!(lines[4]["status"], serde_json::Value::Null);
-    assert!(lines[5]["metrics"].as_object().unwrap().keys().any(|k| k.starts_with("egress_decisions_total")));
+    assert!(
+        lines[5]["metrics"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .any(|k| k.starts_with("egress_decisions_total"))
+    );
 }
 
 #[test]
@@ -175,9 +321,13 @@ fn test_command_passes_on_the_examples_and_fails_readably() {
     let s = text(&bad.stdout);
     assert!(s.contains("FAIL  POST http://a.com/ (line 8)"), "{s}");
     assert!(s.contains("expected allow"), "{s}");
-    assert!(s.contains("got      deny (403) by the default of policy p"), "{s}");
+    assert!(
+        s.contains("got      deny (403) by the default of policy p"),
+        "{s}"
+    );
     assert!(s.contains("1 passed, 1 failed"), "{s}");
     let json = egressc(&["test", "--format", "json", f.to_str().unwrap()]);
-    let last: serde_json::Value = serde_json::from_str(text(&json.stdout).lines().last().unwrap()).unwrap();
+    let last: serde_json::Value =
+        serde_json::from_str(text(&json.stdout).lines().last().unwrap()).unwrap();
     assert_eq!(last["summary"]["failed"], 1);
 }

@@ -1,6 +1,12 @@
 //! Every example policy compiles without errors or warnings, and formats to itself.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, reason = "test code: a failed unwrap is a failed test")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a failed unwrap is a failed test"
+)]
 
 use std::path::Path;
 
@@ -16,12 +22,26 @@ fn example_policies_compile_cleanly() {
         n += 1;
         let text = std::fs::read_to_string(&path).unwrap();
         let (sources, outcome) = egressc::compile_str(&path.display().to_string(), &text);
-        let rendered: Vec<String> = outcome.diagnostics.iter().map(|d| egressc::diag::render(d, &sources)).collect();
-        assert!(outcome.diagnostics.is_empty(), "{}:\n{}", path.display(), rendered.join("\n"));
+        let rendered: Vec<String> = outcome
+            .diagnostics
+            .iter()
+            .map(|d| egressc::diag::render(d, &sources))
+            .collect();
+        assert!(
+            outcome.diagnostics.is_empty(),
+            "{}:\n{}",
+            path.display(),
+            rendered.join("\n")
+        );
         let compiled = outcome.compiled.unwrap();
         let bytes = egressc::emit::emit(&compiled.spec, egressc::emit::Format::Table).unwrap();
         assert!(egress_table::Table::from_bytes(&bytes).is_ok());
-        assert_eq!(egressc::fmt::format_source(&text).unwrap(), text, "{} is not in canonical format", path.display());
+        assert_eq!(
+            egressc::fmt::format_source(&text).unwrap(),
+            text,
+            "{} is not in canonical format",
+            path.display()
+        );
     }
     assert!(n >= 8, "expected the example policies, found {n}");
 }
@@ -46,9 +66,24 @@ fn example_policy_tests_hold_natively() {
                 for c in &t.cases {
                     cases += 1;
                     let e = egressc::explain::explain(&compiled.spec, &c.request).unwrap();
-                    assert_eq!(e.enforced.action, c.expect, "{}: {} {}\n{}", path.display(), t.name, c.request.describe(), e.render());
+                    assert_eq!(
+                        e.enforced.action,
+                        c.expect,
+                        "{}: {} {}\n{}",
+                        path.display(),
+                        t.name,
+                        c.request.describe(),
+                        e.render()
+                    );
                     if let Some(a) = c.expect_audit {
-                        assert_eq!(e.audit.as_ref().map(|x| x.action), Some(a), "{}: audit {}\n{}", path.display(), c.request.describe(), e.render());
+                        assert_eq!(
+                            e.audit.as_ref().map(|x| x.action),
+                            Some(a),
+                            "{}: audit {}\n{}",
+                            path.display(),
+                            c.request.describe(),
+                            e.render()
+                        );
                     }
                 }
             }

@@ -40,7 +40,13 @@ pub fn load(paths: &[PathBuf]) -> Result<Sources, String> {
 /// Reads a UTF-8 file with a clear error.
 pub fn read(p: &Path) -> Result<String, String> {
     let bytes = std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
-    String::from_utf8(bytes).map_err(|e| format!("{} is not UTF-8 (byte {}): policy files are UTF-8 text", p.display(), e.utf8_error().valid_up_to()))
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "{} is not UTF-8 (byte {}): policy files are UTF-8 text",
+            p.display(),
+            e.utf8_error().valid_up_to()
+        )
+    })
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same
@@ -50,13 +56,19 @@ pub fn read(p: &Path) -> Result<String, String> {
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
     if path.as_os_str() == "-" {
         let mut out = std::io::stdout().lock();
-        return out.write_all(bytes).and_then(|()| out.flush()).map_err(|e| format!("cannot write to standard output: {e}"));
+        return out
+            .write_all(bytes)
+            .and_then(|()| out.flush())
+            .map_err(|e| format!("cannot write to standard output: {e}"));
     }
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;

@@ -13,7 +13,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "egressc", version, about = "Compile, check, format, test and simulate egress policies (*.egress).")]
+#[command(
+    name = "egressc",
+    version,
+    about = "Compile, check, format, test and simulate egress policies (*.egress)."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -153,14 +157,38 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
-        Command::Check { files, error_format, deny_warnings } => subcommands::check(&files, error_format, deny_warnings),
-        Command::Compile { files, output, format, layer, error_format, deny_warnings } => {
-            subcommands::compile(&files, &output, format, layer, error_format, deny_warnings)
-        }
+        Command::Check {
+            files,
+            error_format,
+            deny_warnings,
+        } => subcommands::check(&files, error_format, deny_warnings),
+        Command::Compile {
+            files,
+            output,
+            format,
+            layer,
+            error_format,
+            deny_warnings,
+        } => subcommands::compile(&files, &output, format, layer, error_format, deny_warnings),
         Command::Fmt { files, check } => subcommands::fmt(&files, check),
-        Command::Explain { policies, request, format } => subcommands::explain(&policies, &request, format),
-        Command::Simulate { policies, requests, host, log, metrics, format } => subcommands::simulate(&policies, &requests, &host, log, metrics, format),
-        Command::Test { files, host, format } => subcommands::test(&files, &host, format),
+        Command::Explain {
+            policies,
+            request,
+            format,
+        } => subcommands::explain(&policies, &request, format),
+        Command::Simulate {
+            policies,
+            requests,
+            host,
+            log,
+            metrics,
+            format,
+        } => subcommands::simulate(&policies, &requests, &host, log, metrics, format),
+        Command::Test {
+            files,
+            host,
+            format,
+        } => subcommands::test(&files, &host, format),
     };
     ExitCode::from(code)
 }

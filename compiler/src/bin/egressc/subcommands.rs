@@ -19,7 +19,12 @@ fn fail(msg: &str) -> u8 {
 }
 
 /// Prints diagnostics; returns whether compilation must stop.
-fn report(diags: &[Diagnostic], sources: &Sources, format: ErrorFormat, deny_warnings: bool) -> bool {
+fn report(
+    diags: &[Diagnostic],
+    sources: &Sources,
+    format: ErrorFormat,
+    deny_warnings: bool,
+) -> bool {
     let mut stdout = std::io::stdout().lock();
     for d in diags {
         match format {
@@ -32,7 +37,11 @@ fn report(diags: &[Diagnostic], sources: &Sources, format: ErrorFormat, deny_war
     let errors = diags.iter().filter(|d| d.is_error()).count();
     let warnings = diags.len() - errors;
     if format == ErrorFormat::Human && !diags.is_empty() {
-        eprintln!("{errors} error{}, {warnings} warning{}", if errors == 1 { "" } else { "s" }, if warnings == 1 { "" } else { "s" });
+        eprintln!(
+            "{errors} error{}, {warnings} warning{}",
+            if errors == 1 { "" } else { "s" },
+            if warnings == 1 { "" } else { "s" }
+        );
     }
     errors > 0 || (deny_warnings && warnings > 0)
 }
@@ -43,10 +52,21 @@ pub fn check(paths: &[PathBuf], format: ErrorFormat, deny_warnings: bool) -> u8 
         Err(e) => return fail(&e),
     };
     let outcome = egressc::compile(&sources);
-    if report(&outcome.diagnostics, &sources, format, deny_warnings) { 1 } else { 0 }
+    if report(&outcome.diagnostics, &sources, format, deny_warnings) {
+        1
+    } else {
+        0
+    }
 }
 
-pub fn compile(paths: &[PathBuf], output: &Path, format: OutFormat, layer: LayerArg, error_format: ErrorFormat, deny_warnings: bool) -> u8 {
+pub fn compile(
+    paths: &[PathBuf],
+    output: &Path,
+    format: OutFormat,
+    layer: LayerArg,
+    error_format: ErrorFormat,
+    deny_warnings: bool,
+) -> u8 {
     let sources = match files::load(paths) {
         Ok(s) => s,
         Err(e) => return fail(&e),
@@ -55,7 +75,9 @@ pub fn compile(paths: &[PathBuf], output: &Path, format: OutFormat, layer: Layer
     if report(&outcome.diagnostics, &sources, error_format, deny_warnings) {
         return 1;
     }
-    let Some(compiled) = outcome.compiled else { return 1 };
+    let Some(compiled) = outcome.compiled else {
+        return 1;
+    };
     let fmt = match format {
         OutFormat::Table => Format::Table,
         OutFormat::Dump => Format::Dump,
@@ -93,7 +115,10 @@ pub fn fmt(paths: &[PathBuf], check: bool) -> u8 {
                 let mut s = Sources::new();
                 s.add(p.display().to_string(), text);
                 report(&diags, &s, ErrorFormat::Human, false);
-                eprintln!("egressc: {} was not formatted: fix the errors first", p.display());
+                eprintln!(
+                    "egressc: {} was not formatted: fix the errors first",
+                    p.display()
+                );
                 code = code.max(1);
             }
             Ok(out) if out == text => {}
@@ -116,7 +141,12 @@ pub fn fmt(paths: &[PathBuf], check: bool) -> u8 {
 fn compile_quiet(paths: &[PathBuf]) -> Result<(Sources, egressc::Compiled), u8> {
     let sources = files::load(paths).map_err(|e| fail(&e))?;
     let outcome = egressc::compile(&sources);
-    let errors: Vec<Diagnostic> = outcome.diagnostics.iter().filter(|d| d.is_error()).cloned().collect();
+    let errors: Vec<Diagnostic> = outcome
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .cloned()
+        .collect();
     if !errors.is_empty() {
         report(&errors, &sources, ErrorFormat::Human, false);
         return Err(1);
@@ -149,7 +179,8 @@ pub fn explain(paths: &[PathBuf], request: &str, format: ReportFormat) -> u8 {
 }
 
 fn table_bytes(compiled: &egressc::Compiled) -> Result<Vec<u8>, u8> {
-    emit::emit(&compiled.spec, Format::Table).map_err(|e| fail(&format!("internal error while emitting the table: {}", e.0)))
+    emit::emit(&compiled.spec, Format::Table)
+        .map_err(|e| fail(&format!("internal error while emitting the table: {}", e.0)))
 }
 
 fn result_json(r: &RunResult) -> serde_json::Value {
@@ -163,7 +194,14 @@ fn result_json(r: &RunResult) -> serde_json::Value {
     })
 }
 
-pub fn simulate(paths: &[PathBuf], requests: &Path, host: &HostArgs, log: bool, metrics: bool, format: SimFormat) -> u8 {
+pub fn simulate(
+    paths: &[PathBuf],
+    requests: &Path,
+    host: &HostArgs,
+    log: bool,
+    metrics: bool,
+    format: SimFormat,
+) -> u8 {
     let (_, compiled) = match compile_quiet(paths) {
         Ok(c) => c,
         Err(code) => return code,
@@ -187,7 +225,11 @@ pub fn simulate(paths: &[PathBuf], requests: &Path, host: &HostArgs, log: bool, 
     let mut out = std::io::stdout().lock();
     let mut bad_lines = 0;
     if format == SimFormat::Table {
-        let _ = writeln!(out, "{:>3}  {:<52} {:<8} {:<6} decided by", "#", "request", "decision", "status");
+        let _ = writeln!(
+            out,
+            "{:>3}  {:<52} {:<8} {:<6} decided by",
+            "#", "request", "decision", "status"
+        );
     }
     for (i, line) in input.lines().enumerate() {
         let n = i + 1;
@@ -195,7 +237,11 @@ pub fn simulate(paths: &[PathBuf], requests: &Path, host: &HostArgs, log: bool, 
             Ok(l) => l,
             Err(e) => return fail(&format!("{}: line {n}: {e}", requests.display())),
         };
-        let parsed = if line.trim().is_empty() { Err("empty line: expected a JSON request".to_owned()) } else { egressc::sim::parse_line(&line) };
+        let parsed = if line.trim().is_empty() {
+            Err("empty line: expected a JSON request".to_owned())
+        } else {
+            egressc::sim::parse_line(&line)
+        };
         let result = parsed.and_then(|req| runner.run(&req).map(|r| (req, r)));
         match (&result, format) {
             (Err(e), SimFormat::Json) => {
@@ -213,14 +259,37 @@ pub fn simulate(paths: &[PathBuf], requests: &Path, host: &HostArgs, log: bool, 
                     o.insert("line".into(), n.into());
                     o.insert("request".into(), req.describe().into());
                     if log {
-                        o.insert("log".into(), r.logs.iter().map(|l| format!("[{}] {}", l.level, l.message)).collect::<Vec<_>>().into());
+                        o.insert(
+                            "log".into(),
+                            r.logs
+                                .iter()
+                                .map(|l| format!("[{}] {}", l.level, l.message))
+                                .collect::<Vec<_>>()
+                                .into(),
+                        );
                     }
                 }
                 let _ = writeln!(out, "{v}");
             }
             (Ok((req, r)), SimFormat::Table) => {
-                let status = r.status.map_or_else(|| if r.decision == "deny" { "closed".to_owned() } else { "open".to_owned() }, |s| s.to_string());
-                let _ = writeln!(out, "{n:>3}  {:<52} {:<8} {:<6} {}", req.describe(), r.decision, status, decided_by(r));
+                let status = r.status.map_or_else(
+                    || {
+                        if r.decision == "deny" {
+                            "closed".to_owned()
+                        } else {
+                            "open".to_owned()
+                        }
+                    },
+                    |s| s.to_string(),
+                );
+                let _ = writeln!(
+                    out,
+                    "{n:>3}  {:<52} {:<8} {:<6} {}",
+                    req.describe(),
+                    r.decision,
+                    status,
+                    decided_by(r)
+                );
                 if log {
                     for l in &r.logs {
                         let _ = writeln!(out, "{:>5}log [{}] {}", "", l.level, l.message);
@@ -233,7 +302,8 @@ pub fn simulate(paths: &[PathBuf], requests: &Path, host: &HostArgs, log: bool, 
         let m = runner.metrics();
         match format {
             SimFormat::Json => {
-                let m: serde_json::Map<String, serde_json::Value> = m.into_iter().map(|(k, v)| (k, v.into())).collect();
+                let m: serde_json::Map<String, serde_json::Value> =
+                    m.into_iter().map(|(k, v)| (k, v.into())).collect();
                 let _ = writeln!(out, "{}", serde_json::json!({"metrics": m}));
             }
             SimFormat::Table => {
@@ -263,7 +333,13 @@ pub fn test(paths: &[PathBuf], host: &HostArgs, format: ReportFormat) -> u8 {
                 continue;
             }
         };
-        let cases: usize = compiled.checked.policies.iter().flat_map(|p| &p.tests).map(|t| t.cases.len()).sum();
+        let cases: usize = compiled
+            .checked
+            .policies
+            .iter()
+            .flat_map(|p| &p.tests)
+            .map(|t| t.cases.len())
+            .sum();
         if cases == 0 {
             if format == ReportFormat::Human {
                 let _ = writeln!(out, "{}: no tests", path.display());
@@ -292,7 +368,9 @@ pub fn test(paths: &[PathBuf], host: &HostArgs, format: ReportFormat) -> u8 {
                     let result = runner.run(&c.request);
                     let (ok, got) = match &result {
                         Ok(r) => {
-                            let audit_ok = c.expect_audit.is_none_or(|a| r.audit.as_ref().map(|x| x.decision.as_str()) == Some(a.as_str()));
+                            let audit_ok = c.expect_audit.is_none_or(|a| {
+                                r.audit.as_ref().map(|x| x.decision.as_str()) == Some(a.as_str())
+                            });
                             (r.decision == c.expect.as_str() && audit_ok, describe(r))
                         }
                         Err(e) => (false, format!("error: {e}")),
@@ -301,13 +379,21 @@ pub fn test(paths: &[PathBuf], host: &HostArgs, format: ReportFormat) -> u8 {
                         Some(a) => format!("{}, audit {}", c.expect.as_str(), a.as_str()),
                         None => c.expect.as_str().to_owned(),
                     };
-                    if ok { passed += 1 } else { failed += 1 }
+                    if ok {
+                        passed += 1
+                    } else {
+                        failed += 1
+                    }
                     match format {
                         ReportFormat::Human if ok => {
                             let _ = writeln!(out, "    ok    {} => {}", c.request.describe(), got);
                         }
                         ReportFormat::Human => {
-                            let _ = writeln!(out, "    FAIL  {} (line {line})\n          expected {expected}\n          got      {got}", c.request.describe());
+                            let _ = writeln!(
+                                out,
+                                "    FAIL  {} (line {line})\n          expected {expected}\n          got      {got}",
+                                c.request.describe()
+                            );
                         }
                         ReportFormat::Json => {
                             let mut v = serde_json::json!({
@@ -328,10 +414,22 @@ pub fn test(paths: &[PathBuf], host: &HostArgs, format: ReportFormat) -> u8 {
     }
     match format {
         ReportFormat::Human => {
-            let _ = writeln!(out, "\n{passed} passed, {failed} failed{}", if files_failed > 0 { format!(", {files_failed} file(s) did not compile") } else { String::new() });
+            let _ = writeln!(
+                out,
+                "\n{passed} passed, {failed} failed{}",
+                if files_failed > 0 {
+                    format!(", {files_failed} file(s) did not compile")
+                } else {
+                    String::new()
+                }
+            );
         }
         ReportFormat::Json => {
-            let _ = writeln!(out, "{}", serde_json::json!({"summary": {"passed": passed, "failed": failed, "files_failed": files_failed}}));
+            let _ = writeln!(
+                out,
+                "{}",
+                serde_json::json!({"summary": {"passed": passed, "failed": failed, "files_failed": files_failed}})
+            );
         }
     }
     if failed > 0 || files_failed > 0 { 1 } else { 0 }
