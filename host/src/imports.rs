@@ -735,10 +735,10 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         }
     );
     proxy_fn!(linker, "proxy_grpc_cancel", |c, token: i32| {
-        Ok(grpc_end(c.data_mut(), token as u32))
+        Ok(grpc_end(c.data_mut(), token as u32, true))
     });
     proxy_fn!(linker, "proxy_grpc_close", |c, token: i32| {
-        Ok(grpc_end(c.data_mut(), token as u32))
+        Ok(grpc_end(c.data_mut(), token as u32, false))
     });
     proxy_fn!(
         linker,
@@ -771,14 +771,18 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
 }
 
 /// `grpcCancel`/`grpcClose`: call and stream tokens are recognised by their
-/// low bits; anything else is BAD_ARGUMENT.
-fn grpc_end(st: &mut HostState, token: u32) -> AbiResult {
+/// low bits; anything else is BAD_ARGUMENT. Cancelling forgets a call or
+/// stream; closing forgets a call, but a stream stays (half-closed locally)
+/// until the remote end closes too, so it still takes messages.
+fn grpc_end(st: &mut HostState, token: u32, cancel: bool) -> AbiResult {
     if !matches!(token & 3, 1 | 2) {
         return Err(Status::BAD_ARGUMENT);
     }
-    if st.grpc_open.remove(&token) {
-        Ok(())
-    } else {
-        Err(Status::NOT_FOUND)
+    if !st.grpc_open.contains(&token) {
+        return Err(Status::NOT_FOUND);
     }
+    if cancel || token & 3 == 1 {
+        st.grpc_open.remove(&token);
+    }
+    Ok(())
 }

@@ -551,6 +551,38 @@ fn queues_metrics_control_and_calls() {
         assert_eq!(r.status(p, "grpc.unknown"), PARSE_FAILURE, "{t}");
         assert_eq!(r.status(p, "grpc.cancel.http"), BAD_ARGUMENT, "{t}");
         assert_eq!(r.status(p, "grpc.close.missing"), NOT_FOUND, "{t}");
+        // gRPC tokens: calls 1 (mod 4), streams 2 (mod 4), as Envoy issues them.
+        assert_eq!(r.status(p, "grpc.call"), OK, "{t}");
+        assert_eq!(
+            u32::from_le_bytes(r.get(p, "grpc.call").data[..4].try_into().unwrap()) & 3,
+            1,
+            "{t}"
+        );
+        assert_eq!(r.status(p, "grpc.cancel"), OK, "{t}");
+        assert_eq!(r.status(p, "grpc.cancel.again"), NOT_FOUND, "{t}");
+        assert_eq!(r.status(p, "grpcstream.unknown"), PARSE_FAILURE, "{t}");
+        assert_eq!(
+            u32::from_le_bytes(r.get(p, "grpcstream").data[..4].try_into().unwrap()) & 3,
+            2,
+            "{t}"
+        );
+        assert_eq!(r.status(p, "grpc.send"), OK, "{t}");
+        assert_eq!(
+            r.status(p, "grpc.send.call"),
+            BAD_ARGUMENT,
+            "{t}: only streams take messages"
+        );
+        assert_eq!(
+            r.status(p, "grpc.send.badptr"),
+            INVALID_MEMORY_ACCESS,
+            "{t}"
+        );
+        assert_eq!(r.status(p, "grpc.close"), OK, "{t}");
+        assert_eq!(
+            r.status(p, "grpc.send.closed"),
+            OK,
+            "{t}: a locally closed stream lingers until the remote closes"
+        );
         assert_eq!(r.text(p, "status"), "0 ", "{t}");
         assert_eq!(r.status(p, "foreign"), NOT_FOUND, "{t}");
         assert_eq!(r.status(p, "foreign.badptr"), INVALID_MEMORY_ACCESS, "{t}");

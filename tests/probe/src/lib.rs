@@ -1251,7 +1251,70 @@ fn battery(ctx: u32, phase: &str) {
         );
         r("grpc.unknown", st, b"");
         r("grpc.cancel.http", proxy_grpc_cancel(4), b"");
-        r("grpc.close.missing", proxy_grpc_close(5), b"");
+        r("grpc.close.missing", proxy_grpc_close(0x7ffd), b"");
+        let st = proxy_grpc_call(
+            CLUSTER.as_ptr(),
+            CLUSTER.len(),
+            e.as_ptr(),
+            0,
+            e.as_ptr(),
+            0,
+            e.as_ptr(),
+            0,
+            e.as_ptr(),
+            0,
+            0,
+            &mut token,
+        );
+        r("grpc.call", st, &token.to_le_bytes());
+        r("grpc.cancel", proxy_grpc_cancel(token), b"");
+        r("grpc.cancel.again", proxy_grpc_cancel(token), b"");
+        let mut stream = 0u32;
+        let st = proxy_grpc_stream(
+            unknown.as_ptr(),
+            unknown.len(),
+            e.as_ptr(),
+            0,
+            e.as_ptr(),
+            0,
+            e.as_ptr(),
+            0,
+            &mut stream,
+        );
+        r("grpcstream.unknown", st, b"");
+        let st = proxy_grpc_stream(
+            CLUSTER.as_ptr(),
+            CLUSTER.len(),
+            e.as_ptr(),
+            0,
+            e.as_ptr(),
+            0,
+            e.as_ptr(),
+            0,
+            &mut stream,
+        );
+        r("grpcstream", st, &stream.to_le_bytes());
+        r(
+            "grpc.send",
+            proxy_grpc_send(stream, b"m".as_ptr(), 1, 0),
+            b"",
+        );
+        r(
+            "grpc.send.call",
+            proxy_grpc_send(token, b"m".as_ptr(), 1, 0),
+            b"",
+        );
+        r(
+            "grpc.send.badptr",
+            proxy_grpc_send(stream, bad(), 4, 0),
+            b"",
+        );
+        r("grpc.close", proxy_grpc_close(stream), b"");
+        r(
+            "grpc.send.closed",
+            proxy_grpc_send(stream, b"m".as_ptr(), 1, 1),
+            b"",
+        );
         let mut code = 99u32;
         let (st, msg) = out_bytes(|p, n| proxy_get_status(&mut code, p, n));
         r(

@@ -132,6 +132,24 @@ unsafe extern "C" {
         timeout_ms: u32,
         token: *mut u32,
     ) -> u32;
+    #[allow(clippy::too_many_arguments, reason = "the ABI's signature")]
+    pub fn proxy_grpc_stream(
+        service: *const u8,
+        service_size: usize,
+        service_name: *const u8,
+        service_name_size: usize,
+        method: *const u8,
+        method_size: usize,
+        metadata: *const u8,
+        metadata_size: usize,
+        token: *mut u32,
+    ) -> u32;
+    pub fn proxy_grpc_send(
+        token: u32,
+        message: *const u8,
+        message_size: usize,
+        end_stream: u32,
+    ) -> u32;
     pub fn proxy_grpc_cancel(token: u32) -> u32;
     pub fn proxy_grpc_close(token: u32) -> u32;
     pub fn proxy_get_status(code: *mut u32, ret: *mut *mut u8, ret_size: *mut usize) -> u32;
@@ -268,6 +286,8 @@ mod native {
         proxy_dequeue_shared_queue(u32, *mut *mut u8, *mut usize) -> u32 = 1;
         proxy_http_call(*const u8, usize, *const u8, usize, *const u8, usize, *const u8, usize, u32, *mut u32) -> u32 = 2;
         proxy_grpc_call(*const u8, usize, *const u8, usize, *const u8, usize, *const u8, usize, *const u8, usize, u32, *mut u32) -> u32 = 2;
+        proxy_grpc_stream(*const u8, usize, *const u8, usize, *const u8, usize, *const u8, usize, *mut u32) -> u32 = 2;
+        proxy_grpc_send(u32, *const u8, usize, u32) -> u32 = 2;
         proxy_grpc_cancel(u32) -> u32 = 1;
         proxy_grpc_close(u32) -> u32 = 1;
         proxy_get_status(*mut u32, *mut *mut u8, *mut usize) -> u32 = 0;
