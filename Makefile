@@ -2,7 +2,7 @@
 # Both install what is missing first (`make setup`).
 
 CARGO ?= cargo
-EGRESSC := target/release/egressc
+EGRESSC := target/native/egressc
 
 .PHONY: all setup wasm build demo test lint unit e2e policy-tests bench fmt clean
 
@@ -15,7 +15,7 @@ wasm: setup
 	@scripts/build-wasm.sh
 
 build: wasm
-	$(CARGO) build --release -p egressc
+	$(CARGO) build --profile native -p egressc
 
 demo: build
 	@scripts/demo.sh
@@ -27,8 +27,9 @@ lint: setup
 unit: wasm
 	$(CARGO) test --workspace
 
-policy-tests: build
-	$(EGRESSC) test policies/
+# `make test` uses the debug egressc that `cargo test` already built.
+policy-tests: wasm
+	$(CARGO) run -q -p egressc -- test policies/
 
 test: lint unit policy-tests
 
@@ -37,7 +38,7 @@ bench: build
 
 fmt:
 	$(CARGO) fmt --all
-	$(EGRESSC) fmt policies/
+	$(CARGO) run -q -p egressc -- fmt policies/
 
 clean:
 	$(CARGO) clean

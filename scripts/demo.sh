@@ -3,7 +3,7 @@
 # the real filter (.wasm) in the local proxy-wasm host.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-E=target/release/egressc
+E=target/native/egressc
 step() { printf '\n\033[1m== %s\033[0m\n$ %s\n' "$1" "${*:2}"; "${@:2}"; }
 
 # Each example file is its own deployment, so each is checked on its own
