@@ -763,10 +763,21 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     );
 
     // ---- emscripten leftovers Envoy links --------------------------------------
-    linker.func_wrap("env", "pthread_equal", |a: i32, b: i32| -> i32 {
-        i32::from(a == b)
-    })?;
-    linker.func_wrap("env", "emscripten_notify_memory_growth", |_: i32| {})?;
+    linker.func_wrap(
+        "env",
+        "pthread_equal",
+        |mut c: C<'_>, a: i32, b: i32| -> R {
+            guard(&mut c, "env.pthread_equal")?;
+            Ok(i32::from(a == b))
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "emscripten_notify_memory_growth",
+        |mut c: C<'_>, _: i32| -> wasmtime::Result<()> {
+            guard(&mut c, "env.emscripten_notify_memory_growth")
+        },
+    )?;
     Ok(())
 }
 

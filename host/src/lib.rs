@@ -69,9 +69,17 @@
 //!   ([`Vm::http_start`]); HTTP calls are answered by the test
 //!   ([`Vm::answer_http_call`]).
 //! - **Before the filter**: the connection manager's path normalization
-//!   (Istio's BASE by default; [`PathNormalization`]), rejection of `%00`,
-//!   fragments and lower-case methods with 400, `Host` turned into
-//!   `:authority` (module `http`).
+//!   (Istio's BASE by default; [`PathNormalization`]), rejection of
+//!   fragments, lower-case methods and (with normalization on) `%00` with
+//!   400, a missing Host with 400, and `Host` turned into `:authority`, a
+//!   second Host appended with `,` as Envoy's header map does (module
+//!   `http`). The normalized path is what the filter sees and what goes
+//!   upstream. Rejected requests never reach the filter.
+//! - **Time and events**: `proxy_on_tick` when a period is set
+//!   ([`Vm::tick`]); the clock can be pinned ([`Vm::set_time`]); shared
+//!   queue readiness reaches the registering root between callbacks;
+//!   `proxy_on_done` returning false delays `proxy_on_delete` until
+//!   `proxy_done` ([`Vm::shutdown`]).
 //! - **Safety**: one bounds-checked helper for guest memory (module `memory`); a
 //!   trap becomes [`HostError`] carrying the guest's last log lines, never a
 //!   host panic; the VM is poisoned afterwards; an epoch deadline (and
@@ -97,6 +105,28 @@
 //! - Metrics are per VM (Envoy sums a stat over all workers of the process),
 //!   so a test sees exactly what one VM counted.
 //! - Module compilation is cached per process, keyed by the module bytes.
+//! - With normalization off (NONE), `%00` in a path reaches the filter:
+//!   Envoy only rejects it inside `canonicalPath`. The project's reference
+//!   (`egress-semantics.md` §(b)4) says "always"; Envoy's code says otherwise.
+//!
+//! ## Lower-level API
+//!
+//! [`Vm::http`] and [`Vm::connection`] run one whole stream. For several
+//! streams in flight, HTTP calls and data in both directions use
+//! [`Vm::http_start`] / [`Vm::http_finish`], [`Vm::pending_http_calls`] /
+//! [`Vm::answer_http_call`] / [`Vm::fail_http_call`], and
+//! [`Vm::tcp_start`] / [`Vm::tcp_downstream_data`] /
+//! [`Vm::tcp_upstream_data`] / [`Vm::tcp_close`].
+//!
+//! ## Tests and benchmark
+//!
+//! `tests/probe` (package `probe-filter`) is a filter written against the
+//! raw imports that calls every ABI function, with good and bad arguments,
+//! in every callback and logs what it got; `host/tests/` checks each record
+//! against Envoy's behaviour for both wasm targets (build them with
+//! `make wasm`), plus hand-written `.wat` modules for what a Rust filter
+//! cannot express. `cargo run --release -p egress-host --example bench`
+//! measures the per-request cost through one VM.
 
 mod abi;
 mod engine;

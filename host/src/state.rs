@@ -85,18 +85,25 @@ impl Restrict {
                     | "wasi_snapshot_preview1.poll_oneoff"
             ),
             // startVm allows proxy_log, emscripten_notify_memory_growth and
-            // every WASI function except proc_exit, fd_read, fd_seek, fd_close
-            // and path_open.
+            // every WASI function except fd_read, fd_seek, fd_close,
+            // sched_yield, proc_exit and path_open.
             Self::Start => {
                 name == "env.proxy_log"
                     || name == "env.emscripten_notify_memory_growth"
-                    || ((name.starts_with("wasi_unstable.")
-                        || name.starts_with("wasi_snapshot_preview1."))
-                        && !name.ends_with(".proc_exit")
-                        && !name.ends_with(".fd_read")
-                        && !name.ends_with(".fd_seek")
-                        && !name.ends_with(".fd_close")
-                        && !name.ends_with(".path_open"))
+                    || name
+                        .strip_prefix("wasi_unstable.")
+                        .or_else(|| name.strip_prefix("wasi_snapshot_preview1."))
+                        .is_some_and(|f| {
+                            !matches!(
+                                f,
+                                "fd_read"
+                                    | "fd_seek"
+                                    | "fd_close"
+                                    | "sched_yield"
+                                    | "proc_exit"
+                                    | "path_open"
+                            )
+                        })
             }
         }
     }
@@ -874,4 +881,44 @@ pub(crate) fn unix_nanos(t: SystemTime) -> u64 {
 /// Duration helper for tick periods.
 pub(crate) fn millis(ms: u32) -> Duration {
     Duration::from_millis(u64::from(ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restricted_phases() {
+        assert!(Restrict::None.allows("env.proxy_get_property"));
+        assert!(Restrict::Start.allows("env.proxy_log"));
+        assert!(Restrict::Start.allows("wasi_snapshot_preview1.fd_write"));
+        assert!(Restrict::Start.allows("wasi_unstable.random_get"));
+        assert!(!Restrict::Start.allows("wasi_snapshot_preview1.proc_exit"));
+        assert!(!Restrict::Start.allows("wasi_snapshot_preview1.sched_yield"));
+        assert!(!Restrict::Start.allows("env.proxy_get_property"));
+        assert!(!Restrict::Start.allows("env.pthread_equal"));
+        assert!(Restrict::Alloc.allows("wasi_snapshot_preview1.clock_time_get"));
+        assert!(!Restrict::Alloc.allows("wasi_snapshot_preview1.random_get"));
+    }
+
+    #[test]
+    fn inline_headers_coalesce() {
+        let mut h: Headers = vec![
+            (b":authority".to_vec(), b"a".to_vec()),
+            (b"x".to_vec(), b"1".to_vec()),
+        ];
+        header_add(&mut h, b"user-agent".to_vec(), b"u1");
+        header_add(&mut h, b"user-agent".to_vec(), b"u2");
+        header_add(&mut h, b"user-agent".to_vec(), b"");
+        header_add(&mut h, b"x".to_vec(), b"2");
+        header_add(&mut h, b":path".to_vec(), b"/");
+        let names: Vec<&[u8]> = h.iter().map(|(k, _)| k.as_slice()).collect();
+        assert_eq!(
+            names,
+            [&b":authority"[..], b":path", b"x", b"user-agent", b"x"]
+        );
+        assert_eq!(first_value(&h, b"user-agent"), Some(&b"u1,u2"[..]));
+        assert_eq!(map_key(MapType::RequestHeaders, b"Host"), b":authority");
+        assert_eq!(map_key(MapType::ResponseHeaders, b"Host"), b"host");
+    }
 }
