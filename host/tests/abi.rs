@@ -40,7 +40,15 @@ fn battery_run(target: &str) -> (Recs, egress_host::HttpOutcome, egress_host::Vm
             &["custom", "map"],
             Value::Map(vec![("k".into(), Value::Bool(true))]),
         )
-        .property(&["custom", "int"], Value::Int(-2));
+        .property(&["custom", "int"], Value::Int(-2))
+        .property(
+            &["custom", "dur"],
+            Value::Duration(Duration::from_millis(1500)),
+        )
+        .property(
+            &["custom", "ts"],
+            Value::Timestamp(UNIX_EPOCH + Duration::from_secs(2)),
+        );
     let out = vm.http(&req).unwrap();
     (Recs::of(&out.logs), out, vm)
 }
@@ -366,6 +374,26 @@ fn properties_as_envoy_encodes_them() {
         assert_eq!(
             r.get(p, "prop.custom.int").data,
             (-2i64).to_le_bytes(),
+            "{t}"
+        );
+        // Whole lists and maps come in the pairs format; durations and
+        // timestamps as int64 nanoseconds.
+        let list = egress_host::pairs::decode(&r.get(p, "prop.custom.list").data).unwrap();
+        assert_eq!(
+            list,
+            vec![(b"zero".to_vec(), vec![]), (b"one".to_vec(), vec![])],
+            "{t}"
+        );
+        let map = egress_host::pairs::decode(&r.get(p, "prop.custom.map").data).unwrap();
+        assert_eq!(map, vec![(b"k".to_vec(), vec![1])], "{t}");
+        assert_eq!(
+            r.get(p, "prop.custom.dur").data,
+            1_500_000_000i64.to_le_bytes(),
+            "{t}"
+        );
+        assert_eq!(
+            r.get(p, "prop.custom.ts").data,
+            2_000_000_000i64.to_le_bytes(),
             "{t}"
         );
         assert_eq!(r.status(p, "prop.nosuch"), NOT_FOUND, "{t}");

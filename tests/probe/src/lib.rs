@@ -888,6 +888,10 @@ const PROPS: &[&str] = &[
     "custom.list.1",
     "custom.map.k",
     "custom.int",
+    "custom.list",
+    "custom.map",
+    "custom.dur",
+    "custom.ts",
     "nosuch",
     "probe_state",
 ];
