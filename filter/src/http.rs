@@ -63,7 +63,7 @@ fn scan<'a>(pairs: &Pairs<'a>) -> Scan<'a> {
 impl HttpContext for HttpFilter {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let Some(loaded) = self.loaded.clone() else {
-            deny_response(None, "-", "", Reason::Unconfigured.as_str());
+            deny_response("-", "", Reason::Unconfigured.as_str());
             return Action::Pause;
         };
         let buf = abi::request_header_pairs();
@@ -191,38 +191,47 @@ fn finish(loaded: &Loaded, d: Decision, fields: &Fields<'_>) -> Action {
         return Action::Continue;
     }
     let (policy, rule, reason) = audit::describe(&loaded.table, &d.enforced);
-    deny_response(Some(loaded), policy, rule, reason);
+    deny_response(policy, rule, reason);
     Action::Pause
 }
 
 /// Answers with 403 `RBAC: access denied`, response-code details naming the
 /// policy and rule, and `x-egress-policy` / `x-egress-reason` headers.
-fn deny_response(_loaded: Option<&Loaded>, policy: &str, rule: &str, reason: &str) {
+fn deny_response(policy: &str, rule: &str, reason: &str) {
     let policy = if policy.is_empty() { "-" } else { policy };
-    let details = format!(
-        "egress_access_denied[policy={policy},rule={},reason={reason}]",
-        if rule.is_empty() { "-" } else { rule }
-    );
-    let mut headers = Vec::with_capacity(96);
-    pairs::serialize(
-        &[
-            (b"x-egress-policy", policy.as_bytes()),
-            (b"x-egress-reason", reason.as_bytes()),
-        ],
-        &mut headers,
-    );
-    if let Err(s) =
-        abi::send_local_response(403, details.as_bytes(), b"RBAC: access denied", &headers)
-    {
-        abi::log(
-            abi::LOG_ERROR,
-            format!(
+    let rule = if rule.is_empty() { "-" } else { rule };
+    crate::DENY_BUF.with(|cell| {
+        let Ok(mut bufs) = cell.try_borrow_mut() else {
+            return;
+        };
+        let (details, headers) = &mut *bufs;
+        details.clear();
+        for part in [
+            "egress_access_denied[policy=",
+            policy,
+            ",rule=",
+            rule,
+            ",reason=",
+            reason,
+            "]",
+        ] {
+            details.extend_from_slice(part.as_bytes());
+        }
+        pairs::serialize(
+            &[
+                (b"x-egress-policy", policy.as_bytes()),
+                (b"x-egress-reason", reason.as_bytes()),
+            ],
+            headers,
+        );
+        if let Err(s) = abi::send_local_response(403, details, b"RBAC: access denied", headers) {
+            let msg = format!(
                 "egress: could not send the 403 response (status {}); the request stays paused",
                 s.0
-            )
-            .as_bytes(),
-        );
-    }
+            );
+            abi::log(abi::LOG_ERROR, msg.as_bytes());
+        }
+    });
 }
 
 #[cfg(test)]

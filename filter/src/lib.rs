@@ -165,6 +165,8 @@ pub(crate) fn report(loaded: &Loaded, d: &egress_table::Decision, fields: &audit
 thread_local! {
     /// Reused for every audit line, so logging does not allocate per request.
     static LOG_BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::with_capacity(512));
+    /// Reused for the 403 response's details and headers.
+    pub(crate) static DENY_BUF: std::cell::RefCell<(Vec<u8>, Vec<u8>)> = std::cell::RefCell::new((Vec::with_capacity(128), Vec::with_capacity(96)));
     /// Reused for the filter-state record.
     static RECORD_BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::with_capacity(128));
 }

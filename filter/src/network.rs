@@ -1,6 +1,7 @@
 //! The network filter: one decision per connection, in `on_new_connection`,
 //! on TLS SNI (`tls` destinations) or destination address and port (`tcp`).
 
+use core::fmt::Write as _;
 use std::rc::Rc;
 
 use egress_table::request::{self, Method, Reason};
@@ -54,7 +55,11 @@ impl StreamContext for NetworkFilter {
                 crate::int_property(b"destination\0port").and_then(|p| u16::try_from(p).ok())
             })
             .unwrap_or(0);
-        let ip_text = ip.map(|i| i.to_string()).unwrap_or_default();
+        // The address as text, for the log line, in a stack buffer (no allocation).
+        let mut ip_text = egress_table::request::TextBuf::new();
+        if let Some(i) = ip {
+            let _ = write!(ip_text, "{i}");
+        }
         let kind = if sni_raw.is_empty() {
             Kind::Tcp
         } else {

@@ -229,7 +229,8 @@ impl Method {
     }
 }
 
-/// A normalised host name in a fixed buffer (no allocation).
+/// A normalised host name in a fixed buffer (no allocation). Also usable as
+/// a small text buffer through `core::fmt::Write` ([`TextBuf`]).
 #[derive(Clone, Copy)]
 pub struct HostBuf {
     buf: [u8; 256],
@@ -242,7 +243,24 @@ impl fmt::Debug for HostBuf {
     }
 }
 
+/// Up to 256 bytes of text built without allocating.
+pub type TextBuf = HostBuf;
+
+impl Default for HostBuf {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl HostBuf {
+    /// An empty buffer.
+    pub fn new() -> Self {
+        Self {
+            buf: [0; 256],
+            len: 0,
+        }
+    }
+
     /// The normalised name.
     pub fn as_bytes(&self) -> &[u8] {
         self.buf.get(..self.len).unwrap_or(&[])
