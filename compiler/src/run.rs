@@ -42,6 +42,14 @@ pub struct Recorded {
     pub reason: String,
 }
 
+/// The enforced and audit records an outcome's filter state holds.
+fn records(
+    fs: &std::collections::BTreeMap<String, Vec<u8>>,
+) -> (Option<Recorded>, Option<Recorded>) {
+    let get = |k: &str| fs.get(k).and_then(|v| parse_recorded(v));
+    (get("wasm.egress_decision"), get("wasm.egress_audit"))
+}
+
 /// Parses a filter-state record.
 pub fn parse_recorded(v: &[u8]) -> Option<Recorded> {
     let s = String::from_utf8_lossy(v);
@@ -140,14 +148,7 @@ impl Runner {
             }
             req.properties = props;
             let out = self.http.http(&req).map_err(|e| e.to_string())?;
-            let decided = out
-                .filter_state
-                .get("wasm.egress_decision")
-                .and_then(|v| parse_recorded(v));
-            let audit = out
-                .filter_state
-                .get("wasm.egress_audit")
-                .and_then(|v| parse_recorded(v));
+            let (decided, audit) = records(&out.filter_state);
             let (decision, policy, rule, reason) = match (out.proxy_rejected, decided) {
                 (Some(_), _) => ("deny", None, None, "proxy-rejected".to_owned()),
                 (None, Some(d)) => (
@@ -189,14 +190,7 @@ impl Runner {
                 properties: props,
             };
             let out = self.network.connection(&conn).map_err(|e| e.to_string())?;
-            let decided = out
-                .filter_state
-                .get("wasm.egress_decision")
-                .and_then(|v| parse_recorded(v));
-            let audit = out
-                .filter_state
-                .get("wasm.egress_audit")
-                .and_then(|v| parse_recorded(v));
+            let (decided, audit) = records(&out.filter_state);
             let (policy, rule, reason) = decided.map(|d| (d.policy, d.rule, d.reason)).unwrap_or((
                 None,
                 None,

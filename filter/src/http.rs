@@ -136,11 +136,7 @@ impl HttpContext for HttpFilter {
         fields.host = n.host.as_bytes();
         fields.port = n.port;
 
-        let principal_buf = if loaded.table.uses_sources() {
-            crate::peer_principal()
-        } else {
-            None
-        };
+        let principal_buf = crate::principal_for_rules(&loaded.table);
         let principal = principal_buf
             .as_ref()
             .map(|b| request::normalize_principal(b.as_slice()));
@@ -178,15 +174,7 @@ impl HttpContext for HttpFilter {
 }
 
 fn finish(loaded: &Loaded, d: Decision, fields: &Fields<'_>) -> Action {
-    let late_principal;
-    let mut fields = *fields;
-    if d.log && fields.principal.is_none() {
-        late_principal = crate::peer_principal();
-        fields.principal = late_principal
-            .as_ref()
-            .map(|b| request::normalize_principal(b.as_slice()));
-    }
-    crate::report(loaded, &d, &fields);
+    crate::report(loaded, &d, fields);
     if d.allowed() {
         return Action::Continue;
     }

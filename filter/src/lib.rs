@@ -135,7 +135,18 @@ impl RootContext for Root {
 
 /// Writes the audit line (if the decision asks for one), counts the decision
 /// and records it in filter state for access logs.
+/// The log line wants the source principal even when no rule needed it:
+/// it is fetched here, only for decisions that are logged.
 pub(crate) fn report(loaded: &Loaded, d: &egress_table::Decision, fields: &audit::Fields<'_>) {
+    let late;
+    let mut fields = *fields;
+    if d.log && fields.principal.is_none() {
+        late = peer_principal();
+        fields.principal = late
+            .as_ref()
+            .map(|b| egress_table::request::normalize_principal(b.as_slice()));
+    }
+    let fields = &fields;
     loaded.metrics.record(&loaded.table, d);
     // Filter state for access logs: `%FILTER_STATE(wasm.egress_decision:PLAIN)%`
     // prints `<allow|deny> <policy|-> <rule|-> <reason>`.
@@ -169,6 +180,15 @@ thread_local! {
     pub(crate) static DENY_BUF: std::cell::RefCell<(Vec<u8>, Vec<u8>)> = std::cell::RefCell::new((Vec::with_capacity(128), Vec::with_capacity(96)));
     /// Reused for the filter-state record.
     static RECORD_BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::with_capacity(128));
+}
+
+/// The peer principal, if some rule of the table has a source condition.
+pub(crate) fn principal_for_rules(table: &Table) -> Option<abi::HostBytes> {
+    if table.uses_sources() {
+        peer_principal()
+    } else {
+        None
+    }
 }
 
 /// Reads the peer principal: Istio's waypoint puts it in filter state

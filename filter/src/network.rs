@@ -76,11 +76,7 @@ impl StreamContext for NetworkFilter {
             ..Fields::default()
         };
 
-        let principal_buf = if loaded.table.uses_sources() {
-            crate::peer_principal()
-        } else {
-            None
-        };
+        let principal_buf = crate::principal_for_rules(&loaded.table);
         let principal = principal_buf
             .as_ref()
             .map(|b| request::normalize_principal(b.as_slice()));
@@ -107,13 +103,6 @@ impl StreamContext for NetworkFilter {
                 headers: &NoHeaders,
             })
         };
-        let late;
-        if d.log && fields.principal.is_none() {
-            late = crate::peer_principal();
-            fields.principal = late
-                .as_ref()
-                .map(|b| request::normalize_principal(b.as_slice()));
-        }
         crate::report(&loaded, &d, &fields);
         if d.allowed() {
             return Action::Continue;

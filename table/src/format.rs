@@ -1060,15 +1060,15 @@ pub fn decode(bytes: &[u8]) -> Result<Table, DecodeError> {
 
     let mut next = 0u32;
     let mut targets_per_dest = vec![0u32; dests.len()];
-    let mut hosts = Vec::with_capacity(raw_hosts.len());
-    for (i, (kind, name, at)) in raw_hosts.into_iter().enumerate() {
+    // Reads the dests span of a host or CIDR record at `at` (they tile DEST_REFS).
+    let mut dest_span = |at: usize, what: &str, cidr: bool| -> R<Span> {
         let mut rr = Reader {
             bytes: content,
             pos: at,
         };
         let ds = span(
             &mut rr,
-            &format!("hosts[{i}].dests"),
+            &format!("{what}.dests"),
             &mut next,
             dest_refs.len(),
         )?;
@@ -1078,37 +1078,20 @@ pub fn decode(bytes: &[u8]) -> Result<Table, DecodeError> {
             &dests,
             &mut targets_per_dest,
             at,
-            &format!("hosts[{i}]"),
-            false,
+            what,
+            cidr,
         )?;
-        hosts.push(Host {
-            kind,
-            name,
-            dests: ds,
-        });
+        Ok(ds)
+    };
+    let mut hosts = Vec::with_capacity(raw_hosts.len());
+    for (i, (kind, name, at)) in raw_hosts.into_iter().enumerate() {
+        let dests = dest_span(at, &format!("hosts[{i}]"), false)?;
+        hosts.push(Host { kind, name, dests });
     }
     let mut cidrs = Vec::with_capacity(raw_cidrs.len());
     for (i, (cidr, at)) in raw_cidrs.into_iter().enumerate() {
-        let mut rr = Reader {
-            bytes: content,
-            pos: at,
-        };
-        let ds = span(
-            &mut rr,
-            &format!("cidrs[{i}].dests"),
-            &mut next,
-            dest_refs.len(),
-        )?;
-        check_targets(
-            ds,
-            &dest_refs,
-            &dests,
-            &mut targets_per_dest,
-            at,
-            &format!("cidrs[{i}]"),
-            true,
-        )?;
-        cidrs.push(CidrEntry { cidr, dests: ds });
+        let dests = dest_span(at, &format!("cidrs[{i}]"), true)?;
+        cidrs.push(CidrEntry { cidr, dests });
     }
     tiled(next, dest_refs.len(), r.pos, "dest_refs")?;
     if let Some(i) = targets_per_dest.iter().position(|&c| c == 0) {

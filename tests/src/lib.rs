@@ -87,6 +87,27 @@ pub fn vm_with_table(target: &str, table: &[u8], layer: Layer) -> Result<Vm, Str
     }
 }
 
+/// An HTTP-layer VM of `target` for `policy`, under Envoy path normalisation
+/// `normalization` (`none`, `base`, `merge-slashes`, `decode-and-merge-slashes`).
+pub fn http_vm_normalizing(target: &str, policy: &str, normalization: &str) -> Vm {
+    let mode = normalization
+        .parse()
+        .unwrap_or_else(|_| fail(&format!("unknown normalization {normalization}")));
+    let cfg = HostConfig {
+        path_normalization: mode,
+        ..HostConfig::default()
+    };
+    let wasm = filter_wasm(target).unwrap_or_else(|e| fail(&e));
+    let plugin = Plugin::from_bytes(&wasm, cfg).unwrap_or_else(|e| fail(&e.to_string()));
+    let table = compile(policy).unwrap_or_else(|e| fail(&e));
+    let mut vm = plugin.vm().unwrap_or_else(|e| fail(&e.to_string()));
+    let config = plugin_config::encode(&table, Layer::Http);
+    if !vm.start(b"").unwrap_or(false) || !vm.configure(config.as_bytes()).unwrap_or(false) {
+        fail(&format!("{target}: the filter refused the configuration"));
+    }
+    vm
+}
+
 /// A VM of `target` configured with the compiled `policy` for `layer`.
 pub fn vm(target: &str, policy: &str, layer: Layer) -> Vm {
     let table = compile(policy).unwrap_or_else(|e| fail(&format!("policy does not compile:\n{e}")));

@@ -202,25 +202,7 @@ fn traversal_and_look_alike_attempts_are_denied() {
     ];
     for target in TARGETS {
         for norm in ["base", "none", "merge-slashes", "decode-and-merge-slashes"] {
-            let cfg = egress_tests::HostConfig {
-                path_normalization: norm.parse().unwrap(),
-                ..Default::default()
-            };
-            let wasm = egress_tests::filter_wasm(target).unwrap();
-            let plugin = egress_tests::Plugin::from_bytes(&wasm, cfg).unwrap();
-            let table = egress_tests::compile(API).unwrap();
-            let mut vm = plugin.vm().unwrap();
-            assert!(vm.start(b"").unwrap());
-            assert!(
-                vm.configure(
-                    egress_table::plugin_config::encode(
-                        &table,
-                        egress_table::plugin_config::Layer::Http
-                    )
-                    .as_bytes()
-                )
-                .unwrap()
-            );
+            let mut vm = egress_tests::http_vm_normalizing(target, API, norm);
             let strict = matches!(norm, "base" | "none");
             for &p in paths {
                 for method in ["GET", "POST"] {
@@ -284,26 +266,7 @@ fn traversal_and_look_alike_attempts_are_denied() {
 fn the_filter_refuses_non_canonical_paths_itself() {
     // With Envoy's normalisation off, the filter sees the raw path and says why it refuses.
     for target in TARGETS {
-        let cfg = egress_tests::HostConfig {
-            path_normalization: "none".parse().unwrap(),
-            ..Default::default()
-        };
-        let plugin =
-            egress_tests::Plugin::from_bytes(&egress_tests::filter_wasm(target).unwrap(), cfg)
-                .unwrap();
-        let mut vm = plugin.vm().unwrap();
-        assert!(vm.start(b"").unwrap());
-        let table = egress_tests::compile(API).unwrap();
-        assert!(
-            vm.configure(
-                egress_table::plugin_config::encode(
-                    &table,
-                    egress_table::plugin_config::Layer::Http
-                )
-                .as_bytes()
-            )
-            .unwrap()
-        );
+        let mut vm = egress_tests::http_vm_normalizing(target, API, "none");
         for (p, why) in [
             (&b"/public/../admin"[..], "path-dot-segment"),
             (b"//admin", "path-empty-segment"),

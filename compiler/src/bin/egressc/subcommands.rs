@@ -178,6 +178,12 @@ pub fn explain(paths: &[PathBuf], request: &str, format: ReportFormat) -> u8 {
     }
 }
 
+/// The table of `compiled`, loaded into both filters of the local host.
+fn runner_for(compiled: &egressc::Compiled, host: &HostArgs) -> Result<egressc::run::Runner, u8> {
+    let table = table_bytes(compiled)?;
+    crate::run::runner(host, &table).map_err(|e| fail(&e))
+}
+
 fn table_bytes(compiled: &egressc::Compiled) -> Result<Vec<u8>, u8> {
     emit::emit(&compiled.spec, Format::Table)
         .map_err(|e| fail(&format!("internal error while emitting the table: {}", e.0)))
@@ -206,13 +212,9 @@ pub fn simulate(
         Ok(c) => c,
         Err(code) => return code,
     };
-    let table = match table_bytes(&compiled) {
-        Ok(t) => t,
-        Err(code) => return code,
-    };
-    let mut runner = match crate::run::runner(host, &table) {
+    let mut runner = match runner_for(&compiled, host) {
         Ok(r) => r,
-        Err(e) => return fail(&e),
+        Err(code) => return code,
     };
     let input: Box<dyn std::io::BufRead> = if requests.as_os_str() == "-" {
         Box::new(std::io::stdin().lock())
@@ -346,13 +348,9 @@ pub fn test(paths: &[PathBuf], host: &HostArgs, format: ReportFormat) -> u8 {
             }
             continue;
         }
-        let table = match table_bytes(&compiled) {
-            Ok(t) => t,
-            Err(code) => return code,
-        };
-        let mut runner = match crate::run::runner(host, &table) {
+        let mut runner = match runner_for(&compiled, host) {
             Ok(r) => r,
-            Err(e) => return fail(&e),
+            Err(code) => return code,
         };
         if format == ReportFormat::Human {
             let _ = writeln!(out, "{}", path.display());
