@@ -103,8 +103,9 @@ mod tests {
             &[(b":authority", b"httpbin.org"), (b"x", b"\xff\x00y")],
             &mut buf,
         );
-        let p = Pairs::parse(&buf).unwrap();
-        let v: Vec<_> = p.iter().collect();
+        let v: Vec<_> = Pairs::parse(&buf)
+            .map(|p| p.iter().collect())
+            .unwrap_or_default();
         assert_eq!(
             v,
             vec![
@@ -119,9 +120,11 @@ mod tests {
             );
         }
         let mut bad = buf.clone();
-        *bad.last_mut().unwrap() = b'z';
+        if let Some(last) = bad.last_mut() {
+            *last = b'z';
+        }
         assert!(Pairs::parse(&bad).is_none());
         assert!(Pairs::parse(&[0xff, 0xff, 0xff, 0xff]).is_none());
-        assert_eq!(Pairs::parse(&[]).unwrap().len(), 0);
+        assert_eq!(Pairs::parse(&[]).map(|p| p.len()), Some(0));
     }
 }
