@@ -376,11 +376,16 @@ impl Table {
             return;
         }
         // `*.suffix`: drop exactly the first label. `*` alone: single-label hosts.
-        match host.iter().position(|&b| b == b'.') {
-            Some(dot) => hit(self
-                .one_label
-                .get(host.get(dot + 1..).unwrap_or(&[]), name_of)),
-            None => hit(self.one_label.get(b"", name_of)),
+        if !self.one_label.is_empty() {
+            match host.iter().position(|&b| b == b'.') {
+                Some(dot) => hit(self
+                    .one_label
+                    .get(host.get(dot + 1..).unwrap_or(&[]), name_of)),
+                None => hit(self.one_label.get(b"", name_of)),
+            }
+        }
+        if self.any_depth.is_empty() {
+            return;
         }
         // `**.suffix`: every proper suffix after a dot. `**` alone: any host.
         for (i, _) in host.iter().enumerate().filter(|(_, b)| **b == b'.') {

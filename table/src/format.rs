@@ -378,6 +378,48 @@ impl fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
+/// Names a field in error messages. Copy-able and formatted only when an
+/// error is reported, so decoding a valid table formats nothing.
+#[derive(Clone, Copy)]
+struct Field<'a> {
+    section: &'a str,
+    index: Option<usize>,
+    name: &'a str,
+}
+
+impl<'a> Field<'a> {
+    fn at(section: &'a str, index: usize, name: &'a str) -> Self {
+        Self {
+            section,
+            index: Some(index),
+            name,
+        }
+    }
+}
+
+impl<'a> From<&'a str> for Field<'a> {
+    fn from(section: &'a str) -> Self {
+        Self {
+            section,
+            index: None,
+            name: "",
+        }
+    }
+}
+
+impl fmt::Display for Field<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.section)?;
+        if let Some(i) = self.index {
+            write!(f, "[{i}]")?;
+        }
+        if !self.name.is_empty() {
+            write!(f, ".{}", self.name)?;
+        }
+        Ok(())
+    }
+}
+
 struct Reader<'a> {
     bytes: &'a [u8],
     pos: usize,
@@ -385,16 +427,17 @@ struct Reader<'a> {
 
 type R<T> = Result<T, DecodeError>;
 
-fn err<T>(offset: usize, field: impl Into<String>, problem: impl Into<String>) -> R<T> {
+fn err<T>(offset: usize, field: impl fmt::Display, problem: impl Into<String>) -> R<T> {
     Err(DecodeError {
         offset,
-        field: field.into(),
+        field: field.to_string(),
         problem: problem.into(),
     })
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize, field: &str) -> R<&'a [u8]> {
+    fn take<'f>(&mut self, n: usize, field: impl Into<Field<'f>> + Copy) -> R<&'a [u8]> {
+        let field: Field<'f> = field.into();
         let end = self.pos.checked_add(n);
         match end.and_then(|e| self.bytes.get(self.pos..e)) {
             Some(s) => {
@@ -411,22 +454,23 @@ impl<'a> Reader<'a> {
             ),
         }
     }
-    fn u8(&mut self, field: &str) -> R<u8> {
+    fn u8<'f>(&mut self, field: impl Into<Field<'f>> + Copy) -> R<u8> {
         Ok(self.take(1, field)?.first().copied().unwrap_or(0))
     }
-    fn u16(&mut self, field: &str) -> R<u16> {
+    fn u16<'f>(&mut self, field: impl Into<Field<'f>> + Copy) -> R<u16> {
         let mut a = [0u8; 2];
         a.copy_from_slice(self.take(2, field)?);
         Ok(u16::from_le_bytes(a))
     }
-    fn u32(&mut self, field: &str) -> R<u32> {
+    fn u32<'f>(&mut self, field: impl Into<Field<'f>> + Copy) -> R<u32> {
         let mut a = [0u8; 4];
         a.copy_from_slice(self.take(4, field)?);
         Ok(u32::from_le_bytes(a))
     }
     /// A record count, checked against the bytes left so that no allocation
     /// can exceed the input's size.
-    fn count(&mut self, record: usize, field: &str) -> R<usize> {
+    fn count<'f>(&mut self, record: usize, field: impl Into<Field<'f>> + Copy) -> R<usize> {
+        let field: Field<'f> = field.into();
         let at = self.pos;
         let n = self.u32(field)? as usize;
         let left = self.bytes.len().saturating_sub(self.pos);
@@ -446,7 +490,8 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn str(&self, r: &mut Reader<'_>, field: &str) -> R<Str> {
+    fn str<'f>(&self, r: &mut Reader<'_>, field: impl Into<Field<'f>> + Copy) -> R<Str> {
+        let field: Field<'f> = field.into();
         let at = r.pos;
         let off = r.u32(field)?;
         let len = r.u32(field)?;
@@ -470,7 +515,13 @@ impl Ctx<'_> {
     }
 }
 
-fn span(r: &mut Reader<'_>, field: &str, next: &mut u32, limit: usize) -> R<Span> {
+fn span<'f>(
+    r: &mut Reader<'_>,
+    field: impl Into<Field<'f>> + Copy,
+    next: &mut u32,
+    limit: usize,
+) -> R<Span> {
+    let field: Field<'f> = field.into();
     let at = r.pos;
     let start = r.u32(field)?;
     let end = r.u32(field)?;
@@ -499,7 +550,8 @@ fn tiled(next: u32, len: usize, at: usize, field: &str) -> R<()> {
     Ok(())
 }
 
-fn action_of(b: u8, at: usize, field: &str) -> R<Action> {
+fn action_of<'f>(b: u8, at: usize, field: impl Into<Field<'f>> + Copy) -> R<Action> {
+    let field: Field<'f> = field.into();
     match b {
         0 => Ok(Action::Allow),
         1 => Ok(Action::Deny),
@@ -647,8 +699,8 @@ pub fn decode(bytes: &[u8]) -> Result<Table, DecodeError> {
     let mut names = std::collections::HashSet::new();
     for i in 0..n {
         let at = r.pos;
-        let f = |x: &str| format!("policies[{i}].{x}");
-        let name = cx.str(&mut r, &f("name"))?;
+        let f = |x: &'static str| Field::at("policies", i, x);
+        let name = cx.str(&mut r, f("name"))?;
         if !is_valid_name(cx.bytes(name), false) {
             return err(at, f("name"), "not a valid policy name");
         }
@@ -656,19 +708,19 @@ pub fn decode(bytes: &[u8]) -> Result<Table, DecodeError> {
             return err(at, f("name"), "duplicate policy name");
         }
         let at = r.pos;
-        let mode = match r.u8(&f("mode"))? {
+        let mode = match r.u8(f("mode"))? {
             0 => Mode::Enforce,
             1 => Mode::Audit,
             m => return err(at, f("mode"), format!("unknown mode {m}")),
         };
-        let default = action_of(r.u8(&f("default"))?, at + 1, &f("default"))?;
-        let log = match r.u8(&f("log"))? {
+        let default = action_of(r.u8(f("default"))?, at + 1, f("default"))?;
+        let log = match r.u8(f("log"))? {
             0 => LogSetting::None,
             1 => LogSetting::Denied,
             2 => LogSetting::All,
             l => return err(at + 2, f("log"), format!("unknown log setting {l}")),
         };
-        let flags = r.u8(&f("flags"))?;
+        let flags = r.u8(f("flags"))?;
         if flags & !FLAG_SNI_HOST_MATCH != 0 {
             return err(
                 at + 3,
@@ -690,8 +742,8 @@ pub fn decode(bytes: &[u8]) -> Result<Table, DecodeError> {
     let mut raw_rules = Vec::with_capacity(n);
     for i in 0..n {
         let at = r.pos;
-        let f = |x: &str| format!("rules[{i}].{x}");
-        let policy = r.u32(&f("policy"))?;
+        let f = |x: &'static str| Field::at("rules", i, x);
+        let policy = r.u32(f("policy"))?;
         if policy as usize >= policies.len() {
             return err(
                 at,
@@ -699,11 +751,11 @@ pub fn decode(bytes: &[u8]) -> Result<Table, DecodeError> {
                 format!("policy {policy} out of range ({} policies)", policies.len()),
             );
         }
-        let action = action_of(r.u8(&f("action"))?, at + 4, &f("action"))?;
-        if r.u8(&f("reserved"))? != 0 {
+        let action = action_of(r.u8(f("action"))?, at + 4, f("action"))?;
+        if r.u8(f("reserved"))? != 0 {
             return err(at + 5, f("reserved"), "must be zero");
         }
-        let methods = r.u16(&f("methods"))?;
+        let methods = r.u16(f("methods"))?;
         if methods != MethodSet::ANY.0 && (methods == 0 || methods & !MethodSet::STANDARD_BITS != 0)
         {
             return err(
@@ -712,13 +764,13 @@ pub fn decode(bytes: &[u8]) -> Result<Table, DecodeError> {
                 format!("invalid method set {methods:#06x}"),
             );
         }
-        let id = cx.str(&mut r, &f("id"))?;
+        let id = cx.str(&mut r, f("id"))?;
         if !is_valid_name(cx.bytes(id), true) {
             return err(at + 8, f("id"), "not a valid rule id");
         }
-        let line = r.u32(&f("line"))?;
+        let line = r.u32(f("line"))?;
         let spans_at = r.pos;
-        r.take(24, &f("spans"))?;
+        r.take(24, f("spans"))?;
         raw_rules.push((policy, action, methods, id, line, spans_at));
     }
 
@@ -727,10 +779,10 @@ pub fn decode(bytes: &[u8]) -> Result<Table, DecodeError> {
     let mut raw_paths = Vec::with_capacity(n);
     for i in 0..n {
         let at = r.pos;
-        let f = |x: &str| format!("paths[{i}].{x}");
-        let kind = r.u8(&f("kind"))?;
-        let text = cx.str(&mut r, &f("text"))?;
-        let dfa = r.u32(&f("dfa"))?;
+        let f = |x: &'static str| Field::at("paths", i, x);
+        let kind = r.u8(f("kind"))?;
+        let text = cx.str(&mut r, f("text"))?;
+        let dfa = r.u32(f("dfa"))?;
         let t = cx.bytes(text);
         if t.is_empty() || core::str::from_utf8(t).is_err() {
             return err(at + 1, f("text"), "empty or not UTF-8");
@@ -758,9 +810,9 @@ pub fn decode(bytes: &[u8]) -> Result<Table, DecodeError> {
     let n = r.count(4, "regexes.count")?;
     let mut dfas = Vec::with_capacity(n);
     for i in 0..n {
-        let len = r.count(1, &format!("regexes[{i}].length"))?;
+        let len = r.count(1, Field::at("regexes", i, "length"))?;
         let at = r.pos;
-        let b = r.take(len, &format!("regexes[{i}]"))?;
+        let b = r.take(len, Field::at("regexes", i, ""))?;
         match PathDfa::from_bytes(b) {
             Ok(d) => dfas.push(d),
             Err(e) => {
@@ -803,10 +855,10 @@ pub fn decode(bytes: &[u8]) -> Result<Table, DecodeError> {
     let mut sources = Vec::with_capacity(n);
     for i in 0..n {
         let at = r.pos;
-        let f = |x: &str| format!("sources[{i}].{x}");
-        let kind = r.u8(&f("kind"))?;
-        let a = cx.str(&mut r, &f("a"))?;
-        let b = cx.str(&mut r, &f("b"))?;
+        let f = |x: &'static str| Field::at("sources", i, x);
+        let kind = r.u8(f("kind"))?;
+        let a = cx.str(&mut r, f("a"))?;
+        let b = cx.str(&mut r, f("b"))?;
         if !is_principal_text(cx.bytes(a)) {
             return err(
                 at + 1,
@@ -839,10 +891,10 @@ pub fn decode(bytes: &[u8]) -> Result<Table, DecodeError> {
     let mut headers = Vec::with_capacity(n);
     for i in 0..n {
         let at = r.pos;
-        let f = |x: &str| format!("headers[{i}].{x}");
-        let kind = r.u8(&f("kind"))?;
-        let name = cx.str(&mut r, &f("name"))?;
-        let value = cx.str(&mut r, &f("value"))?;
+        let f = |x: &'static str| Field::at("headers", i, x);
+        let kind = r.u8(f("kind"))?;
+        let name = cx.str(&mut r, f("name"))?;
+        let value = cx.str(&mut r, f("value"))?;
         if !is_header_name(cx.bytes(name)) {
             return err(at + 1, f("name"), "not a lower-case header name");
         }
@@ -865,10 +917,10 @@ pub fn decode(bytes: &[u8]) -> Result<Table, DecodeError> {
             bytes: content,
             pos: at,
         };
-        let f = |x: &str| format!("rules[{i}].{x}");
-        let p = span(&mut rr, &f("paths"), &mut np, paths.len())?;
-        let s = span(&mut rr, &f("sources"), &mut ns, sources.len())?;
-        let h = span(&mut rr, &f("headers"), &mut nh, headers.len())?;
+        let f = |x: &'static str| Field::at("rules", i, x);
+        let p = span(&mut rr, f("paths"), &mut np, paths.len())?;
+        let s = span(&mut rr, f("sources"), &mut ns, sources.len())?;
+        let h = span(&mut rr, f("headers"), &mut nh, headers.len())?;
         rules.push(Rule {
             policy,
             action,
@@ -907,22 +959,22 @@ pub fn decode(bytes: &[u8]) -> Result<Table, DecodeError> {
     let (mut nport, mut nrule) = (0u32, 0u32);
     for i in 0..n {
         let at = r.pos;
-        let f = |x: &str| format!("dests[{i}].{x}");
-        let policy = r.u32(&f("policy"))?;
+        let f = |x: &'static str| Field::at("dests", i, x);
+        let policy = r.u32(f("policy"))?;
         if policy as usize >= policies.len() {
             return err(at, f("policy"), format!("policy {policy} out of range"));
         }
-        let protocol = match r.u8(&f("protocol"))? {
+        let protocol = match r.u8(f("protocol"))? {
             0 => Protocol::Http,
             1 => Protocol::Tls,
             2 => Protocol::Tcp,
             p => return err(at + 4, f("protocol"), format!("unknown protocol {p}")),
         };
-        let ps = span(&mut r, &f("ports"), &mut nport, ports.len())?;
+        let ps = span(&mut r, f("ports"), &mut nport, ports.len())?;
         if ps.len() == 0 {
             return err(at + 5, f("ports"), "a destination needs at least one port");
         }
-        let rs = span(&mut r, &f("rules"), &mut nrule, rules.len())?;
+        let rs = span(&mut r, f("rules"), &mut nrule, rules.len())?;
         for (k, rule) in rs.of(&rules).iter().enumerate() {
             let field = format!("rules[{}]", rs.start as usize + k);
             if rule.policy != policy {
@@ -958,14 +1010,14 @@ pub fn decode(bytes: &[u8]) -> Result<Table, DecodeError> {
     let mut raw_hosts = Vec::with_capacity(n);
     for i in 0..n {
         let at = r.pos;
-        let f = |x: &str| format!("hosts[{i}].{x}");
-        let kind = match r.u8(&f("kind"))? {
+        let f = |x: &'static str| Field::at("hosts", i, x);
+        let kind = match r.u8(f("kind"))? {
             0 => HostKind::Exact,
             1 => HostKind::OneLabel,
             2 => HostKind::AnyDepth,
             k => return err(at, f("kind"), format!("unknown host kind {k}")),
         };
-        let name = cx.str(&mut r, &f("name"))?;
+        let name = cx.str(&mut r, f("name"))?;
         let nb = cx.bytes(name);
         let name_ok = if nb.is_empty() {
             kind != HostKind::Exact
@@ -976,7 +1028,7 @@ pub fn decode(bytes: &[u8]) -> Result<Table, DecodeError> {
             return err(at + 1, f("name"), "not a normalised host name");
         }
         let dests_at = r.pos;
-        r.take(8, &f("dests"))?;
+        r.take(8, f("dests"))?;
         raw_hosts.push((kind, name, dests_at));
     }
     for pair in raw_hosts.windows(2) {
@@ -994,11 +1046,11 @@ pub fn decode(bytes: &[u8]) -> Result<Table, DecodeError> {
     let mut raw_cidrs = Vec::with_capacity(n);
     for i in 0..n {
         let at = r.pos;
-        let f = |x: &str| format!("cidrs[{i}].{x}");
-        let family = r.u8(&f("family"))?;
-        let prefix = r.u8(&f("prefix"))?;
+        let f = |x: &'static str| Field::at("cidrs", i, x);
+        let family = r.u8(f("family"))?;
+        let prefix = r.u8(f("prefix"))?;
         let mut addr = [0u8; 16];
-        addr.copy_from_slice(r.take(16, &f("address"))?);
+        addr.copy_from_slice(r.take(16, f("address"))?);
         let ip = match family {
             4 => {
                 if prefix > 32 || addr.iter().skip(4).any(|&b| b != 0) {
@@ -1019,7 +1071,7 @@ pub fn decode(bytes: &[u8]) -> Result<Table, DecodeError> {
             return err(at, format!("cidrs[{i}]"), "host bits set below the prefix");
         }
         let dests_at = r.pos;
-        r.take(8, &f("dests"))?;
+        r.take(8, f("dests"))?;
         raw_cidrs.push((cidr, dests_at));
     }
     for pair in raw_cidrs.windows(2) {
@@ -1061,36 +1113,37 @@ pub fn decode(bytes: &[u8]) -> Result<Table, DecodeError> {
     let mut next = 0u32;
     let mut targets_per_dest = vec![0u32; dests.len()];
     // Reads the dests span of a host or CIDR record at `at` (they tile DEST_REFS).
-    let mut dest_span = |at: usize, what: &str, cidr: bool| -> R<Span> {
+    let mut dest_span = |at: usize, section: &'static str, i: usize, cidr: bool| -> R<Span> {
         let mut rr = Reader {
             bytes: content,
             pos: at,
         };
         let ds = span(
             &mut rr,
-            &format!("{what}.dests"),
+            Field::at(section, i, "dests"),
             &mut next,
             dest_refs.len(),
         )?;
+        let field = Field::at(section, i, "");
         check_targets(
             ds,
             &dest_refs,
             &dests,
             &mut targets_per_dest,
             at,
-            what,
+            field,
             cidr,
         )?;
         Ok(ds)
     };
     let mut hosts = Vec::with_capacity(raw_hosts.len());
     for (i, (kind, name, at)) in raw_hosts.into_iter().enumerate() {
-        let dests = dest_span(at, &format!("hosts[{i}]"), false)?;
+        let dests = dest_span(at, "hosts", i, false)?;
         hosts.push(Host { kind, name, dests });
     }
     let mut cidrs = Vec::with_capacity(raw_cidrs.len());
     for (i, (cidr, at)) in raw_cidrs.into_iter().enumerate() {
-        let dests = dest_span(at, &format!("cidrs[{i}]"), true)?;
+        let dests = dest_span(at, "cidrs", i, true)?;
         cidrs.push(CidrEntry { cidr, dests });
     }
     tiled(next, dest_refs.len(), r.pos, "dest_refs")?;
@@ -1141,7 +1194,7 @@ fn check_targets(
     dests: &[Dest],
     seen: &mut [u32],
     at: usize,
-    field: &str,
+    field: Field<'_>,
     cidr: bool,
 ) -> R<()> {
     if ds.len() == 0 {

@@ -41,6 +41,7 @@ pub fn hash64(bytes: &[u8]) -> u64 {
 pub struct Index {
     slots: Box<[u32]>,
     mask: usize,
+    len: usize,
 }
 
 impl Index {
@@ -50,6 +51,7 @@ impl Index {
         Self {
             slots: vec![0; size].into_boxed_slice(),
             mask: size - 1,
+            len: 0,
         }
     }
 
@@ -68,6 +70,7 @@ impl Index {
             };
             if *slot == 0 {
                 *slot = value.wrapping_add(1);
+                self.len += 1;
                 return Ok(());
             }
             let existing = slot.wrapping_sub(1);
@@ -77,6 +80,12 @@ impl Index {
             i = (i + 1) & self.mask;
         }
         Err(u32::MAX)
+    }
+
+    /// Whether nothing is stored.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
     }
 
     /// The value stored under `key`, if any.
