@@ -38,6 +38,31 @@ macro_rules! proxy_fn {
     };
 }
 
+/// `proxy_add_header_map_value` and, with `replace`,
+/// `proxy_replace_header_map_value`: `addCopy`, or `setCopy` (with
+/// `http_set_copy_replace_all_headers`: remove every value, then add one).
+fn write_header_value(
+    c: &mut C<'_>,
+    (ty, kp, kl, vp, vl): (i32, i32, i32, i32, i32),
+    replace: bool,
+) -> wasmtime::Result<AbiResult> {
+    let ty = try_abi!(MapType::from_raw(ty));
+    let mem = try_abi!(memory::get(c));
+    let (data, st) = mem.data_and_store_mut(c);
+    let key = try_abi!(memory::slice(data, kp, kl));
+    let value = try_abi!(memory::slice(data, vp, vl));
+    let ctx = st.ctx();
+    let Some(h) = st.map_for_write(ctx, ty) else {
+        return Ok(Err(Status::BAD_ARGUMENT));
+    };
+    let key = map_key(ty, key);
+    if replace {
+        header_remove(h, &key);
+    }
+    header_add(h, key, value);
+    Ok(Ok(()))
+}
+
 /// Registers every `env` import.
 #[expect(
     clippy::too_many_lines,
@@ -188,38 +213,14 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         linker,
         "proxy_add_header_map_value",
         |c, ty: i32, kp: i32, kl: i32, vp: i32, vl: i32| {
-            let ty = try_abi!(MapType::from_raw(ty));
-            let mem = try_abi!(memory::get(&c));
-            let (data, st) = mem.data_and_store_mut(&mut c);
-            let key = try_abi!(memory::slice(data, kp, kl));
-            let value = try_abi!(memory::slice(data, vp, vl));
-            let ctx = st.ctx();
-            let Some(h) = st.map_for_write(ctx, ty) else {
-                return Ok(Err(Status::BAD_ARGUMENT));
-            };
-            header_add(h, map_key(ty, key), value);
-            Ok(Ok(()))
+            write_header_value(&mut c, (ty, kp, kl, vp, vl), false)
         }
     );
     proxy_fn!(
         linker,
         "proxy_replace_header_map_value",
         |c, ty: i32, kp: i32, kl: i32, vp: i32, vl: i32| {
-            let ty = try_abi!(MapType::from_raw(ty));
-            let mem = try_abi!(memory::get(&c));
-            let (data, st) = mem.data_and_store_mut(&mut c);
-            let key = try_abi!(memory::slice(data, kp, kl));
-            let value = try_abi!(memory::slice(data, vp, vl));
-            let ctx = st.ctx();
-            let Some(h) = st.map_for_write(ctx, ty) else {
-                return Ok(Err(Status::BAD_ARGUMENT));
-            };
-            // `setCopy` (with `http_set_copy_replace_all_headers`): remove every
-            // value, then add one.
-            let key = map_key(ty, key);
-            header_remove(h, &key);
-            header_add(h, key, value);
-            Ok(Ok(()))
+            write_header_value(&mut c, (ty, kp, kl, vp, vl), true)
         }
     );
     proxy_fn!(
