@@ -311,16 +311,13 @@ impl<'a> Parser<'a> {
                 }
                 Kind::Eof => {
                     let last = self.prev_span();
-                    self.error(
-                        Diagnostic::error(
-                            "E0204",
-                            open,
-                            format!("policy \"{}\" is not closed", name.value),
-                        )
-                        .label("this `{` has no matching `}`")
-                        .with_label(last, "the file ends after this")
-                        .help("add `}` after the policy's last item"),
-                    );
+                    self.error(unclosed(
+                        open,
+                        format!("policy \"{}\" is not closed", name.value),
+                        last,
+                        "the file ends after this",
+                        "add `}` after the policy's last item",
+                    ));
                     return Ok(Policy {
                         span: start.to(t.span),
                         name,
@@ -330,16 +327,13 @@ impl<'a> Parser<'a> {
                 }
                 Kind::Ident if t.text == "policy" && t.line_start => {
                     // The next policy starts: this one lacks its `}`.
-                    self.error(
-                        Diagnostic::error(
-                            "E0204",
-                            open,
-                            format!("policy \"{}\" is not closed", name.value),
-                        )
-                        .label("this `{` has no matching `}`")
-                        .with_label(t.span, "the next policy starts here")
-                        .help("add `}` before the next policy"),
-                    );
+                    self.error(unclosed(
+                        open,
+                        format!("policy \"{}\" is not closed", name.value),
+                        t.span,
+                        "the next policy starts here",
+                        "add `}` before the next policy",
+                    ));
                     return Ok(Policy {
                         span: start.to(self.prev_span()),
                         name,
@@ -656,12 +650,13 @@ impl<'a> Parser<'a> {
                     }
                     Kind::Eof => {
                         let last = self.prev_span();
-                        self.error(
-                            Diagnostic::error("E0204", open, "destination block is not closed")
-                                .label("this `{` has no matching `}`")
-                                .with_label(last, "the file ends after this")
-                                .help("add `}` after the last rule"),
-                        );
+                        self.error(unclosed(
+                            open,
+                            "destination block is not closed",
+                            last,
+                            "the file ends after this",
+                            "add `}` after the last rule",
+                        ));
                         block = Some((open, rules, t.span));
                         break;
                     }
@@ -672,15 +667,13 @@ impl<'a> Parser<'a> {
                         // A block holds only rules: a new policy item means
                         // its `}` was forgotten. Close it here.
                         let close = self.prev_span();
-                        self.error(
-                            Diagnostic::error("E0204", open, "destination block is not closed")
-                                .label("this `{` has no matching `}`")
-                                .with_label(
-                                    t.span,
-                                    format!("`{}` cannot appear inside a rule block", t.text),
-                                )
-                                .help(format!("add `}}` before this `{}`", t.text)),
-                        );
+                        self.error(unclosed(
+                            open,
+                            "destination block is not closed",
+                            t.span,
+                            format!("`{}` cannot appear inside a rule block", t.text),
+                            format!("add `}}` before this `{}`", t.text),
+                        ));
                         block = Some((open, rules, close));
                         break;
                     }
@@ -1027,16 +1020,13 @@ impl<'a> Parser<'a> {
                 }
                 Kind::Eof => {
                     let last = self.prev_span();
-                    self.error(
-                        Diagnostic::error(
-                            "E0204",
-                            open,
-                            format!("test \"{}\" is not closed", name.value),
-                        )
-                        .label("this `{` has no matching `}`")
-                        .with_label(last, "the file ends after this")
-                        .help("add `}` after the last case"),
-                    );
+                    self.error(unclosed(
+                        open,
+                        format!("test \"{}\" is not closed", name.value),
+                        last,
+                        "the file ends after this",
+                        "add `}` after the last case",
+                    ));
                     return Ok(Test {
                         span: start.to(t.span),
                         name,
@@ -1049,16 +1039,13 @@ impl<'a> Parser<'a> {
                 {
                     // A test holds only cases: its `}` was forgotten.
                     let close = self.prev_span();
-                    self.error(
-                        Diagnostic::error(
-                            "E0204",
-                            open,
-                            format!("test \"{}\" is not closed", name.value),
-                        )
-                        .label("this `{` has no matching `}`")
-                        .with_label(t.span, format!("`{}` cannot appear inside a test", t.text))
-                        .help(format!("add `}}` before this `{}`", t.text)),
-                    );
+                    self.error(unclosed(
+                        open,
+                        format!("test \"{}\" is not closed", name.value),
+                        t.span,
+                        format!("`{}` cannot appear inside a test", t.text),
+                        format!("add `}}` before this `{}`", t.text),
+                    ));
                     return Ok(Test {
                         span: start.to(close),
                         name,
@@ -1255,6 +1242,21 @@ impl<'a> Parser<'a> {
         }
         r
     }
+}
+
+/// E0204: a block whose `{` (at `open`) has no matching `}`; `at` and
+/// `there` say where that became clear.
+fn unclosed(
+    open: Span,
+    what: impl Into<String>,
+    at: Span,
+    there: impl Into<String>,
+    help: impl Into<String>,
+) -> Diagnostic {
+    Diagnostic::error("E0204", open, what)
+        .label("this `{` has no matching `}`")
+        .with_label(at, there)
+        .help(help)
 }
 
 trait CodeAs {
