@@ -63,6 +63,36 @@ fn write_header_value(
     Ok(Ok(()))
 }
 
+/// `proxy_grpc_call` and, with `stream`, `proxy_grpc_stream`: check every
+/// buffer, refuse an unknown cluster with PARSE_FAILURE (`Context::grpcCall`),
+/// and hand out the next token of that kind.
+fn open_grpc(
+    c: &mut C<'_>,
+    (sp, sl): (i32, i32),
+    buffers: &[(i32, i32)],
+    stream: bool,
+    tp: i32,
+) -> wasmtime::Result<AbiResult> {
+    let mem = try_abi!(memory::get(c));
+    let (data, st) = mem.data_and_store_mut(&mut *c);
+    let service = try_abi!(memory::slice(data, sp, sl));
+    for &(p, l) in buffers {
+        try_abi!(memory::slice(data, p, l));
+    }
+    if !st.clusters.contains(service) {
+        return Ok(Err(Status::PARSE_FAILURE));
+    }
+    let counter = if stream {
+        &mut st.next_grpc_stream
+    } else {
+        &mut st.next_grpc_call
+    };
+    *counter = counter.wrapping_add(4);
+    let token = *counter;
+    st.grpc_open.insert(token);
+    Ok(write_u32(c, tp, token))
+}
+
 /// Registers every `env` import.
 #[expect(
     clippy::too_many_lines,
@@ -682,39 +712,26 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
          rl: i32,
          _timeout: i32,
          tp: i32| {
-            let mem = try_abi!(memory::get(&c));
-            let (data, st) = mem.data_and_store_mut(&mut c);
-            let service = try_abi!(memory::slice(data, sp, sl));
-            for (p, l) in [(snp, snl), (mp, ml), (ip, il), (rp, rl)] {
-                try_abi!(memory::slice(data, p, l));
-            }
-            // `Context::grpcCall`: an unknown cluster is PARSE_FAILURE.
-            if !st.clusters.contains(service) {
-                return Ok(Err(Status::PARSE_FAILURE));
-            }
-            st.next_grpc_call = st.next_grpc_call.wrapping_add(4);
-            let token = st.next_grpc_call;
-            st.grpc_open.insert(token);
-            Ok(write_u32(&mut c, tp, token))
+            open_grpc(
+                &mut c,
+                (sp, sl),
+                &[(snp, snl), (mp, ml), (ip, il), (rp, rl)],
+                false,
+                tp,
+            )
         }
     );
     proxy_fn!(
         linker,
         "proxy_grpc_stream",
         |c, sp: i32, sl: i32, snp: i32, snl: i32, mp: i32, ml: i32, ip: i32, il: i32, tp: i32| {
-            let mem = try_abi!(memory::get(&c));
-            let (data, st) = mem.data_and_store_mut(&mut c);
-            let service = try_abi!(memory::slice(data, sp, sl));
-            for (p, l) in [(snp, snl), (mp, ml), (ip, il)] {
-                try_abi!(memory::slice(data, p, l));
-            }
-            if !st.clusters.contains(service) {
-                return Ok(Err(Status::PARSE_FAILURE));
-            }
-            st.next_grpc_stream = st.next_grpc_stream.wrapping_add(4);
-            let token = st.next_grpc_stream;
-            st.grpc_open.insert(token);
-            Ok(write_u32(&mut c, tp, token))
+            open_grpc(
+                &mut c,
+                (sp, sl),
+                &[(snp, snl), (mp, ml), (ip, il)],
+                true,
+                tp,
+            )
         }
     );
     proxy_fn!(
