@@ -4,7 +4,13 @@
 CARGO ?= cargo
 EGRESSC := target/native/egressc
 
-.PHONY: all setup wasm build demo test lint unit e2e policy-tests bench fmt clean
+.PHONY: all setup wasm build demo test lint unit e2e policy-tests bench fuzz fmt clean
+
+# The property tests in `make test` run from a fixed seed, so a CI run is
+# reproducible and a landing never depends on luck; `make fuzz` explores
+# with fresh seeds and many more cases.
+FUZZ_SEED ?= 20261121
+FUZZ_CASES ?= 50000
 
 all: build
 
@@ -25,7 +31,7 @@ lint: setup
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 unit: wasm
-	$(CARGO) test --workspace
+	PROPTEST_RNG_SEED=$(FUZZ_SEED) $(CARGO) test --workspace
 
 # `make test` uses the debug egressc that `cargo test` already built.
 policy-tests: wasm
@@ -35,6 +41,12 @@ test: lint unit policy-tests
 
 bench: build
 	$(CARGO) bench -p egress-tests
+
+# Random seeds; a failure prints the input, which then goes into the
+# `regressions` test of the crate it came from.
+fuzz: wasm
+	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test --profile native -p egressc --test fuzz
+	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test --profile native -p egress-table
 
 fmt:
 	$(CARGO) fmt --all

@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 
 use crate::ast::*;
 use crate::diag::Diagnostic;
-use crate::lex::{Comment, lex};
+use crate::lex::{Comment, is_word, lex};
 use crate::parse::parse;
 use crate::source::{FileId, Span};
 
@@ -174,7 +174,10 @@ impl Formatter {
                 s.push_str(
                     &c.iter()
                         .map(|c| {
-                            if c.value.starts_with(|ch: char| ch.is_ascii_digit()) {
+                            // Bare only when it lexes back as the same one word.
+                            if c.value.starts_with(|ch: char| ch.is_ascii_digit())
+                                && c.value.chars().all(is_word)
+                            {
                                 c.value.clone()
                             } else {
                                 q(&c.value)

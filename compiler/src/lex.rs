@@ -105,7 +105,8 @@ fn is_ident(c: char) -> bool {
     // `.` lets an unquoted host name lex as one token, so the parser can say "quote it".
     c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.'
 }
-fn is_word(c: char) -> bool {
+/// Characters of an unquoted word (a number, port range or address).
+pub(crate) fn is_word(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '/' | '_' | '-')
 }
 

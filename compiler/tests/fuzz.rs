@@ -8,7 +8,8 @@
 //! inserted, random bytes written, and the file cut short.
 //!
 //! Case counts are tuned to keep this file well under a minute in a debug
-//! build; set `PROPTEST_CASES` to run more.
+//! build; set `PROPTEST_CASES` to run more. `make test` fixes the seed
+//! (`PROPTEST_RNG_SEED`) so CI is reproducible; `make fuzz` explores.
 
 #![expect(
     clippy::unwrap_used,
@@ -339,6 +340,9 @@ fn regressions() {
         "\"\\",
         "}}}}{{{{",
         "policy \"a\" { destination \"a\u{e9}.com\" port 1-65535 http timeout 99999999999999999999h }",
+        // A quoted address that is not one bare word must stay quoted.
+        "policy \"p\" { destination cidr \"2001:d\u{fffd}8::1/32\" port 22 tcp }",
+        "policy \"p\" { destination cidr \"10.0.0.0 /8\" port 22 tcp }",
     ] {
         exercise(text);
     }
