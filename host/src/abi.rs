@@ -267,8 +267,10 @@ impl fmt::Display for LogLevel {
 ///
 /// Header callbacks: 0 = Continue, 1 = Pause (StopIteration, which Envoy
 /// turns into StopAllIterationAndWatermark for ABI 0.2.x), 2 =
-/// ContinueAndEndStream, 3 = StopAllIterationAndBuffer, 4 =
-/// StopAllIterationAndWatermark. Anything else is reported as [`Action::Other`].
+/// ContinueAndEndStream (Continue to Envoy), 3 = StopAllIterationAndBuffer,
+/// 4 = StopAllIterationAndWatermark. Data callbacks: 0 = Continue, 1 =
+/// StopIterationAndBuffer, 2 = StopIterationAndWatermark, 3 and above =
+/// StopIterationNoBuffer. Anything else is reported as [`Action::Other`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Action {
     /// 0: let the stream go on.

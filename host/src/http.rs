@@ -32,7 +32,6 @@ const CODEC_ERROR: Rejection = Rejection {
 #[derive(Debug)]
 pub(crate) struct Prepared {
     pub(crate) headers: Headers,
-    pub(crate) body: Option<Vec<u8>>,
     /// The destination port implied by the authority or the scheme.
     pub(crate) port: u16,
 }
@@ -157,11 +156,7 @@ pub(crate) fn prepare(req: &HttpRequest, mode: PathNormalization) -> Result<Prep
     {
         headers.push((b"content-length".to_vec(), b.len().to_string().into_bytes()));
     }
-    Ok(Prepared {
-        headers,
-        body: req.body.clone(),
-        port,
-    })
+    Ok(Prepared { headers, port })
 }
 
 /// The response headers of a local reply as filters see them: `:status`,

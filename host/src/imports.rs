@@ -406,11 +406,13 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 if kind == Some(Kind::Http) {
                     st.after.push(After::Continue { ctx, ty });
                 }
-                // `Context::continueStream` then forgets the request maps.
+                // `Context::continueStream` then forgets the request maps
+                // (whichever direction it continued; `buffering_request_body_`
+                // stays as it was).
                 if let Some(s) = st.stream_mut(ctx) {
                     s.req_headers_live = false;
-                    s.req_body_live = false;
-                    s.req_trailers = None;
+                    s.req_body.live = false;
+                    s.req_trailers_live = false;
                 }
                 Ok(Ok(()))
             }

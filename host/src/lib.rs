@@ -48,6 +48,12 @@
 //!   headers. Request headers stop being readable once the filter lets the
 //!   request continue (so `on_response_headers` cannot read them), but stay
 //!   readable while it pauses the request (e.g. for its own local reply).
+//!   Trailer maps are the filter's in their own callback (until it returns
+//!   Continue); in the last data callback (no trailers coming) a write
+//!   creates them (`addDecodedTrailers`), and they go on without a trailers
+//!   callback; in `on_log` request trailers are NOT_FOUND and response
+//!   trailers are the ones the client got. A body buffer while the filter
+//!   buffers (StopIterationAndBuffer) is everything buffered so far.
 //! - **Properties**: `request.*`, `response.*`, `source.*`,
 //!   `destination.*`, `connection.*`, `connection_id`, `filter_state.*`,
 //!   `plugin_name`/`plugin_root_id`/`plugin_vm_id` and `xds.*` (from
@@ -61,13 +67,29 @@
 //! - **Lifecycle** in Envoy's order (see [`vm`]): `_initialize` (+`main`)
 //!   with only logging and WASI allowed; root `on_context_create`,
 //!   `on_vm_start`, `on_configure`; per HTTP stream `on_context_create`,
-//!   `on_request_headers`, `on_request_body`, `on_response_headers`,
-//!   `on_response_body`, `on_log`, `on_done`, `on_delete`; per connection
-//!   `on_new_connection`, data, close, `on_done`, `on_log`, `on_delete`.
-//!   A local response stops the request path and goes back through the
-//!   filter's `on_response_headers`. Several streams can be in flight
-//!   ([`Vm::http_start`]); HTTP calls are answered by the test
+//!   `on_request_headers`, `on_request_body` (per chunk),
+//!   `on_request_trailers`, `on_response_headers`, `on_response_body`,
+//!   `on_response_trailers`, `on_log`, `on_done`, `on_delete`; per
+//!   connection `on_new_connection`, data, close, `on_done`, `on_log`,
+//!   `on_delete`. A local response stops the request path and goes back
+//!   through the filter's `on_response_headers`. Several streams can be in
+//!   flight ([`Vm::http_start`]); HTTP calls are answered by the test
 //!   ([`Vm::answer_http_call`]).
+//! - **Bodies and trailers**: a body can arrive in chunks
+//!   ([`HttpRequest::with_body_chunks`], [`UpstreamResponse::with_body_chunks`]),
+//!   one data callback each, `end_of_stream` only on the last and never
+//!   when trailers follow. Around the callbacks the host keeps Envoy's
+//!   buffers: after StopIterationAndBuffer (1, the SDK's Pause) the next
+//!   chunk joins the buffered data and the callback gets, reads and writes
+//!   all of it (so do other callbacks, through the effective context);
+//!   StopIterationAndWatermark (2) holds data but shows each chunk alone;
+//!   StopIterationNoBuffer (3, anything higher, or a local response) drops
+//!   the chunk; Continue passes on what was held, then the chunk. Data held
+//!   when the input ends waits for `proxy_continue_stream`. A pause at the
+//!   headers (StopAllIteration for ABI 0.2.x) hands the body over as one
+//!   data callback when the filter continues; 2 (ContinueAndEndStream) from
+//!   a headers callback is Continue, as Envoy maps it. A trailers callback
+//!   returning anything but Continue stops until `proxy_continue_stream`.
 //! - **Before the filter**: the connection manager's path normalization
 //!   (Istio's BASE by default; [`PathNormalization`]), rejection of
 //!   fragments, lower-case methods and (with normalization on) `%00` with
@@ -92,9 +114,16 @@
 //!   is a single simulated upstream ([`Vm::set_upstream_response`]).
 //! - `xds.node` is a property tree, not a serialized protobuf: reading
 //!   `xds.node` as a whole gives pairs, not protobuf bytes.
-//! - Bodies arrive in one chunk with `end_of_stream` set; no trailers.
-//! - gRPC calls get tokens with Envoy's numbering but are never answered;
-//!   no foreign functions are registered (NOT_FOUND); the
+//! - A stream's input is all there when it starts (headers, every body
+//!   chunk, trailers): chunks reach the filter back to back, so a filter
+//!   that pauses at the headers always gets the whole body in one data
+//!   callback, as if the client had sent it all before the filter went on.
+//! - Buffered body data has no limit: Envoy answers 413 (request) or 500
+//!   (response) once it exceeds the buffer limit; this host keeps buffering.
+//!   The host adds no framing header for trailers (`content-length` is
+//!   still derived from the body unless the test sets one).
+//! - gRPC calls get tokens with Envoy's numbering but are never answered.
+//! - No foreign functions are registered (NOT_FOUND); the
 //!   FOREIGN_FUNCTION_ARGUMENTS buffer reads as empty.
 //! - `random_get` uses the standard library's randomly keyed hasher, not a
 //!   cryptographic generator.

@@ -125,6 +125,56 @@ pub(crate) enum Kind {
     Tcp,
 }
 
+/// A direction of an HTTP stream: the request (decoding) or the response
+/// (encoding) path, which Envoy's wasm context handles alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dir {
+    Request,
+    Response,
+}
+
+/// One direction's body as Envoy's wasm context and filter manager hold it
+/// for the filter (`Context::decodeData`/`encodeData`, `getBuffer`).
+#[derive(Debug, Default)]
+pub(crate) struct Body {
+    /// The data of the current (or last stopped) data callback.
+    pub(crate) chunk: Vec<u8>,
+    /// `request_body_buffer_ != nullptr`: set for a data callback, cleared
+    /// when it returns Continue or by `proxy_continue_stream`.
+    pub(crate) live: bool,
+    /// `buffering_request_body_`: the last data callback returned
+    /// StopIterationAndBuffer, so the body buffer is the filter manager's
+    /// buffered data (and the next chunk is added to it before the call).
+    pub(crate) buffering: bool,
+    /// The filter manager's buffered data for this filter (`bufferedData()`).
+    pub(crate) buffered: Option<Vec<u8>>,
+    /// Body bytes received so far (stream info's bytes received or sent).
+    pub(crate) received: u64,
+}
+
+impl Body {
+    /// `getBuffer(HttpRequestBody)`: while buffering, the buffered data
+    /// (`modifyDecodingBuffer`); otherwise the current chunk, or an empty
+    /// buffer when there is none.
+    pub(crate) fn view(&self) -> &[u8] {
+        match &self.buffered {
+            Some(b) if self.buffering => b,
+            _ if self.live => &self.chunk,
+            _ => &[],
+        }
+    }
+
+    /// The same buffer for a write; `None` when Envoy has no buffer
+    /// instance behind it (writes are BAD_ARGUMENT).
+    pub(crate) fn view_mut(&mut self) -> Option<&mut Vec<u8>> {
+        match &mut self.buffered {
+            Some(b) if self.buffering => Some(b),
+            _ if self.live => Some(&mut self.chunk),
+            _ => None,
+        }
+    }
+}
+
 /// Addresses and TLS facts of the downstream connection.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Peer {
@@ -145,14 +195,17 @@ pub(crate) struct Stream {
     /// `request_headers_ != nullptr`: set in decodeHeaders, cleared when the
     /// filter continues (or calls `proxy_continue_stream`).
     pub(crate) req_headers_live: bool,
+    /// The request trailers (the client's, or added by the filter).
     pub(crate) req_trailers: Option<Headers>,
-    pub(crate) req_body: Vec<u8>,
-    pub(crate) req_body_live: bool,
+    /// `request_trailers_ != nullptr`.
+    pub(crate) req_trailers_live: bool,
+    pub(crate) req_body: Body,
     pub(crate) resp_headers: Option<Headers>,
     pub(crate) resp_headers_live: bool,
     pub(crate) resp_trailers: Option<Headers>,
-    pub(crate) resp_body: Vec<u8>,
-    pub(crate) resp_body_live: bool,
+    /// `response_trailers_ != nullptr`.
+    pub(crate) resp_trailers_live: bool,
+    pub(crate) resp_body: Body,
     /// `end_of_stream_` of the last data callback.
     pub(crate) end_of_stream: bool,
     /// `access_log_phase_`: true while `proxy_on_log` runs.
@@ -184,13 +237,13 @@ impl Stream {
             req_headers: Vec::new(),
             req_headers_live: false,
             req_trailers: None,
-            req_body: Vec::new(),
-            req_body_live: false,
+            req_trailers_live: false,
+            req_body: Body::default(),
             resp_headers: None,
             resp_headers_live: false,
             resp_trailers: None,
-            resp_body: Vec::new(),
-            resp_body_live: false,
+            resp_trailers_live: false,
+            resp_body: Body::default(),
             end_of_stream: false,
             access_log: false,
             down_data: Vec::new(),
@@ -204,6 +257,22 @@ impl Stream {
             response_code: None,
             details: String::new(),
             log_seq,
+        }
+    }
+
+    /// The body of one direction.
+    pub(crate) fn body_mut(&mut self, dir: Dir) -> &mut Body {
+        match dir {
+            Dir::Request => &mut self.req_body,
+            Dir::Response => &mut self.resp_body,
+        }
+    }
+
+    /// The trailers of one direction and whether the filter can reach them.
+    pub(crate) fn trailers_mut(&mut self, dir: Dir) -> (&mut Option<Headers>, &mut bool) {
+        match dir {
+            Dir::Request => (&mut self.req_trailers, &mut self.req_trailers_live),
+            Dir::Response => (&mut self.resp_trailers, &mut self.resp_trailers_live),
         }
     }
 }
@@ -410,12 +479,18 @@ impl HostState {
                     MapType::RequestHeaders if s.access_log => Some(&s.req_headers),
                     MapType::RequestHeaders => s.req_headers_live.then_some(&s.req_headers),
                     MapType::RequestTrailers if s.access_log => None,
-                    MapType::RequestTrailers => s.req_trailers.as_ref(),
+                    MapType::RequestTrailers => {
+                        s.req_trailers.as_ref().filter(|_| s.req_trailers_live)
+                    }
                     MapType::ResponseHeaders if s.access_log => s.resp_headers.as_ref(),
                     MapType::ResponseHeaders => {
                         s.resp_headers.as_ref().filter(|_| s.resp_headers_live)
                     }
-                    MapType::ResponseTrailers => s.resp_trailers.as_ref(),
+                    // `access_log_response_trailers_`: the trailers the client got.
+                    MapType::ResponseTrailers if s.access_log => s.resp_trailers.as_ref(),
+                    MapType::ResponseTrailers => {
+                        s.resp_trailers.as_ref().filter(|_| s.resp_trailers_live)
+                    }
                     _ => None,
                 }
             }
@@ -429,33 +504,34 @@ impl HostState {
     }
 
     /// `Context::getMap`: the map a write (add, replace, remove, set pairs,
-    /// size) reaches. Only the live request/response maps; trailers are
-    /// created on demand at the end of a body (`addDecodedTrailers`).
+    /// size) reaches. Only the live request/response maps (never the gRPC or
+    /// HTTP-call ones); trailers are created on demand in the last data
+    /// callback (`request_trailers_ == nullptr && request_body_buffer_ &&
+    /// end_of_stream_`: `addDecodedTrailers`/`addEncodedTrailers`).
     pub(crate) fn map_for_write(&mut self, ctx: u32, ty: MapType) -> Option<&mut Headers> {
         let s = self
             .streams
             .get_mut(&ctx)
             .filter(|s| s.kind == Kind::Http)?;
-        match ty {
-            MapType::RequestHeaders => s.req_headers_live.then_some(&mut s.req_headers),
-            MapType::RequestTrailers => {
-                if s.req_trailers.is_none() && s.req_body_live && s.end_of_stream {
-                    s.req_trailers = Some(Vec::new());
-                }
-                s.req_trailers.as_mut()
+        let dir = match ty {
+            MapType::RequestHeaders => return s.req_headers_live.then_some(&mut s.req_headers),
+            MapType::ResponseHeaders => {
+                return match &mut s.resp_headers {
+                    Some(h) if s.resp_headers_live => Some(h),
+                    _ => None,
+                };
             }
-            MapType::ResponseHeaders => match &mut s.resp_headers {
-                Some(h) if s.resp_headers_live => Some(h),
-                _ => None,
-            },
-            MapType::ResponseTrailers => {
-                if s.resp_trailers.is_none() && s.resp_body_live && s.end_of_stream {
-                    s.resp_trailers = Some(Vec::new());
-                }
-                s.resp_trailers.as_mut()
-            }
-            _ => None,
+            MapType::RequestTrailers => Dir::Request,
+            MapType::ResponseTrailers => Dir::Response,
+            _ => return None,
+        };
+        let can_add = s.body_mut(dir).live && s.end_of_stream;
+        let (trailers, live) = s.trailers_mut(dir);
+        if !*live && can_add {
+            trailers.get_or_insert_with(Vec::new);
+            *live = true;
         }
+        if *live { trailers.as_mut() } else { None }
     }
 
     // ---- buffers -----------------------------------------------------------
@@ -474,16 +550,8 @@ impl HostState {
                 self.http_call_response.as_ref().map(|r| r.body.as_slice())
             }
             BufferType::CallData | BufferType::GrpcReceiveBuffer => Some(&[]),
-            BufferType::RequestBody => Some(
-                stream
-                    .filter(|s| s.req_body_live)
-                    .map_or(&[][..], |s| &s.req_body),
-            ),
-            BufferType::ResponseBody => Some(
-                stream
-                    .filter(|s| s.resp_body_live)
-                    .map_or(&[][..], |s| &s.resp_body),
-            ),
+            BufferType::RequestBody => Some(stream.map_or(&[][..], |s| s.req_body.view())),
+            BufferType::ResponseBody => Some(stream.map_or(&[][..], |s| s.resp_body.view())),
             BufferType::DownstreamData => Some(
                 stream
                     .filter(|s| s.down_live)
@@ -497,8 +565,9 @@ impl HostState {
 
     /// `Buffer::copyFrom` (Envoy's newest rules): start 0 replaces the first
     /// `length` bytes with `data`; start at or past the end appends;
-    /// anything else, and any buffer that is not a live body or data buffer,
-    /// is BAD_ARGUMENT. An absent buffer is NOT_FOUND.
+    /// anything else, and any buffer without an Envoy buffer instance behind
+    /// it (a body outside its callback, configurations, an HTTP call's
+    /// response), is BAD_ARGUMENT. An absent buffer is NOT_FOUND.
     pub(crate) fn buffer_write(
         &mut self,
         ctx: u32,
@@ -510,12 +579,13 @@ impl HostState {
         self.buffer_for_read(ctx, ty).ok_or(Status::NOT_FOUND)?;
         let s = self.streams.get_mut(&ctx).ok_or(Status::BAD_ARGUMENT)?;
         let buf = match ty {
-            BufferType::RequestBody if s.req_body_live => &mut s.req_body,
-            BufferType::ResponseBody if s.resp_body_live => &mut s.resp_body,
-            BufferType::DownstreamData if s.down_live => &mut s.down_data,
-            BufferType::UpstreamData if s.up_live => &mut s.up_data,
-            _ => return Err(Status::BAD_ARGUMENT),
+            BufferType::RequestBody => s.req_body.view_mut(),
+            BufferType::ResponseBody => s.resp_body.view_mut(),
+            BufferType::DownstreamData if s.down_live => Some(&mut s.down_data),
+            BufferType::UpstreamData if s.up_live => Some(&mut s.up_data),
+            _ => None,
         };
+        let buf = buf.ok_or(Status::BAD_ARGUMENT)?;
         let start = start as usize;
         if start == 0 {
             let n = (length as usize).min(buf.len());
@@ -660,11 +730,22 @@ impl HostState {
             b"referer" => opt_leaf(header(b"referer"), more, out),
             b"useragent" => opt_leaf(header(b"user-agent"), more, out),
             b"id" => opt_leaf(header(b"x-request-id"), more, out),
-            b"size" => leaf(
-                &Value::Int(i64::try_from(s.req_body.len()).unwrap_or(i64::MAX)).to_bytes(),
-                more,
-                out,
-            ),
+            // `RequestWrapper`: content-length if the headers have one (not
+            // found if it does not parse), else the bytes received so far.
+            b"size" => match headers.and_then(|h| first_value(h, b"content-length")) {
+                Some(v) => match std::str::from_utf8(v)
+                    .ok()
+                    .and_then(|v| v.parse::<i64>().ok())
+                {
+                    Some(n) => leaf(&Value::Int(n).to_bytes(), more, out),
+                    None => properties::not_found(),
+                },
+                None => leaf(
+                    &Value::Int(i64::try_from(s.req_body.received).unwrap_or(i64::MAX)).to_bytes(),
+                    more,
+                    out,
+                ),
+            },
             b"headers" => {
                 let Some(h) = headers else {
                     return properties::not_found();
@@ -745,6 +826,14 @@ fn response_attr(s: &Stream, rest: &[&[u8]], out: &mut Vec<u8>) -> AbiResult {
             .resp_headers
             .as_ref()
             .filter(|_| s.resp_headers_live || s.access_log)
+        {
+            Some(h) => headers_attr(h, more, out),
+            None => properties::not_found(),
+        },
+        b"trailers" => match s
+            .resp_trailers
+            .as_ref()
+            .filter(|_| s.resp_trailers_live || s.access_log)
         {
             Some(h) => headers_attr(h, more, out),
             None => properties::not_found(),

@@ -30,8 +30,20 @@ pub struct HttpRequest {
     pub path: Vec<u8>,
     /// Extra headers in order.
     pub headers: Headers,
-    /// The request body, if any.
+    /// The request body, if any (all of it, however it is split).
     pub body: Option<Vec<u8>>,
+    /// How the body arrives: the sizes of its chunks in order, each one
+    /// `decodeData` call in Envoy (and one `proxy_on_request_body`, unless
+    /// the filter stopped all iteration at the headers). Empty: the whole
+    /// body in one chunk. Bytes the sizes leave over arrive as a last chunk;
+    /// sizes that add up to more than the body are a usage error.
+    pub body_chunks: Vec<usize>,
+    /// Request trailers, if the client sends any (HTTP/2, or chunked
+    /// HTTP/1.1): they end the stream, so no body chunk has `end_of_stream`.
+    /// Names are lower-cased as Envoy's codec does. The host adds no
+    /// framing header for them (`content-length` is still derived from the
+    /// body unless the test sets `content-length` or `transfer-encoding`).
+    pub trailers: Option<Headers>,
     /// Properties merged over the ones the host derives.
     pub properties: Properties,
 }
@@ -56,10 +68,33 @@ impl HttpRequest {
         self
     }
 
-    /// Sets the body.
+    /// Sets the body (one chunk).
     #[must_use]
     pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Self {
         self.body = Some(body.into());
+        self.body_chunks.clear();
+        self
+    }
+
+    /// Sets the body as the chunks it arrives in (see [`HttpRequest::body_chunks`]).
+    #[must_use]
+    pub fn with_body_chunks<I, B>(mut self, chunks: I) -> Self
+    where
+        I: IntoIterator<Item = B>,
+        B: AsRef<[u8]>,
+    {
+        let (body, sizes) = join_chunks(chunks);
+        self.body = Some(body);
+        self.body_chunks = sizes;
+        self
+    }
+
+    /// Appends a request trailer (the request then ends with trailers).
+    #[must_use]
+    pub fn trailer(mut self, name: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Self {
+        self.trailers
+            .get_or_insert_with(Vec::new)
+            .push((name.as_ref().to_vec(), value.as_ref().to_vec()));
         self
     }
 
@@ -163,6 +198,40 @@ impl Connection {
     }
 }
 
+/// Concatenates chunks and records their sizes.
+fn join_chunks<I, B>(chunks: I) -> (Vec<u8>, Vec<usize>)
+where
+    I: IntoIterator<Item = B>,
+    B: AsRef<[u8]>,
+{
+    let mut body = Vec::new();
+    let mut sizes = Vec::new();
+    for c in chunks {
+        body.extend_from_slice(c.as_ref());
+        sizes.push(c.as_ref().len());
+    }
+    (body, sizes)
+}
+
+/// Cuts `body` into chunks of `sizes` (see [`HttpRequest::body_chunks`]);
+/// `None` if the sizes add up to more than the body.
+pub(crate) fn split_chunks(body: &[u8], sizes: &[usize]) -> Option<Vec<Vec<u8>>> {
+    let mut out = Vec::with_capacity(sizes.len() + 1);
+    let mut rest = body;
+    for &n in sizes {
+        if n > rest.len() {
+            return None;
+        }
+        let (chunk, tail) = rest.split_at(n);
+        out.push(chunk.to_vec());
+        rest = tail;
+    }
+    if !rest.is_empty() || sizes.is_empty() {
+        out.push(rest.to_vec());
+    }
+    Some(out)
+}
+
 /// A response the filter generated with `proxy_send_local_response`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LocalResponse {
@@ -222,12 +291,19 @@ pub struct HttpOutcome {
     /// The request headers as they would go upstream (None if the request
     /// never left the proxy).
     pub forwarded_headers: Option<Headers>,
-    /// The request body as it would go upstream.
+    /// The request body as it would go upstream: what the filter let
+    /// through, with its changes (chunks it dropped with
+    /// StopIterationNoBuffer are missing).
     pub forwarded_body: Option<Vec<u8>>,
+    /// The request trailers as they would go upstream: the client's, or
+    /// ones the filter added at the end of the body.
+    pub forwarded_trailers: Option<Headers>,
     /// The response headers the client receives (None after a reset).
     pub response_headers: Option<Headers>,
     /// The response body the client receives.
     pub response_body: Vec<u8>,
+    /// The response trailers the client receives.
+    pub response_trailers: Option<Headers>,
     /// Whether the stream was reset instead of answered.
     pub reset: bool,
     /// Response code details as Envoy would log them (`via_upstream`,
@@ -304,17 +380,70 @@ pub struct UpstreamResponse {
     pub status: u16,
     /// Headers after `:status`.
     pub headers: Headers,
-    /// The body.
+    /// The body (all of it, however it is split).
     pub body: Vec<u8>,
+    /// The sizes of the chunks the body arrives in, as for
+    /// [`HttpRequest::body_chunks`]. Empty: one chunk (none if the body is
+    /// empty).
+    pub body_chunks: Vec<usize>,
+    /// Response trailers, if the upstream sends any.
+    pub trailers: Option<Headers>,
 }
 
 impl Default for UpstreamResponse {
     fn default() -> Self {
+        Self::new(200)
+    }
+}
+
+impl UpstreamResponse {
+    /// A response with this status, no headers and no body.
+    pub fn new(status: u16) -> Self {
         Self {
-            status: 200,
+            status,
             headers: Vec::new(),
             body: Vec::new(),
+            body_chunks: Vec::new(),
+            trailers: None,
         }
+    }
+
+    /// Appends a header.
+    #[must_use]
+    pub fn header(mut self, name: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Self {
+        self.headers
+            .push((name.as_ref().to_vec(), value.as_ref().to_vec()));
+        self
+    }
+
+    /// Sets the body (one chunk).
+    #[must_use]
+    pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self.body_chunks.clear();
+        self
+    }
+
+    /// Sets the body as the chunks it arrives in.
+    #[must_use]
+    pub fn with_body_chunks<I, B>(mut self, chunks: I) -> Self
+    where
+        I: IntoIterator<Item = B>,
+        B: AsRef<[u8]>,
+    {
+        let (body, sizes) = join_chunks(chunks);
+        self.body = body;
+        self.body_chunks = sizes;
+        self
+    }
+
+    /// Appends a response trailer.
+    #[must_use]
+    pub fn trailer(mut self, name: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Self {
+        self.trailers
+            .get_or_insert_with(Vec::new)
+            .push((name.as_ref().to_vec(), value.as_ref().to_vec()));
+        self
     }
 }
 

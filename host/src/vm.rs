@@ -12,10 +12,13 @@
 //!   configuration is readable here), `proxy_on_vm_start(root, vm_config_size)`.
 //! - [`Vm::configure`]: `proxy_on_configure(root, plugin_config_size)`.
 //! - HTTP stream: `proxy_on_context_create(ctx, root)`,
-//!   `proxy_on_request_headers`, `proxy_on_request_body`, (upstream),
-//!   `proxy_on_response_headers`, `proxy_on_response_body`, then the access
-//!   log `proxy_on_log`, then `proxy_on_done` and `proxy_on_delete`
-//!   (`Context::log` runs before `Context::onDestroy`).
+//!   `proxy_on_request_headers`, `proxy_on_request_body` (once per chunk),
+//!   `proxy_on_request_trailers` (if any), (upstream),
+//!   `proxy_on_response_headers`, `proxy_on_response_body`,
+//!   `proxy_on_response_trailers`, then the access log `proxy_on_log`, then
+//!   `proxy_on_done` and `proxy_on_delete` (`Context::log` runs before
+//!   `Context::onDestroy`). Data callbacks run inside the filter manager's
+//!   buffering (`Vm::step_body`).
 //! - TCP connection: `proxy_on_context_create`, `proxy_on_new_connection`,
 //!   `proxy_on_downstream_data`/`proxy_on_upstream_data`, the close
 //!   callbacks, then `proxy_on_done`, `proxy_on_log`, `proxy_on_delete`
@@ -25,7 +28,7 @@
 //!   and goes back through the filter's `proxy_on_response_headers` (unless
 //!   the response had already started: then it replaces it directly).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -47,11 +50,12 @@ use crate::normalize::PathNormalization;
 use crate::properties::Properties;
 use crate::shared::Services;
 use crate::state::{
-    After, Clock, HostState, Kind, Peer, PluginInfo, ROOT_CONTEXT, Restrict, Stream, VM_CONTEXT,
+    After, Body, Clock, Dir, HostState, Kind, Peer, PluginInfo, ROOT_CONTEXT, Restrict, Stream,
+    VM_CONTEXT,
 };
 use crate::types::{
     Connection, ConnectionOutcome, Headers, HttpCall, HttpCallResponse, HttpOutcome, HttpRequest,
-    LogLine, Metric, StreamId, UpstreamResponse,
+    LogLine, Metric, StreamId, UpstreamResponse, split_chunks,
 };
 use crate::wasi;
 
@@ -353,6 +357,8 @@ struct Exports {
     on_request_body: Option<TypedFunc<(i32, i32, i32), i32>>,
     on_response_headers: Option<TypedFunc<(i32, i32, i32), i32>>,
     on_response_body: Option<TypedFunc<(i32, i32, i32), i32>>,
+    on_request_trailers: Option<TypedFunc<(i32, i32), i32>>,
+    on_response_trailers: Option<TypedFunc<(i32, i32), i32>>,
     on_http_call_response: Option<TypedFunc<Args5, ()>>,
 }
 
@@ -380,6 +386,8 @@ impl Exports {
             on_request_body: typed(i, s, "proxy_on_request_body")?,
             on_response_headers: typed(i, s, "proxy_on_response_headers")?,
             on_response_body: typed(i, s, "proxy_on_response_body")?,
+            on_request_trailers: typed(i, s, "proxy_on_request_trailers")?,
+            on_response_trailers: typed(i, s, "proxy_on_response_trailers")?,
             on_http_call_response: typed(i, s, "proxy_on_http_call_response")?,
         })
     }
@@ -519,15 +527,102 @@ fn len32(n: usize) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
 
+/// Header names as Envoy's codecs and header maps hold them.
+fn lower_names(h: &Headers) -> Headers {
+    h.iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+        .collect()
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Next {
     Create,
     ReqHeaders,
     ReqBody,
+    ReqTrailers,
     Upstream,
     RespHeaders,
     RespBody,
+    RespTrailers,
     Complete,
+}
+
+impl Next {
+    /// The next step of `dir` once its headers or a chunk went through:
+    /// another chunk, the trailers, or the end of that direction.
+    fn after_input(p: &Pipe, dir: Dir) -> Self {
+        match (dir, !p.chunks.is_empty(), p.trailers.is_some()) {
+            (Dir::Request, true, _) => Self::ReqBody,
+            (Dir::Request, false, true) => Self::ReqTrailers,
+            (Dir::Request, false, false) => Self::Upstream,
+            (Dir::Response, true, _) => Self::RespBody,
+            (Dir::Response, false, true) => Self::RespTrailers,
+            (Dir::Response, false, false) => Self::Complete,
+        }
+    }
+
+    fn is_end(self) -> bool {
+        matches!(self, Self::Upstream | Self::Complete)
+    }
+}
+
+/// What a data callback's return value means to Envoy
+/// (`FilterDataStatus`; cpp-host `convertVmCallResultToFilterDataStatus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DataStatus {
+    /// 0.
+    Continue,
+    /// 1 (the SDK's Pause): the filter manager buffers the data, and the
+    /// next data callback sees all of it.
+    Buffer,
+    /// 2: buffered too, but the next callback sees only its own chunk.
+    Watermark,
+    /// 3, anything above, or a local response: the chunk is dropped.
+    NoBuffer,
+}
+
+impl DataStatus {
+    fn from_raw(raw: i32, next_iteration_stopped: bool) -> Self {
+        match raw {
+            _ if next_iteration_stopped => Self::NoBuffer,
+            0 => Self::Continue,
+            1 => Self::Buffer,
+            2 => Self::Watermark,
+            _ => Self::NoBuffer,
+        }
+    }
+}
+
+/// One direction of an HTTP stream as it passes the filter: what has
+/// arrived but not reached the filter yet, and what went past it.
+#[derive(Debug, Default)]
+struct Pipe {
+    /// Body chunks that have arrived but not reached the filter yet.
+    chunks: VecDeque<Vec<u8>>,
+    /// Trailers that have arrived but not reached the filter yet.
+    trailers: Option<Headers>,
+    /// The filter stopped all iteration at the headers: the filter manager
+    /// buffers what arrives meanwhile and hands it over as one data callback
+    /// when the filter continues (`handleDataIfStopAll`, `commonContinue`).
+    coalesce: bool,
+    /// A data callback stopped iteration (the filter manager's
+    /// `StopSingleIteration`): held data waits until the filter continues.
+    data_stopped: bool,
+    /// What went past the filter (upstream, or to the client).
+    sent: Vec<u8>,
+    /// Whether this direction has a body at all.
+    had_body: bool,
+}
+
+impl Pipe {
+    fn new(chunks: Vec<Vec<u8>>, trailers: Option<Headers>) -> Self {
+        Self {
+            had_body: !chunks.is_empty(),
+            chunks: chunks.into(),
+            trailers,
+            ..Self::default()
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -537,12 +632,22 @@ struct HttpFlow {
     resume: bool,
     redirected: bool,
     reset: bool,
-    body: Option<Vec<u8>>,
-    had_body: bool,
-    resp: Option<(Headers, Vec<u8>)>,
+    req: Pipe,
+    resp: Pipe,
+    /// Response headers not yet given to the filter (upstream's or a local reply's).
+    resp_headers: Option<Headers>,
     response_started: bool,
     forwarded: bool,
     out: HttpOutcome,
+}
+
+impl HttpFlow {
+    fn pipe(&mut self, dir: Dir) -> &mut Pipe {
+        match dir {
+            Dir::Request => &mut self.req,
+            Dir::Response => &mut self.resp,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -563,7 +668,7 @@ enum Flow {
 
 #[derive(Debug)]
 enum Finished {
-    Http(HttpOutcome),
+    Http(Box<HttpOutcome>),
     Tcp(ConnectionOutcome),
 }
 
@@ -708,6 +813,15 @@ impl Vm {
     /// input (to completion, or until the filter pauses it).
     pub fn http_start(&mut self, req: &HttpRequest) -> Result<StreamId, HostError> {
         self.ready()?;
+        let chunks = match &req.body {
+            None => Vec::new(),
+            Some(b) => split_chunks(b, &req.body_chunks).ok_or_else(|| {
+                HostError::Usage(format!(
+                    "the request's body_chunks add up to more than its {}-byte body",
+                    b.len()
+                ))
+            })?,
+        };
         let prepared = match http::prepare(req, self.plugin.cfg.path_normalization) {
             Ok(p) => p,
             Err(rej) => {
@@ -726,7 +840,7 @@ impl Vm {
                 };
                 let id = self.next_reject;
                 self.next_reject = self.next_reject.wrapping_sub(1);
-                self.finished.insert(id, Finished::Http(out));
+                self.finished.insert(id, Finished::Http(Box::new(out)));
                 return Ok(StreamId(id));
             }
         };
@@ -749,13 +863,11 @@ impl Vm {
         );
         stream.req_headers = prepared.headers;
         st.streams.insert(ctx, stream);
-        let had_body = prepared.body.is_some();
         self.flows.insert(
             ctx,
             Flow::Http(Box::new(HttpFlow {
                 next: Some(Next::Create),
-                body: prepared.body,
-                had_body,
+                req: Pipe::new(chunks, req.trailers.as_ref().map(lower_names)),
                 ..HttpFlow::default()
             })),
         );
@@ -773,7 +885,7 @@ impl Vm {
     /// gets the connection manager's 408 (stream idle timeout).
     pub fn http_finish(&mut self, id: StreamId) -> Result<HttpOutcome, HostError> {
         if let Some(Finished::Http(o)) = self.finished.remove(&id.0) {
-            return Ok(o);
+            return Ok(*o);
         }
         match self.flows.get_mut(&id.0) {
             Some(Flow::Http(_)) => {}
@@ -793,7 +905,7 @@ impl Vm {
         self.pump(id.0)?;
         self.settle()?;
         match self.finished.remove(&id.0) {
-            Some(Finished::Http(o)) => Ok(o),
+            Some(Finished::Http(o)) => Ok(*o),
             _ => Err(HostError::Usage(format!(
                 "HTTP stream {} did not finish",
                 id.0
@@ -890,10 +1002,12 @@ impl Vm {
                             self.apply_after()?;
                         }
                         Next::ReqHeaders => self.step_request_headers(ctx)?,
-                        Next::ReqBody => self.step_request_body(ctx)?,
-                        Next::Upstream => self.step_upstream(ctx),
+                        Next::ReqBody => self.step_body(ctx, Dir::Request)?,
+                        Next::ReqTrailers => self.step_trailers(ctx, Dir::Request)?,
+                        Next::Upstream => self.step_upstream(ctx)?,
                         Next::RespHeaders => self.step_response_headers(ctx)?,
-                        Next::RespBody => self.step_response_body(ctx)?,
+                        Next::RespBody => self.step_body(ctx, Dir::Response)?,
+                        Next::RespTrailers => self.step_trailers(ctx, Dir::Response)?,
                         Next::Complete => self.step_complete(ctx)?,
                     }
                     self.deliver_queues()?;
@@ -918,22 +1032,58 @@ impl Vm {
     }
 
     /// After a filter callback: decides whether the stream stops here.
-    fn settle_step(&mut self, ctx: u32, stop: bool, next: Next, release: impl FnOnce(&mut Stream)) {
-        let Some(f) = self.http_flow(ctx) else { return };
+    /// Returns whether it did.
+    fn settle_step(
+        &mut self,
+        ctx: u32,
+        stop: bool,
+        next: Next,
+        release: impl FnOnce(&mut Stream),
+    ) -> bool {
+        let Some(f) = self.http_flow(ctx) else {
+            return false;
+        };
         if f.redirected {
             f.redirected = false;
-            return;
+            return false;
         }
         f.next = Some(next);
         if stop && !f.resume {
             f.paused = true;
-        } else if let Some(s) = self.store.data_mut().stream_mut(ctx) {
+            return true;
+        }
+        if let Some(s) = self.store.data_mut().stream_mut(ctx) {
             release(s);
+        }
+        false
+    }
+
+    /// After a headers callback: a stop there is Envoy's
+    /// StopAllIterationAndWatermark for ABI 0.2.x (cpp-host
+    /// `convertVmCallResultToFilterHeadersStatus`), so what arrives while it
+    /// lasts reaches the filter as one data callback.
+    fn settle_headers(
+        &mut self,
+        ctx: u32,
+        dir: Dir,
+        stop: bool,
+        release: impl FnOnce(&mut Stream),
+    ) {
+        let next = match self.http_flow(ctx) {
+            Some(f) => Next::after_input(f.pipe(dir), dir),
+            None => return,
+        };
+        if self.settle_step(ctx, stop, next, release)
+            && let Some(f) = self.http_flow(ctx)
+        {
+            f.pipe(dir).coalesce = true;
         }
     }
 
     fn step_request_headers(&mut self, ctx: u32) -> Result<(), HostError> {
-        let eos = self.http_flow(ctx).is_some_and(|f| f.body.is_none());
+        let eos = self
+            .http_flow(ctx)
+            .is_some_and(|f| f.req.chunks.is_empty() && f.req.trailers.is_none());
         let n = match self.store.data_mut().stream_mut(ctx) {
             Some(s) => {
                 s.req_headers_live = true;
@@ -944,47 +1094,217 @@ impl Vm {
         };
         let returned = guest!(self.on_request_headers(ctx, (id32(ctx), len32(n), i32::from(eos))))?;
         let raw = returned.unwrap_or(0);
+        // 2 (ContinueAndEndStream) is Continue to Envoy's `convertFilterHeadersStatus`.
         let stop =
             std::mem::take(&mut self.store.data_mut().stop_iteration) || !matches!(raw, 0 | 2);
         if let Some(f) = self.http_flow(ctx) {
             f.out.request_action = returned.map(Action::from_raw);
-            if raw == 2 {
-                f.body = None;
+        }
+        self.apply_after()?;
+        self.settle_headers(ctx, Dir::Request, stop, |s| s.req_headers_live = false);
+        Ok(())
+    }
+
+    fn step_response_headers(&mut self, ctx: u32) -> Result<(), HostError> {
+        let Some(f) = self.http_flow(ctx) else {
+            return Ok(());
+        };
+        let headers = f.resp_headers.take().unwrap_or_default();
+        let eos = f.resp.chunks.is_empty() && f.resp.trailers.is_none();
+        f.response_started = true;
+        let n = headers.len();
+        if let Some(s) = self.store.data_mut().stream_mut(ctx) {
+            s.resp_headers = Some(headers);
+            s.resp_headers_live = true;
+            s.end_of_stream = eos;
+        }
+        let raw = guest!(self.on_response_headers(ctx, (id32(ctx), len32(n), i32::from(eos))))?
+            .unwrap_or(0);
+        let stop =
+            std::mem::take(&mut self.store.data_mut().stop_iteration) || !matches!(raw, 0 | 2);
+        self.apply_after()?;
+        self.settle_headers(ctx, Dir::Response, stop, |s| s.resp_headers_live = false);
+        Ok(())
+    }
+
+    /// One data callback (`Context::decodeData`/`encodeData`) for the next
+    /// chunk of `dir`, with the filter manager's buffering around it
+    /// (`FilterManager::decodeData`, `commonHandleAfterDataCallback`,
+    /// `commonHandleBufferData`):
+    ///
+    /// - while the filter buffers (its last data callback returned
+    ///   StopIterationAndBuffer), the chunk joins the buffered data first
+    ///   (`addDecodedData`) and the callback gets the size of it all;
+    ///   otherwise only the chunk;
+    /// - Continue passes on what was held, then the chunk;
+    ///   StopIterationAndBuffer and StopIterationAndWatermark hold the chunk
+    ///   (only the first makes the next callback see the held data);
+    ///   StopIterationNoBuffer drops it;
+    /// - `end_of_stream` only on the last chunk, and never when trailers
+    ///   follow; if the input ends while data is held, the stream waits for
+    ///   `proxy_continue_stream`.
+    fn step_body(&mut self, ctx: u32, dir: Dir) -> Result<(), HostError> {
+        let Some(f) = self.http_flow(ctx) else {
+            return Ok(());
+        };
+        let p = f.pipe(dir);
+        if std::mem::take(&mut p.coalesce) && p.chunks.len() > 1 {
+            let all: Vec<u8> = p.chunks.drain(..).flatten().collect();
+            p.chunks.push_back(all);
+        }
+        let chunk = p.chunks.pop_front().unwrap_or_default();
+        let eos = p.chunks.is_empty() && p.trailers.is_none();
+        let n = match self.store.data_mut().stream_mut(ctx) {
+            Some(s) => {
+                s.end_of_stream = eos;
+                let b = s.body_mut(dir);
+                b.received += chunk.len() as u64;
+                if b.buffering {
+                    b.buffered
+                        .get_or_insert_with(Vec::new)
+                        .extend_from_slice(&chunk);
+                    b.chunk.clear();
+                } else {
+                    b.chunk = chunk;
+                }
+                b.live = true;
+                b.view().len()
+            }
+            None => 0,
+        };
+        let args = (id32(ctx), len32(n), i32::from(eos));
+        let raw = match dir {
+            Dir::Request => guest!(self.on_request_body(ctx, args)),
+            Dir::Response => guest!(self.on_response_body(ctx, args)),
+        }?
+        .unwrap_or(0);
+        let stopped_next = std::mem::take(&mut self.store.data_mut().stop_iteration);
+        let status = DataStatus::from_raw(raw, stopped_next);
+        self.apply_after()?;
+        let Some(f) = self.http_flow(ctx) else {
+            return Ok(());
+        };
+        if f.redirected {
+            f.redirected = false;
+            return Ok(());
+        }
+        // `proxy_continue_stream` inside the callback already let it go on.
+        let status = if f.resume {
+            DataStatus::Continue
+        } else {
+            status
+        };
+        self.after_data(ctx, dir, status);
+        let (next, stop) = match self.http_flow(ctx) {
+            Some(f) => {
+                let p = f.pipe(dir);
+                let next = Next::after_input(p, dir);
+                (next, p.data_stopped && next.is_end())
+            }
+            None => return Ok(()),
+        };
+        self.settle_step(ctx, stop, next, |_| {});
+        Ok(())
+    }
+
+    /// What the filter manager does with a data callback's chunk.
+    fn after_data(&mut self, ctx: u32, dir: Dir, status: DataStatus) {
+        let Some(s) = self.store.data_mut().stream_mut(ctx) else {
+            return;
+        };
+        let Some(Flow::Http(f)) = self.flows.get_mut(&ctx) else {
+            return;
+        };
+        let b = s.body_mut(dir);
+        let p = f.pipe(dir);
+        b.buffering = status == DataStatus::Buffer;
+        match status {
+            DataStatus::Continue => {
+                // `request_body_buffer_ = nullptr`; held data goes on first.
+                b.live = false;
+                p.data_stopped = false;
+                if let Some(held) = b.buffered.take() {
+                    p.sent.extend_from_slice(&held);
+                }
+                p.sent.append(&mut b.chunk);
+            }
+            DataStatus::Buffer | DataStatus::Watermark => {
+                p.data_stopped = true;
+                let chunk = std::mem::take(&mut b.chunk);
+                b.buffered.get_or_insert_with(Vec::new).extend(chunk);
+            }
+            DataStatus::NoBuffer => {
+                p.data_stopped = true;
+                b.chunk.clear();
             }
         }
-        self.apply_after()?;
-        let next = if self.http_flow(ctx).is_some_and(|f| f.body.is_some()) {
-            Next::ReqBody
-        } else {
-            Next::Upstream
-        };
-        self.settle_step(ctx, stop, next, |s| s.req_headers_live = false);
-        Ok(())
     }
 
-    fn step_request_body(&mut self, ctx: u32) -> Result<(), HostError> {
-        let body = self
-            .http_flow(ctx)
-            .and_then(|f| f.body.take())
-            .unwrap_or_default();
-        let n = body.len();
-        if let Some(s) = self.store.data_mut().stream_mut(ctx) {
-            s.req_body = body;
-            s.req_body_live = true;
-            s.end_of_stream = true;
+    /// Passes on the data the filter manager held for `dir` (the filter
+    /// continued, or its direction ended).
+    fn flush(&mut self, ctx: u32, dir: Dir) {
+        let held = self
+            .store
+            .data_mut()
+            .stream_mut(ctx)
+            .and_then(|s| s.body_mut(dir).buffered.take());
+        if let Some(Flow::Http(f)) = self.flows.get_mut(&ctx) {
+            let p = f.pipe(dir);
+            p.data_stopped = false;
+            if let Some(h) = held {
+                p.sent.extend_from_slice(&h);
+            }
         }
-        let raw = guest!(self.on_request_body(ctx, (id32(ctx), len32(n), 1)))?.unwrap_or(0);
+    }
+
+    /// The trailers callback (`Context::decodeTrailers`/`encodeTrailers`):
+    /// the map is the filter's until the callback returns Continue; any
+    /// other value (or a local response) is StopIteration, which waits for
+    /// `proxy_continue_stream`.
+    fn step_trailers(&mut self, ctx: u32, dir: Dir) -> Result<(), HostError> {
+        let Some(f) = self.http_flow(ctx) else {
+            return Ok(());
+        };
+        let trailers = f.pipe(dir).trailers.take().unwrap_or_default();
+        let n = trailers.len();
+        if let Some(s) = self.store.data_mut().stream_mut(ctx) {
+            let (t, live) = s.trailers_mut(dir);
+            *t = Some(trailers);
+            *live = true;
+        }
+        let args = (id32(ctx), len32(n));
+        let raw = match dir {
+            Dir::Request => guest!(self.on_request_trailers(ctx, args)),
+            Dir::Response => guest!(self.on_response_trailers(ctx, args)),
+        }?
+        .unwrap_or(0);
         let stop = std::mem::take(&mut self.store.data_mut().stop_iteration) || raw != 0;
         self.apply_after()?;
-        self.settle_step(ctx, stop, Next::Upstream, |s| s.req_body_live = false);
+        let next = if dir == Dir::Request {
+            Next::Upstream
+        } else {
+            Next::Complete
+        };
+        self.settle_step(ctx, stop, next, |s| *s.trailers_mut(dir).1 = false);
         Ok(())
     }
 
-    fn step_upstream(&mut self, ctx: u32) {
+    fn step_upstream(&mut self, ctx: u32) -> Result<(), HostError> {
+        self.flush(ctx, Dir::Request);
         let up = self.upstream.clone();
+        let chunks = if up.body.is_empty() && up.body_chunks.is_empty() {
+            Vec::new()
+        } else {
+            split_chunks(&up.body, &up.body_chunks).ok_or_else(|| {
+                HostError::Usage(format!(
+                    "the upstream response's body_chunks add up to more than its {}-byte body",
+                    up.body.len()
+                ))
+            })?
+        };
         if let Some(s) = self.store.data_mut().stream_mut(ctx) {
             s.req_headers_live = false;
-            s.req_body_live = false;
+            s.req_body.live = false;
             s.response_code = Some(up.status);
             s.details = "via_upstream".into();
         }
@@ -1002,59 +1322,10 @@ impl Vm {
             // The request can no longer change once it went upstream: the
             // outcome takes the headers and body when the stream ends.
             f.forwarded = true;
-            f.resp = Some((headers, up.body));
+            f.resp_headers = Some(headers);
+            f.resp = Pipe::new(chunks, up.trailers.as_ref().map(lower_names));
             f.next = Some(Next::RespHeaders);
         }
-    }
-
-    fn step_response_headers(&mut self, ctx: u32) -> Result<(), HostError> {
-        let (headers, body) = self
-            .http_flow(ctx)
-            .and_then(|f| f.resp.take())
-            .unwrap_or_default();
-        let eos = body.is_empty();
-        let n = headers.len();
-        if let Some(f) = self.http_flow(ctx) {
-            f.response_started = true;
-            if !eos {
-                f.resp = Some((Vec::new(), body));
-            }
-        }
-        if let Some(s) = self.store.data_mut().stream_mut(ctx) {
-            s.resp_headers = Some(headers);
-            s.resp_headers_live = true;
-            s.end_of_stream = eos;
-        }
-        let raw = guest!(self.on_response_headers(ctx, (id32(ctx), len32(n), i32::from(eos))))?
-            .unwrap_or(0);
-        let stop =
-            std::mem::take(&mut self.store.data_mut().stop_iteration) || !matches!(raw, 0 | 2);
-        self.apply_after()?;
-        let next = if eos || raw == 2 {
-            Next::Complete
-        } else {
-            Next::RespBody
-        };
-        self.settle_step(ctx, stop, next, |s| s.resp_headers_live = false);
-        Ok(())
-    }
-
-    fn step_response_body(&mut self, ctx: u32) -> Result<(), HostError> {
-        let body = self
-            .http_flow(ctx)
-            .and_then(|f| f.resp.take())
-            .map(|(_, b)| b)
-            .unwrap_or_default();
-        let n = body.len();
-        if let Some(s) = self.store.data_mut().stream_mut(ctx) {
-            s.resp_body = body;
-            s.resp_body_live = true;
-            s.end_of_stream = true;
-        }
-        let raw = guest!(self.on_response_body(ctx, (id32(ctx), len32(n), 1)))?.unwrap_or(0);
-        let stop = std::mem::take(&mut self.store.data_mut().stop_iteration) || raw != 0;
-        self.apply_after()?;
-        self.settle_step(ctx, stop, Next::Complete, |s| s.resp_body_live = false);
         Ok(())
     }
 
@@ -1064,11 +1335,16 @@ impl Vm {
         };
         f.next = None;
         let reset = f.reset;
+        if !reset {
+            self.flush(ctx, Dir::Response);
+        }
         if let Some(s) = self.store.data_mut().stream_mut(ctx) {
             s.req_headers_live = false;
-            s.req_body_live = false;
+            s.req_body.live = false;
+            s.req_trailers_live = false;
             s.resp_headers_live = false;
-            s.resp_body_live = false;
+            s.resp_body.live = false;
+            s.resp_trailers_live = false;
             s.access_log = true;
         }
         // `Context::log` (the access log) runs before `Context::onDestroy`.
@@ -1095,16 +1371,20 @@ impl Vm {
             } else {
                 s.response_code.unwrap_or(0)
             };
-            out.response_headers = if reset { None } else { s.resp_headers };
-            out.response_body = if reset { Vec::new() } else { s.resp_body };
+            if !reset {
+                out.response_headers = s.resp_headers;
+                out.response_body = std::mem::take(&mut f.resp.sent);
+                out.response_trailers = s.resp_trailers;
+            }
             out.details = s.details;
             out.filter_state = s.fs_writes;
             out.logs = logs;
             if f.forwarded {
                 out.forwarded_headers = Some(s.req_headers);
-                out.forwarded_body = f.had_body.then_some(s.req_body);
+                out.forwarded_body = f.req.had_body.then(|| std::mem::take(&mut f.req.sent));
+                out.forwarded_trailers = s.req_trailers;
             }
-            self.finished.insert(ctx, Finished::Http(f.out));
+            self.finished.insert(ctx, Finished::Http(Box::new(f.out)));
         }
         Ok(())
     }
@@ -1135,19 +1415,34 @@ impl Vm {
                 // reply goes straight to the client (`sendDirectLocalReply`).
                 s.resp_headers = Some(headers.clone());
                 s.resp_headers_live = false;
-                s.resp_body = body.clone();
-                s.resp_body_live = false;
+                s.resp_body = Body::default();
+                s.resp_trailers = None;
+                s.resp_trailers_live = false;
             }
         }
         if let Some(f) = self.http_flow(ctx) {
             f.paused = false;
             f.redirected = true;
-            f.body = None;
+            // The rest of the request no longer reaches the filter.
+            f.req.chunks.clear();
+            f.req.trailers = None;
+            f.req.coalesce = false;
             if started {
-                f.resp = None;
+                f.resp_headers = None;
+                f.resp = Pipe {
+                    sent: body,
+                    had_body: true,
+                    ..Pipe::default()
+                };
                 f.next = Some(Next::Complete);
             } else {
-                f.resp = Some((headers, body));
+                let chunks = if body.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![body]
+                };
+                f.resp_headers = Some(headers);
+                f.resp = Pipe::new(chunks, None);
                 f.next = Some(Next::RespHeaders);
             }
         }
@@ -1175,15 +1470,25 @@ impl Vm {
                 }
                 After::Continue { ctx, ty } => match self.flows.get_mut(&ctx) {
                     Some(Flow::Http(f)) => {
-                        let phase_ok = match ty {
-                            StreamType::Request => !f.response_started,
-                            _ => f.response_started,
+                        let dir = match ty {
+                            StreamType::Request => Dir::Request,
+                            _ => Dir::Response,
                         };
-                        if f.paused && phase_ok {
+                        // `continueDecoding` once the response started (or
+                        // `continueEncoding` before it) changes nothing.
+                        if (dir == Dir::Response) != f.response_started {
+                            continue;
+                        }
+                        if f.paused {
                             f.paused = false;
                             self.dirty.push(ctx);
-                        } else if !f.paused && phase_ok {
+                        } else {
                             f.resume = true;
+                            // `commonContinue`: data held after a data
+                            // callback stopped goes on now.
+                            if f.pipe(dir).data_stopped {
+                                self.flush(ctx, dir);
+                            }
                         }
                     }
                     Some(Flow::Tcp(_)) => {
@@ -1196,8 +1501,10 @@ impl Vm {
                         f.reset = true;
                         f.paused = false;
                         f.redirected = true;
-                        f.resp = None;
-                        f.body = None;
+                        f.resp_headers = None;
+                        f.resp = Pipe::default();
+                        f.req.chunks.clear();
+                        f.req.trailers = None;
                         f.next = Some(Next::Complete);
                         if let Some(s) = self.store.data_mut().stream_mut(ctx)
                             && s.details.is_empty()

@@ -21,11 +21,11 @@ fn battery_run(target: &str) -> (Recs, egress_host::HttpOutcome, egress_host::Vm
     let mut vm = probe_vm(target, "battery");
     vm.set_time(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
     vm.set_log_level(LogLevel::Debug);
-    vm.set_upstream_response(UpstreamResponse {
-        status: 200,
-        headers: vec![(b"Content-Type".to_vec(), b"text/plain".to_vec())],
-        body: b"upstream!".to_vec(),
-    });
+    vm.set_upstream_response(
+        UpstreamResponse::new(200)
+            .header("Content-Type", "text/plain")
+            .with_body("upstream!"),
+    );
     let req = HttpRequest::new("POST", "api.example.com", "/a/b?q=1")
         .header("x-multi", "one")
         .header("X-Multi", "two")

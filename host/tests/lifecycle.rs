@@ -37,11 +37,7 @@ fn callbacks(r: &Recs, ctx: u32) -> Vec<String> {
 fn http_stream_in_envoy_order() {
     for t in TARGETS {
         let mut vm = probe_vm(t, "");
-        vm.set_upstream_response(UpstreamResponse {
-            status: 201,
-            headers: vec![],
-            body: b"made".to_vec(),
-        });
+        vm.set_upstream_response(UpstreamResponse::new(201).with_body("made"));
         let out = vm
             .http(&HttpRequest::new("POST", "a.example", "/x").with_body("abc"))
             .unwrap();
@@ -151,11 +147,7 @@ fn local_response_stops_the_request_and_goes_through_response_headers() {
 fn local_response_in_the_response_phase_replaces_the_response() {
     for t in TARGETS {
         let mut vm = probe_vm(t, "");
-        vm.set_upstream_response(UpstreamResponse {
-            status: 200,
-            headers: vec![],
-            body: b"upstream".to_vec(),
-        });
+        vm.set_upstream_response(UpstreamResponse::new(200).with_body("upstream"));
         let out = vm.http(&act("resp-local")).unwrap();
         let r = Recs::of(&out.logs);
         let ctx = r.0[0].ctx;
@@ -316,11 +308,7 @@ fn header_mutations_and_filter_state_are_forwarded() {
 fn body_buffers_can_be_rewritten() {
     for t in TARGETS {
         let mut vm = probe_vm(t, "");
-        vm.set_upstream_response(UpstreamResponse {
-            status: 200,
-            headers: vec![],
-            body: b"upstream body".to_vec(),
-        });
+        vm.set_upstream_response(UpstreamResponse::new(200).with_body("upstream body"));
         let out = vm
             .http(&act("body-modify").with_body("hello world"))
             .unwrap();

@@ -285,3 +285,29 @@ fn effective_context_zero_is_the_vm_context() {
     let mut vm = plugin(&m).unwrap().vm().unwrap();
     assert!(vm.start(b"").unwrap());
 }
+
+#[test]
+fn header_and_data_return_values_as_envoy_maps_them() {
+    // 2 from a headers callback is ContinueAndEndStream, which Envoy's
+    // `convertFilterHeadersStatus` turns into Continue: the body still
+    // flows. A data callback's value above 3 is StopIterationNoBuffer
+    // (cpp-host `convertVmCallResultToFilterDataStatus`): the chunk is dropped.
+    let m = module(
+        r#"(func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32) (i32.const 2))
+           (func (export "proxy_on_response_headers") (param i32 i32 i32) (result i32) (i32.const 2))
+           (func (export "proxy_on_request_body") (param i32 i32 i32) (result i32)
+             (drop (call $log (i32.const 2) (i32.const 16) (i32.const 5)))
+             (select (i32.const 0) (i32.const 7) (local.get 2)))"#,
+    );
+    let mut vm = plugin(&m).unwrap().configured_vm(b"", b"").unwrap();
+    vm.set_upstream_response(egress_host::UpstreamResponse::new(200).with_body("up"));
+    let out = vm
+        .http(&HttpRequest::new("POST", "a", "/").with_body_chunks(["ab", "cd"]))
+        .unwrap();
+    assert_eq!(out.logs.iter().filter(|l| l.message == "hello").count(), 2);
+    assert_eq!(out.forwarded_body.as_deref(), Some(&b"cd"[..]));
+    assert_eq!(
+        (out.status, out.response_body.as_slice()),
+        (200, &b"up"[..])
+    );
+}

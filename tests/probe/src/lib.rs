@@ -35,7 +35,12 @@ use raw::*;
 const INFO: u32 = 2;
 const CRITICAL: u32 = 5;
 const REQ: u32 = 0;
+const REQ_TRAILERS: u32 = 1;
 const RESP: u32 = 2;
+const RESP_TRAILERS: u32 = 3;
+const REQ_BODY: u32 = 0;
+const RESP_BODY: u32 = 1;
+
 const DOWNSTREAM: u32 = 2;
 const CLUSTER: &[u8] = b"probe-cluster";
 
@@ -332,6 +337,14 @@ pub extern "C" fn proxy_on_queue_ready(ctx: u32, token: u32) {
 /// `mutate` (add/replace/remove headers, set a property), `pairs-set`,
 /// `continue-inside` (continue_stream, then return Pause), `resp-local`,
 /// `resp-pause`, `body-modify`, `enqueue`, `panic`, `loop`, `oom`.
+///
+/// Bodies and trailers (see [`data_status`], [`trailers`]): `buffer`,
+/// `watermark`, `nobuffer`, `hold` (and `resp-` each) choose what the data
+/// callbacks return; `body-call` makes the HTTP call at the end of the
+/// request body instead; `add-trailers` adds a trailer in the last data
+/// callback; `trailers-mutate`, `trailers-stop`, `trailers-call` (and
+/// `resp-trailers-mutate`, `resp-trailers-stop`) act in the trailers
+/// callbacks.
 #[unsafe(no_mangle)]
 pub extern "C" fn proxy_on_request_headers(ctx: u32, n: usize, eos: u32) -> u32 {
     if flag("quiet") {
@@ -414,28 +427,7 @@ pub extern "C" fn proxy_on_request_headers(ctx: u32, n: usize, eos: u32) -> u32 
         return 1;
     }
     if action(ctx, "call") {
-        let h = pairs(&[
-            (b":method", b"GET"),
-            (b":path", b"/check"),
-            (b":authority", b"authz"),
-        ]);
-        let body = b"probe body";
-        let mut token = 0u32;
-        // SAFETY: live slices and an out-pointer to a local.
-        let st = unsafe {
-            proxy_http_call(
-                CLUSTER.as_ptr(),
-                CLUSTER.len(),
-                h.as_ptr(),
-                h.len(),
-                body.as_ptr(),
-                body.len(),
-                [].as_ptr(),
-                0,
-                500,
-                &mut token,
-            )
-        };
+        let (st, token) = http_call(b"/check");
         rec(ctx, "request_headers", "httpcall", st, &token.to_le_bytes());
         with(|s| s.calls.insert(token, ctx));
         return 1;
@@ -564,6 +556,16 @@ pub extern "C" fn proxy_on_request_body(ctx: u32, size: usize, eos: u32) -> u32 
     if flag("battery") {
         battery(ctx, "request_body");
     }
+    let (st, view) = buffer(REQ_BODY, 0, usize::MAX);
+    rec(ctx, "request_body", "view", st, &view);
+    if action(ctx, "add-trailers") && eos != 0 {
+        let (k, v) = (b"x-added", b"request body");
+        // SAFETY: live slices.
+        let st = unsafe {
+            proxy_add_header_map_value(REQ_TRAILERS, k.as_ptr(), k.len(), v.as_ptr(), v.len())
+        };
+        rec(ctx, "request_body", "hadd.1", st, b"");
+    }
     if action(ctx, "body-modify") {
         let b = b"REPLACED";
         // SAFETY: a live slice.
@@ -591,7 +593,117 @@ pub extern "C" fn proxy_on_request_body(ctx: u32, size: usize, eos: u32) -> u32 
             b"",
         );
     }
-    0
+    if action(ctx, "body-call") && eos != 0 {
+        let (st, token) = http_call(b"/body");
+        rec(ctx, "request_body", "httpcall", st, &token.to_le_bytes());
+        with(|s| s.calls.insert(token, ctx));
+        return 1;
+    }
+    data_status(ctx, "", eos)
+}
+
+/// What a data callback returns: with `buffer`, `watermark` or `nobuffer`
+/// (`resp-` for the response) 1, 2 or 3 until the last chunk, then 0
+/// (Continue); with `hold`, 1 even for the last chunk.
+fn data_status(ctx: u32, prefix: &str, eos: u32) -> u32 {
+    let is = |name: &str| action(ctx, &format!("{prefix}{name}"));
+    if is("hold") {
+        return 1;
+    }
+    if eos != 0 {
+        return 0;
+    }
+    if is("buffer") {
+        1
+    } else if is("watermark") {
+        2
+    } else if is("nobuffer") {
+        3
+    } else {
+        0
+    }
+}
+
+/// An HTTP call to `probe-cluster` (GET `path`, 500 ms); returns the status
+/// and the token.
+fn http_call(path: &[u8]) -> (u32, u32) {
+    let h = pairs(&[
+        (b":method", b"GET"),
+        (b":path", path),
+        (b":authority", b"authz"),
+    ]);
+    let body = b"probe body";
+    let mut token = 0u32;
+    // SAFETY: live slices and an out-pointer to a local.
+    let st = unsafe {
+        proxy_http_call(
+            CLUSTER.as_ptr(),
+            CLUSTER.len(),
+            h.as_ptr(),
+            h.len(),
+            body.as_ptr(),
+            body.len(),
+            [].as_ptr(),
+            0,
+            500,
+            &mut token,
+        )
+    };
+    (st, token)
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_request_trailers(ctx: u32, n: usize) -> u32 {
+    trailers(ctx, n, "request_trailers", (REQ_TRAILERS, REQ_BODY), "")
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_response_trailers(ctx: u32, n: usize) -> u32 {
+    trailers(
+        ctx,
+        n,
+        "response_trailers",
+        (RESP_TRAILERS, RESP_BODY),
+        "resp-",
+    )
+}
+
+/// A trailers callback: logs the map and the body buffer; with
+/// `trailers-mutate` replaces `x-trailer` and adds `x-more`; with
+/// `trailers-stop` returns StopIteration (1); with `trailers-call` (request
+/// only) makes the HTTP call and stops.
+fn trailers(ctx: u32, n: usize, phase: &str, (map, body): (u32, u32), prefix: &str) -> u32 {
+    rec(ctx, phase, "args", 0, n.to_string().as_bytes());
+    if flag("battery") {
+        battery(ctx, phase);
+    }
+    // SAFETY: out-pointers to locals.
+    let (st, hp) = out_bytes(|p, l| unsafe { proxy_get_header_map_pairs(map, p, l) });
+    rec(ctx, phase, "hpairs", st, &hp);
+    let (st, v) = header(map, b"x-trailer");
+    rec(ctx, phase, "hget", st, &v);
+    let (st, view) = buffer(body, 0, usize::MAX);
+    rec(ctx, phase, "view", st, &view);
+    if action(ctx, &format!("{prefix}trailers-mutate")) {
+        let (k, v) = (b"x-trailer", b"changed");
+        // SAFETY: live slices.
+        let st = unsafe {
+            proxy_replace_header_map_value(map, k.as_ptr(), k.len(), v.as_ptr(), v.len())
+        };
+        rec(ctx, phase, "hreplace", st, b"");
+        let (k, v) = (b"X-More", b"1");
+        // SAFETY: live slices.
+        let st =
+            unsafe { proxy_add_header_map_value(map, k.as_ptr(), k.len(), v.as_ptr(), v.len()) };
+        rec(ctx, phase, "hadd", st, b"");
+    }
+    if prefix.is_empty() && action(ctx, "trailers-call") {
+        let (st, token) = http_call(b"/trailers");
+        rec(ctx, phase, "httpcall", st, &token.to_le_bytes());
+        with(|s| s.calls.insert(token, ctx));
+        return 1;
+    }
+    u32::from(action(ctx, &format!("{prefix}trailers-stop")))
 }
 
 #[unsafe(no_mangle)]
@@ -631,6 +743,16 @@ pub extern "C" fn proxy_on_response_body(ctx: u32, size: usize, eos: u32) -> u32
     if flag("battery") {
         battery(ctx, "response_body");
     }
+    let (st, view) = buffer(RESP_BODY, 0, usize::MAX);
+    rec(ctx, "response_body", "view", st, &view);
+    if action(ctx, "add-trailers") && eos != 0 {
+        let (k, v) = (b"x-added", b"response body");
+        // SAFETY: live slices.
+        let st = unsafe {
+            proxy_add_header_map_value(RESP_TRAILERS, k.as_ptr(), k.len(), v.as_ptr(), v.len())
+        };
+        rec(ctx, "response_body", "hadd.3", st, b"");
+    }
     if action(ctx, "body-modify") {
         let b = b"RESPONSE";
         // SAFETY: a live slice.
@@ -642,7 +764,7 @@ pub extern "C" fn proxy_on_response_body(ctx: u32, size: usize, eos: u32) -> u32
             b"",
         );
     }
-    0
+    data_status(ctx, "resp-", eos)
 }
 
 #[unsafe(no_mangle)]
@@ -727,6 +849,9 @@ pub extern "C" fn proxy_on_http_call_response(
         unsafe { proxy_set_effective_context(stream) },
         b"",
     );
+    // What the stream's request body buffer holds now (buffered data, if any).
+    let (st, view) = buffer(REQ_BODY, 0, usize::MAX);
+    rec(ctx, p, "bget.0", st, &view);
     if b == b"allow" {
         // SAFETY: no pointers.
         rec(ctx, p, "continue", unsafe { proxy_continue_stream(0) }, b"");
@@ -870,6 +995,7 @@ const PROPS: &[&str] = &[
     "request",
     "response.code",
     "response.headers.content-type",
+    "response.trailers.x-trailer",
     "source.address",
     "source.port",
     "destination.address",
