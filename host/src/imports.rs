@@ -17,9 +17,10 @@ use crate::memory::{self, copy_out, guard, try_abi, write_u32, write_u64};
 use crate::pairs;
 use crate::shared::MetricIds;
 use crate::state::{
-    self, After, HostState, Kind, ROOT_CONTEXT, first_value, header_add, header_remove, map_key,
+    self, After, GrpcOpen, HostState, Kind, ROOT_CONTEXT, first_value, header_add, header_remove,
+    map_key,
 };
-use crate::types::{HttpCall, LocalResponse};
+use crate::types::{GrpcCall, HttpCall, LocalResponse};
 
 type C<'a> = Caller<'a, HostState>;
 type R = wasmtime::Result<i32>;
@@ -63,25 +64,37 @@ fn write_header_value(
     Ok(Ok(()))
 }
 
-/// `proxy_grpc_call` and, with `stream`, `proxy_grpc_stream`: check every
-/// buffer, refuse an unknown cluster with PARSE_FAILURE (`Context::grpcCall`),
-/// and hand out the next token of that kind.
-fn open_grpc(
-    c: &mut C<'_>,
-    (sp, sl): (i32, i32),
-    buffers: &[(i32, i32)],
-    stream: bool,
-    tp: i32,
-) -> wasmtime::Result<AbiResult> {
+/// Guest ranges of `proxy_grpc_call`/`proxy_grpc_stream`, in the ABI's
+/// order: service (cluster), service name, method, initial metadata, and a
+/// call's request message.
+struct GrpcOpenArgs {
+    ranges: [(i32, i32); 5],
+    /// A unary call's timeout; `None` opens a stream.
+    timeout: Option<i32>,
+    token_ptr: i32,
+}
+
+/// `proxy_grpc_call` and `proxy_grpc_stream` (cpp-host `exports.cc` on the
+/// root context, then `Context::grpcCall`/`grpcStream`): check every
+/// buffer, refuse an unknown cluster with PARSE_FAILURE, hand out the next
+/// token of that kind, then write it (a bad token pointer is
+/// INVALID_MEMORY_ACCESS although the call already started).
+fn open_grpc(c: &mut C<'_>, a: &GrpcOpenArgs) -> wasmtime::Result<AbiResult> {
     let mem = try_abi!(memory::get(c));
     let (data, st) = mem.data_and_store_mut(&mut *c);
-    let service = try_abi!(memory::slice(data, sp, sl));
-    for &(p, l) in buffers {
-        try_abi!(memory::slice(data, p, l));
-    }
-    if !st.clusters.contains(service) {
+    let [sv, name, method, md, msg] = a.ranges;
+    let cluster = try_abi!(memory::slice(data, sv.0, sv.1));
+    let service = try_abi!(memory::slice(data, name.0, name.1));
+    let method = try_abi!(memory::slice(data, method.0, method.1));
+    let metadata = try_abi!(memory::slice(data, md.0, md.1));
+    let message = match a.timeout {
+        Some(_) => try_abi!(memory::slice(data, msg.0, msg.1)),
+        None => &[][..],
+    };
+    if !st.clusters.contains(cluster) {
         return Ok(Err(Status::PARSE_FAILURE));
     }
+    let stream = a.timeout.is_none();
     let counter = if stream {
         &mut st.next_grpc_stream
     } else {
@@ -89,8 +102,36 @@ fn open_grpc(
     };
     *counter = counter.wrapping_add(4);
     let token = *counter;
-    st.grpc_open.insert(token);
-    Ok(write_u32(c, tp, token))
+    let call = GrpcCall {
+        token,
+        stream,
+        context_id: st.ctx(),
+        cluster: cluster.to_vec(),
+        service: service.to_vec(),
+        method: method.to_vec(),
+        // `buildRequestHeaderMapFromPairs`.
+        initial_metadata: pairs::decode_lenient(metadata)
+            .into_iter()
+            .map(|(k, v)| (map_key(MapType::RequestHeaders, &k), v))
+            .collect(),
+        messages: if stream {
+            Vec::new()
+        } else {
+            vec![message.to_vec()]
+        },
+        end_stream: !stream,
+        timeout_ms: a.timeout.map(|t| t as u32),
+    };
+    st.grpc.insert(
+        token,
+        GrpcOpen {
+            call,
+            local_closed: false,
+            remote_closed: false,
+            response: None,
+        },
+    );
+    Ok(write_u32(c, a.token_ptr, token))
 }
 
 /// Registers every `env` import.
@@ -712,46 +753,51 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
          il: i32,
          rp: i32,
          rl: i32,
-         _timeout: i32,
+         timeout: i32,
          tp: i32| {
-            open_grpc(
-                &mut c,
-                (sp, sl),
-                &[(snp, snl), (mp, ml), (ip, il), (rp, rl)],
-                false,
-                tp,
-            )
+            let args = GrpcOpenArgs {
+                ranges: [(sp, sl), (snp, snl), (mp, ml), (ip, il), (rp, rl)],
+                timeout: Some(timeout),
+                token_ptr: tp,
+            };
+            open_grpc(&mut c, &args)
         }
     );
     proxy_fn!(
         linker,
         "proxy_grpc_stream",
         |c, sp: i32, sl: i32, snp: i32, snl: i32, mp: i32, ml: i32, ip: i32, il: i32, tp: i32| {
-            open_grpc(
-                &mut c,
-                (sp, sl),
-                &[(snp, snl), (mp, ml), (ip, il)],
-                true,
-                tp,
-            )
+            let args = GrpcOpenArgs {
+                ranges: [(sp, sl), (snp, snl), (mp, ml), (ip, il), (0, 0)],
+                timeout: None,
+                token_ptr: tp,
+            };
+            open_grpc(&mut c, &args)
         }
     );
     proxy_fn!(
         linker,
         "proxy_grpc_send",
-        |c, token: i32, mp: i32, ml: i32, _end: i32| {
+        |c, token: i32, mp: i32, ml: i32, end: i32| {
             let mem = try_abi!(memory::get(&c));
             let (data, st) = mem.data_and_store_mut(&mut c);
-            try_abi!(memory::slice(data, mp, ml));
+            let message = try_abi!(memory::slice(data, mp, ml));
+            // `Context::grpcSend`: streams only; an unknown one is NOT_FOUND.
             let token = token as u32;
             if token & 3 != 2 {
                 return Ok(Err(Status::BAD_ARGUMENT));
             }
-            Ok(if st.grpc_open.contains(&token) {
-                Ok(())
-            } else {
-                Err(Status::NOT_FOUND)
-            })
+            let Some(open) = st.grpc.get_mut(&token) else {
+                return Ok(Err(Status::NOT_FOUND));
+            };
+            // Envoy's async stream turns sends after its side closed into
+            // no-ops (`Http::AsyncStreamImpl::sendData`); after the remote
+            // end closed, the stream is gone too.
+            if !open.call.end_stream && !open.remote_closed {
+                open.call.messages.push(message.to_vec());
+                open.call.end_stream = end != 0;
+            }
+            Ok(Ok(()))
         }
     );
     proxy_fn!(linker, "proxy_grpc_cancel", |c, token: i32| {
@@ -801,19 +847,24 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     Ok(())
 }
 
-/// `grpcCancel`/`grpcClose`: call and stream tokens are recognised by their
-/// low bits; anything else is BAD_ARGUMENT. Cancelling forgets a call or
-/// stream; closing forgets a call, but a stream stays (half-closed locally)
-/// until the remote end closes too, so it still takes messages.
+/// `Context::grpcCancel`/`grpcClose`: call and stream tokens are recognised
+/// by their low bits; anything else is BAD_ARGUMENT, an unknown one
+/// NOT_FOUND. Cancelling forgets a call or stream (no callback follows);
+/// closing cancels a call, but only half-closes a stream, which stays (and
+/// still receives) until the remote end closes too: it is forgotten at once
+/// if the remote end already closed.
 fn grpc_end(st: &mut HostState, token: u32, cancel: bool) -> AbiResult {
     if !matches!(token & 3, 1 | 2) {
         return Err(Status::BAD_ARGUMENT);
     }
-    if !st.grpc_open.contains(&token) {
+    let Some(open) = st.grpc.get_mut(&token) else {
         return Err(Status::NOT_FOUND);
-    }
-    if cancel || token & 3 == 1 {
-        st.grpc_open.remove(&token);
+    };
+    if cancel || !open.call.stream || open.remote_closed {
+        st.grpc.remove(&token);
+    } else {
+        open.local_closed = true;
+        open.call.end_stream = true;
     }
     Ok(())
 }

@@ -52,8 +52,10 @@
 //!   Continue); in the last data callback (no trailers coming) a write
 //!   creates them (`addDecodedTrailers`), and they go on without a trailers
 //!   callback; in `on_log` request trailers are NOT_FOUND and response
-//!   trailers are the ones the client got. A body buffer while the filter
-//!   buffers (StopIterationAndBuffer) is everything buffered so far.
+//!   trailers are the ones the client got. The gRPC metadata maps and the
+//!   GRPC_RECEIVE_BUFFER exist only while their callback runs (the maps are
+//!   never writable; the buffer is). A body buffer while the filter buffers
+//!   (StopIterationAndBuffer) is everything buffered so far.
 //! - **Properties**: `request.*`, `response.*`, `source.*`,
 //!   `destination.*`, `connection.*`, `connection_id`, `filter_state.*`,
 //!   `plugin_name`/`plugin_root_id`/`plugin_vm_id` and `xds.*` (from
@@ -73,8 +75,8 @@
 //!   connection `on_new_connection`, data, close, `on_done`, `on_log`,
 //!   `on_delete`. A local response stops the request path and goes back
 //!   through the filter's `on_response_headers`. Several streams can be in
-//!   flight ([`Vm::http_start`]); HTTP calls are answered by the test
-//!   ([`Vm::answer_http_call`]).
+//!   flight ([`Vm::http_start`]); HTTP calls and gRPC calls and streams are
+//!   answered by the test ([`Vm::answer_http_call`], [`Vm::grpc_message`]).
 //! - **Bodies and trailers**: a body can arrive in chunks
 //!   ([`HttpRequest::with_body_chunks`], [`UpstreamResponse::with_body_chunks`]),
 //!   one data callback each, `end_of_stream` only on the last and never
@@ -90,6 +92,17 @@
 //!   data callback when the filter continues; 2 (ContinueAndEndStream) from
 //!   a headers callback is Continue, as Envoy maps it. A trailers callback
 //!   returning anything but Continue stops until `proxy_continue_stream`.
+//! - **gRPC** ([`Vm::pending_grpc_calls`]): calls and streams belong to the
+//!   root context, so every gRPC callback goes to it. A stream gets
+//!   `on_grpc_receive_initial_metadata`, `on_grpc_receive`,
+//!   `on_grpc_receive_trailing_metadata` and `on_grpc_close` as the test
+//!   delivers them; a unary call only its outcome (`on_grpc_receive` for a
+//!   message and status OK, else `on_grpc_close`, INTERNAL if OK came
+//!   without a message). `proxy_get_status` reports the close status (the
+//!   code persists, the message does not). `proxy_grpc_send` after the
+//!   filter's side closed is a no-op; `proxy_grpc_close` half-closes a
+//!   stream (forgotten once the remote end closed too) and cancels a call;
+//!   `proxy_grpc_cancel` forgets either at once.
 //! - **Before the filter**: the connection manager's path normalization
 //!   (Istio's BASE by default; [`PathNormalization`]), rejection of
 //!   fragments, lower-case methods and (with normalization on) `%00` with
@@ -122,7 +135,10 @@
 //!   (response) once it exceeds the buffer limit; this host keeps buffering.
 //!   The host adds no framing header for trailers (`content-length` is
 //!   still derived from the body unless the test sets one).
-//! - gRPC calls get tokens with Envoy's numbering but are never answered.
+//! - gRPC: the ABI's `grpc_service` is always a cluster name (Envoy first
+//!   tries to parse it as a serialized `GrpcService`); a call's timeout is
+//!   recorded but never fires, and nothing closes a call or stream unless
+//!   the test or the filter does.
 //! - No foreign functions are registered (NOT_FOUND); the
 //!   FOREIGN_FUNCTION_ARGUMENTS buffer reads as empty.
 //! - `random_get` uses the standard library's randomly keyed hasher, not a
@@ -141,9 +157,12 @@
 //! ## Lower-level API
 //!
 //! [`Vm::http`] and [`Vm::connection`] run one whole stream. For several
-//! streams in flight, HTTP calls and data in both directions use
-//! [`Vm::http_start`] / [`Vm::http_finish`], [`Vm::pending_http_calls`] /
-//! [`Vm::answer_http_call`] / [`Vm::fail_http_call`], and
+//! streams in flight, HTTP calls, gRPC calls and data in both directions
+//! use [`Vm::http_start`] / [`Vm::http_finish`], [`Vm::pending_http_calls`]
+//! / [`Vm::answer_http_call`] / [`Vm::fail_http_call`],
+//! [`Vm::pending_grpc_calls`] / [`Vm::grpc_initial_metadata`] /
+//! [`Vm::grpc_message`] / [`Vm::grpc_trailing_metadata`] /
+//! [`Vm::grpc_remote_close`] / [`Vm::answer_grpc_call`], and
 //! [`Vm::tcp_start`] / [`Vm::tcp_downstream_data`] /
 //! [`Vm::tcp_upstream_data`] / [`Vm::tcp_close`].
 //!
@@ -177,7 +196,7 @@ pub use error::HostError;
 pub use normalize::{PathNormalization, UnknownNormalization, normalize_path};
 pub use properties::{Properties, Value};
 pub use types::{
-    Connection, ConnectionOutcome, Headers, HttpCall, HttpCallResponse, HttpOutcome, HttpRequest,
-    LocalResponse, LogLine, Metric, StreamId, UpstreamResponse,
+    Connection, ConnectionOutcome, GrpcCall, Headers, HttpCall, HttpCallResponse, HttpOutcome,
+    HttpRequest, LocalResponse, LogLine, Metric, StreamId, UpstreamResponse,
 };
 pub use vm::{HostConfig, Plugin, Vm};

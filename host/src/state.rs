@@ -5,7 +5,7 @@
 //! Every rule cites the Envoy function it reproduces
 //! (`source/extensions/common/wasm/context.cc` unless said otherwise).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -15,7 +15,7 @@ use wasmtime::{Memory, StoreLimits, TypedFunc};
 use crate::abi::{AbiResult, BufferType, LogLevel, MapType, Status, StreamType};
 use crate::properties::{self, Found, Properties, Value};
 use crate::shared::{Inbox, MetricIds, Metrics, Services};
-use crate::types::{Headers, HttpCall, HttpCallResponse, LocalResponse, LogLine};
+use crate::types::{GrpcCall, Headers, HttpCall, HttpCallResponse, LocalResponse, LogLine};
 
 /// The id Envoy gives the VM context (used for `_initialize` and the allocator).
 pub(crate) const VM_CONTEXT: u32 = 0;
@@ -293,6 +293,19 @@ impl Clock {
     }
 }
 
+/// An open gRPC call or stream: what Envoy's `GrpcCallClientHandler` /
+/// `GrpcStreamClientHandler` keep.
+#[derive(Debug, Clone)]
+pub(crate) struct GrpcOpen {
+    pub(crate) call: GrpcCall,
+    /// `local_closed_`: the filter called `proxy_grpc_close` on the stream.
+    pub(crate) local_closed: bool,
+    /// `remote_closed_`: the remote end closed the stream.
+    pub(crate) remote_closed: bool,
+    /// A unary call's response message (`AsyncRequestImpl::response_`).
+    pub(crate) response: Option<Vec<u8>>,
+}
+
 /// Host-side state of one VM (the `Store` data).
 pub(crate) struct HostState {
     pub(crate) limits: StoreLimits,
@@ -322,7 +335,14 @@ pub(crate) struct HostState {
     pub(crate) next_http_call: u32,
     pub(crate) next_grpc_call: u32,
     pub(crate) next_grpc_stream: u32,
-    pub(crate) grpc_open: BTreeSet<u32>,
+    /// Open gRPC calls and streams (`grpc_call_request_`, `grpc_stream_`).
+    pub(crate) grpc: BTreeMap<u32, GrpcOpen>,
+    /// `grpc_receive_initial_metadata_` while `on_grpc_receive_initial_metadata` runs.
+    pub(crate) grpc_initial: Option<Headers>,
+    /// `grpc_receive_trailing_metadata_` while `on_grpc_receive_trailing_metadata` runs.
+    pub(crate) grpc_trailing: Option<Headers>,
+    /// `grpc_receive_buffer_` while `on_grpc_receive` runs.
+    pub(crate) grpc_message: Option<Vec<u8>>,
     pub(crate) http_call_response: Option<HttpCallResponse>,
     pub(crate) status: (u32, Vec<u8>),
     pub(crate) inbox: Inbox,
@@ -374,7 +394,10 @@ impl HostState {
             next_http_call: 0,
             next_grpc_call: 1,
             next_grpc_stream: 2,
-            grpc_open: BTreeSet::new(),
+            grpc: BTreeMap::new(),
+            grpc_initial: None,
+            grpc_trailing: None,
+            grpc_message: None,
             http_call_response: None,
             status: (0, Vec::new()),
             inbox: Inbox::default(),
@@ -472,7 +495,10 @@ impl HostState {
                 .as_ref()
                 .map(|r| &r.trailers)
                 .filter(|t| !t.is_empty()),
-            MapType::GrpcReceiveInitialMetadata | MapType::GrpcReceiveTrailingMetadata => None,
+            // `rootContext()->grpc_receive_*_metadata_`: set only while the
+            // matching callback runs, whatever the effective context.
+            MapType::GrpcReceiveInitialMetadata => self.grpc_initial.as_ref(),
+            MapType::GrpcReceiveTrailingMetadata => self.grpc_trailing.as_ref(),
             _ => {
                 let s = self.streams.get(&ctx).filter(|s| s.kind == Kind::Http)?;
                 match ty {
@@ -549,7 +575,10 @@ impl HostState {
             BufferType::HttpCallResponseBody => {
                 self.http_call_response.as_ref().map(|r| r.body.as_slice())
             }
-            BufferType::CallData | BufferType::GrpcReceiveBuffer => Some(&[]),
+            BufferType::CallData => Some(&[]),
+            // `rootContext()->grpc_receive_buffer_`: the message while
+            // `on_grpc_receive` runs, an empty buffer otherwise.
+            BufferType::GrpcReceiveBuffer => Some(self.grpc_message.as_deref().unwrap_or_default()),
             BufferType::RequestBody => Some(stream.map_or(&[][..], |s| s.req_body.view())),
             BufferType::ResponseBody => Some(stream.map_or(&[][..], |s| s.resp_body.view())),
             BufferType::DownstreamData => Some(
@@ -577,13 +606,18 @@ impl HostState {
         data: &[u8],
     ) -> AbiResult {
         self.buffer_for_read(ctx, ty).ok_or(Status::NOT_FOUND)?;
-        let s = self.streams.get_mut(&ctx).ok_or(Status::BAD_ARGUMENT)?;
-        let buf = match ty {
-            BufferType::RequestBody => s.req_body.view_mut(),
-            BufferType::ResponseBody => s.resp_body.view_mut(),
-            BufferType::DownstreamData if s.down_live => Some(&mut s.down_data),
-            BufferType::UpstreamData if s.up_live => Some(&mut s.up_data),
-            _ => None,
+        let buf = if ty == BufferType::GrpcReceiveBuffer {
+            // The received message is a mutable buffer instance.
+            self.grpc_message.as_mut()
+        } else {
+            let s = self.streams.get_mut(&ctx).ok_or(Status::BAD_ARGUMENT)?;
+            match ty {
+                BufferType::RequestBody => s.req_body.view_mut(),
+                BufferType::ResponseBody => s.resp_body.view_mut(),
+                BufferType::DownstreamData if s.down_live => Some(&mut s.down_data),
+                BufferType::UpstreamData if s.up_live => Some(&mut s.up_data),
+                _ => None,
+            }
         };
         let buf = buf.ok_or(Status::BAD_ARGUMENT)?;
         let start = start as usize;

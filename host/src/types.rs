@@ -373,6 +373,36 @@ impl HttpCallResponse {
     }
 }
 
+/// A gRPC call (`proxy_grpc_call`) or stream (`proxy_grpc_stream`) a
+/// filter opened, waiting for the test to answer it (see
+/// [`crate::Vm::pending_grpc_calls`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrpcCall {
+    /// The token the guest got (a call is 1 mod 4, a stream 2 mod 4).
+    pub token: u32,
+    /// A stream (`proxy_grpc_stream`) rather than a unary call.
+    pub stream: bool,
+    /// The context that opened it (its effective context).
+    pub context_id: u32,
+    /// The ABI's `grpc_service`: here, a cluster name.
+    pub cluster: Vec<u8>,
+    /// The gRPC service name.
+    pub service: Vec<u8>,
+    /// The method name.
+    pub method: Vec<u8>,
+    /// Initial metadata (names lower-cased; `host` turned into `:authority`).
+    pub initial_metadata: Headers,
+    /// The messages sent: a call's request, or what `proxy_grpc_send` sent
+    /// on a stream before the filter closed its side.
+    pub messages: Vec<Vec<u8>>,
+    /// The filter closed its side (`proxy_grpc_send` with `end_of_stream`,
+    /// or `proxy_grpc_close`); later sends are dropped, as Envoy's async
+    /// stream drops them. Always true for a unary call.
+    pub end_stream: bool,
+    /// A unary call's timeout in milliseconds (0 = none).
+    pub timeout_ms: Option<u32>,
+}
+
 /// The simulated upstream's answer to forwarded requests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpstreamResponse {

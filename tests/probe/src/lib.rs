@@ -38,9 +38,11 @@ const REQ: u32 = 0;
 const REQ_TRAILERS: u32 = 1;
 const RESP: u32 = 2;
 const RESP_TRAILERS: u32 = 3;
+const GRPC_INITIAL: u32 = 4;
+const GRPC_TRAILING: u32 = 5;
 const REQ_BODY: u32 = 0;
 const RESP_BODY: u32 = 1;
-
+const GRPC_MESSAGE: u32 = 5;
 const DOWNSTREAM: u32 = 2;
 const CLUSTER: &[u8] = b"probe-cluster";
 
@@ -345,6 +347,10 @@ pub extern "C" fn proxy_on_queue_ready(ctx: u32, token: u32) {
 /// callback; `trailers-mutate`, `trailers-stop`, `trailers-call` (and
 /// `resp-trailers-mutate`, `resp-trailers-stop`) act in the trailers
 /// callbacks.
+///
+/// gRPC (see [`proxy_on_grpc_receive`]): `grpc-call` (a unary call to
+/// `probe-cluster`, Pause) and `grpc-stream` (a stream that sends `hello`,
+/// Pause); the answers decide whether the request goes on.
 #[unsafe(no_mangle)]
 pub extern "C" fn proxy_on_request_headers(ctx: u32, n: usize, eos: u32) -> u32 {
     if flag("quiet") {
@@ -425,6 +431,9 @@ pub extern "C" fn proxy_on_request_headers(ctx: u32, n: usize, eos: u32) -> u32 
             b"",
         );
         return 1;
+    }
+    if action(ctx, "grpc-call") || action(ctx, "grpc-stream") {
+        return open_grpc(ctx);
     }
     if action(ctx, "call") {
         let (st, token) = http_call(b"/check");
@@ -858,6 +867,227 @@ pub extern "C" fn proxy_on_http_call_response(
     } else {
         let st = local_response(403, b"probe call said no", b"no\n", &[]);
         rec(ctx, p, "local", st, b"");
+    }
+}
+
+/// `grpc-call` or `grpc-stream` in `proxy_on_request_headers`: opens it to
+/// `probe-cluster` (`probe.Authz`), remembers which stream waits for it,
+/// and pauses the request.
+fn open_grpc(ctx: u32) -> u32 {
+    let p = "request_headers";
+    let (service, md) = (
+        b"probe.Authz",
+        pairs(&[(b"X-Md", b"1"), (b"host", b"authz")]),
+    );
+    let mut token = 0u32;
+    if action(ctx, "grpc-call") {
+        let (method, msg) = (b"Check", b"ping");
+        // SAFETY: live slices and an out-pointer to a local.
+        let st = unsafe {
+            proxy_grpc_call(
+                CLUSTER.as_ptr(),
+                CLUSTER.len(),
+                service.as_ptr(),
+                service.len(),
+                method.as_ptr(),
+                method.len(),
+                md.as_ptr(),
+                md.len(),
+                msg.as_ptr(),
+                msg.len(),
+                700,
+                &mut token,
+            )
+        };
+        rec(ctx, p, "grpccall", st, &token.to_le_bytes());
+    } else {
+        let method = b"Watch";
+        // SAFETY: live slices and an out-pointer to a local.
+        let st = unsafe {
+            proxy_grpc_stream(
+                CLUSTER.as_ptr(),
+                CLUSTER.len(),
+                service.as_ptr(),
+                service.len(),
+                method.as_ptr(),
+                method.len(),
+                md.as_ptr(),
+                md.len(),
+                &mut token,
+            )
+        };
+        rec(ctx, p, "grpcstream", st, &token.to_le_bytes());
+        // SAFETY: a live slice.
+        let st = unsafe { proxy_grpc_send(token, b"hello".as_ptr(), 5, 0) };
+        rec(ctx, p, "grpc.send", st, b"");
+    }
+    with(|s| s.calls.insert(token, ctx));
+    1
+}
+
+/// What every gRPC callback records: both metadata maps (read, size,
+/// write), the received-message buffer (read, status, empty write) and the
+/// status.
+fn grpc_common(ctx: u32, phase: &str) {
+    for (map, key) in [(GRPC_INITIAL, &b"x-md"[..]), (GRPC_TRAILING, b"x-tr")] {
+        // SAFETY: out-pointers to locals.
+        let (st, hp) = out_bytes(|p, n| unsafe { proxy_get_header_map_pairs(map, p, n) });
+        rec(ctx, phase, &format!("hpairs.{map}"), st, &hp);
+        let (st, v) = header(map, key);
+        rec(ctx, phase, &format!("hget.{map}"), st, &v);
+        let mut size = 0usize;
+        // SAFETY: an out-pointer to a local.
+        let st = unsafe { proxy_get_header_map_size(map, &mut size) };
+        rec(ctx, phase, &format!("hsize.{map}"), st, b"");
+        let (k, v) = (b"x-added", b"1");
+        // SAFETY: live slices.
+        let st =
+            unsafe { proxy_add_header_map_value(map, k.as_ptr(), k.len(), v.as_ptr(), v.len()) };
+        rec(ctx, phase, &format!("hadd.{map}"), st, b"");
+    }
+    let (st, b) = buffer(GRPC_MESSAGE, 0, usize::MAX);
+    rec(ctx, phase, "bget.5", st, &b);
+    let (mut len, mut flags) = (0usize, 99u32);
+    // SAFETY: out-pointers to locals.
+    let st = unsafe { proxy_get_buffer_status(GRPC_MESSAGE, &mut len, &mut flags) };
+    rec(ctx, phase, "bstatus.5", st, len.to_string().as_bytes());
+    // SAFETY: an empty prepend.
+    let st = unsafe { proxy_set_buffer_bytes(GRPC_MESSAGE, 0, 0, b"".as_ptr(), 0) };
+    rec(ctx, phase, "bset.5", st, b"");
+    let mut code = 99u32;
+    // SAFETY: out-pointers to locals.
+    let (st, msg) = out_bytes(|p, n| unsafe { proxy_get_status(&mut code, p, n) });
+    rec(
+        ctx,
+        phase,
+        "status",
+        st,
+        format!("{code} {}", String::from_utf8_lossy(&msg)).as_bytes(),
+    );
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_grpc_receive_initial_metadata(ctx: u32, token: u32, n: usize) {
+    rec(
+        ctx,
+        "grpc_initial",
+        "args",
+        0,
+        format!("{token} {n}").as_bytes(),
+    );
+    grpc_common(ctx, "grpc_initial");
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_grpc_receive_trailing_metadata(ctx: u32, token: u32, n: usize) {
+    rec(
+        ctx,
+        "grpc_trailing",
+        "args",
+        0,
+        format!("{token} {n}").as_bytes(),
+    );
+    grpc_common(ctx, "grpc_trailing");
+}
+
+/// A message on a call or stream. Its comma-separated words act: `bset`
+/// (replace the received buffer), `send` (send `more`), `end` (send `last`
+/// with end of stream, then `dropped`), `close` (`proxy_grpc_close`),
+/// `cancel` (`proxy_grpc_cancel`), `allow`/`deny` (continue the waiting
+/// request, or answer it with a 403).
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_grpc_receive(ctx: u32, token: u32, size: usize) {
+    let p = "grpc_receive";
+    rec(ctx, p, "args", 0, format!("{token} {size}").as_bytes());
+    grpc_common(ctx, p);
+    let (_, msg) = buffer(GRPC_MESSAGE, 0, usize::MAX);
+    let msg = String::from_utf8_lossy(&msg).into_owned();
+    for word in msg.split(',') {
+        match word {
+            "bset" => {
+                let b = b"REWRITTEN";
+                // SAFETY: a live slice.
+                let st =
+                    unsafe { proxy_set_buffer_bytes(GRPC_MESSAGE, 0, size, b.as_ptr(), b.len()) };
+                rec(ctx, p, "bset.5.replace", st, b"");
+                let (st, after) = buffer(GRPC_MESSAGE, 0, usize::MAX);
+                rec(ctx, p, "bget.5.after", st, &after);
+            }
+            "send" => {
+                // SAFETY: a live slice.
+                let st = unsafe { proxy_grpc_send(token, b"more".as_ptr(), 4, 0) };
+                rec(ctx, p, "grpc.send", st, b"");
+            }
+            "end" => {
+                // SAFETY: live slices.
+                unsafe {
+                    rec(
+                        ctx,
+                        p,
+                        "grpc.send.end",
+                        proxy_grpc_send(token, b"last".as_ptr(), 4, 1),
+                        b"",
+                    );
+                    let st = proxy_grpc_send(token, b"dropped".as_ptr(), 7, 0);
+                    rec(ctx, p, "grpc.send.after-end", st, b"");
+                }
+            }
+            // SAFETY: no pointers.
+            "close" => rec(
+                ctx,
+                p,
+                "grpc.close",
+                unsafe { proxy_grpc_close(token) },
+                b"",
+            ),
+            // SAFETY: no pointers.
+            "cancel" => rec(
+                ctx,
+                p,
+                "grpc.cancel",
+                unsafe { proxy_grpc_cancel(token) },
+                b"",
+            ),
+            "allow" => decide(ctx, p, token, true),
+            "deny" => decide(ctx, p, token, false),
+            _ => {}
+        }
+    }
+}
+
+/// The remote end closed: records what the filter can see, tries a send
+/// (a no-op now), and lets the waiting request go on if the status is OK.
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_grpc_close(ctx: u32, token: u32, status: u32) {
+    let p = "grpc_close";
+    rec(ctx, p, "args", 0, format!("{token} {status}").as_bytes());
+    grpc_common(ctx, p);
+    // SAFETY: a live slice.
+    let st = unsafe { proxy_grpc_send(token, b"late".as_ptr(), 4, 0) };
+    rec(ctx, p, "grpc.send", st, b"");
+    decide(ctx, p, token, status == 0);
+}
+
+/// Continues the request waiting for `token`, or answers it with a 403.
+fn decide(ctx: u32, phase: &str, token: u32, allow: bool) {
+    let Some(stream) = with(|s| s.calls.remove(&token)) else {
+        return;
+    };
+    // SAFETY: no pointers.
+    let st = unsafe { proxy_set_effective_context(stream) };
+    rec(ctx, phase, "effective", st, b"");
+    if allow {
+        // SAFETY: no pointers.
+        rec(
+            ctx,
+            phase,
+            "continue",
+            unsafe { proxy_continue_stream(0) },
+            b"",
+        );
+    } else {
+        let st = local_response(403, b"probe grpc said no", b"no\n", &[]);
+        rec(ctx, phase, "local", st, b"");
     }
 }
 
