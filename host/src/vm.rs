@@ -666,6 +666,15 @@ impl HttpFlow {
     }
 }
 
+/// The direction of data on a TCP connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TcpDir {
+    /// From the client (`proxy_on_downstream_data`).
+    Downstream,
+    /// From the upstream (`proxy_on_upstream_data`).
+    Upstream,
+}
+
 #[derive(Debug, Default)]
 struct TcpFlow {
     close_pending: bool,
@@ -1851,40 +1860,7 @@ impl Vm {
         data: &[u8],
         end_of_stream: bool,
     ) -> Result<Option<Action>, HostError> {
-        let ctx = id.0;
-        match self.flows.get(&ctx) {
-            Some(Flow::Tcp(f)) if !f.closed => {}
-            Some(Flow::Tcp(_)) => return Ok(None),
-            _ => {
-                return Err(HostError::Usage(format!(
-                    "no TCP connection {ctx} in flight"
-                )));
-            }
-        }
-        let n = match self.store.data_mut().stream_mut(ctx) {
-            Some(s) => {
-                s.down_data.extend_from_slice(data);
-                s.down_live = true;
-                s.end_of_stream = end_of_stream;
-                s.down_data.len()
-            }
-            None => 0,
-        };
-        let raw =
-            guest!(self.on_downstream_data(ctx, (id32(ctx), len32(n), i32::from(end_of_stream))))?
-                .unwrap_or(0);
-        self.store.data_mut().stop_iteration = false;
-        let action = Action::from_raw(raw);
-        if let Some(Flow::Tcp(f)) = self.flows.get_mut(&ctx) {
-            f.out.data_action = Some(action);
-            f.data_held = true;
-        }
-        self.apply_after()?;
-        if raw == 0 {
-            self.tcp_forward_held(ctx);
-        }
-        self.settle()?;
-        Ok(Some(action))
+        self.tcp_data(id, TcpDir::Downstream, data, end_of_stream)
     }
 
     /// The upstream sends data back: `proxy_on_upstream_data`; with
@@ -1893,6 +1869,19 @@ impl Vm {
     pub fn tcp_upstream_data(
         &mut self,
         id: StreamId,
+        data: &[u8],
+        end_of_stream: bool,
+    ) -> Result<Option<Action>, HostError> {
+        self.tcp_data(id, TcpDir::Upstream, data, end_of_stream)
+    }
+
+    /// `Context::onData` and `Context::onWrite`: the data buffer is the
+    /// filter's until the callback returns Continue. `None` once the
+    /// connection is closed.
+    fn tcp_data(
+        &mut self,
+        id: StreamId,
+        dir: TcpDir,
         data: &[u8],
         end_of_stream: bool,
     ) -> Result<Option<Action>, HostError> {
@@ -1908,24 +1897,49 @@ impl Vm {
         }
         let n = match self.store.data_mut().stream_mut(ctx) {
             Some(s) => {
-                s.up_data = data.to_vec();
-                s.up_live = true;
                 s.end_of_stream = end_of_stream;
-                s.up_data.len()
+                let (buf, live) = match dir {
+                    // Held data is still in the read buffer: new data joins it.
+                    TcpDir::Downstream => (&mut s.down_data, &mut s.down_live),
+                    // The write path has no continue (`ConnectionImpl::write`):
+                    // each write starts afresh.
+                    TcpDir::Upstream => {
+                        s.up_data.clear();
+                        (&mut s.up_data, &mut s.up_live)
+                    }
+                };
+                buf.extend_from_slice(data);
+                *live = true;
+                buf.len()
             }
             None => 0,
         };
-        let raw =
-            guest!(self.on_upstream_data(ctx, (id32(ctx), len32(n), i32::from(end_of_stream))))?
-                .unwrap_or(0);
+        let args = (id32(ctx), len32(n), i32::from(end_of_stream));
+        let raw = match dir {
+            TcpDir::Downstream => guest!(self.on_downstream_data(ctx, args)),
+            TcpDir::Upstream => guest!(self.on_upstream_data(ctx, args)),
+        }?
+        .unwrap_or(0);
         self.store.data_mut().stop_iteration = false;
-        if raw == 0
-            && let Some(s) = self.store.data_mut().stream_mut(ctx)
+        let action = Action::from_raw(raw);
+        if dir == TcpDir::Downstream
+            && let Some(Flow::Tcp(f)) = self.flows.get_mut(&ctx)
         {
-            s.up_live = false;
+            f.out.data_action = Some(action);
+            f.data_held = true;
         }
         self.apply_after()?;
-        if end_of_stream {
+        if raw == 0 {
+            match dir {
+                TcpDir::Downstream => self.tcp_forward_held(ctx),
+                TcpDir::Upstream => {
+                    if let Some(s) = self.store.data_mut().stream_mut(ctx) {
+                        s.up_live = false;
+                    }
+                }
+            }
+        }
+        if dir == TcpDir::Upstream && end_of_stream {
             guest!(self.on_upstream_connection_close(ctx, (id32(ctx), PeerType::Unknown.raw())))?;
             self.apply_after()?;
             if let Some(Flow::Tcp(f)) = self.flows.get_mut(&ctx) {
@@ -1933,7 +1947,7 @@ impl Vm {
             }
         }
         self.settle()?;
-        Ok(Some(Action::from_raw(raw)))
+        Ok(Some(action))
     }
 
     /// The connection closes (`peer`: who closed it) and the filter's
