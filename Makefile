@@ -33,9 +33,14 @@ lint: setup
 unit: wasm
 	PROPTEST_RNG_SEED=$(FUZZ_SEED) $(CARGO) test --workspace
 
-# `make test` uses the debug egressc that `cargo test` already built.
+# The debug egressc that `cargo test --workspace` builds: with the same
+# features as the tests (`cargo run -p egressc` alone resolves dependency
+# features differently and would build wasmtime a second time); after
+# `make unit` the first line has nothing to do.
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 policy-tests: wasm
-	$(CARGO) run -q -p egressc -- test policies/
+	$(CARGO) test --workspace --no-run -q
+	$(TARGET_DIR)/debug/egressc test policies/
 
 test: lint unit policy-tests
 
