@@ -23,14 +23,9 @@ mod common;
 use common::*;
 use egress_host::{HttpCallResponse, HttpRequest, UpstreamResponse};
 
+/// Body tests send POSTs.
 fn act(action: &str) -> HttpRequest {
-    HttpRequest::new("POST", "a.example", "/x").header("x-probe-action", action)
-}
-
-fn pairs(v: &[(&str, &str)]) -> Vec<(Vec<u8>, Vec<u8>)> {
-    v.iter()
-        .map(|(k, val)| (k.as_bytes().to_vec(), val.as_bytes().to_vec()))
-        .collect()
+    act_as("POST", action)
 }
 
 /// The `(args, view)` of every data callback of `phase`, in order.

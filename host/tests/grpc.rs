@@ -23,16 +23,6 @@ mod common;
 use common::*;
 use egress_host::HttpRequest;
 
-fn act(action: &str) -> HttpRequest {
-    HttpRequest::new("GET", "a.example", "/x").header("x-probe-action", action)
-}
-
-fn pairs(v: &[(&str, &str)]) -> Vec<(Vec<u8>, Vec<u8>)> {
-    v.iter()
-        .map(|(k, val)| (k.as_bytes().to_vec(), val.as_bytes().to_vec()))
-        .collect()
-}
-
 fn has(r: &Recs, phase: &str) -> bool {
     r.0.iter().any(|x| x.phase == phase)
 }

@@ -14,10 +14,6 @@ mod common;
 use common::*;
 use egress_host::{Action, Connection, HttpCallResponse, HttpRequest, PeerType, UpstreamResponse};
 
-fn act(action: &str) -> HttpRequest {
-    HttpRequest::new("GET", "a.example", "/x").header("x-probe-action", action)
-}
-
 fn header<'a>(h: &'a [(Vec<u8>, Vec<u8>)], name: &str) -> Option<&'a str> {
     h.iter()
         .find(|(k, _)| k == name.as_bytes())

@@ -17,10 +17,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use egress_host::{HostConfig, HostError, HttpRequest};
 
-fn act(action: &str) -> HttpRequest {
-    HttpRequest::new("GET", "a.example", "/x").header("x-probe-action", action)
-}
-
 fn vm_with(target: &str, cfg: HostConfig, config: &str) -> egress_host::Vm {
     let mut vm = probe(target, cfg).vm().unwrap();
     assert!(vm.start(b"").unwrap());

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use egress_host::{HostConfig, LogLine, Plugin, Vm};
+use egress_host::{HostConfig, HttpRequest, LogLine, Plugin, Vm};
 
 /// The two targets the probe is built for.
 pub const TARGETS: [&str; 2] = ["wasm32-wasip1", "wasm32-unknown-unknown"];
@@ -142,3 +142,21 @@ pub const INVALID_MEMORY_ACCESS: u32 = 6;
 pub const EMPTY: u32 = 7;
 pub const CAS_MISMATCH: u32 = 8;
 pub const UNIMPLEMENTED: u32 = 12;
+
+/// A request to `a.example/x` whose `x-probe-action` header tells the probe
+/// what to do.
+pub fn act_as(method: &str, action: &str) -> HttpRequest {
+    HttpRequest::new(method, "a.example", "/x").header("x-probe-action", action)
+}
+
+/// [`act_as`] with GET.
+pub fn act(action: &str) -> HttpRequest {
+    act_as("GET", action)
+}
+
+/// Header or metadata pairs as the host takes them.
+pub fn pairs(v: &[(&str, &str)]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    v.iter()
+        .map(|(k, val)| (k.as_bytes().to_vec(), val.as_bytes().to_vec()))
+        .collect()
+}
