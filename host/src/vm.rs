@@ -1042,17 +1042,7 @@ impl Vm {
         token: u32,
         metadata: Headers,
     ) -> Result<(), HostError> {
-        if !self.grpc_remote(token)? {
-            return Ok(());
-        }
-        let md = lower_names(&metadata);
-        let args = (id32(ROOT_CONTEXT), id32(token), len32(md.len()));
-        self.store.data_mut().grpc_initial = Some(md);
-        let r = guest!(self.on_grpc_receive_initial_metadata(ROOT_CONTEXT, args));
-        self.store.data_mut().grpc_initial = None;
-        r?;
-        self.apply_after()?;
-        self.settle()
+        self.grpc_metadata(token, metadata, false)
     }
 
     /// The remote end sends a message. On a stream:
@@ -1096,14 +1086,35 @@ impl Vm {
         token: u32,
         metadata: Headers,
     ) -> Result<(), HostError> {
+        self.grpc_metadata(token, metadata, true)
+    }
+
+    /// Initial or trailing metadata on a stream: the map readable as
+    /// GRPC_RECEIVE_INITIAL_METADATA or GRPC_RECEIVE_TRAILING_METADATA
+    /// only during its callback; nothing reaches the filter for a unary call.
+    fn grpc_metadata(
+        &mut self,
+        token: u32,
+        metadata: Headers,
+        trailing: bool,
+    ) -> Result<(), HostError> {
         if !self.grpc_remote(token)? {
             return Ok(());
         }
         let md = lower_names(&metadata);
         let args = (id32(ROOT_CONTEXT), id32(token), len32(md.len()));
-        self.store.data_mut().grpc_trailing = Some(md);
-        let r = guest!(self.on_grpc_receive_trailing_metadata(ROOT_CONTEXT, args));
-        self.store.data_mut().grpc_trailing = None;
+        let st = self.store.data_mut();
+        let r = if trailing {
+            st.grpc_trailing = Some(md);
+            let r = guest!(self.on_grpc_receive_trailing_metadata(ROOT_CONTEXT, args));
+            self.store.data_mut().grpc_trailing = None;
+            r
+        } else {
+            st.grpc_initial = Some(md);
+            let r = guest!(self.on_grpc_receive_initial_metadata(ROOT_CONTEXT, args));
+            self.store.data_mut().grpc_initial = None;
+            r
+        };
         r?;
         self.apply_after()?;
         self.settle()
