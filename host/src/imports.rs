@@ -39,6 +39,24 @@ macro_rules! proxy_fn {
     };
 }
 
+/// Fills the reused scratch buffer with `fill` and, if that succeeds, copies
+/// it into guest memory (`*ptr_ptr`, `*size_ptr`), as the `proxy_get_*`
+/// calls return bytes. The buffer goes back for the next call either way.
+fn return_bytes(
+    c: &mut C<'_>,
+    (ptr_ptr, size_ptr): (i32, i32),
+    fill: impl FnOnce(&mut C<'_>, &mut Vec<u8>) -> Result<(), Status>,
+) -> wasmtime::Result<AbiResult> {
+    let mut buf = mem::take(&mut c.data_mut().scratch);
+    buf.clear();
+    let r = match fill(c, &mut buf) {
+        Ok(()) => copy_out(c, &buf, ptr_ptr, size_ptr),
+        Err(s) => Ok(Err(s)),
+    };
+    c.data_mut().scratch = buf;
+    r
+}
+
 /// `proxy_add_header_map_value` and, with `replace`,
 /// `proxy_replace_header_map_value`: `addCopy`, or `setCopy` (with
 /// `http_set_copy_replace_all_headers`: remove every value, then add one).
@@ -160,21 +178,11 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "proxy_get_property",
         |c, path_ptr: i32, path_len: i32, ret_ptr: i32, ret_len: i32| {
             let mem = try_abi!(memory::get(&c));
-            let mut buf = mem::take(&mut c.data_mut().scratch);
-            buf.clear();
-            let found = {
-                let (data, st) = mem.data_and_store_mut(&mut c);
-                match memory::slice(data, path_ptr, path_len) {
-                    Ok(path) => st.property(st.ctx(), path, &mut buf),
-                    Err(s) => Err(s),
-                }
-            };
-            let r = match found {
-                Ok(()) => copy_out(&mut c, &buf, ret_ptr, ret_len)?,
-                Err(s) => Err(s),
-            };
-            c.data_mut().scratch = buf;
-            Ok(r)
+            return_bytes(&mut c, (ret_ptr, ret_len), |c, buf| {
+                let (data, st) = mem.data_and_store_mut(c);
+                let path = memory::slice(data, path_ptr, path_len)?;
+                st.property(st.ctx(), path, buf)
+            })
         }
     );
     proxy_fn!(
@@ -205,36 +213,22 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         |c, ty: i32, kp: i32, kl: i32, rp: i32, rl: i32| {
             let ty = try_abi!(MapType::from_raw(ty));
             let mem = try_abi!(memory::get(&c));
-            let mut buf = mem::take(&mut c.data_mut().scratch);
-            buf.clear();
-            let found = {
-                let (data, st) = mem.data_and_store_mut(&mut c);
-                match memory::slice(data, kp, kl) {
-                    Err(s) => Err(s),
-                    Ok(key) => {
-                        let ctx = st.ctx();
-                        match st.map_for_read(ctx, ty) {
-                            // `getHeaderMapValue`: an absent map is NOT_FOUND in the
-                            // access-log phase, BAD_ARGUMENT otherwise.
-                            None if st.in_access_log(ctx) => Err(Status::NOT_FOUND),
-                            None => Err(Status::BAD_ARGUMENT),
-                            Some(h) => match first_value(h, &map_key(ty, key)) {
-                                Some(v) => {
-                                    buf.extend_from_slice(v);
-                                    Ok(())
-                                }
-                                None => Err(Status::NOT_FOUND),
-                            },
-                        }
+            return_bytes(&mut c, (rp, rl), |c, buf| {
+                let (data, st) = mem.data_and_store_mut(c);
+                let key = memory::slice(data, kp, kl)?;
+                let ctx = st.ctx();
+                match st.map_for_read(ctx, ty) {
+                    // `getHeaderMapValue`: an absent map is NOT_FOUND in the
+                    // access-log phase, BAD_ARGUMENT otherwise.
+                    None if st.in_access_log(ctx) => Err(Status::NOT_FOUND),
+                    None => Err(Status::BAD_ARGUMENT),
+                    Some(h) => {
+                        let v = first_value(h, &map_key(ty, key)).ok_or(Status::NOT_FOUND)?;
+                        buf.extend_from_slice(v);
+                        Ok(())
                     }
                 }
-            };
-            let r = match found {
-                Ok(()) => copy_out(&mut c, &buf, rp, rl)?,
-                Err(s) => Err(s),
-            };
-            c.data_mut().scratch = buf;
-            Ok(r)
+            })
         }
     );
     proxy_fn!(
@@ -242,23 +236,16 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "proxy_get_header_map_pairs",
         |c, ty: i32, rp: i32, rl: i32| {
             let ty = try_abi!(MapType::from_raw(ty));
-            let mut buf = mem::take(&mut c.data_mut().scratch);
-            buf.clear();
-            {
+            return_bytes(&mut c, (rp, rl), |c, buf| {
                 // `getHeaderMapPairs` ignores an absent map: OK with no pairs.
                 let st = c.data();
                 if let Some(h) = st.map_for_read(st.ctx(), ty)
                     && !h.is_empty()
                 {
-                    pairs::encode(
-                        h.iter().map(|(k, v)| (k.as_slice(), v.as_slice())),
-                        &mut buf,
-                    );
+                    pairs::encode(h.iter().map(|(k, v)| (k.as_slice(), v.as_slice())), buf);
                 }
-            }
-            let r = copy_out(&mut c, &buf, rp, rl)?;
-            c.data_mut().scratch = buf;
-            Ok(r)
+                Ok(())
+            })
         }
     );
     proxy_fn!(
@@ -336,36 +323,24 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "proxy_get_buffer_bytes",
         |c, ty: i32, start: i32, length: i32, rp: i32, rl: i32| {
             let ty = try_abi!(BufferType::from_raw(ty));
-            let mut buf = mem::take(&mut c.data_mut().scratch);
-            buf.clear();
-            let found = {
+            return_bytes(&mut c, (rp, rl), |c, buf| {
                 let st = c.data();
-                match st.buffer_for_read(st.ctx(), ty) {
-                    None => Err(Status::NOT_FOUND),
-                    Some(b) => {
-                        // Words are unsigned: start + length cannot overflow in
-                        // 64 bits; clamp to the buffer ("don't overread").
-                        let start = u64::from(start as u32);
-                        let length = u64::from(length as u32);
-                        let size = b.len() as u64;
-                        let end = if start > size {
-                            start
-                        } else {
-                            (start + length).min(size)
-                        };
-                        if let (Ok(s), Ok(e)) = (usize::try_from(start), usize::try_from(end)) {
-                            buf.extend_from_slice(b.get(s..e).unwrap_or_default());
-                        }
-                        Ok(())
-                    }
+                let b = st.buffer_for_read(st.ctx(), ty).ok_or(Status::NOT_FOUND)?;
+                // Words are unsigned: start + length cannot overflow in
+                // 64 bits; clamp to the buffer ("don't overread").
+                let start = u64::from(start as u32);
+                let length = u64::from(length as u32);
+                let size = b.len() as u64;
+                let end = if start > size {
+                    start
+                } else {
+                    (start + length).min(size)
+                };
+                if let (Ok(s), Ok(e)) = (usize::try_from(start), usize::try_from(end)) {
+                    buf.extend_from_slice(b.get(s..e).unwrap_or_default());
                 }
-            };
-            let r = match found {
-                Ok(()) => copy_out(&mut c, &buf, rp, rl)?,
-                Err(s) => Err(s),
-            };
-            c.data_mut().scratch = buf;
-            Ok(r)
+                Ok(())
+            })
         }
     );
     proxy_fn!(
