@@ -637,6 +637,18 @@ pub fn cidr(s: &Spanned<String>) -> Result<Cidr, Diagnostic> {
             }
         },
     };
+    // `::ffff:a.b.c.d/n` (n ≥ 96) is the IPv4 range a.b.c.d/(n − 96): the
+    // filter folds IPv4-mapped destination addresses to IPv4.
+    let (ip, prefix) = match ip {
+        IpAddr::V6(v6) if prefix >= 96 && v6.to_ipv4_mapped().is_some() => (
+            IpAddr::V4(
+                v6.to_ipv4_mapped()
+                    .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
+            ),
+            prefix - 96,
+        ),
+        _ => (ip, prefix),
+    };
     let network = mask(ip, prefix);
     if network != ip {
         return Err(Diagnostic::error(
@@ -648,6 +660,15 @@ pub fn cidr(s: &Spanned<String>) -> Result<Cidr, Diagnostic> {
         .help(format!("did you mean {network}/{prefix}?")));
     }
     Ok(Cidr { addr: ip, prefix })
+}
+
+/// W0423 for an IPv4-mapped IPv6 address or range written in a policy.
+fn mapped_warning(span: Span, written: &str, v4: &str) -> Diagnostic {
+    let what = if v4.contains('/') { "range" } else { "address" };
+    Diagnostic::warning("W0423", span, format!("`{written}` is the IPv4 {what} {v4}"))
+        .label("an IPv4-mapped IPv6 address")
+        .note("the filter folds IPv4-mapped addresses (::ffff:a.b.c.d, in Host, SNI or as a destination address) to IPv4, so this entry is decided as the IPv4 one")
+        .help(format!("write {v4}"))
 }
 
 fn mask(ip: IpAddr, prefix: u8) -> IpAddr {
@@ -865,7 +886,19 @@ fn check_dest(cx: &mut Ctx<'_>, d: &ast::Destination) -> Option<CDest> {
             }
             for h in hosts {
                 match host_pattern(&h.value, h.span) {
-                    Ok(p) => targets.push(Spanned::new(Target::Host(p), h.span)),
+                    Ok(p) => {
+                        if let Some(v4) = h
+                            .value
+                            .trim_start_matches('[')
+                            .trim_end_matches(']')
+                            .parse::<std::net::Ipv6Addr>()
+                            .ok()
+                            .and_then(|a| a.to_ipv4_mapped())
+                        {
+                            cx.err(mapped_warning(h.span, &h.value, &v4.to_string()));
+                        }
+                        targets.push(Spanned::new(Target::Host(p), h.span));
+                    }
                     Err(e) => {
                         cx.err(e);
                         ok = false;
@@ -885,7 +918,19 @@ fn check_dest(cx: &mut Ctx<'_>, d: &ast::Destination) -> Option<CDest> {
             }
             for c in list {
                 match cidr(c) {
-                    Ok(c2) => targets.push(Spanned::new(Target::Cidr(c2), c.span)),
+                    Ok(c2) => {
+                        if c.value.contains(':') && c2.addr.is_ipv4() {
+                            cx.err(mapped_warning(c.span, &c.value, &c2.to_string()));
+                        } else if c2.touches_ipv4_mapped() {
+                            cx.err(
+                                Diagnostic::warning("W0423", c.span, format!("{c2} also covers every IPv4 address"))
+                                    .label("it contains the IPv4-mapped range ::ffff:0:0/96")
+                                    .note("the filter decides an IPv4-mapped destination (::ffff:a.b.c.d) as the IPv4 address a.b.c.d, so an IPv6 range that covers ::ffff:0:0/96 matches IPv4 connections too")
+                                    .help("list IPv4 ranges separately, and start the IPv6 range above ::ffff:0:0/96 (e.g. 2000::/3 for global unicast)"),
+                            );
+                        }
+                        targets.push(Spanned::new(Target::Cidr(c2), c.span));
+                    }
                     Err(e) => {
                         cx.err(e);
                         ok = false;
@@ -1187,9 +1232,9 @@ fn check_path(p: &ast::PathPat) -> Result<CPath, Diagnostic> {
             t.get(..q).unwrap_or(t)
         )));
     }
-    if let Err(problem) = egress_table::request::check_path(t.as_bytes()) {
+    if let Err(problem) = egress_table::path::pattern_problem(t.as_bytes()) {
         let tplless = t.replace("{**}", "x").replace("{*}", "x");
-        if egress_table::request::check_path(tplless.as_bytes()).is_err() || !t.contains('{') {
+        if egress_table::path::pattern_problem(tplless.as_bytes()).is_err() || !t.contains('{') {
             return Err(Diagnostic::error("E0341", span, format!("path \"{t}\" can never match"))
                 .label(format!("not in canonical form ({})", problem.as_str()))
                 .maybe_help(canonical_path(t).map(|c| format!("write \"{c}\", the form the proxy passes on")))
@@ -1498,11 +1543,12 @@ fn check_case(c: &ast::Case) -> Result<CCase, Diagnostic> {
             r.method = Some(m.value.clone());
             r.scheme = Some(scheme.to_owned());
             r.host = Some(authority.to_owned());
-            r.path = Some(if path.is_empty() {
-                "/".to_owned()
-            } else {
-                path.to_owned()
-            });
+            // A CONNECT carries no path unless the URL has one.
+            r.path = match (path.is_empty(), m.value == "CONNECT") {
+                (true, true) => None,
+                (true, false) => Some("/".to_owned()),
+                (false, _) => Some(path.to_owned()),
+            };
         }
         "tls" | "tcp" => {
             if let Some(m) = &c.method {

@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use egress_table::request::{self, HttpParts};
+use egress_table::request;
 use egress_table::spec::{Action, HeaderSpec, PathSpec, RuleSpec, SourceSpec, TableSpec};
 use egress_table::{Cause, Decision, Kind, Miss, Request, Table, Tracer, Verdict};
 
@@ -152,10 +152,17 @@ fn header_text(h: &HeaderSpec) -> String {
 fn miss_text(m: Miss, r: &RuleSpec, req: &Request<'_>) -> String {
     match m {
         Miss::Method => format!("the method is not {}", r.methods),
+        Miss::ConnectNotNamed => {
+            "CONNECT opens a tunnel: only an allow rule that names CONNECT admits it (`any` does not)"
+                .to_owned()
+        }
         Miss::Path => format!(
             "path {:?} matches none of the rule's paths",
-            String::from_utf8_lossy(req.path)
+            String::from_utf8_lossy(req.path.unwrap_or_default())
         ),
+        Miss::NoPath => {
+            "a CONNECT without a path cannot satisfy an allow rule's path condition".to_owned()
+        }
         Miss::NoPrincipal => "the request has no source principal".to_owned(),
         Miss::Source => format!(
             "principal {:?} is not among the rule's sources",
@@ -191,25 +198,31 @@ pub fn explain(spec: &TableSpec, req: &SimRequest) -> Result<Explanation, String
         .iter()
         .map(|(k, v)| (k.as_bytes(), v.as_slice()))
         .collect();
-    let headers: &[(&[u8], &[u8])] = &header_vec;
     let mut collect = Collect::default();
-    let sni_buf = req
-        .sni
-        .as_deref()
-        .and_then(|s| request::normalize_host(s.as_bytes()));
+    let sni = request::SniState::from_raw(req.sni.as_deref().map(str::as_bytes));
     let (decision, desc, traced_req): (Decision, String, Option<Request<'_>>);
     let port = req.effective_port();
     let normalized;
+    let mut pairs: Vec<(&[u8], &[u8])> = Vec::with_capacity(header_vec.len() + 4);
+    let all: &[(&[u8], &[u8])];
     if req.is_http() {
+        // What the proxy hands the filter: the pseudo-headers, then the
+        // request's own headers (a CONNECT carries no `:path`).
         let method = req.method.as_deref().unwrap_or("GET");
-        let parts = HttpParts {
-            authority: req.host.as_deref().unwrap_or("").as_bytes(),
-            method: method.as_bytes(),
-            path: Some(req.path.as_deref().unwrap_or("/").as_bytes()),
-            https: req.scheme.as_deref() == Some("https"),
-            destination_port: Some(port),
-        };
-        match request::normalize_http(&parts) {
+        let path = req.path.as_deref().or((method != "CONNECT").then_some("/"));
+        let scheme = req.scheme.as_deref().unwrap_or("http");
+        if let Some(h) = req.host.as_deref() {
+            pairs.push((b":authority", h.as_bytes()));
+        }
+        if let Some(p) = path {
+            pairs.push((b":path", p.as_bytes()));
+        }
+        pairs.push((b":method", method.as_bytes()));
+        pairs.push((b":scheme", scheme.as_bytes()));
+        pairs.extend(header_vec.iter().copied());
+        all = &pairs;
+        let view = request::scan_headers(all.iter().copied());
+        match request::normalize_http(&view, Some(port)) {
             Err(reason) => {
                 decision = table.reject(reason);
                 desc = format!(
@@ -228,16 +241,17 @@ pub fn explain(spec: &TableSpec, req: &SimRequest) -> Result<Explanation, String
                     method: normalized.method,
                     path: normalized.path,
                     principal,
-                    sni: sni_buf.as_ref().map(|h| h.as_bytes()),
+                    sni: sni.as_sni(),
                     dst_ip: None,
-                    headers: &headers,
+                    headers: &all,
                 };
                 decision = table.decide_traced(&r, &mut collect);
                 desc = format!(
                     "HTTP {method} host {} port {} path {}{}",
                     String::from_utf8_lossy(r.host),
                     r.port,
-                    String::from_utf8_lossy(r.path),
+                    r.path
+                        .map_or_else(|| "(none)".into(), String::from_utf8_lossy),
                     principal
                         .map(|p| format!(" from {}", String::from_utf8_lossy(p)))
                         .unwrap_or_default()
@@ -251,19 +265,26 @@ pub fn explain(spec: &TableSpec, req: &SimRequest) -> Result<Explanation, String
         } else {
             Kind::Tcp
         };
+        let host = match &sni {
+            request::SniState::Valid(h) => h.as_bytes(),
+            _ => &[],
+        };
         let r = Request {
             kind,
-            host: sni_buf.as_ref().map_or(&[][..], |h| h.as_bytes()),
+            host,
             port,
             method: request::Method::OTHER,
-            path: b"",
+            path: None,
             principal,
-            sni: None,
+            sni: egress_table::Sni::Absent,
             dst_ip: req.destination,
             headers: &egress_table::NoHeaders,
         };
-        if kind == Kind::Tls && sni_buf.is_none() {
+        if kind == Kind::Tls && !matches!(sni, request::SniState::Valid(_)) {
             decision = table.reject(request::Reason::InvalidSni);
+            traced_req = None;
+        } else if kind == Kind::Tcp && req.destination.is_none() {
+            decision = table.reject(request::Reason::NoDestination);
             traced_req = None;
         } else {
             decision = table.decide_traced(&r, &mut collect);

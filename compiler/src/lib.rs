@@ -74,10 +74,38 @@ pub fn parse_all(sources: &Sources) -> (Vec<ast::File>, Vec<Diagnostic>) {
     (files, diags)
 }
 
+/// Choices a caller makes about a compilation.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Accept a set of files that holds no policy at all. Such a table
+    /// enforces nothing (every request passes), so by default it is an
+    /// error (E0360): an empty or comment-only file set must not become a
+    /// fail-open firewall by accident.
+    pub allow_empty: bool,
+}
+
 /// Runs stages 1–3 (no DFA building): what `egressc check` needs.
 pub fn check(sources: &Sources) -> (check::Checked, Vec<Diagnostic>) {
+    check_with(sources, &Options::default())
+}
+
+/// [`check`] with options.
+pub fn check_with(sources: &Sources, options: &Options) -> (check::Checked, Vec<Diagnostic>) {
     let (files, mut diags) = parse_all(sources);
     let checked = check::check(&files, &mut diags);
+    if checked.policies.is_empty()
+        && !options.allow_empty
+        && !diags.iter().any(Diagnostic::is_error)
+        && let Some((file, _)) = sources.iter().next()
+    {
+        let names: Vec<String> = sources.iter().map(|(_, f)| f.name.clone()).collect();
+        diags.push(
+            Diagnostic::error("E0360", Span::new(file, 0, 0), "no policy to compile")
+                .label(format!("{} hold{} no `policy` block", names.join(", "), if names.len() == 1 { "s" } else { "" }))
+                .note("a table without policies enforces nothing: every request would pass")
+                .help("write a policy, e.g. policy \"egress\" { default deny  destination \"example.com\" port 443 tls }; to build a pass-through table on purpose, pass --allow-empty"),
+        );
+    }
     lint::lint(&checked, &mut diags);
     diag::sort(&mut diags);
     (checked, diags)
@@ -85,7 +113,12 @@ pub fn check(sources: &Sources) -> (check::Checked, Vec<Diagnostic>) {
 
 /// Runs every stage up to the table spec.
 pub fn compile(sources: &Sources) -> Outcome {
-    let (checked, mut diagnostics) = check(sources);
+    compile_with(sources, &Options::default())
+}
+
+/// [`compile`] with options.
+pub fn compile_with(sources: &Sources, options: &Options) -> Outcome {
+    let (checked, mut diagnostics) = check_with(sources, options);
     if diagnostics.iter().any(Diagnostic::is_error) {
         return Outcome {
             compiled: None,

@@ -2,7 +2,8 @@
 //! something, but probably not what the author intended.
 
 use egress_table::spec::{
-    Action, HeaderSpec, HostKind, HostPattern, Mode, PortRange, Protocol, SourceSpec, Target,
+    Action, HeaderSpec, HostKind, HostPattern, MethodSet, Mode, PortRange, Protocol, SourceSpec,
+    Target,
 };
 
 use crate::check::{CDest, CPath, CRule, Checked};
@@ -194,6 +195,81 @@ fn wildcard_matches(w: &HostPattern, name: &str) -> bool {
     }
 }
 
+/// The first `%XX` escape in `t` whose character may also arrive raw in a
+/// request path, with that character. Match form decodes every escape but
+/// `%2F`, `%5C`, `%25`; an escape of a character Envoy's URL canonicaliser
+/// always escapes (controls, space, `"`, `#`, `<`, `>`, `?`, `^`, `` ` ``,
+/// `{`, `|`, `}`, non-ASCII: googleurl `kPathCharLookup`) or of `;` (a raw
+/// one is refused) only ever arrives escaped, so it is not reinterpreted.
+fn decoded_escape(t: &str) -> Option<(&str, u8)> {
+    let b = t.as_bytes();
+    (0..b.len()).find_map(|i| {
+        let esc = t.get(i..i + 3)?;
+        let v = u8::from_str_radix(esc.strip_prefix('%')?, 16).ok()?;
+        let arrives_raw = v.is_ascii_graphic() && !b"\"#%<>?\\^`{|}/;".contains(&v);
+        arrives_raw.then_some((esc, v))
+    })
+}
+
+/// Warnings for rules whose meaning the filter's matching rules refine:
+/// escapes compared decoded (W0420), `_`/`-` in header names (W0421), and
+/// CONNECT, which has no path (W0422).
+fn lint_reinterpreted(r: &CRule, diags: &mut Vec<Diagnostic>) {
+    for p in &r.paths {
+        let (text, regex) = match &p.value {
+            CPath::Exact(t) | CPath::Prefix(t) | CPath::Template(t, _) => (t, false),
+            CPath::Regex(t) => (t, true),
+        };
+        if let Some((esc, v)) = decoded_escape(text) {
+            let shown = if v.is_ascii_graphic() {
+                format!("`{}`", char::from(v))
+            } else {
+                format!("the byte 0x{v:02X}")
+            };
+            let d = if regex {
+                Diagnostic::warning("W0420", p.span, format!("`{esc}` in a regex never matches"))
+                    .label(format!(
+                        "paths are matched with escapes decoded: the regex sees {shown}"
+                    ))
+                    .help(format!(
+                        "write {shown} (escaped for the regex if needed) in place of `{esc}`"
+                    ))
+            } else {
+                Diagnostic::warning("W0420", p.span, format!("`{esc}` is matched as {shown}"))
+                    .label("paths are compared with escapes decoded")
+                    .help(format!("this pattern matches requests that send {shown} raw or as `{esc}`; write {shown} to say so"))
+            };
+            diags.push(d.note("upstreams decode escapes, so `/v1/a%3Ab` and `/v1/a:b` are one resource; only %2F, %5C and %25 stay escaped (docs/language.md, \"Paths\")"));
+        } else if !regex && text.contains(';') {
+            diags.push(
+                Diagnostic::warning("W0420", p.span, "`;` in a path is a literal semicolon")
+                    .label("this matches requests that send `%3B`")
+                    .note("a raw `;` in a request is a path parameter, which the filter refuses (path-parameter) because servers such as Tomcat strip it before routing")
+                    .help("write `%3B` to make that explicit, or drop the `;`"),
+            );
+        }
+    }
+    for h in &r.headers {
+        let name = h.name();
+        if name.contains('_') {
+            diags.push(
+                Diagnostic::warning("W0421", r.span, format!("header \"{name}\" has an underscore"))
+                    .label(format!("the filter also treats \"{}\" as this header", name.replace('_', "-")))
+                    .note("CGI-style upstreams read `_` and `-` alike, so a header differing only by them is a variant: it can make a deny fire or an allow fail, never the reverse")
+                    .help(format!("write \"{}\" if that is the header you mean", name.replace('_', "-"))),
+            );
+        }
+    }
+    let connect = MethodSet::standard("CONNECT").is_some_and(|c| r.methods.0 & c.0 != 0);
+    if r.action == Action::Allow && connect && !r.methods.is_any() && !r.paths.is_empty() {
+        diags.push(
+            Diagnostic::warning("W0422", r.span, "this rule never allows a CONNECT")
+                .label("a CONNECT tunnel has no path, and the rule has a path condition")
+                .help("allow CONNECT in a rule of its own, without `path`"),
+        );
+    }
+}
+
 fn lint_dest(d: &CDest, diags: &mut Vec<Diagnostic>) {
     if d.empty_block {
         diags.push(
@@ -203,6 +279,7 @@ fn lint_dest(d: &CDest, diags: &mut Vec<Diagnostic>) {
         );
     }
     for r in &d.rules {
+        lint_reinterpreted(r, diags);
         for p in &r.paths {
             if let CPath::Prefix(t) = &p.value
                 && !t.ends_with('/')

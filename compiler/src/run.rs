@@ -120,10 +120,13 @@ impl Runner {
             );
         }
         if r.is_http() {
+            // What the client sends: a CONNECT has no path unless one is given.
+            let method = r.method.as_deref().unwrap_or("GET");
+            let default_path = if method == "CONNECT" { "" } else { "/" };
             let mut req = HttpRequest::new(
-                r.method.as_deref().unwrap_or("GET"),
+                method,
                 r.host.as_deref().unwrap_or(""),
-                r.path.as_deref().unwrap_or("/"),
+                r.path.as_deref().unwrap_or(default_path),
             );
             if r.host.is_none() {
                 req.authority = None;

@@ -331,3 +331,40 @@ fn test_command_passes_on_the_examples_and_fails_readably() {
         serde_json::from_str(text(&json.stdout).lines().last().unwrap()).unwrap();
     assert_eq!(last["summary"]["failed"], 1);
 }
+
+/// A file set without a policy would compile to a table that allows
+/// everything: an error unless `--allow-empty` says it is meant.
+#[test]
+fn an_empty_policy_set_is_an_error_unless_allowed() {
+    let d = scratch("empty");
+    let f = d.join("comments.egress");
+    std::fs::write(&f, "# nothing here yet\n").unwrap();
+    let out_file = d.join("t.bin");
+    for args in [
+        vec!["check", f.to_str().unwrap()],
+        vec![
+            "compile",
+            f.to_str().unwrap(),
+            "-o",
+            out_file.to_str().unwrap(),
+            "--deny-warnings",
+        ],
+    ] {
+        let out = egressc(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = text(&out.stderr);
+        assert!(err.contains("no policy to compile [E0360]"), "{err}");
+        assert!(err.contains("--allow-empty"), "{err}");
+        assert!(!out_file.exists(), "nothing is written on error");
+        let mut allowed = args.clone();
+        allowed.push("--allow-empty");
+        let out = egressc(&allowed);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{allowed:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    assert!(out_file.exists());
+}

@@ -23,43 +23,6 @@ impl HttpFilter {
 
 impl Context for HttpFilter {}
 
-/// The pseudo-headers and host values of one request.
-#[derive(Default)]
-struct Scan<'a> {
-    authority: Option<&'a [u8]>,
-    authority_conflict: bool,
-    path: Option<&'a [u8]>,
-    method: Option<&'a [u8]>,
-    https: bool,
-}
-
-fn same_authority(a: &[u8], b: &[u8]) -> bool {
-    match (request::parse_authority(a), request::parse_authority(b)) {
-        (Ok((ha, pa)), Ok((hb, pb))) => ha.as_bytes() == hb.as_bytes() && pa == pb,
-        _ => false,
-    }
-}
-
-fn scan<'a>(pairs: &Pairs<'a>) -> Scan<'a> {
-    let mut s = Scan::default();
-    for (k, v) in pairs.iter() {
-        if k == b":authority" || k.eq_ignore_ascii_case(b"host") {
-            match s.authority {
-                None => s.authority = Some(v),
-                // A second value is only harmless if it names the same host and port.
-                Some(first) => s.authority_conflict |= !same_authority(first, v),
-            }
-        } else if k == b":path" {
-            s.path.get_or_insert(v);
-        } else if k == b":method" {
-            s.method.get_or_insert(v);
-        } else if k == b":scheme" {
-            s.https = v.eq_ignore_ascii_case(b"https");
-        }
-    }
-    s
-}
-
 impl HttpContext for HttpFilter {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let Some(loaded) = self.loaded.clone() else {
@@ -78,58 +41,27 @@ impl HttpContext for HttpFilter {
                 },
             );
         };
-        let s = scan(&pairs);
-        let method_raw = s.method.unwrap_or(b"");
-        let raw_path = s.path.unwrap_or(b"");
-        let path = request::strip_query(raw_path);
-        let mut fields = Fields {
-            protocol: "http",
-            method: method_raw,
-            path,
-            ..Fields::default()
-        };
-
+        let mut view = request::scan_headers(pairs.iter());
         // The authority: from the headers, else the `request.host` attribute.
         let fallback;
-        let authority = match s.authority {
-            Some(a) => a,
-            None => {
-                fallback = abi::property(b"request\0host").ok().flatten();
-                fallback.as_ref().map_or(&[][..], |b| b.as_slice())
-            }
-        };
-        fields.host = authority;
-        if s.authority_conflict {
-            return finish(
-                &loaded,
-                loaded.table.reject(Reason::DuplicateAuthority),
-                &fields,
-            );
+        if view.authority.is_none() {
+            fallback = abi::property(b"request\0host").ok().flatten();
+            view.authority = fallback.as_ref().map(|b| b.as_slice());
         }
-        // Ask the proxy for the connection's port only when the authority names none.
-        let after_host = authority.rsplit(|&b| b == b']').next().unwrap_or(authority);
-        let dest_port = if after_host.contains(&b':') {
-            None
-        } else {
-            crate::int_property(b"destination\0port").and_then(|p| u16::try_from(p).ok())
+        let mut fields = Fields {
+            protocol: "http",
+            method: view.method.unwrap_or(b""),
+            path: request::strip_query(view.path.unwrap_or(b"")),
+            host: view.authority.unwrap_or(b""),
+            ..Fields::default()
         };
-        let parts = request::HttpParts {
-            authority,
-            method: method_raw,
-            path: s.path,
-            https: s.https,
-            destination_port: dest_port,
-        };
-        let n = match request::normalize_http(&parts) {
+        // The port the request goes to is the connection's (see `normalize_http`).
+        let connection_port =
+            crate::int_property(b"destination\0port").and_then(|p| u16::try_from(p).ok());
+        let n = match request::normalize_http(&view, connection_port) {
             Ok(n) => n,
             Err(reason) => {
-                // For the log line only: the port as far as it can be told.
-                let in_authority = request::parse_authority(authority)
-                    .ok()
-                    .and_then(|(_, p)| p);
-                fields.port = in_authority
-                    .or(dest_port)
-                    .unwrap_or(if s.https { 443 } else { 80 });
+                fields.port = view.port_hint(connection_port);
                 return finish(&loaded, loaded.table.reject(reason), &fields);
             }
         };
@@ -140,6 +72,8 @@ impl HttpContext for HttpFilter {
         let principal = principal_buf
             .as_ref()
             .map(|b| request::normalize_principal(b.as_slice()));
+        // The SNI matters only to a pool that requires it to agree with Host;
+        // whether an invalid SNI is refused is that pool's decision.
         let sni_buf = if loaded.table.uses_sni_host_match() {
             abi::property(b"connection\0requested_server_name")
                 .ok()
@@ -147,15 +81,7 @@ impl HttpContext for HttpFilter {
         } else {
             None
         };
-        let sni = sni_buf
-            .as_ref()
-            .filter(|b| !b.as_slice().is_empty())
-            .map(|b| request::normalize_host(b.as_slice()));
-        let sni = match sni {
-            Some(None) => return finish(&loaded, loaded.table.reject(Reason::InvalidSni), &fields),
-            Some(Some(h)) => Some(h),
-            None => None,
-        };
+        let sni = request::SniState::from_raw(sni_buf.as_ref().map(|b| b.as_slice()));
         let req = Request {
             kind: Kind::Http,
             host: n.host.as_bytes(),
@@ -163,7 +89,7 @@ impl HttpContext for HttpFilter {
             method: n.method,
             path: n.path,
             principal,
-            sni: sni.as_ref().map(|h| h.as_bytes()),
+            sni: sni.as_sni(),
             dst_ip: None,
             headers: &pairs,
         };
@@ -220,41 +146,4 @@ fn deny_response(policy: &str, rule: &str, reason: &str) {
             abi::log(abi::LOG_ERROR, msg.as_bytes());
         }
     });
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn scan_of(list: &[(&[u8], &[u8])]) -> (bool, Option<Vec<u8>>) {
-        let mut buf = Vec::new();
-        pairs::serialize(list, &mut buf);
-        Pairs::parse(&buf).map_or((true, None), |p| {
-            let s = scan(&p);
-            (s.authority_conflict, s.authority.map(<[u8]>::to_vec))
-        })
-    }
-
-    #[test]
-    fn several_authorities_must_agree() {
-        // Proxies that hand over HTTP/2 maps may carry `:authority` and `host` both.
-        let (conflict, _) = scan_of(&[
-            (b":authority", b"api.example.com"),
-            (b"host", b"evil.example.com"),
-            (b":path", b"/x"),
-        ]);
-        assert!(conflict);
-        let (conflict, _) = scan_of(&[
-            (b":authority", b"api.example.com"),
-            (b"host", b"API.example.com.:80"),
-            (b":authority", b"api.example.com"),
-        ]);
-        assert!(conflict, "the port differs (80 vs none)");
-        let (conflict, authority) = scan_of(&[
-            (b":authority", b"api.example.com"),
-            (b"Host", b"API.example.com."),
-        ]);
-        assert!(!conflict);
-        assert_eq!(authority.as_deref(), Some(&b"api.example.com"[..]));
-    }
 }

@@ -46,12 +46,17 @@ proxy_wasm::main! {{
 pub(crate) struct Loaded {
     pub(crate) table: Table,
     pub(crate) metrics: metrics::Metrics,
-    pub(crate) layer: Layer,
 }
 
 #[derive(Debug, Default)]
 struct Root {
     loaded: Option<Rc<Loaded>>,
+    /// The layer named by the configuration, known even when the
+    /// configuration is refused: the context type the SDK creates must fit
+    /// the filter Envoy runs this plugin as, or its dispatcher panics (a
+    /// stream context's `on_new_connection` on an HTTP context), and a
+    /// refused plugin must still deny through its own context.
+    layer: Option<Layer>,
 }
 
 impl Context for Root {}
@@ -86,6 +91,8 @@ impl RootContext for Root {
             }
         };
         let json = bytes.as_ref().map_or(&[][..], |b| b.as_slice());
+        self.loaded = None;
+        self.layer = plugin_config::layer_hint(json);
         let cfg = match plugin_config::decode(json) {
             Ok(c) => c,
             Err(e) => return refuse(&e.0),
@@ -109,16 +116,13 @@ impl RootContext for Root {
         );
         abi::log(abi::LOG_INFO, msg.as_bytes());
         let metrics = metrics::Metrics::define(&table);
-        self.loaded = Some(Rc::new(Loaded {
-            table,
-            metrics,
-            layer: cfg.layer,
-        }));
+        self.layer = Some(cfg.layer);
+        self.loaded = Some(Rc::new(Loaded { table, metrics }));
         true
     }
 
     fn get_type(&self) -> Option<ContextType> {
-        Some(match self.loaded.as_ref().map(|l| l.layer) {
+        Some(match self.layer {
             Some(Layer::Network) => ContextType::StreamContext,
             _ => ContextType::HttpContext,
         })

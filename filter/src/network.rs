@@ -5,7 +5,7 @@ use core::fmt::Write as _;
 use std::rc::Rc;
 
 use egress_table::request::{self, Method, Reason};
-use egress_table::{Kind, NoHeaders, Request};
+use egress_table::{Kind, NoHeaders, Request, Sni};
 use proxy_wasm::traits::{Context, StreamContext};
 use proxy_wasm::types::Action;
 
@@ -96,9 +96,9 @@ impl StreamContext for NetworkFilter {
                 host,
                 port,
                 method: Method::OTHER,
-                path: b"",
+                path: None,
                 principal,
-                sni: None,
+                sni: Sni::Absent,
                 dst_ip: ip,
                 headers: &NoHeaders,
             })

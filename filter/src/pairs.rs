@@ -67,11 +67,9 @@ impl<'a> Pairs<'a> {
 }
 
 impl Headers for Pairs<'_> {
-    fn for_each_value(&self, name: &[u8], f: &mut dyn FnMut(&[u8])) {
+    fn for_each(&self, f: &mut dyn FnMut(&[u8], &[u8])) {
         for (k, v) in self.iter() {
-            if k.eq_ignore_ascii_case(name) {
-                f(v);
-            }
+            f(k, v);
         }
     }
 }

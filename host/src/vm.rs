@@ -72,6 +72,10 @@ pub struct HostConfig {
     pub call_timeout: Duration,
     /// Keep every guest log line (default true; benchmarks turn it off).
     pub capture_logs: bool,
+    /// Send traffic to a plugin whose `proxy_on_configure` returned false
+    /// (default false: Envoy never does). Other hosts may, and a filter must
+    /// then fail closed through its own contexts; tests of that path set it.
+    pub serve_refused_plugins: bool,
 }
 
 impl Default for HostConfig {
@@ -82,6 +86,7 @@ impl Default for HostConfig {
             fuel: None,
             call_timeout: Duration::from_secs(1),
             capture_logs: true,
+            serve_refused_plugins: false,
         }
     }
 }
@@ -814,6 +819,7 @@ impl Vm {
         }
         match (self.started, self.configured) {
             (Some(true), Some(true)) => Ok(()),
+            (Some(true), Some(false)) if self.plugin.cfg.serve_refused_plugins => Ok(()),
             (Some(true), Some(false)) => Err(HostError::Usage(
                 "proxy_on_configure returned false: Envoy rejects such a configuration and sends the plugin no traffic".into(),
             )),

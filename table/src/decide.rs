@@ -17,15 +17,18 @@
 //!    the winning action, the first in table order is reported.
 //! 4. Requests that cannot be decided safely (malformed authority or path,
 //!    SNI/Host disagreement where required, no SNI on a TLS port) are denied
-//!    with a [`Reason`] instead.
+//!    with a [`Reason`] instead. Each pool applies only its own facts: an
+//!    audit policy's `require sni-host-match` or `tls` ports never change
+//!    the enforced verdict.
 //! 5. A pool with no policy at all allows (nothing is enforced).
 //!
 //! Nothing on this path allocates.
 
 use core::net::IpAddr;
 
+use crate::path::Subject;
 use crate::request::{Method, Reason, principal_parts};
-use crate::spec::{Action, LogSetting, Protocol};
+use crate::spec::{Action, LogSetting, MethodSet, Mode, Protocol};
 use crate::table::{Dest, Header, Path, PoolFacts, Rule, Source, Table};
 
 /// What kind of traffic is being decided.
@@ -50,11 +53,11 @@ impl Kind {
     }
 }
 
-/// Access to a request's headers (names are lower case).
+/// Access to a request's headers.
 pub trait Headers {
-    /// Calls `f` with every value of header `name`, in order. Values are raw
-    /// bytes: nothing assumes UTF-8.
-    fn for_each_value(&self, name: &[u8], f: &mut dyn FnMut(&[u8]));
+    /// Calls `f` with every header as (name, value), in order. Names may be
+    /// in any case; values are raw bytes: nothing assumes UTF-8.
+    fn for_each(&self, f: &mut dyn FnMut(&[u8], &[u8]));
 }
 
 /// A request without headers (connections, or tests that need none).
@@ -62,17 +65,27 @@ pub trait Headers {
 pub struct NoHeaders;
 
 impl Headers for NoHeaders {
-    fn for_each_value(&self, _: &[u8], _: &mut dyn FnMut(&[u8])) {}
+    fn for_each(&self, _: &mut dyn FnMut(&[u8], &[u8])) {}
 }
 
 impl Headers for &[(&[u8], &[u8])] {
-    fn for_each_value(&self, name: &[u8], f: &mut dyn FnMut(&[u8])) {
+    fn for_each(&self, f: &mut dyn FnMut(&[u8], &[u8])) {
         for (k, v) in self.iter() {
-            if k.eq_ignore_ascii_case(name) {
-                f(v);
-            }
+            f(k, v);
         }
     }
+}
+
+/// The TLS SNI of the connection an HTTP request came on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sni<'a> {
+    /// None (plain HTTP), or not looked at.
+    #[default]
+    Absent,
+    /// Present but not a valid host name.
+    Invalid,
+    /// The SNI, normalised.
+    Name(&'a [u8]),
 }
 
 /// A request or connection, already normalised (see [`crate::request`]).
@@ -86,12 +99,13 @@ pub struct Request<'a> {
     pub port: u16,
     /// The method ([`Method::OTHER`] for connections).
     pub method: Method,
-    /// The path without query (empty for connections).
-    pub path: &'a [u8],
+    /// The checked path without query ([`crate::request::check_path`]);
+    /// `None` for connections and for a CONNECT request without `:path`.
+    pub path: Option<&'a [u8]>,
     /// The normalised peer principal, if known.
     pub principal: Option<&'a [u8]>,
-    /// For HTTP: the SNI of the TLS connection the request came on, normalised.
-    pub sni: Option<&'a [u8]>,
+    /// For HTTP: the SNI of the TLS connection the request came on.
+    pub sni: Sni<'a>,
     /// The destination address (connections).
     pub dst_ip: Option<IpAddr>,
     /// The headers (HTTP).
@@ -105,7 +119,7 @@ impl core::fmt::Debug for Request<'_> {
             .field("host", &String::from_utf8_lossy(self.host))
             .field("port", &self.port)
             .field("method", &self.method)
-            .field("path", &String::from_utf8_lossy(self.path))
+            .field("path", &self.path.map(String::from_utf8_lossy))
             .field("principal", &self.principal.map(String::from_utf8_lossy))
             .field("dst_ip", &self.dst_ip)
             .finish_non_exhaustive()
@@ -158,8 +172,13 @@ impl Decision {
 pub enum Miss {
     /// The method is not among the rule's methods.
     Method,
+    /// A CONNECT request, and the `allow` rule does not name CONNECT.
+    ConnectNotNamed,
     /// No path condition matched.
     Path,
+    /// A CONNECT request has no path, and an `allow` rule's path condition
+    /// needs one.
+    NoPath,
     /// The request has no principal, and the rule has source conditions.
     NoPrincipal,
     /// No source condition matched the principal.
@@ -212,8 +231,8 @@ impl Table {
                 return;
             };
             let best = match policy.mode {
-                crate::spec::Mode::Enforce => &mut enforced,
-                crate::spec::Mode::Audit => &mut audit,
+                Mode::Enforce => &mut enforced,
+                Mode::Audit => &mut audit,
             };
             for (k, rule) in dest.rules.of(&table.rules).iter().enumerate() {
                 let idx = dest.rules.start + k as u32;
@@ -224,10 +243,10 @@ impl Table {
                 }
             }
         });
-        let enforced = self.resolve(&self.enforce, enforced, req);
+        let enforced = self.resolve(Mode::Enforce, enforced, req);
         let audit = self
             .has_audit
-            .then(|| self.resolve(&self.audit, audit, req));
+            .then(|| self.resolve(Mode::Audit, audit, req));
         self.finish(enforced, audit)
     }
 
@@ -277,7 +296,11 @@ impl Table {
         setting.logs(v.action)
     }
 
-    fn resolve(&self, pool: &PoolFacts, best: Best, req: &Request<'_>) -> Verdict {
+    /// A pool's verdict. Every fact it uses (SNI agreement, TLS ports, the
+    /// default) is the pool's own: an audit policy never changes what the
+    /// enforced pool decides.
+    fn resolve(&self, mode: Mode, best: Best, req: &Request<'_>) -> Verdict {
+        let pool = self.pool(mode);
         let deny = |reason| Verdict {
             action: Action::Deny,
             cause: Cause::Invalid(reason),
@@ -288,12 +311,12 @@ impl Table {
                 cause: Cause::NoPolicy,
             };
         }
-        if pool.sni_host_match
-            && req.kind == Kind::Http
-            && let Some(sni) = req.sni.filter(|s| !s.is_empty())
-            && sni != req.host
-        {
-            return deny(Reason::SniHostMismatch);
+        if pool.sni_host_match && req.kind == Kind::Http {
+            match req.sni {
+                Sni::Invalid => return deny(Reason::InvalidSni),
+                Sni::Name(sni) if sni != req.host => return deny(Reason::SniHostMismatch),
+                Sni::Name(_) | Sni::Absent => {}
+            }
         }
         if let Some(r) = best.deny {
             return Verdict {
@@ -307,7 +330,7 @@ impl Table {
                 cause: Cause::Rule(r),
             };
         }
-        if req.kind == Kind::Tcp && self.is_tls_port(req.port) {
+        if req.kind == Kind::Tcp && self.is_tls_port(mode, req.port) {
             return deny(Reason::NoSni);
         }
         Verdict {
@@ -350,6 +373,8 @@ impl Table {
         if matches!(req.kind, Kind::Tls | Kind::Tcp)
             && let Some(ip) = req.dst_ip
         {
+            // `::ffff:a.b.c.d` is the IPv4 host a.b.c.d.
+            let ip = crate::host::canonical_ip(ip);
             for c in self.cidrs.iter().filter(|c| c.cidr.contains(ip)) {
                 visit(c.dests, Protocol::Tcp, tracer);
             }
@@ -396,13 +421,31 @@ impl Table {
         hit(self.any_depth.get(b"", name_of));
     }
 
+    /// Whether a rule matches. CONNECT opens a tunnel whose requests the
+    /// filter never sees, so it fails closed: only an `allow` rule that
+    /// names CONNECT admits it (`any` does not), and a path condition, which
+    /// a tunnel without `:path` cannot be held to, holds for a `deny` and
+    /// fails for an `allow`.
     fn rule_matches(&self, rule: &Rule, req: &Request<'_>) -> Result<(), Miss> {
         if rule.methods & req.method.0 == 0 {
             return Err(Miss::Method);
         }
+        let connect = req.kind == Kind::Http && req.method == Method::CONNECT;
+        if connect && rule.action == Action::Allow && rule.methods == MethodSet::ANY.0 {
+            return Err(Miss::ConnectNotNamed);
+        }
         let paths = rule.paths.of(&self.paths);
-        if !paths.is_empty() && !paths.iter().any(|p| self.path_matches(p, req.path)) {
-            return Err(Miss::Path);
+        if !paths.is_empty() {
+            match req.path {
+                Some(path) => {
+                    let subject = Subject::new(path);
+                    if !paths.iter().any(|p| self.path_matches(p, &subject)) {
+                        return Err(Miss::Path);
+                    }
+                }
+                None if rule.action == Action::Deny => {}
+                None => return Err(Miss::NoPath),
+            }
         }
         let sources = rule.sources.of(&self.sources);
         if !sources.is_empty() {
@@ -421,14 +464,16 @@ impl Table {
         Ok(())
     }
 
-    fn path_matches(&self, p: &Path, path: &[u8]) -> bool {
+    /// Paths are compared in match form (see [`crate::path`]): the table
+    /// holds the patterns' match forms, the request is decoded on the fly.
+    fn path_matches(&self, p: &Path, path: &Subject<'_>) -> bool {
         match p {
-            Path::Exact(s) => path == self.str(*s),
-            Path::Prefix(s) => path.starts_with(self.str(*s)),
+            Path::Exact { form, .. } => path.equals(self.form(*form)),
+            Path::Prefix { form, .. } => path.starts_with(self.form(*form)),
             Path::Dfa { dfa, .. } => self
                 .dfas
                 .get(*dfa as usize)
-                .is_some_and(|d| d.is_full_match(path)),
+                .is_some_and(|d| d.is_full_match(path.bytes())),
         }
     }
 
@@ -443,28 +488,108 @@ impl Table {
         }
     }
 
-    /// Header conditions fail closed on repeated headers: for an `allow`
-    /// rule, `==` needs every occurrence to equal the value; for a `deny`
-    /// rule, one equal occurrence is enough.
+    /// Header conditions fail closed, per action (see the language
+    /// reference, "Headers"):
+    ///
+    /// - **Names**: `_` and `-` are the same to many upstreams (CGI-style
+    ///   servers read `x_debug` as `X-Debug`), so a header whose name
+    ///   differs from the condition's only by `_`/`-` is a *variant*. A
+    ///   variant can make a `deny` fire and an `allow` fail, never the
+    ///   reverse: `present` in a deny and `absent` in an allow count
+    ///   variants; `present` in an allow and `absent` in a deny need the
+    ///   exact name.
+    /// - **Values** (`==`): a value is also read as a comma-separated list
+    ///   (RFC 9110 §5.3: repeated field lines and one comma-joined line are
+    ///   equivalent for list-based fields). A `deny` fires when any
+    ///   occurrence, whole or any element of it, equals the value; an
+    ///   `allow` needs at least one occurrence under the exact name and
+    ///   every occurrence (variants included) to equal the value, whole or
+    ///   element by element.
     fn header_holds(&self, h: &Header, action: Action, headers: &dyn Headers) -> bool {
         let (name, want) = match h {
-            Header::Present(n) | Header::Absent(n) => (*n, None),
-            Header::Equals(n, v) => (*n, Some(self.str(*v))),
+            Header::Present(n) | Header::Absent(n) => (self.str(*n), None),
+            Header::Equals(n, v) => (self.str(*n), Some(self.str(*v))),
         };
-        let (mut count, mut equal) = (0u32, 0u32);
-        headers.for_each_value(self.str(name), &mut |v| {
-            count += 1;
-            if want == Some(v) {
-                equal += 1;
+        let (mut exact, mut variants) = (0u32, 0u32);
+        let (mut all_conform, mut any_hit) = (true, false);
+        headers.for_each(&mut |k, v| {
+            let Some(is_exact) = header_name_matches(k, name) else {
+                return;
+            };
+            variants += 1;
+            exact += u32::from(is_exact);
+            if let Some(w) = want {
+                let whole = v == w;
+                any_hit |= whole || list_elements(v).any(|e| e == w);
+                all_conform &= whole
+                    || (list_elements(v).next().is_some() && list_elements(v).all(|e| e == w));
             }
         });
-        match h {
-            Header::Present(_) => count > 0,
-            Header::Absent(_) => count == 0,
-            Header::Equals(..) => match action {
-                Action::Allow => count > 0 && equal == count,
-                Action::Deny => equal > 0,
-            },
+        match (h, action) {
+            (Header::Present(_), Action::Allow) => exact > 0,
+            (Header::Present(_), Action::Deny) => variants > 0,
+            (Header::Absent(_), Action::Allow) => variants == 0,
+            (Header::Absent(_), Action::Deny) => exact == 0,
+            (Header::Equals(..), Action::Allow) => exact > 0 && all_conform,
+            (Header::Equals(..), Action::Deny) => any_hit,
         }
+    }
+}
+
+/// Whether header name `k` is `name` (case-insensitively): `Some(true)`
+/// for the same name, `Some(false)` for a variant that differs only by `_`
+/// versus `-`, `None` otherwise.
+fn header_name_matches(k: &[u8], name: &[u8]) -> Option<bool> {
+    if k.len() != name.len() {
+        return None;
+    }
+    let mut exact = true;
+    for (&a, &b) in k.iter().zip(name) {
+        let (a, b) = (a.to_ascii_lowercase(), b.to_ascii_lowercase());
+        if a == b {
+            continue;
+        }
+        if matches!(a, b'_' | b'-') && matches!(b, b'_' | b'-') {
+            exact = false;
+            continue;
+        }
+        return None;
+    }
+    Some(exact)
+}
+
+/// The elements of a list-valued field: split on `,`, optional whitespace
+/// (SP, HTAB) trimmed, empty elements ignored (RFC 9110 §5.6.1).
+fn list_elements(v: &[u8]) -> impl Iterator<Item = &[u8]> {
+    v.split(|&b| b == b',')
+        .map(|e| {
+            let start = e
+                .iter()
+                .position(|&b| b != b' ' && b != b'\t')
+                .unwrap_or(e.len());
+            let end = e
+                .iter()
+                .rposition(|&b| b != b' ' && b != b'\t')
+                .map_or(start, |i| i + 1);
+            e.get(start..end).unwrap_or(&[])
+        })
+        .filter(|e| !e.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_names_and_lists() {
+        assert_eq!(header_name_matches(b"X-Debug", b"x-debug"), Some(true));
+        assert_eq!(header_name_matches(b"x_debug", b"x-debug"), Some(false));
+        assert_eq!(header_name_matches(b"x-debug", b"x_debug"), Some(false));
+        assert_eq!(header_name_matches(b"x-debugs", b"x-debug"), None);
+        assert_eq!(header_name_matches(b"x.debug", b"x-debug"), None);
+        let l = |v: &[u8]| list_elements(v).map(<[u8]>::to_vec).collect::<Vec<_>>();
+        assert_eq!(l(b"1, 0"), vec![b"1".to_vec(), b"0".to_vec()]);
+        assert_eq!(l(b" a ,\t, b"), vec![b"a".to_vec(), b"b".to_vec()]);
+        assert!(l(b" , ").is_empty());
     }
 }

@@ -55,11 +55,12 @@ impl PathDfa {
         Ok(Self { dfa, start })
     }
 
-    /// Whether the whole of `path` matches.
+    /// Whether the whole of `path` (its bytes, e.g. a path's match form
+    /// from [`crate::path::MatchForm`]) matches.
     #[inline]
-    pub fn is_full_match(&self, path: &[u8]) -> bool {
+    pub fn is_full_match(&self, path: impl IntoIterator<Item = u8>) -> bool {
         let mut state = self.start;
-        for &b in path {
+        for b in path {
             state = self.dfa.next_state(state, b);
             if self.dfa.is_dead_state(state) {
                 return false;
@@ -94,32 +95,45 @@ pub fn build(pattern: &str) -> Result<Vec<u8>, DfaError> {
     Ok(bytes.get(pad..).map(<[u8]>::to_vec).unwrap_or_default())
 }
 
-/// The regex a URI template stands for: `{*}` is one non-empty path segment
-/// (`[^/]+`), `{**}` any run of characters including `/` (`.*`); everything
-/// else is literal. Returns `None` if the template is malformed (the compiler
-/// checks templates before calling this and reports why).
+/// The regex a URI template stands for, over paths in match form (see
+/// [`crate::path`]): `{*}` is one non-empty path segment (`[^/]+`), `{**}`
+/// any run of bytes including `/` (`.*`); everything else is literal, taken
+/// in match form (`%3A` is `:`) and written as `\xHH` unless it is a letter,
+/// a digit or `/`, so that no character can take a meaning in the regex
+/// syntax (a backslash before `<` or `>` would make a word-boundary
+/// assertion in regex-syntax 0.8). Returns `None` if the template is
+/// malformed (the compiler checks templates before calling this and reports
+/// why).
 pub fn template_regex(template: &str) -> Option<String> {
-    let mut out = String::with_capacity(template.len() + 8);
+    use core::fmt::Write as _;
+    let mut out = String::with_capacity(template.len() * 2 + 8);
+    let literal = |out: &mut String, text: &str| {
+        for b in crate::path::match_form(text.as_bytes()) {
+            if b.is_ascii_alphanumeric() || b == b'/' {
+                out.push(char::from(b));
+            } else {
+                let _ = write!(out, "\\x{b:02X}");
+            }
+        }
+    };
     let mut rest = template;
     while !rest.is_empty() {
-        if let Some(r) = rest.strip_prefix("{**}") {
-            out.push_str("(?s:.*)");
+        let next = rest.find('{').unwrap_or(rest.len());
+        let (text, tail) = rest.split_at(next);
+        if text.contains('}') {
+            return None;
+        }
+        literal(&mut out, text);
+        if let Some(r) = tail.strip_prefix("{**}") {
+            out.push_str("(?s-u:.*)");
             rest = r;
-        } else if let Some(r) = rest.strip_prefix("{*}") {
+        } else if let Some(r) = tail.strip_prefix("{*}") {
             out.push_str("[^/]+");
             rest = r;
+        } else if tail.is_empty() {
+            rest = tail;
         } else {
-            let c = rest.chars().next()?;
-            if c == '{' || c == '}' {
-                return None;
-            }
-            if c.is_ascii_alphanumeric() || c == '/' {
-                out.push(c);
-            } else {
-                out.push('\\');
-                out.push(c);
-            }
-            rest = rest.get(c.len_utf8()..)?;
+            return None;
         }
     }
     Some(out)
@@ -137,39 +151,62 @@ mod tests {
     #[test]
     fn full_match_only() {
         let d = dfa("/v2/items/[0-9]+");
-        assert!(d.is_full_match(b"/v2/items/42"));
-        assert!(!d.is_full_match(b"/v2/items/42/x"));
-        assert!(!d.is_full_match(b"/x/v2/items/42"));
-        assert!(!d.is_full_match(b"/v2/items/"));
+        assert!(d.is_full_match(*b"/v2/items/42"));
+        assert!(!d.is_full_match(*b"/v2/items/42/x"));
+        assert!(!d.is_full_match(*b"/x/v2/items/42"));
+        assert!(!d.is_full_match(*b"/v2/items/"));
     }
 
     #[test]
     fn alternation_prefers_nothing() {
         let d = dfa("/a|/ab");
-        assert!(d.is_full_match(b"/a"));
-        assert!(d.is_full_match(b"/ab"));
-        assert!(!d.is_full_match(b"/abc"));
+        assert!(d.is_full_match(*b"/a"));
+        assert!(d.is_full_match(*b"/ab"));
+        assert!(!d.is_full_match(*b"/abc"));
     }
 
     #[test]
     fn explicit_anchors_are_harmless() {
         let d = dfa("^/x$");
-        assert!(d.is_full_match(b"/x"));
-        assert!(!d.is_full_match(b"/xy"));
+        assert!(d.is_full_match(*b"/x"));
+        assert!(!d.is_full_match(*b"/xy"));
     }
 
     #[test]
     fn templates() {
         let d = dfa(&template_regex("/v1/{*}/items/{**}").unwrap());
-        assert!(d.is_full_match(b"/v1/acme/items/"));
-        assert!(d.is_full_match(b"/v1/acme/items/1/2"));
-        assert!(!d.is_full_match(b"/v1//items/1"));
-        assert!(!d.is_full_match(b"/v1/a/b/items/1"));
-        assert!(!d.is_full_match(b"/v1/acme/items"));
+        assert!(d.is_full_match(*b"/v1/acme/items/"));
+        assert!(d.is_full_match(*b"/v1/acme/items/1/2"));
+        assert!(!d.is_full_match(*b"/v1//items/1"));
+        assert!(!d.is_full_match(*b"/v1/a/b/items/1"));
+        assert!(!d.is_full_match(*b"/v1/acme/items"));
         let e = dfa(&template_regex("/files/{*}.json").unwrap());
-        assert!(e.is_full_match(b"/files/a.json"));
-        assert!(!e.is_full_match(b"/files/a/b.json"));
+        assert!(e.is_full_match(*b"/files/a.json"));
+        assert!(!e.is_full_match(*b"/files/a/b.json"));
         assert_eq!(template_regex("/x/{y}"), None);
+        assert_eq!(template_regex("/x/}"), None);
+    }
+
+    #[test]
+    fn template_literals_keep_their_meaning() {
+        // `<` and `>` are literal, not word boundaries.
+        let d = dfa(&template_regex("/p/<q/{**}").unwrap());
+        assert!(!d.is_full_match(*b"/p/q/z"));
+        assert!(d.is_full_match(*b"/p/<q/z"));
+        for lit in [
+            "/a.b", "/a+b", "/a|b", "/(x)", "/[x]", "/a^b$", "/a\\d", "/é", "/a b",
+        ] {
+            let d = dfa(&template_regex(&format!("{lit}/{{*}}")).unwrap());
+            let mut path = crate::path::match_form(lit.as_bytes());
+            path.extend_from_slice(b"/seg");
+            assert!(d.is_full_match(path.iter().copied()), "{lit}");
+        }
+        // `.` is a dot, not any byte.
+        let d = dfa(&template_regex("/a.b/{*}").unwrap());
+        assert!(!d.is_full_match(*b"/axb/c"));
+        // Literals are in match form: `%3A` and `:` are one character.
+        let d = dfa(&template_regex("/v1/{*}%3AsignBlob").unwrap());
+        assert!(d.is_full_match(*b"/v1/sa:signBlob"));
     }
 
     #[test]

@@ -94,8 +94,8 @@ impl Table {
 
     fn path_spec(&self, p: &Path) -> PathSpec {
         match p {
-            Path::Exact(s) => PathSpec::Exact(self.text(*s).to_owned()),
-            Path::Prefix(s) => PathSpec::Prefix(self.text(*s).to_owned()),
+            Path::Exact { text, .. } => PathSpec::Exact(self.text(*text).to_owned()),
+            Path::Prefix { text, .. } => PathSpec::Prefix(self.text(*text).to_owned()),
             Path::Dfa { kind, text, .. } => {
                 // The DFA bytes are not kept after loading; the dump shows the source text.
                 PathSpec::Pattern {

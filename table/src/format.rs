@@ -1,4 +1,4 @@
-//! The binary table format, version 1.0.
+//! The binary table format, version 2.0.
 //!
 //! A table is one byte string: a 16-byte header, a body of twelve sections in
 //! a fixed order, and a 4-byte trailer. All integers are little-endian; there
@@ -7,7 +7,7 @@
 //! ```text
 //! offset  size  field
 //! 0       8     magic: the ASCII bytes "EGRTABLE"
-//! 8       2     major version (1). A decoder refuses any other major version.
+//! 8       2     major version (2). A decoder refuses any other major version.
 //! 10      2     minor version (0). A decoder refuses a minor version newer than its own.
 //! 12      4     body length B: the number of bytes between header and trailer
 //! 16      B     body: the sections below, in this order, with nothing between them
@@ -44,6 +44,19 @@
 //! DEST_REFS  u32 index into DESTS                                               4
 //! ```
 //!
+//! Path texts (exact and prefix) are patterns as the author wrote them
+//! (passing [`crate::path::pattern_problem`]); they, template literals and
+//! regexes are compared against a request path in **match form**
+//! ([`crate::path`]: escapes decoded but for `%2F`, `%5C`, `%25`). The
+//! decoder computes the match forms once at load time.
+//!
+//! Versions: **2.0** (this one) compares paths in match form; the byte
+//! layout is that of **1.0**, which compared paths as raw text. Because the
+//! same bytes would match different requests, a 2.x reader refuses 1.x
+//! tables (recompile them), and a 1.x reader refuses 2.x tables.
+//! `table/tests/golden/` holds tables of each version and the test that
+//! pins which of them decode.
+//!
 //! Methods are a bit set: bit *i* is `spec::METHODS[i]` (GET, HEAD, POST, PUT,
 //! DELETE, CONNECT, OPTIONS, TRACE, PATCH); `0xFFFF` is "any method".
 //!
@@ -72,7 +85,7 @@ use crate::table::*;
 /// The first eight bytes of every table.
 pub const MAGIC: [u8; 8] = *b"EGRTABLE";
 /// The major version this crate writes and reads.
-pub const VERSION_MAJOR: u16 = 1;
+pub const VERSION_MAJOR: u16 = 2;
 /// The minor version this crate writes (and the newest it reads).
 pub const VERSION_MINOR: u16 = 0;
 const HEADER: usize = 16;
@@ -559,39 +572,7 @@ fn action_of<'f>(b: u8, at: usize, field: impl Into<Field<'f>> + Copy) -> R<Acti
     }
 }
 
-/// Whether `s` is a normalised host name: lower-case LDH labels (underscore
-/// allowed), no empty label, at most 253 bytes; or an IPv4 address in dotted
-/// form; or an IPv6 address in its canonical text form. An empty string is a
-/// valid wildcard suffix only, so callers check that separately.
-pub fn is_normalized_host(s: &[u8]) -> bool {
-    if s.is_empty() || s.len() > 253 {
-        return false;
-    }
-    if let Ok(text) = core::str::from_utf8(s) {
-        if let Ok(v6) = text.parse::<Ipv6Addr>() {
-            return v6.to_string() == text;
-        }
-        if text.parse::<Ipv4Addr>().is_ok() {
-            return true;
-        }
-    }
-    let mut last_label_numeric = true;
-    for label in s.split(|&b| b == b'.') {
-        if label.is_empty() || label.len() > 63 {
-            return false;
-        }
-        if !label
-            .iter()
-            .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-        {
-            return false;
-        }
-        last_label_numeric = label.iter().all(u8::is_ascii_digit);
-    }
-    // A name whose last label is all digits but which is not an IPv4 address
-    // (e.g. `1.2.3` or `999.1.1.1`) is neither a host name nor an address.
-    !last_label_numeric
-}
+pub use crate::host::is_normalized_host;
 
 /// Whether `s` is a valid policy name or rule id: 1–128 bytes of ASCII
 /// letters, digits, `_`, `-`, `.`, `/` (ids) or without `/` (names).
@@ -651,12 +632,21 @@ pub fn decode(bytes: &[u8]) -> Result<Table, DecodeError> {
     }
     let major = r.u16("version.major")?;
     let minor = r.u16("version.minor")?;
+    if major < VERSION_MAJOR {
+        return err(
+            8,
+            "version",
+            format!(
+                "table format {major}.{minor} was written by an older egressc; this reader understands {VERSION_MAJOR}.0 to {VERSION_MAJOR}.{VERSION_MINOR} (since 2.0 paths are compared with escapes decoded, so older tables would mean something else): recompile the policy with this egressc"
+            ),
+        );
+    }
     if major != VERSION_MAJOR || minor > VERSION_MINOR {
         return err(
             8,
             "version",
             format!(
-                "table format {major}.{minor}, this reader understands {VERSION_MAJOR}.0 to {VERSION_MAJOR}.{VERSION_MINOR}: compile the policy with a matching egressc, or deploy a matching filter"
+                "table format {major}.{minor} was written by a newer egressc; this reader understands {VERSION_MAJOR}.0 to {VERSION_MAJOR}.{VERSION_MINOR}: compile the policy with a matching egressc, or deploy a matching filter"
             ),
         );
     }
@@ -792,11 +782,14 @@ pub fn decode(bytes: &[u8]) -> Result<Table, DecodeError> {
                 if dfa != NO_DFA {
                     return err(at + 9, f("dfa"), "exact and prefix paths take no DFA");
                 }
-                if t.first() != Some(&b'/') {
+                if let Err(p) = crate::path::pattern_problem(t) {
                     return err(
                         at + 1,
                         f("text"),
-                        "an exact or prefix path must start with '/'",
+                        format!(
+                            "an exact or prefix path that can never match ({})",
+                            p.as_str()
+                        ),
                     );
                 }
             }
@@ -825,10 +818,26 @@ pub fn decode(bytes: &[u8]) -> Result<Table, DecodeError> {
         }
     }
     let mut paths = Vec::with_capacity(raw_paths.len());
+    // The match forms of exact and prefix paths, computed once here.
+    let mut forms: Vec<u8> = Vec::new();
+    let mut form_of = |text: Str| {
+        let off = u32_of(forms.len());
+        forms.extend(crate::path::MatchForm::new(cx.bytes(text)));
+        Str {
+            off,
+            len: u32_of(forms.len()).saturating_sub(off),
+        }
+    };
     for (i, (kind, text, dfa, at)) in raw_paths.into_iter().enumerate() {
         paths.push(match kind {
-            0 => Path::Exact(text),
-            1 => Path::Prefix(text),
+            0 => Path::Exact {
+                text,
+                form: form_of(text),
+            },
+            1 => Path::Prefix {
+                text,
+                form: form_of(text),
+            },
             _ => {
                 if dfa as usize >= dfas.len() {
                     return err(
@@ -1159,6 +1168,7 @@ pub fn decode(bytes: &[u8]) -> Result<Table, DecodeError> {
         actual,
         (major, minor),
         pool.to_vec().into_boxed_slice(),
+        forms.into_boxed_slice(),
         policies,
         rules,
         paths,
@@ -1236,6 +1246,7 @@ fn build(
     checksum: u32,
     version: (u16, u16),
     strings: Box<[u8]>,
+    forms: Box<[u8]>,
     policies: Vec<Policy>,
     rules: Vec<Rule>,
     paths: Vec<Path>,
@@ -1296,12 +1307,23 @@ fn build(
     };
     let enforce = pool(Mode::Enforce);
     let audit = pool(Mode::Audit);
-    let mut tls_ports: Vec<PortRange> = Vec::new();
-    for d in dests.iter().filter(|d| d.protocol == Protocol::Tls) {
-        tls_ports.extend_from_slice(d.ports.of(&ports));
-    }
-    tls_ports.sort_unstable();
-    tls_ports.dedup();
+    // The ports `tls` destinations cover, per pool: an audit policy's
+    // destinations must not make the enforced pool refuse SNI-less connections.
+    let tls_ports_of = |mode: Mode| {
+        let mut out: Vec<PortRange> = Vec::new();
+        for d in dests.iter().filter(|d| {
+            d.protocol == Protocol::Tls
+                && policies
+                    .get(d.policy as usize)
+                    .is_some_and(|p| p.mode == mode)
+        }) {
+            out.extend_from_slice(d.ports.of(&ports));
+        }
+        out.sort_unstable();
+        out.dedup();
+        out.into_boxed_slice()
+    };
+    let tls_ports = [tls_ports_of(Mode::Enforce), tls_ports_of(Mode::Audit)];
     Ok(Table {
         checksum,
         version,
@@ -1309,6 +1331,7 @@ fn build(
         uses_sources: !sources.is_empty(),
         uses_headers: !headers.is_empty(),
         strings,
+        forms,
         policies: policies.into_boxed_slice(),
         rules: rules.into_boxed_slice(),
         paths: paths.into_boxed_slice(),
@@ -1325,6 +1348,6 @@ fn build(
         any_depth,
         enforce,
         audit,
-        tls_ports: tls_ports.into_boxed_slice(),
+        tls_ports,
     })
 }

@@ -10,8 +10,10 @@
 //!
 //! - [`spec`]: the table as plain data.
 //! - [`format`]: the versioned, checksummed binary encoding, byte by byte.
-//! - [`request`]: normalising what the proxy provides (authority, path,
-//!   method, principal) without allocating.
+//! - [`request`]: normalising what the proxy provides (authority, port,
+//!   path, method, principal, SNI) without allocating.
+//! - [`host`]: what a valid host name or address is; [`path`]: canonical
+//!   paths and the match form in which paths are compared.
 //! - [`decide`]: the decision function and its semantics.
 //! - [`plugin_config`]: the JSON envelope WasmPlugin `pluginConfig` carries.
 //!
@@ -26,10 +28,12 @@ pub mod dfa;
 mod dump;
 pub mod format;
 mod hash;
+pub mod host;
+pub mod path;
 pub mod plugin_config;
 pub mod request;
 pub mod spec;
 mod table;
 
-pub use decide::{Cause, Decision, Headers, Kind, Miss, NoHeaders, Request, Tracer, Verdict};
+pub use decide::{Cause, Decision, Headers, Kind, Miss, NoHeaders, Request, Sni, Tracer, Verdict};
 pub use table::Table;

@@ -128,9 +128,53 @@ pub fn decode(json: &[u8]) -> Result<PluginConfig, ConfigError> {
     Ok(PluginConfig { layer, table })
 }
 
+/// The layer a configuration names, as far as it can be told, even when
+/// the configuration is refused (broken JSON, a bad table): the filter must
+/// create contexts of the right type either way. From the parsed `layer`
+/// key when the JSON parses, else from a `"layer": "…"` pair found in the
+/// text; `None` when neither says.
+pub fn layer_hint(json: &[u8]) -> Option<Layer> {
+    let of = |v: &[u8]| match v {
+        b"http" => Some(Layer::Http),
+        b"network" => Some(Layer::Network),
+        _ => None,
+    };
+    if let Ok(serde_json::Value::Object(obj)) = serde_json::from_slice::<serde_json::Value>(json) {
+        return match obj.get("layer") {
+            None => Some(Layer::Http),
+            Some(v) => v.as_str().and_then(|s| of(s.as_bytes())),
+        };
+    }
+    let key = b"\"layer\"";
+    let at = json.windows(key.len()).position(|w| w == key)?;
+    let rest = json.get(at + key.len()..)?;
+    let rest = rest
+        .trim_ascii_start()
+        .strip_prefix(b":")?
+        .trim_ascii_start();
+    let rest = rest.strip_prefix(b"\"")?;
+    let end = rest.iter().position(|&b| b == b'"')?;
+    of(rest.get(..end)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn layer_hints() {
+        let net = encode(b"x", Layer::Network);
+        assert_eq!(layer_hint(net.as_bytes()), Some(Layer::Network));
+        assert_eq!(layer_hint(br#"{"table":"AA"}"#), Some(Layer::Http));
+        // Truncated JSON still tells.
+        assert_eq!(
+            layer_hint(br#"{"layer" : "network", "table": "AAA"#),
+            Some(Layer::Network)
+        );
+        assert_eq!(layer_hint(br#"{"layer":"tcp"}"#), None);
+        assert_eq!(layer_hint(b"garbage"), None);
+        assert_eq!(layer_hint(b""), None);
+    }
 
     #[test]
     fn round_trip_and_errors() {

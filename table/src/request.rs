@@ -1,12 +1,20 @@
 //! Turning what the proxy hands the filter into a request the table can
-//! decide on: host and port from `:authority`, the path without query, the
-//! method, the principal. Nothing here allocates; malformed input becomes a
-//! [`Reason`] the filter denies with, never a panic.
+//! decide on: host and port from `:authority` and the connection, the path
+//! without query, the method, the principal, the SNI. Nothing here
+//! allocates; malformed input becomes a [`Reason`] the filter denies with,
+//! never a panic.
+//!
+//! This is the one place where the HTTP filter, `egressc explain` and the
+//! tests turn raw request parts into a [`NormalizedHttp`]: [`scan_headers`]
+//! picks the pseudo-headers out of the header map, [`normalize_http`] checks
+//! and normalises them.
 
-use core::fmt::{self, Write};
-use core::net::Ipv6Addr;
+use core::fmt;
 
-use crate::format::is_normalized_host;
+pub use crate::host::{
+    Authority, HostBuf, TextBuf, canonical_ip, is_normalized_host, normalize_host, parse_port,
+};
+pub use crate::path::{PathProblem, check_path, strip_query};
 
 /// Why a request was denied before any rule was looked at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -17,6 +25,8 @@ pub enum Reason {
     InvalidAuthority,
     /// More than one `:authority`/`host` value, and they disagree.
     DuplicateAuthority,
+    /// `:authority` names a port other than the one the connection is for.
+    PortMismatch,
     /// The path is not in canonical form.
     Path(PathProblem),
     /// The method is not an upper-case token.
@@ -42,6 +52,7 @@ impl Reason {
         Self::MissingAuthority,
         Self::InvalidAuthority,
         Self::DuplicateAuthority,
+        Self::PortMismatch,
         Self::Path(PathProblem::NotAbsolute),
         Self::Path(PathProblem::EmptySegment),
         Self::Path(PathProblem::DotSegment),
@@ -67,6 +78,7 @@ impl Reason {
             Self::MissingAuthority => "missing-authority",
             Self::InvalidAuthority => "invalid-authority",
             Self::DuplicateAuthority => "duplicate-authority",
+            Self::PortMismatch => "authority-port-mismatch",
             Self::Path(p) => p.as_str(),
             Self::InvalidMethod => "invalid-method",
             Self::SniHostMismatch => "sni-host-mismatch",
@@ -85,122 +97,6 @@ impl fmt::Display for Reason {
     }
 }
 
-/// Why a path is not canonical. Envoy normalises paths before filters run
-/// (Istio's default: RFC 3986 dot segments, `\` to `/`, unreserved escapes
-/// decoded), so a canonical request never has any of these; one that does is
-/// either a normalisation setting we do not assume or an attempt to make a
-/// denied path look like an allowed one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PathProblem {
-    /// Empty, or not starting with `/`.
-    NotAbsolute,
-    /// `//`.
-    EmptySegment,
-    /// A `.` or `..` segment.
-    DotSegment,
-    /// `%2F` or `%5C`: an encoded slash or backslash.
-    EncodedSlash,
-    /// `%2E`, or another escape of an unreserved character (which
-    /// normalisation would have decoded).
-    EncodedUnreserved,
-    /// `%00` or a NUL byte.
-    Nul,
-    /// A raw backslash.
-    Backslash,
-    /// A control character, space, DEL or a byte above 0x7F.
-    InvalidByte,
-    /// `%` not followed by two hex digits.
-    InvalidEscape,
-    /// A `;` path parameter (`/admin;x/secret`), which servers such as
-    /// Tomcat strip before routing: a way to make a denied path look allowed.
-    /// Send `%3B` for a literal semicolon.
-    Parameter,
-}
-
-impl PathProblem {
-    /// A stable code for logs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::NotAbsolute => "path-not-absolute",
-            Self::EmptySegment => "path-empty-segment",
-            Self::DotSegment => "path-dot-segment",
-            Self::EncodedSlash => "path-encoded-slash",
-            Self::EncodedUnreserved => "path-encoded-unreserved",
-            Self::Nul => "path-nul",
-            Self::Backslash => "path-backslash",
-            Self::InvalidByte => "path-invalid-byte",
-            Self::InvalidEscape => "path-invalid-escape",
-            Self::Parameter => "path-parameter",
-        }
-    }
-}
-
-/// The part of `:path` that rules see: everything before the first `?` or `#`.
-pub fn strip_query(raw: &[u8]) -> &[u8] {
-    let end = raw
-        .iter()
-        .position(|&b| b == b'?' || b == b'#')
-        .unwrap_or(raw.len());
-    raw.get(..end).unwrap_or(raw)
-}
-
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
-/// Checks that a path (query already stripped) is canonical; see [`PathProblem`].
-pub fn check_path(path: &[u8]) -> Result<(), PathProblem> {
-    if path.first() != Some(&b'/') {
-        return Err(PathProblem::NotAbsolute);
-    }
-    let mut i = 0;
-    while let Some(&b) = path.get(i) {
-        match b {
-            0 => return Err(PathProblem::Nul),
-            b'\\' => return Err(PathProblem::Backslash),
-            b';' => return Err(PathProblem::Parameter),
-            b'%' => {
-                let h = path.get(i + 1).copied().and_then(hex);
-                let l = path.get(i + 2).copied().and_then(hex);
-                let (Some(h), Some(l)) = (h, l) else {
-                    return Err(PathProblem::InvalidEscape);
-                };
-                let c = h * 16 + l;
-                match c {
-                    0 => return Err(PathProblem::Nul),
-                    b'/' | b'\\' => return Err(PathProblem::EncodedSlash),
-                    c if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~') => {
-                        return Err(PathProblem::EncodedUnreserved);
-                    }
-                    _ => {}
-                }
-                i += 3;
-                continue;
-            }
-            b if b <= 0x20 || b >= 0x7F => return Err(PathProblem::InvalidByte),
-            _ => {}
-        }
-        i += 1;
-    }
-    for seg in path.split(|&b| b == b'/').skip(1) {
-        match seg {
-            b"." | b".." => return Err(PathProblem::DotSegment),
-            _ => {}
-        }
-    }
-    // An empty segment anywhere but at the very end ("/a/" is fine; "/a//b" and "//" are not).
-    let inner = path.get(1..).unwrap_or(&[]);
-    if inner.windows(2).any(|w| w == b"//") || path.starts_with(b"//") {
-        return Err(PathProblem::EmptySegment);
-    }
-    Ok(())
-}
-
 /// A request method: a bit of [`crate::spec::MethodSet`] for the standard
 /// methods, or [`Method::OTHER`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -209,6 +105,8 @@ pub struct Method(pub u16);
 impl Method {
     /// Any method outside [`crate::spec::METHODS`] (and connections, which have no method).
     pub const OTHER: Self = Self(1 << 15);
+    /// `CONNECT`.
+    pub const CONNECT: Self = Self(1 << 5);
 
     /// Parses a method. Methods are case-sensitive upper-case tokens; a
     /// lower-case or otherwise malformed method is refused (Envoy rejects
@@ -227,123 +125,6 @@ impl Method {
             .position(|m| m.as_bytes() == raw)
             .map_or(Self::OTHER, |i| Self(1 << i)))
     }
-}
-
-/// A normalised host name in a fixed buffer (no allocation). Also usable as
-/// a small text buffer through `core::fmt::Write` ([`TextBuf`]).
-#[derive(Clone, Copy)]
-pub struct HostBuf {
-    buf: [u8; 256],
-    len: usize,
-}
-
-impl fmt::Debug for HostBuf {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "HostBuf({:?})", String::from_utf8_lossy(self.as_bytes()))
-    }
-}
-
-/// Up to 256 bytes of text built without allocating.
-pub type TextBuf = HostBuf;
-
-impl Default for HostBuf {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl HostBuf {
-    /// An empty buffer.
-    pub fn new() -> Self {
-        Self {
-            buf: [0; 256],
-            len: 0,
-        }
-    }
-
-    /// The normalised name.
-    pub fn as_bytes(&self) -> &[u8] {
-        self.buf.get(..self.len).unwrap_or(&[])
-    }
-}
-
-impl Write for HostBuf {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let end = self.len.checked_add(s.len()).ok_or(fmt::Error)?;
-        self.buf
-            .get_mut(self.len..end)
-            .ok_or(fmt::Error)?
-            .copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
-    }
-}
-
-/// Normalises a host name: lower case, one trailing dot removed, IPv6
-/// literals (with or without brackets) in canonical form; then checks it
-/// with [`is_normalized_host`].
-pub fn normalize_host(raw: &[u8]) -> Option<HostBuf> {
-    let mut out = HostBuf {
-        buf: [0; 256],
-        len: 0,
-    };
-    let inner = raw.strip_prefix(b"[").and_then(|r| r.strip_suffix(b"]"));
-    if let Some(v6) = inner.or_else(|| raw.contains(&b':').then_some(raw)) {
-        let addr: Ipv6Addr = core::str::from_utf8(v6).ok()?.parse().ok()?;
-        write!(out, "{addr}").ok()?;
-        return Some(out);
-    }
-    let raw = raw.strip_suffix(b".").unwrap_or(raw);
-    if raw.len() > 253 {
-        return None;
-    }
-    for (d, s) in out.buf.iter_mut().zip(raw) {
-        *d = s.to_ascii_lowercase();
-    }
-    out.len = raw.len();
-    is_normalized_host(out.as_bytes()).then_some(out)
-}
-
-/// Splits an `:authority` value into a normalised host and an optional port.
-/// `[v6]:port` is understood; userinfo (`user@host`) and anything that is not
-/// a valid host are refused.
-pub fn parse_authority(raw: &[u8]) -> Result<(HostBuf, Option<u16>), Reason> {
-    if raw.is_empty() {
-        return Err(Reason::MissingAuthority);
-    }
-    let (host, port) = if raw.first() == Some(&b'[') {
-        let close = raw
-            .iter()
-            .position(|&b| b == b']')
-            .ok_or(Reason::InvalidAuthority)?;
-        let (h, rest) = raw.split_at(close + 1);
-        let port = match rest {
-            [] => None,
-            [b':', p @ ..] => Some(p),
-            _ => return Err(Reason::InvalidAuthority),
-        };
-        (h, port)
-    } else {
-        match raw.iter().position(|&b| b == b':') {
-            Some(c) => (raw.get(..c).unwrap_or(&[]), raw.get(c + 1..)),
-            None => (raw, None),
-        }
-    };
-    let port = match port {
-        None | Some(b"") => None,
-        Some(p) => Some(parse_port(p).ok_or(Reason::InvalidAuthority)?),
-    };
-    let host = normalize_host(host).ok_or(Reason::InvalidAuthority)?;
-    Ok((host, port))
-}
-
-/// Parses a decimal port 1–65535.
-pub fn parse_port(p: &[u8]) -> Option<u16> {
-    if p.is_empty() || p.len() > 5 || !p.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let n = p.iter().fold(0u32, |n, &d| n * 10 + u32::from(d - b'0'));
-    u16::try_from(n).ok().filter(|&n| n != 0)
 }
 
 /// A principal without its `spiffe://` prefix.
@@ -368,19 +149,61 @@ pub fn principal_parts(p: &[u8]) -> Option<(&[u8], &[u8])> {
     Some((ns, sa))
 }
 
-/// The parts of an HTTP request the decision needs, as the proxy hands them over.
-#[derive(Debug, Clone, Copy)]
-pub struct HttpParts<'a> {
-    /// `:authority` (or `host`).
-    pub authority: &'a [u8],
+/// The pseudo-headers of one HTTP request, as the proxy hands them to the
+/// filter (after the connection manager's normalisation), picked out of the
+/// header map by [`scan_headers`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HttpView<'a> {
+    /// The first `:authority` (or `host`) value.
+    pub authority: Option<&'a [u8]>,
+    /// A later `:authority`/`host` value names another host, names another
+    /// explicit port, or does not parse.
+    pub authority_conflict: bool,
+    /// An explicit port named by a later `:authority`/`host` value.
+    pub extra_port: Option<u16>,
     /// `:method`.
-    pub method: &'a [u8],
+    pub method: Option<&'a [u8]>,
     /// `:path` including the query; `None` if absent (legal only for CONNECT).
     pub path: Option<&'a [u8]>,
     /// Whether `:scheme` is `https` (the default port is then 443).
     pub https: bool,
-    /// The port the connection came in on (`destination.port`), if known.
-    pub destination_port: Option<u16>,
+}
+
+/// Picks the pseudo-headers out of a request's header map. Several
+/// `:authority`/`host` values (HTTP/2 maps may carry both) are harmless only
+/// when they name the same host and no two different ports.
+pub fn scan_headers<'a>(pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> HttpView<'a> {
+    let mut s = HttpView::default();
+    for (k, v) in pairs {
+        if k == b":authority" || k.eq_ignore_ascii_case(b"host") {
+            let Some(first) = s.authority else {
+                s.authority = Some(v);
+                continue;
+            };
+            match (
+                crate::host::parse_authority(first),
+                crate::host::parse_authority(v),
+            ) {
+                (Ok(a), Ok(b)) if a.host.as_bytes() == b.host.as_bytes() => {
+                    let known = a.port.or(s.extra_port);
+                    if let (Some(p), Some(q)) = (known, b.port)
+                        && p != q
+                    {
+                        s.authority_conflict = true;
+                    }
+                    s.extra_port = s.extra_port.or(b.port);
+                }
+                _ => s.authority_conflict = true,
+            }
+        } else if k == b":path" {
+            s.path.get_or_insert(v);
+        } else if k == b":method" {
+            s.method.get_or_insert(v);
+        } else if k == b":scheme" {
+            s.https = v.eq_ignore_ascii_case(b"https");
+        }
+    }
+    s
 }
 
 /// An HTTP request normalised for [`crate::Table::decide`].
@@ -388,120 +211,246 @@ pub struct HttpParts<'a> {
 pub struct NormalizedHttp<'a> {
     /// The host, normalised.
     pub host: HostBuf,
-    /// The port: from the authority, else the connection's, else the scheme's default.
+    /// The destination port: the connection's (see [`normalize_http`]).
     pub port: u16,
     /// The method.
     pub method: Method,
-    /// The path without query or fragment.
-    pub path: &'a [u8],
+    /// The checked path without query or fragment; `None` for a CONNECT
+    /// without `:path`.
+    pub path: Option<&'a [u8]>,
 }
 
-/// Normalises an HTTP request the way the filter does: authority, method,
-/// canonical path (not required for CONNECT without a path), port.
-pub fn normalize_http<'a>(p: &HttpParts<'a>) -> Result<NormalizedHttp<'a>, Reason> {
-    let (host, port) = parse_authority(p.authority)?;
-    let method = Method::parse(p.method)?;
-    let path = strip_query(p.path.unwrap_or(b""));
-    if p.method != b"CONNECT" || p.path.is_some() {
-        check_path(path).map_err(Reason::Path)?;
+impl HttpView<'_> {
+    /// The port a request is decided on, as far as it can be told (for log
+    /// lines of refused requests).
+    pub fn port_hint(&self, connection_port: Option<u16>) -> u16 {
+        let explicit = self
+            .authority
+            .and_then(|a| crate::host::parse_authority(a).ok())
+            .and_then(|a| a.port)
+            .or(self.extra_port);
+        connection_port
+            .or(explicit)
+            .unwrap_or(if self.https { 443 } else { 80 })
     }
-    let port = port
-        .or(p.destination_port.filter(|&p| p != 0))
-        .unwrap_or(if p.https { 443 } else { 80 });
+}
+
+/// Checks and normalises an HTTP request, the way the filter does:
+///
+/// 1. the authority must be present, agree with any repeated value, and be
+///    a valid `host[:port]` (see [`crate::host`]);
+/// 2. the method must be an upper-case token;
+/// 3. the path (query stripped) must be canonical ([`check_path`]); a
+///    `CONNECT` may have none;
+/// 4. the **port is the connection's destination port** (`destination.port`
+///    in Envoy: the listener's or the original destination's), which is
+///    where the request goes and what Istio's `ports` means. A port in the
+///    authority must equal it ([`Reason::PortMismatch`] otherwise: a client
+///    cannot pick other rules by writing another port in `Host`). Only when
+///    the connection's port is unknown does the authority's port count, and
+///    then the scheme's default (80, or 443 for `https`). A `CONNECT`
+///    tunnels to the authority's port, which it must name (RFC 9110 §9.3.6).
+pub fn normalize_http<'a>(
+    view: &HttpView<'a>,
+    connection_port: Option<u16>,
+) -> Result<NormalizedHttp<'a>, Reason> {
+    let raw = view.authority.unwrap_or(b"");
+    if raw.is_empty() {
+        return Err(Reason::MissingAuthority);
+    }
+    if view.authority_conflict {
+        return Err(Reason::DuplicateAuthority);
+    }
+    let authority = crate::host::parse_authority(raw).map_err(|()| Reason::InvalidAuthority)?;
+    let method_raw = view.method.unwrap_or(b"");
+    let method = Method::parse(method_raw)?;
+    let connect = method == Method::CONNECT;
+    let path = match view.path {
+        None if connect => None,
+        p => {
+            let path = strip_query(p.unwrap_or(b""));
+            check_path(path).map_err(Reason::Path)?;
+            Some(path)
+        }
+    };
+    let explicit = authority.port.or(view.extra_port);
+    let connection_port = connection_port.filter(|&p| p != 0);
+    let port = if connect {
+        explicit.ok_or(Reason::InvalidAuthority)?
+    } else {
+        match (connection_port, explicit) {
+            (Some(c), Some(e)) if c != e => return Err(Reason::PortMismatch),
+            (Some(c), _) => c,
+            (None, Some(e)) => e,
+            (None, None) => {
+                if view.https {
+                    443
+                } else {
+                    80
+                }
+            }
+        }
+    };
     Ok(NormalizedHttp {
-        host,
+        host: authority.host,
         port,
         method,
         path,
     })
 }
 
+/// The TLS SNI of the connection under an HTTP request, normalised.
+#[derive(Debug, Clone, Copy, Default)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "lives on the stack for one request; boxing would allocate on the hot path"
+)]
+pub enum SniState {
+    /// The connection has no SNI (plain HTTP, or a client that sent none).
+    #[default]
+    Absent,
+    /// The SNI is not a valid host name.
+    Invalid,
+    /// The SNI, normalised.
+    Valid(HostBuf),
+}
+
+impl SniState {
+    /// Normalises a raw SNI (`None` or empty: absent).
+    pub fn from_raw(raw: Option<&[u8]>) -> Self {
+        match raw.filter(|r| !r.is_empty()) {
+            None => Self::Absent,
+            Some(r) => normalize_host(r).map_or(Self::Invalid, Self::Valid),
+        }
+    }
+
+    /// A borrowed view for [`crate::Request`].
+    pub fn as_sni(&self) -> crate::Sni<'_> {
+        match self {
+            Self::Absent => crate::Sni::Absent,
+            Self::Invalid => crate::Sni::Invalid,
+            Self::Valid(h) => crate::Sni::Name(h.as_bytes()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn auth(s: &str) -> Result<(String, Option<u16>), Reason> {
-        parse_authority(s.as_bytes())
-            .map(|(h, p)| (String::from_utf8(h.as_bytes().to_vec()).unwrap(), p))
+    fn view<'a>(pairs: &[(&'a [u8], &'a [u8])]) -> HttpView<'a> {
+        scan_headers(pairs.iter().copied())
     }
 
+    fn norm(pairs: &[(&[u8], &[u8])], conn: Option<u16>) -> Result<(String, u16), Reason> {
+        let v = view(pairs);
+        normalize_http(&v, conn).map(|n| {
+            (
+                String::from_utf8_lossy(n.host.as_bytes()).into_owned(),
+                n.port,
+            )
+        })
+    }
+
+    const GET: (&[u8], &[u8]) = (b":method", b"GET");
+    const ROOT: (&[u8], &[u8]) = (b":path", b"/");
+
     #[test]
-    fn authorities() {
-        assert_eq!(auth("HTTPBin.org"), Ok(("httpbin.org".into(), None)));
-        assert_eq!(auth("httpbin.org."), Ok(("httpbin.org".into(), None)));
+    fn the_port_is_the_connections() {
+        let a = |v: &'static [u8]| (&b":authority"[..], v);
+        let ok = |h: &str, p| Ok((h.to_owned(), p));
         assert_eq!(
-            auth("httpbin.org.:8080"),
-            Ok(("httpbin.org".into(), Some(8080)))
+            norm(&[a(b"a.com"), GET, ROOT], Some(8080)),
+            ok("a.com", 8080)
         );
-        assert_eq!(auth("httpbin.org:"), Ok(("httpbin.org".into(), None)));
-        assert_eq!(auth("[::1]:443"), Ok(("::1".into(), Some(443))));
-        assert_eq!(auth("[2001:DB8:0:0::1]"), Ok(("2001:db8::1".into(), None)));
-        assert_eq!(auth("10.1.2.3:80"), Ok(("10.1.2.3".into(), Some(80))));
-        assert_eq!(auth(""), Err(Reason::MissingAuthority));
-        for bad in [
-            "httpbin.org..",
-            "user@httpbin.org",
-            "httpbin.org:0",
-            "httpbin.org:65536",
-            "httpbin.org:8o",
-            "httpbin.org:80:80",
-            "[::1",
-            "[::1]x",
-            "[zz::1]",
-            "exa mple.com",
-            "ex%61mple.com",
-            "exämple.com",
-            "a..b",
-            ".example.com",
-            "1.2.3",
-            "999.1.1.1",
-            "0x7f.1",
-        ] {
-            assert_eq!(auth(bad), Err(Reason::InvalidAuthority), "{bad}");
-        }
+        assert_eq!(
+            norm(&[a(b"a.com:8080"), GET, ROOT], Some(8080)),
+            ok("a.com", 8080)
+        );
+        assert_eq!(
+            norm(&[a(b"a.com:"), GET, ROOT], Some(8080)),
+            ok("a.com", 8080)
+        );
+        assert_eq!(
+            norm(&[a(b"a.com:80"), GET, ROOT], Some(8080)),
+            Err(Reason::PortMismatch)
+        );
+        assert_eq!(
+            norm(&[a(b"a.com:8080"), GET, ROOT], Some(80)),
+            Err(Reason::PortMismatch)
+        );
+        // Unknown connection port: the authority's, then the scheme's.
+        assert_eq!(norm(&[a(b"a.com:81"), GET, ROOT], None), ok("a.com", 81));
+        assert_eq!(norm(&[a(b"a.com"), GET, ROOT], None), ok("a.com", 80));
+        assert_eq!(
+            norm(&[a(b"a.com"), GET, ROOT, (b":scheme", b"https")], None),
+            ok("a.com", 443)
+        );
     }
 
     #[test]
-    fn canonical_paths() {
-        for ok in [
-            "/",
-            "/get",
-            "/a/b/",
-            "/a%20b",
-            "/a%3Bb",
-            "/%C3%A9",
-            "/a.b/.c/..d",
-        ] {
-            assert_eq!(check_path(ok.as_bytes()), Ok(()), "{ok}");
+    fn repeated_authorities() {
+        let p = |k: &'static [u8], v: &'static [u8]| (k, v);
+        // Same host, one with the connection's port: one authority.
+        assert_eq!(
+            norm(
+                &[
+                    p(b":authority", b"a.com"),
+                    p(b"host", b"A.com.:80"),
+                    GET,
+                    ROOT
+                ],
+                Some(80)
+            ),
+            Ok(("a.com".into(), 80))
+        );
+        // The later value's port still has to be the connection's.
+        assert_eq!(
+            norm(
+                &[
+                    p(b":authority", b"a.com"),
+                    p(b"host", b"a.com:81"),
+                    GET,
+                    ROOT
+                ],
+                Some(80)
+            ),
+            Err(Reason::PortMismatch)
+        );
+        for second in [&b"b.com"[..], b"a.com:81", b"a..com"] {
+            assert_eq!(
+                norm(
+                    &[p(b":authority", b"a.com:80"), (b"host", second), GET, ROOT],
+                    Some(80)
+                ),
+                Err(Reason::DuplicateAuthority)
+            );
         }
-        for (bad, why) in [
-            ("", PathProblem::NotAbsolute),
-            ("get", PathProblem::NotAbsolute),
-            ("//get", PathProblem::EmptySegment),
-            ("/a//b", PathProblem::EmptySegment),
-            ("/a/./b", PathProblem::DotSegment),
-            ("/a/../b", PathProblem::DotSegment),
-            ("/a/..", PathProblem::DotSegment),
-            ("/a/.", PathProblem::DotSegment),
-            ("/a%2Fb", PathProblem::EncodedSlash),
-            ("/a%2fb", PathProblem::EncodedSlash),
-            ("/a%5Cb", PathProblem::EncodedSlash),
-            ("/a%2E%2E/b", PathProblem::EncodedUnreserved),
-            ("/%61dmin", PathProblem::EncodedUnreserved),
-            ("/a%00", PathProblem::Nul),
-            ("/a\0", PathProblem::Nul),
-            ("/a\\b", PathProblem::Backslash),
-            ("/a b", PathProblem::InvalidByte),
-            ("/a\x7f", PathProblem::InvalidByte),
-            ("/é", PathProblem::InvalidByte),
-            ("/a%2", PathProblem::InvalidEscape),
-            ("/a%zz", PathProblem::InvalidEscape),
-            ("/admin;x/secret", PathProblem::Parameter),
-        ] {
-            assert_eq!(check_path(bad.as_bytes()), Err(why), "{bad:?}");
-        }
-        assert_eq!(strip_query(b"/a?b#c"), b"/a");
-        assert_eq!(strip_query(b"/a#c?d"), b"/a");
+        assert_eq!(norm(&[GET, ROOT], Some(80)), Err(Reason::MissingAuthority));
+        assert_eq!(
+            norm(&[p(b":authority", b""), GET, ROOT], Some(80)),
+            Err(Reason::MissingAuthority)
+        );
+    }
+
+    #[test]
+    fn connect_tunnels_to_the_authoritys_port() {
+        let c = (&b":method"[..], &b"CONNECT"[..]);
+        let v = view(&[(b":authority", b"a.com:443"), c]);
+        let n = normalize_http(&v, Some(15001)).unwrap();
+        assert_eq!((n.port, n.path), (443, None));
+        assert_eq!(n.method, Method::CONNECT);
+        let v = view(&[(b":authority", b"a.com"), c]);
+        assert_eq!(
+            normalize_http(&v, Some(80)).err(),
+            Some(Reason::InvalidAuthority)
+        );
+        // Any other method needs a path.
+        let v = view(&[(b":authority", b"a.com"), GET]);
+        assert_eq!(
+            normalize_http(&v, Some(80)).err(),
+            Some(Reason::Path(PathProblem::NotAbsolute))
+        );
     }
 
     #[test]
@@ -516,6 +465,7 @@ mod tests {
     #[test]
     fn methods() {
         assert_eq!(Method::parse(b"GET"), Ok(Method(1)));
+        assert_eq!(Method::parse(b"CONNECT"), Ok(Method::CONNECT));
         assert_eq!(Method::parse(b"PURGE"), Ok(Method::OTHER));
         assert_eq!(Method::parse(b"get"), Err(Reason::InvalidMethod));
         assert_eq!(Method::parse(b""), Err(Reason::InvalidMethod));
@@ -534,5 +484,23 @@ mod tests {
         );
         assert_eq!(principal_parts(b"cluster.local/ns/a/sa/b/c"), None);
         assert_eq!(principal_parts(b"cluster.local/xx/a/sa/b"), None);
+    }
+
+    #[test]
+    fn sni_states() {
+        assert!(matches!(SniState::from_raw(None), SniState::Absent));
+        assert!(matches!(SniState::from_raw(Some(b"")), SniState::Absent));
+        assert!(matches!(
+            SniState::from_raw(Some(b"a..b")),
+            SniState::Invalid
+        ));
+        assert!(matches!(
+            SniState::from_raw(Some(b"0x7f.1")),
+            SniState::Invalid
+        ));
+        assert!(matches!(
+            SniState::from_raw(Some(b"A.com")),
+            SniState::Valid(_)
+        ));
     }
 }

@@ -186,22 +186,37 @@ pub struct Cidr {
 }
 
 impl Cidr {
-    /// Whether `ip` lies in this network.
+    /// Whether `ip` lies in this network. An IPv4-mapped IPv6 address
+    /// (`::ffff:a.b.c.d`) is the IPv4 address `a.b.c.d`; an IPv6 network
+    /// that covers `::ffff:0:0/96` (such as `::/0`) therefore also covers the
+    /// IPv4 addresses it maps.
     pub fn contains(&self, ip: core::net::IpAddr) -> bool {
         use core::net::IpAddr;
-        match (self.addr, ip) {
+        let v6 = |net: core::net::Ipv6Addr, ip: core::net::Ipv6Addr| {
+            let shift = 128u32.saturating_sub(u32::from(self.prefix));
+            let mask = u128::MAX.checked_shl(shift).unwrap_or(0);
+            u128::from(net) & mask == u128::from(ip) & mask
+        };
+        match (self.addr, ip.to_canonical()) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
                 let shift = 32u32.saturating_sub(u32::from(self.prefix));
                 let mask = u32::MAX.checked_shl(shift).unwrap_or(0);
                 u32::from(net) & mask == u32::from(ip) & mask
             }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let shift = 128u32.saturating_sub(u32::from(self.prefix));
-                let mask = u128::MAX.checked_shl(shift).unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
+            (IpAddr::V6(net), IpAddr::V6(ip)) => v6(net, ip),
+            (IpAddr::V6(net), IpAddr::V4(ip)) => v6(net, ip.to_ipv6_mapped()),
+            (IpAddr::V4(_), IpAddr::V6(_)) => false,
         }
+    }
+
+    /// Whether this is an IPv6 network inside `::ffff:0:0/96` (IPv4-mapped
+    /// addresses only), or one that covers that range.
+    pub fn touches_ipv4_mapped(&self) -> bool {
+        let mapped = Cidr {
+            addr: core::net::IpAddr::V6(core::net::Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, 0, 0)),
+            prefix: 96,
+        };
+        self.addr.is_ipv6() && (mapped.contains(self.addr) || self.contains(mapped.addr))
     }
 }
 

@@ -58,8 +58,15 @@ pub(crate) struct Rule {
 
 #[derive(Debug, Clone)]
 pub(crate) enum Path {
-    Exact(Str),
-    Prefix(Str),
+    /// `text` as written; `form` (in [`Table::forms`]) its match form.
+    Exact {
+        text: Str,
+        form: Str,
+    },
+    Prefix {
+        text: Str,
+        form: Str,
+    },
     Dfa {
         kind: PatternKind,
         text: Str,
@@ -125,6 +132,8 @@ pub struct Table {
     pub(crate) checksum: u32,
     pub(crate) version: (u16, u16),
     pub(crate) strings: Box<[u8]>,
+    /// The match forms of exact and prefix paths (see [`crate::path`]).
+    pub(crate) forms: Box<[u8]>,
     pub(crate) policies: Box<[Policy]>,
     pub(crate) rules: Box<[Rule]>,
     pub(crate) paths: Box<[Path]>,
@@ -143,7 +152,8 @@ pub struct Table {
     pub(crate) enforce: PoolFacts,
     pub(crate) audit: PoolFacts,
     pub(crate) has_audit: bool,
-    pub(crate) tls_ports: Box<[crate::spec::PortRange]>,
+    /// The ports `tls` destinations cover, per pool (enforced, audit).
+    pub(crate) tls_ports: [Box<[crate::spec::PortRange]>; 2],
     pub(crate) uses_sources: bool,
     pub(crate) uses_headers: bool,
 }
@@ -159,6 +169,20 @@ impl Table {
         self.strings
             .get(start..start.saturating_add(s.len as usize))
             .unwrap_or(&[])
+    }
+
+    pub(crate) fn form(&self, s: Str) -> &[u8] {
+        let start = s.off as usize;
+        self.forms
+            .get(start..start.saturating_add(s.len as usize))
+            .unwrap_or(&[])
+    }
+
+    pub(crate) fn pool(&self, mode: Mode) -> &PoolFacts {
+        match mode {
+            Mode::Enforce => &self.enforce,
+            Mode::Audit => &self.audit,
+        }
     }
 
     pub(crate) fn text(&self, s: Str) -> &str {
@@ -238,13 +262,18 @@ impl Table {
         self.has_audit
     }
 
-    /// Whether any policy asks for the SNI/Host agreement check.
+    /// Whether any policy (of either pool) asks for the SNI/Host agreement
+    /// check, so the filter must fetch the SNI of an HTTP request's
+    /// connection. The check itself applies per pool.
     pub fn uses_sni_host_match(&self) -> bool {
         self.enforce.sni_host_match || self.audit.sni_host_match
     }
 
-    /// Whether some `tls` destination covers `port`.
-    pub fn is_tls_port(&self, port: u16) -> bool {
-        self.tls_ports.iter().any(|r| r.lo <= port && port <= r.hi)
+    /// Whether some `tls` destination of a policy in `mode` covers `port`.
+    pub fn is_tls_port(&self, mode: Mode, port: u16) -> bool {
+        let i = usize::from(mode == Mode::Audit);
+        self.tls_ports
+            .get(i)
+            .is_some_and(|p| p.iter().any(|r| r.lo <= port && port <= r.hi))
     }
 }

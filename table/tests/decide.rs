@@ -14,7 +14,7 @@ mod common;
 use common::*;
 use egress_table::request::{Method, Reason};
 use egress_table::spec::*;
-use egress_table::{Cause, Decision, Kind, NoHeaders, Request, Table};
+use egress_table::{Cause, Decision, Kind, NoHeaders, Request, Sni, Table};
 
 fn table(spec: &TableSpec) -> Table {
     Table::from_bytes(&egress_table::format::encode(spec).unwrap()).unwrap()
@@ -32,9 +32,9 @@ fn http<'a>(
         host: host.as_bytes(),
         port,
         method: Method::parse(method.as_bytes()).unwrap(),
-        path: path.as_bytes(),
+        path: Some(path.as_bytes()),
         principal: principal.map(str::as_bytes),
-        sni: None,
+        sni: Sni::Absent,
         dst_ip: None,
         headers: &NoHeaders,
     }
@@ -220,11 +220,9 @@ fn sources() {
 
 struct H(Vec<(&'static str, &'static [u8])>);
 impl egress_table::Headers for H {
-    fn for_each_value(&self, name: &[u8], f: &mut dyn FnMut(&[u8])) {
+    fn for_each(&self, f: &mut dyn FnMut(&[u8], &[u8])) {
         for (k, v) in &self.0 {
-            if k.as_bytes().eq_ignore_ascii_case(name) {
-                f(v);
-            }
+            f(k.as_bytes(), v);
         }
     }
 }
@@ -365,9 +363,9 @@ fn audit_policies_are_evaluated_on_their_own() {
         host: h.as_bytes(),
         port: 443,
         method: Method::OTHER,
-        path: b"",
+        path: None,
         principal: None,
-        sni: None,
+        sni: Sni::Absent,
         dst_ip: None,
         headers: &NoHeaders,
     };
@@ -444,9 +442,9 @@ fn connections() {
             host: sni.as_bytes(),
             port,
             method: Method::OTHER,
-            path: b"",
+            path: None,
             principal: None,
-            sni: None,
+            sni: Sni::Absent,
             dst_ip: ip.parse().ok(),
             headers: &NoHeaders,
         })
@@ -473,14 +471,19 @@ fn sni_host_agreement() {
     spec.policies[0].require_sni_host_match = true;
     let t = table(&spec);
     let mut r = http("httpbin.org", 80, "GET", "/get", None);
-    r.sni = Some(b"httpbin.org");
+    r.sni = Sni::Name(b"httpbin.org");
     assert!(t.decide(&r).allowed());
-    r.sni = Some(b"allowed-cdn.example");
+    r.sni = Sni::Name(b"allowed-cdn.example");
     assert_eq!(
         t.decide(&r).enforced.cause,
         Cause::Invalid(Reason::SniHostMismatch)
     );
-    r.sni = None;
+    r.sni = Sni::Invalid;
+    assert_eq!(
+        t.decide(&r).enforced.cause,
+        Cause::Invalid(Reason::InvalidSni)
+    );
+    r.sni = Sni::Absent;
     assert!(t.decide(&r).allowed(), "plain HTTP has no SNI to compare");
 }
 

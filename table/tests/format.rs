@@ -122,11 +122,17 @@ fn refuses_truncation_bitflips_and_versions() {
             );
         }
     }
-    let mut v2 = good.clone();
-    v2[8] = 2;
-    let e = decode(&reseal(v2)).unwrap_err();
+    let mut newer = good.clone();
+    newer[8] = 3;
+    let e = decode(&reseal(newer)).unwrap_err();
     assert_eq!(e.field, "version");
-    assert!(e.problem.contains("2.0"), "{e}");
+    assert!(e.problem.contains("3.0"), "{e}");
+    assert!(e.problem.contains("newer egressc"), "{e}");
+    let mut older = good.clone();
+    older[8] = 1;
+    let e = decode(&reseal(older)).unwrap_err();
+    assert_eq!(e.field, "version");
+    assert!(e.problem.contains("recompile"), "{e}");
     let mut minor = good.clone();
     minor[10] = 1;
     assert_eq!(decode(&reseal(minor)).unwrap_err().field, "version");

@@ -60,9 +60,9 @@ fn native_decisions() {
             host: h.as_bytes(),
             port: 443,
             method: Method(1),
-            path: b"/api/v1/items",
+            path: Some(b"/api/v1/items"),
             principal: None,
-            sni: None,
+            sni: egress_table::Sni::Absent,
             dst_ip: None,
             headers: &NoHeaders,
         };

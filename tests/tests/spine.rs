@@ -73,9 +73,9 @@ fn corrupted_tables_are_refused_at_configure_time() {
     let mut flipped = good.clone();
     flipped[n / 2] ^= 0x10;
     cases.push(("bit-flipped", flipped));
-    let mut v2 = good.clone();
-    v2[8] = 2;
-    cases.push(("wrong version", v2));
+    let mut v1 = good.clone();
+    v1[8] = 1;
+    cases.push(("wrong version", v1));
     let mut magic = good.clone();
     magic[..8].copy_from_slice(b"NOTATABL");
     cases.push(("wrong magic", magic));

@@ -82,6 +82,9 @@ enum Command {
         /// Treat warnings as errors.
         #[arg(long)]
         deny_warnings: bool,
+        /// Accept files that hold no policy (the table then enforces nothing).
+        #[arg(long)]
+        allow_empty: bool,
     },
     /// Compile policy files into a rule table. Nothing is written on error.
     Compile {
@@ -101,6 +104,9 @@ enum Command {
         /// Treat warnings as errors.
         #[arg(long)]
         deny_warnings: bool,
+        /// Accept files that hold no policy (the table then enforces nothing).
+        #[arg(long)]
+        allow_empty: bool,
     },
     /// Format policy files in place (canonical layout, comments kept).
     Fmt {
@@ -161,7 +167,8 @@ fn main() -> ExitCode {
             files,
             error_format,
             deny_warnings,
-        } => subcommands::check(&files, error_format, deny_warnings),
+            allow_empty,
+        } => subcommands::check(&files, error_format, deny_warnings, allow_empty),
         Command::Compile {
             files,
             output,
@@ -169,7 +176,16 @@ fn main() -> ExitCode {
             layer,
             error_format,
             deny_warnings,
-        } => subcommands::compile(&files, &output, format, layer, error_format, deny_warnings),
+            allow_empty,
+        } => subcommands::compile(
+            &files,
+            &output,
+            format,
+            layer,
+            error_format,
+            deny_warnings,
+            allow_empty,
+        ),
         Command::Fmt { files, check } => subcommands::fmt(&files, check),
         Command::Explain {
             policies,

@@ -46,12 +46,12 @@ fn report(
     errors > 0 || (deny_warnings && warnings > 0)
 }
 
-pub fn check(paths: &[PathBuf], format: ErrorFormat, deny_warnings: bool) -> u8 {
+pub fn check(paths: &[PathBuf], format: ErrorFormat, deny_warnings: bool, allow_empty: bool) -> u8 {
     let sources = match files::load(paths) {
         Ok(s) => s,
         Err(e) => return fail(&e),
     };
-    let outcome = egressc::compile(&sources);
+    let outcome = egressc::compile_with(&sources, &egressc::Options { allow_empty });
     if report(&outcome.diagnostics, &sources, format, deny_warnings) {
         1
     } else {
@@ -66,12 +66,13 @@ pub fn compile(
     layer: LayerArg,
     error_format: ErrorFormat,
     deny_warnings: bool,
+    allow_empty: bool,
 ) -> u8 {
     let sources = match files::load(paths) {
         Ok(s) => s,
         Err(e) => return fail(&e),
     };
-    let outcome = egressc::compile(&sources);
+    let outcome = egressc::compile_with(&sources, &egressc::Options { allow_empty });
     if report(&outcome.diagnostics, &sources, error_format, deny_warnings) {
         return 1;
     }

@@ -1,0 +1,145 @@
+//! Committed tables of every format version (`tests/golden/`, see its
+//! README) decode, or are refused, exactly as the format's version rules
+//! say, and the ones that decode still decide as they did.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a failed unwrap is a failed test"
+)]
+
+use std::path::Path;
+
+use egress_table::request::Method;
+use egress_table::spec::Action;
+use egress_table::{Kind, Request, Sni, Table};
+
+fn golden(name: &str) -> Vec<u8> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn files() -> Vec<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".table"))
+        .collect();
+    v.sort();
+    v
+}
+
+fn http<'a>(
+    host: &'a str,
+    method: &str,
+    path: &'a str,
+    headers: &'a dyn egress_table::Headers,
+) -> Request<'a> {
+    Request {
+        kind: Kind::Http,
+        host: host.as_bytes(),
+        port: 80,
+        method: Method::parse(method.as_bytes()).unwrap(),
+        path: Some(path.as_bytes()),
+        principal: None,
+        sni: Sni::Absent,
+        dst_ip: None,
+        headers,
+    }
+}
+
+#[test]
+fn every_golden_table_is_pinned() {
+    let names = files();
+    assert!(names.len() >= 5, "{names:?}");
+    for name in &names {
+        let bytes = golden(name);
+        let (major, minor) = (
+            u16::from_le_bytes([bytes[8], bytes[9]]),
+            u16::from_le_bytes([bytes[10], bytes[11]]),
+        );
+        assert!(name.starts_with(&format!("v{major}.{minor}-")), "{name}");
+        let decoded = Table::from_bytes(&bytes);
+        if major == egress_table::format::VERSION_MAJOR {
+            let t = decoded.unwrap_or_else(|e| panic!("{name} no longer decodes: {e}"));
+            assert_eq!(t.version(), (major, minor));
+        } else {
+            let e = decoded.unwrap_err();
+            assert_eq!(e.field, "version", "{name}: {e}");
+            assert!(e.problem.contains("recompile"), "{name}: {e}");
+        }
+    }
+}
+
+#[test]
+fn v2_tables_decide_as_they_did() {
+    let none: &[(&[u8], &[u8])] = &[];
+    let t = Table::from_bytes(&golden("v2.0-httpbin.table")).unwrap();
+    let d = t.decide(&http("httpbin.org", "GET", "/get", &none));
+    let egress_table::Cause::Rule(r) = d.enforced.cause else {
+        panic!("{d:?}")
+    };
+    assert_eq!(
+        (d.enforced.action, t.rule_id(r)),
+        (Action::Allow, "httpbin/1")
+    );
+    assert_eq!(
+        t.decide(&http("httpbin.org", "POST", "/post", &none))
+            .enforced
+            .action,
+        Action::Deny
+    );
+
+    let t = Table::from_bytes(&golden("v2.0-registries.table")).unwrap();
+    let tls = |h: &'static str| Request {
+        kind: Kind::Tls,
+        host: h.as_bytes(),
+        port: 443,
+        method: Method::OTHER,
+        path: None,
+        principal: None,
+        sni: Sni::Absent,
+        dst_ip: None,
+        headers: &egress_table::NoHeaders,
+    };
+    assert!(t.decide(&tls("files.pythonhosted.org")).allowed());
+    assert!(!t.decide(&tls("a.b.pythonhosted.org")).allowed());
+    assert!(
+        t.decide(&tls("objects.origin.githubusercontent.com"))
+            .allowed()
+    );
+
+    let t = Table::from_bytes(&golden("v2.0-api.table")).unwrap();
+    let host = "api.partner.example";
+    assert!(t.decide(&http(host, "GET", "/v1/orders", &none)).allowed());
+    assert!(
+        t.decide(&http(host, "POST", "/v1/orders/42", &none))
+            .allowed()
+    );
+    assert!(
+        !t.decide(&http(host, "DELETE", "/v1/orders/42", &none))
+            .allowed()
+    );
+    assert!(
+        !t.decide(&http(host, "GET", "/v1/admin/users", &none))
+            .allowed()
+    );
+    let acme: &[(&[u8], &[u8])] = &[(b"x-tenant", b"acme")];
+    assert!(
+        t.decide(&http(host, "GET", "/v2/items/17", &acme))
+            .allowed()
+    );
+    assert!(
+        !t.decide(&http(host, "GET", "/v2/items/17x", &acme))
+            .allowed()
+    );
+    assert!(
+        !t.decide(&http(host, "GET", "/v2/items/17", &none))
+            .allowed()
+    );
+}
