@@ -26,7 +26,9 @@ build: wasm
 demo: build
 	@scripts/demo.sh
 
-lint: setup
+# The wasm first: egressc embeds the filter module (compiler/build.rs), and
+# would otherwise build it a second time, in its own target directory.
+lint: wasm
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 

@@ -17,6 +17,10 @@ step "HTTPS by SNI and SSH by address: connections through the network filter" \
 step "Why was POST /post denied?" \
     $E explain --policy policies/httpbin.egress --request '{"method":"POST","host":"httpbin.org","path":"/post"}'
 step "Every test block in policies/, through the filter" $E test policies/
+step "The Istio bundle for httpbin on an ambient egress waypoint (Istio's egress-gateway guide, with the filter)" \
+    $E istio policies/httpbin.egress --attach waypoint --wasm-url oci://registry.example/egress-filter:0.1.0
+rm -rf target/egress-filter-oci
+step "The filter as an OCI image layout, ready to push" $E package -o target/egress-filter-oci
 step "What a mistake looks like (this check fails on purpose)" $E check docs/examples/mistakes.egress
 echo
 echo "demo finished"

@@ -77,13 +77,19 @@ pub enum DestClause {
     OriginateTls(Span, Option<Spanned<String>>),
     /// `timeout 3s`.
     Timeout(Span, Spanned<String>),
+    /// `service "NS/NAME", …`: Kubernetes Services that stand for the
+    /// destination in the cluster (see `crate::service`).
+    Service(Span, Vec<Spanned<String>>),
 }
 
 impl DestClause {
     /// The clause's span.
     pub fn span(&self) -> Span {
         match self {
-            Self::Port(s, _) | Self::OriginateTls(s, _) | Self::Timeout(s, _) => *s,
+            Self::Port(s, _)
+            | Self::OriginateTls(s, _)
+            | Self::Timeout(s, _)
+            | Self::Service(s, _) => *s,
             Self::Protocol(p) => p.span,
         }
     }

@@ -77,6 +77,8 @@ pub struct CDest {
     pub originate_tls: Option<u16>,
     /// `timeout`: request timeout in milliseconds.
     pub timeout_ms: Option<u64>,
+    /// `service "NS/NAME"`: Kubernetes Services standing for it in the cluster.
+    pub services: Vec<crate::service::ServiceRef>,
 }
 
 /// A checked path condition.
@@ -183,6 +185,7 @@ pub fn check(files: &[ast::File], diags: &mut Vec<Diagnostic>) -> Checked {
             out.policies.push(check_policy(&mut cx, p));
         }
     }
+    crate::service::duplicates(&out, cx.diags);
     out
 }
 
@@ -327,97 +330,17 @@ fn check_policy(cx: &mut Ctx<'_>, p: &ast::Policy) -> CPolicy {
     cp
 }
 
-/// The ASCII form of a host name with non-ASCII labels: each label lower-cased
-/// and punycode-encoded with the `xn--` prefix (RFC 3492). A suggestion for a
-/// diagnostic, not a full UTS #46 mapping: `None` for anything unusual.
+/// The ASCII (IDNA, punycode) form of a non-ASCII host pattern, mapped as
+/// UTS #46 says (lower-cased, normalised, each non-ASCII label `xn--`
+/// encoded): a suggestion for a diagnostic, so `None` unless the result is
+/// a valid host name. A leading `*.` or `**.` is kept.
 fn idna(host: &str) -> Option<String> {
-    let labels: Option<Vec<String>> = host
-        .split('.')
-        .map(|l| {
-            let l = l.to_lowercase();
-            if l.is_ascii() {
-                Some(l)
-            } else if l.chars().all(char::is_alphanumeric)
-                || l.contains('-') && l.chars().all(|c| c == '-' || c.is_alphanumeric())
-            {
-                punycode(&l).map(|p| format!("xn--{p}"))
-            } else {
-                None
-            }
-        })
-        .collect();
-    labels.map(|l| l.join("."))
-}
-
-/// RFC 3492 punycode encoding of one label (without the `xn--` prefix).
-fn punycode(label: &str) -> Option<String> {
-    const BASE: u64 = 36;
-    const TMIN: u64 = 1;
-    const TMAX: u64 = 26;
-    fn adapt(delta: u64, points: u64, first: bool) -> u64 {
-        let mut delta = if first { delta / 700 } else { delta / 2 };
-        delta += delta / points.max(1);
-        let mut k = 0;
-        while delta > ((BASE - TMIN) * TMAX) / 2 {
-            delta /= BASE - TMIN;
-            k += BASE;
-        }
-        k + (BASE - TMIN + 1) * delta / (delta + 38)
-    }
-    fn digit(d: u64) -> Option<char> {
-        let d = u8::try_from(d).ok()?;
-        Some(char::from(if d < 26 {
-            b'a' + d
-        } else {
-            b'0' + d.checked_sub(26)?
-        }))
-    }
-    let input: Vec<u64> = label.chars().map(|c| u64::from(u32::from(c))).collect();
-    if input.len() > 63 {
-        return None;
-    }
-    let mut out: String = label.chars().filter(char::is_ascii).collect();
-    let basic = out.len() as u64;
-    if basic > 0 {
-        out.push('-');
-    }
-    let (mut n, mut delta, mut bias, mut h) = (128u64, 0u64, 72u64, basic);
-    while (h as usize) < input.len() {
-        let m = input.iter().copied().filter(|&c| c >= n).min()?;
-        delta += (m - n) * (h + 1);
-        n = m;
-        for &c in &input {
-            if c < n {
-                delta += 1;
-            }
-            if c == n {
-                let mut q = delta;
-                let mut k = BASE;
-                loop {
-                    let t = if k <= bias {
-                        TMIN
-                    } else if k >= bias + TMAX {
-                        TMAX
-                    } else {
-                        k - bias
-                    };
-                    if q < t {
-                        break;
-                    }
-                    out.push(digit(t + (q - t) % (BASE - t))?);
-                    q = (q - t) / (BASE - t);
-                    k += BASE;
-                }
-                out.push(digit(q)?);
-                bias = adapt(delta, h + 1, h == basic);
-                delta = 0;
-                h += 1;
-            }
-        }
-        delta += 1;
-        n += 1;
-    }
-    Some(out)
+    let (wildcard, name) = ["**.", "*."]
+        .into_iter()
+        .find_map(|w| host.strip_prefix(w).map(|rest| (w, rest)))
+        .unwrap_or(("", host));
+    let ascii = ::idna::domain_to_ascii(name).ok()?;
+    egress_table::format::is_normalized_host(ascii.as_bytes()).then(|| format!("{wildcard}{ascii}"))
 }
 
 /// Validates and normalises a host pattern.
@@ -737,6 +660,7 @@ fn check_dest(cx: &mut Ctx<'_>, d: &ast::Destination) -> Option<CDest> {
     let mut ports: Option<(Span, Vec<PortRange>)> = None;
     let mut originate: Option<(Span, u16)> = None;
     let mut timeout: Option<(Span, u64)> = None;
+    let mut service: Option<(Span, &Vec<Spanned<String>>)> = None;
     let mut seen: HashMap<&'static str, Span> = HashMap::new();
     let mut first_ports: Option<&Vec<Spanned<String>>> = None;
     for c in &d.clauses {
@@ -745,6 +669,7 @@ fn check_dest(cx: &mut Ctx<'_>, d: &ast::Destination) -> Option<CDest> {
             DestClause::Protocol(_) => "protocol",
             DestClause::OriginateTls(..) => "originate-tls",
             DestClause::Timeout(..) => "timeout",
+            DestClause::Service(..) => "service",
         };
         if let Some(prev) = seen.insert(key, c.span()) {
             let msg = if key == "protocol" {
@@ -816,6 +741,7 @@ fn check_dest(cx: &mut Ctx<'_>, d: &ast::Destination) -> Option<CDest> {
                     ok = false;
                 }
             },
+            DestClause::Service(span, names) => service = Some((*span, names)),
         }
     }
     let Some(protocol) = protocol else {
@@ -939,6 +865,21 @@ fn check_dest(cx: &mut Ctx<'_>, d: &ast::Destination) -> Option<CDest> {
             }
         }
     }
+    let services = match service {
+        Some((span, names)) => crate::service::check(
+            names,
+            span,
+            protocol.value,
+            &targets,
+            originate.map(|(s, _)| s),
+            cx.diags,
+        )
+        .unwrap_or_else(|| {
+            ok = false;
+            Vec::new()
+        }),
+        None => Vec::new(),
+    };
     let mut rules = Vec::new();
     let (implicit, empty_block) = match &d.block {
         None => {
@@ -965,6 +906,7 @@ fn check_dest(cx: &mut Ctx<'_>, d: &ast::Destination) -> Option<CDest> {
         empty_block,
         originate_tls: originate.map(|(_, p)| p),
         timeout_ms: timeout.map(|(_, t)| t),
+        services,
     })
 }
 
@@ -1659,16 +1601,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn punycode_matches_rfc_3492() {
-        assert_eq!(punycode("bücher").as_deref(), Some("bcher-kva"));
-        assert_eq!(punycode("münchen").as_deref(), Some("mnchen-3ya"));
-        assert_eq!(punycode("ü").as_deref(), Some("tda"));
-        assert_eq!(punycode("例え").as_deref(), Some("r8jz45g"));
+    fn idna_suggestions() {
+        assert_eq!(
+            idna("bücher.example").as_deref(),
+            Some("xn--bcher-kva.example")
+        );
+        assert_eq!(idna("例え.jp").as_deref(), Some("xn--r8jz45g.jp"));
         assert_eq!(
             idna("*.Bücher.example").as_deref(),
             Some("*.xn--bcher-kva.example")
         );
+        assert_eq!(
+            idna("**.münchen.de").as_deref(),
+            Some("**.xn--mnchen-3ya.de")
+        );
+        // Not a valid host name in any form: no suggestion.
         assert_eq!(idna("b\u{fc} cher.de"), None);
+        assert_eq!(idna("bücher.example."), None);
     }
 
     #[test]

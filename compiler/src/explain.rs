@@ -6,24 +6,19 @@
 
 use std::fmt::Write as _;
 
-use egress_table::request;
-use egress_table::spec::{Action, HeaderSpec, PathSpec, RuleSpec, SourceSpec, TableSpec};
-use egress_table::{Cause, Decision, Kind, Miss, Request, Table, Tracer, Verdict};
+use egress_table::proxy::{self, Decided, Properties};
+use egress_table::record::Record;
+use egress_table::spec::{HeaderSpec, PathSpec, RuleSpec, SourceSpec, TableSpec};
+use egress_table::{Cause, Miss, Request, Table, Tracer, Verdict};
 
 use crate::sim::SimRequest;
 
-/// A verdict, described.
+/// A verdict, described, with the source line of the deciding rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VerdictInfo {
-    /// Allow or deny.
-    pub action: Action,
-    /// The deciding policy, if any.
-    pub policy: Option<String>,
-    /// The deciding rule's id, if a rule decided.
-    pub rule: Option<String>,
-    /// `rule`, `default`, a refusal code, or `no-enforced-policy`.
-    pub reason: String,
-    /// The deciding rule's line.
+pub struct Explained {
+    /// The verdict.
+    pub record: Record,
+    /// The deciding rule's line, if a rule decided.
     pub line: Option<u32>,
 }
 
@@ -46,9 +41,9 @@ pub struct Explanation {
     /// What the request is, as the filter sees it.
     pub request: String,
     /// The applied verdict.
-    pub enforced: VerdictInfo,
+    pub enforced: Explained,
     /// The would-be verdict with audit policies enforced (if any exist).
-    pub audit: Option<VerdictInfo>,
+    pub audit: Option<Explained>,
     /// Destinations whose host or address matched but whose port or protocol did not.
     pub skipped: Vec<String>,
     /// Rules tested, in table order.
@@ -74,29 +69,13 @@ impl Tracer for Collect {
     }
 }
 
-fn info(t: &Table, v: &Verdict) -> VerdictInfo {
-    let (policy, rule, reason, line) = match v.cause {
-        Cause::Rule(r) => (
-            Some(t.policy_name(t.rule_policy(r)).to_owned()),
-            Some(t.rule_id(r).to_owned()),
-            "rule".to_owned(),
-            Some(t.rule_line(r)),
-        ),
-        Cause::Default(p) => (
-            Some(t.policy_name(p).to_owned()),
-            None,
-            "default".to_owned(),
-            None,
-        ),
-        Cause::Invalid(r) => (None, None, r.as_str().to_owned(), None),
-        Cause::NoPolicy => (None, None, "no-enforced-policy".to_owned(), None),
-    };
-    VerdictInfo {
-        action: v.action,
-        policy,
-        rule,
-        reason,
-        line,
+fn explained(t: &Table, v: &Verdict) -> Explained {
+    Explained {
+        record: Record::of(t, v),
+        line: match v.cause {
+            Cause::Rule(r) => Some(t.rule_line(r)),
+            _ => None,
+        },
     }
 }
 
@@ -180,7 +159,40 @@ fn miss_text(m: Miss, r: &RuleSpec, req: &Request<'_>) -> String {
     }
 }
 
-/// Explains the decision for `req` under `spec`.
+/// The attributes of a simulated request, as the local host gives them to
+/// the filter (see `crate::run`).
+struct SimProperties<'a>(&'a SimRequest);
+
+impl Properties for SimProperties<'_> {
+    type Bytes = Vec<u8>;
+
+    fn request_host(&self) -> Option<Vec<u8>> {
+        None
+    }
+
+    fn destination_port(&self) -> Option<u16> {
+        Some(self.0.effective_port())
+    }
+
+    fn destination_address(&self) -> Option<(Option<std::net::IpAddr>, Option<u16>)> {
+        let ip = self
+            .0
+            .destination
+            .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+        Some((Some(ip), Some(self.0.effective_port())))
+    }
+
+    fn sni(&self) -> Option<Vec<u8>> {
+        self.0.sni.as_ref().map(|s| s.as_bytes().to_vec())
+    }
+
+    fn peer_principal(&self) -> Option<Vec<u8>> {
+        self.0.principal.as_ref().map(|p| p.as_bytes().to_vec())
+    }
+}
+
+/// Explains the decision for `req` under `spec`: the same decision path
+/// as the filter ([`egress_table::proxy`]), with a tracer attached.
 pub fn explain(spec: &TableSpec, req: &SimRequest) -> Result<Explanation, String> {
     let bytes = egress_table::format::encode(spec).map_err(|e| e.0)?;
     let table = Table::from_bytes(&bytes).map_err(|e| e.to_string())?;
@@ -189,153 +201,95 @@ pub fn explain(spec: &TableSpec, req: &SimRequest) -> Result<Explanation, String
         .iter()
         .flat_map(|p| p.destinations.iter().flat_map(|d| d.rules.iter()))
         .collect();
-    let principal = req
-        .principal
-        .as_deref()
-        .map(|p| request::normalize_principal(p.as_bytes()));
-    let header_vec: Vec<(&[u8], &[u8])> = req
-        .headers
-        .iter()
-        .map(|(k, v)| (k.as_bytes(), v.as_slice()))
-        .collect();
+    let props = SimProperties(req);
     let mut collect = Collect::default();
-    let sni = request::SniState::from_raw(req.sni.as_deref().map(str::as_bytes));
-    let (decision, desc, traced_req): (Decision, String, Option<Request<'_>>);
-    let port = req.effective_port();
-    let normalized;
-    let mut pairs: Vec<(&[u8], &[u8])> = Vec::with_capacity(header_vec.len() + 4);
-    let all: &[(&[u8], &[u8])];
-    if req.is_http() {
-        // What the proxy hands the filter: the pseudo-headers, then the
-        // request's own headers (a CONNECT carries no `:path`).
-        let method = req.method.as_deref().unwrap_or("GET");
-        let path = req.path.as_deref().or((method != "CONNECT").then_some("/"));
-        let scheme = req.scheme.as_deref().unwrap_or("http");
-        if let Some(h) = req.host.as_deref() {
-            pairs.push((b":authority", h.as_bytes()));
-        }
-        if let Some(p) = path {
-            pairs.push((b":path", p.as_bytes()));
-        }
-        pairs.push((b":method", method.as_bytes()));
-        pairs.push((b":scheme", scheme.as_bytes()));
-        pairs.extend(header_vec.iter().copied());
-        all = &pairs;
-        let view = request::scan_headers(all.iter().copied());
-        match request::normalize_http(&view, Some(port)) {
-            Err(reason) => {
-                decision = table.reject(reason);
-                desc = format!(
-                    "{} (refused before any rule: {})",
-                    req.describe(),
-                    reason.as_str()
-                );
-                traced_req = None;
-            }
-            Ok(n) => {
-                normalized = n;
-                let r = Request {
-                    kind: Kind::Http,
-                    host: normalized.host.as_bytes(),
-                    port: normalized.port,
-                    method: normalized.method,
-                    path: normalized.path,
-                    principal,
-                    sni: sni.as_sni(),
-                    dst_ip: None,
-                    headers: &all,
-                };
-                decision = table.decide_traced(&r, &mut collect);
-                desc = format!(
-                    "HTTP {method} host {} port {} path {}{}",
-                    String::from_utf8_lossy(r.host),
-                    r.port,
-                    r.path
-                        .map_or_else(|| "(none)".into(), String::from_utf8_lossy),
-                    principal
-                        .map(|p| format!(" from {}", String::from_utf8_lossy(p)))
-                        .unwrap_or_default()
-                );
-                traced_req = Some(r);
-            }
-        }
-    } else {
-        let kind = if req.sni.is_some() {
-            Kind::Tls
-        } else {
-            Kind::Tcp
+    let describe = |d: &Decided<'_>, collect: &mut Collect| {
+        let desc = match (&d.request, d.refused) {
+            (_, Some(reason)) => format!(
+                "{} (refused before any rule: {})",
+                req.describe(),
+                reason.as_str()
+            ),
+            (Some(r), None) if req.is_http() => format!(
+                "HTTP {} host {} port {} path {}{}",
+                String::from_utf8_lossy(d.method),
+                String::from_utf8_lossy(r.host),
+                r.port,
+                r.path
+                    .map_or_else(|| "(none)".into(), String::from_utf8_lossy),
+                d.principal
+                    .map(|p| format!(" from {}", String::from_utf8_lossy(p)))
+                    .unwrap_or_default()
+            ),
+            _ => format!("{} connection {}", d.kind.as_str(), req.describe()),
         };
-        let host = match &sni {
-            request::SniState::Valid(h) => h.as_bytes(),
-            _ => &[],
-        };
-        let r = Request {
-            kind,
-            host,
-            port,
-            method: request::Method::OTHER,
-            path: None,
-            principal,
-            sni: egress_table::Sni::Absent,
-            dst_ip: req.destination,
-            headers: &egress_table::NoHeaders,
-        };
-        if kind == Kind::Tls && !matches!(sni, request::SniState::Valid(_)) {
-            decision = table.reject(request::Reason::InvalidSni);
-            traced_req = None;
-        } else if kind == Kind::Tcp && req.destination.is_none() {
-            decision = table.reject(request::Reason::NoDestination);
-            traced_req = None;
-        } else {
-            decision = table.decide_traced(&r, &mut collect);
-            traced_req = Some(r);
-        }
-        desc = format!("{} connection {}", kind.as_str(), req.describe());
-    }
-    let considered = collect
-        .rules
-        .iter()
-        .map(|(i, o)| {
-            let spec_rule = rules.get(*i as usize);
-            Considered {
-                rule: table.rule_id(*i).to_owned(),
-                line: table.rule_line(*i),
-                text: spec_rule.map(|r| rule_text(r)).unwrap_or_default(),
-                miss: match (o, spec_rule, &traced_req) {
-                    (Ok(()), _, _) => None,
-                    (Err(m), Some(r), Some(q)) => Some(miss_text(*m, r, q)),
-                    (Err(_), _, _) => Some("did not match".to_owned()),
-                },
-            }
-        })
-        .collect();
-    Ok(Explanation {
-        request: desc,
-        enforced: info(&table, &decision.enforced),
-        audit: decision.audit.map(|a| info(&table, &a)),
-        skipped: collect
-            .skipped
+        let considered = collect
+            .rules
             .iter()
-            .map(|d| table.describe_dest(*d))
-            .collect(),
-        considered,
-    })
+            .map(|(i, o)| {
+                let spec_rule = rules.get(*i as usize);
+                Considered {
+                    rule: table.rule_id(*i).to_owned(),
+                    line: table.rule_line(*i),
+                    text: spec_rule.map(|r| rule_text(r)).unwrap_or_default(),
+                    miss: match (o, spec_rule, &d.request) {
+                        (Ok(()), _, _) => None,
+                        (Err(m), Some(r), Some(q)) => Some(miss_text(*m, r, q)),
+                        (Err(_), _, _) => Some("did not match".to_owned()),
+                    },
+                }
+            })
+            .collect();
+        Explanation {
+            request: desc,
+            enforced: explained(&table, &d.decision.enforced),
+            audit: d.decision.audit.map(|a| explained(&table, &a)),
+            skipped: collect
+                .skipped
+                .iter()
+                .map(|x| table.describe_dest(*x))
+                .collect(),
+            considered,
+        }
+    };
+    if !req.is_http() {
+        return Ok(proxy::decide_connection(
+            &table,
+            &props,
+            &mut collect,
+            describe,
+        ));
+    }
+    // What the proxy hands the filter: the pseudo-headers, then the
+    // request's own headers (a CONNECT carries no `:path`).
+    let method = req.method.as_deref().unwrap_or("GET");
+    let path = req.path.as_deref().or((method != "CONNECT").then_some("/"));
+    let scheme = req.scheme.as_deref().unwrap_or("http");
+    let mut pairs: Vec<(&[u8], &[u8])> = Vec::with_capacity(req.headers.len() + 4);
+    if let Some(h) = req.host.as_deref() {
+        pairs.push((b":authority", h.as_bytes()));
+    }
+    if let Some(p) = path {
+        pairs.push((b":path", p.as_bytes()));
+    }
+    pairs.push((b":method", method.as_bytes()));
+    pairs.push((b":scheme", scheme.as_bytes()));
+    for (k, v) in &req.headers {
+        pairs.push((k.as_bytes(), v.as_slice()));
+    }
+    Ok(proxy::decide_http(
+        &table,
+        &pairs,
+        &props,
+        &mut collect,
+        describe,
+    ))
 }
 
-fn verdict_line(v: &VerdictInfo) -> String {
-    match (&v.rule, &v.policy) {
-        (Some(r), _) => format!(
-            "{} by rule {r}{}",
-            v.action.as_str(),
-            v.line.map(|l| format!(" (line {l})")).unwrap_or_default()
-        ),
-        (None, Some(p)) => format!("{} by the default of policy \"{p}\"", v.action.as_str()),
-        _ if v.reason == "no-enforced-policy" => "allow: no enforced policy".to_owned(),
-        _ => format!(
-            "{}: the request is refused before any rule ({})",
-            v.action.as_str(),
-            v.reason
-        ),
+fn verdict_line(v: &Explained) -> String {
+    match v.line {
+        Some(l) => format!("{} (line {l})", v.record),
+        None => v.record.to_string(),
     }
 }
 
@@ -373,12 +327,18 @@ impl Explanation {
         s
     }
 
-    /// JSON.
+    /// JSON: the verdicts are [`Record`]s (with the deciding rule's line).
     pub fn to_json(&self) -> serde_json::Value {
-        let v = |v: &VerdictInfo| serde_json::json!({"decision": v.action.as_str(), "policy": v.policy, "rule": v.rule, "reason": v.reason, "line": v.line});
+        let v = |v: &Explained| {
+            let mut j = serde_json::to_value(&v.record).unwrap_or_default();
+            if let Some(o) = j.as_object_mut() {
+                o.insert("line".into(), serde_json::json!(v.line));
+            }
+            j
+        };
         serde_json::json!({
             "request": self.request,
-            "decision": self.enforced.action.as_str(),
+            "decision": self.enforced.record.decision,
             "enforced": v(&self.enforced),
             "audit": self.audit.as_ref().map(v),
             "skipped": self.skipped,

@@ -4,7 +4,7 @@
 //! first (mode, default, log, require), then destinations and tests in the
 //! order written, separated by one blank line (one-line destinations in a
 //! row stay together); destination clauses in the
-//! order port, protocol, originate-tls, timeout; rule conditions in the order
+//! order port, protocol, originate-tls, timeout, service; rule conditions in the order
 //! path, from, when; `any` written out on HTTP rules that name no method;
 //! strings re-escaped the same way. Comments stay with the line they
 //! precede, or at the end of the line they follow. Formatting is idempotent.
@@ -193,6 +193,7 @@ impl Formatter {
             DestClause::Protocol(_) => 1,
             DestClause::OriginateTls(..) => 2,
             DestClause::Timeout(..) => 3,
+            DestClause::Service(..) => 4,
         };
         let mut clauses: Vec<&DestClause> = d.clauses.iter().collect();
         clauses.sort_by_key(|c| rank(c));
@@ -222,6 +223,17 @@ impl Formatter {
                 }
                 DestClause::Timeout(_, t) => {
                     let _ = write!(s, " timeout {}", t.value);
+                }
+                DestClause::Service(_, names) => {
+                    let _ = write!(
+                        s,
+                        " service {}",
+                        names
+                            .iter()
+                            .map(|n| q(&n.value))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
                 }
             }
         }

@@ -10,6 +10,10 @@
 //! 4. [`lower`] — to an `egress_table` spec, compiling path patterns to DFAs;
 //! 5. [`emit`] — to the binary table, `pluginConfig` JSON, or a dump.
 //!
+//! For the mesh: [`istio`] writes the Istio resources (W05xx warnings),
+//! [`posture`] the mesh-wide outbound setting, and [`oci`] (feature `oci`)
+//! the filter's OCI image; [`yaml`] is the YAML writer they share.
+//!
 //! The library does no file-system or process I/O: callers hand it
 //! [`Sources`] and get bytes and [`Diagnostic`]s back. The command line
 //! (`src/bin/egressc`) does the I/O; a browser playground or a fuzzer can
@@ -21,14 +25,20 @@ pub mod diag;
 pub mod emit;
 pub mod explain;
 pub mod fmt;
+pub mod istio;
 pub mod lex;
 pub mod lint;
 pub mod lower;
+#[cfg(feature = "oci")]
+pub mod oci;
 pub mod parse;
+pub mod posture;
 #[cfg(feature = "host")]
 pub mod run;
+pub mod service;
 pub mod sim;
 pub mod source;
+pub mod yaml;
 
 pub use diag::{Diagnostic, Severity};
 pub use source::{FileId, Sources, Span};

@@ -67,6 +67,18 @@ pub fn lower(c: &Checked, sources: &Sources) -> Result<TableSpec, Vec<Diagnostic
                     targets.push(t.value.clone());
                 }
             }
+            // `service "NS/NAME"`: clients send the in-cluster name.
+            if d.protocol != egress_table::spec::Protocol::Tcp {
+                for h in d.services.iter().flat_map(|s| s.hosts()) {
+                    let t = Target::Host(egress_table::spec::HostPattern {
+                        kind: egress_table::spec::HostKind::Exact,
+                        name: h,
+                    });
+                    if !targets.contains(&t) {
+                        targets.push(t);
+                    }
+                }
+            }
             dests.push(DestSpec {
                 targets,
                 protocol: d.protocol,

@@ -10,6 +10,7 @@
 //! targets     = STRING { "," STRING } | "cidr" ADDR { "," ADDR }
 //! clause      = "port" PORT { "," PORT } | "http" | "tls" | "tcp"
 //!             | "originate-tls" [ PORT ] | "timeout" DURATION
+//!             | "service" STRING { "," STRING }
 //! rule        = ("allow" | "deny") [ "any" | METHOD { "," METHOD } ] { condition }
 //! condition   = "path" pattern { "," pattern }
 //!             | "from" KIND STRING { "," [ KIND ] STRING }
@@ -33,7 +34,15 @@ use crate::source::{Span, Spanned};
 /// Keywords that start an item inside a policy.
 pub const ITEM_KEYWORDS: [&str; 6] = ["mode", "default", "log", "require", "destination", "test"];
 /// Keywords that start a destination clause.
-pub const CLAUSE_KEYWORDS: [&str; 6] = ["port", "http", "tls", "tcp", "originate-tls", "timeout"];
+pub const CLAUSE_KEYWORDS: [&str; 7] = [
+    "port",
+    "http",
+    "tls",
+    "tcp",
+    "originate-tls",
+    "timeout",
+    "service",
+];
 /// Keywords that start a rule condition.
 pub const COND_KEYWORDS: [&str; 3] = ["path", "from", "when"];
 /// Source kinds.
@@ -595,13 +604,21 @@ impl<'a> Parser<'a> {
                         Spanned::new(v.text.clone(), v.span),
                     ));
                 }
+                "service" => {
+                    self.bump();
+                    let mut names = vec![self.string("a Kubernetes Service (\"NAMESPACE/NAME\")")?];
+                    while self.eat_comma() {
+                        names.push(self.string("a Kubernetes Service (\"NAMESPACE/NAME\")")?);
+                    }
+                    clauses.push(DestClause::Service(t.span.to(self.prev_span()), names));
+                }
                 other => {
                     let mut d = Diagnostic::error(
                         "E0207",
                         t.span,
                         format!("unknown destination setting `{other}`"),
                     )
-                    .label("expected port, http, tls, tcp, originate-tls or timeout")
+                    .label("expected port, http, tls, tcp, originate-tls, timeout or service")
                     .maybe_help(did_you_mean(
                         other,
                         &[&CLAUSE_KEYWORDS[..], &["ports"]].concat(),

@@ -6,62 +6,41 @@
 
 use egress_host::{Connection, HostConfig, HttpRequest, LogLine, Plugin, Properties, Value, Vm};
 use egress_table::plugin_config::{self, Layer};
+use egress_table::record::Record;
+use egress_table::spec::Action;
 
 use crate::sim::SimRequest;
 
 /// What one request or connection got.
 #[derive(Debug, Clone)]
 pub struct RunResult {
-    /// `allow` or `deny`.
-    pub decision: &'static str,
+    /// The applied verdict, as the filter recorded it (a request the proxy
+    /// refused before the filter ran is denied with reason `proxy-rejected`).
+    pub record: Record,
     /// The HTTP status the client sees (HTTP only).
     pub status: Option<u16>,
-    /// The deciding policy.
-    pub policy: Option<String>,
-    /// The deciding rule.
-    pub rule: Option<String>,
-    /// `rule`, `default`, a refusal code, or `proxy-rejected`.
-    pub reason: String,
-    /// The audit policies' would-be decision, if any.
-    pub audit: Option<Recorded>,
+    /// The audit policies' would-be verdict, if any.
+    pub audit: Option<Record>,
     /// The filter's log lines for this request.
     pub logs: Vec<LogLine>,
 }
 
-/// A decision as the filter records it in filter state (`wasm.egress_decision`):
-/// `<allow|deny> <policy|-> <rule|-> <reason>`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Recorded {
-    /// `allow` or `deny`.
-    pub decision: String,
-    /// The deciding policy.
-    pub policy: Option<String>,
-    /// The deciding rule.
-    pub rule: Option<String>,
-    /// `rule`, `default` or a refusal code.
-    pub reason: String,
-}
-
-/// The enforced and audit records an outcome's filter state holds.
+/// The enforced and audit records of an outcome's filter state.
 fn records(
     fs: &std::collections::BTreeMap<String, Vec<u8>>,
-) -> (Option<Recorded>, Option<Recorded>) {
-    let get = |k: &str| fs.get(k).and_then(|v| parse_recorded(v));
-    (get("wasm.egress_decision"), get("wasm.egress_audit"))
+) -> Result<(Option<Record>, Option<Record>), String> {
+    let get = |k: &str| fs.get(k).map(|v| Record::parse(v)).transpose();
+    Ok((get("wasm.egress_decision")?, get("wasm.egress_audit")?))
 }
 
-/// Parses a filter-state record.
-pub fn parse_recorded(v: &[u8]) -> Option<Recorded> {
-    let s = String::from_utf8_lossy(v);
-    let mut it = s.split(' ');
-    let (d, p, r, reason) = (it.next()?, it.next()?, it.next()?, it.next()?);
-    let opt = |x: &str| (x != "-").then(|| x.to_owned());
-    Some(Recorded {
-        decision: d.to_owned(),
-        policy: opt(p),
-        rule: opt(r),
+/// A verdict the filter did not make.
+fn outside(decision: Action, reason: &str) -> Record {
+    Record {
+        decision,
+        policy: None,
+        rule: None,
         reason: reason.to_owned(),
-    })
+    }
 }
 
 /// Two configured VMs (HTTP and network filter).
@@ -151,32 +130,20 @@ impl Runner {
             }
             req.properties = props;
             let out = self.http.http(&req).map_err(|e| e.to_string())?;
-            let (decided, audit) = records(&out.filter_state);
-            let (decision, policy, rule, reason) = match (out.proxy_rejected, decided) {
-                (Some(_), _) => ("deny", None, None, "proxy-rejected".to_owned()),
-                (None, Some(d)) => (
-                    if d.decision == "allow" {
-                        "allow"
-                    } else {
-                        "deny"
-                    },
-                    d.policy,
-                    d.rule,
-                    d.reason,
-                ),
-                (None, None) => (
-                    if out.status == 403 { "deny" } else { "allow" },
-                    None,
-                    None,
-                    "unrecorded".to_owned(),
-                ),
+            let (decided, audit) = records(&out.filter_state)?;
+            let record = match (out.proxy_rejected, decided) {
+                (Some(_), _) => outside(Action::Deny, "proxy-rejected"),
+                (None, Some(d)) => d,
+                (None, None) => {
+                    return Err(format!(
+                        "the filter recorded no decision (status {}): is the .wasm an egress filter?",
+                        out.status
+                    ));
+                }
             };
             Ok(RunResult {
-                decision,
+                record,
                 status: Some(out.status),
-                policy,
-                rule,
-                reason,
                 audit,
                 logs: out.logs,
             })
@@ -193,18 +160,20 @@ impl Runner {
                 properties: props,
             };
             let out = self.network.connection(&conn).map_err(|e| e.to_string())?;
-            let (decided, audit) = records(&out.filter_state);
-            let (policy, rule, reason) = decided.map(|d| (d.policy, d.rule, d.reason)).unwrap_or((
-                None,
-                None,
-                "unrecorded".into(),
-            ));
+            let (decided, audit) = records(&out.filter_state)?;
+            let record = decided.ok_or_else(|| {
+                "the filter recorded no decision for the connection: is the .wasm an egress filter?"
+                    .to_owned()
+            })?;
+            if record.allowed() == out.closed {
+                return Err(format!(
+                    "the filter recorded {record} but {} the connection",
+                    if out.closed { "closed" } else { "kept" }
+                ));
+            }
             Ok(RunResult {
-                decision: if out.closed { "deny" } else { "allow" },
+                record,
                 status: None,
-                policy,
-                rule,
-                reason,
                 audit,
                 logs: out.logs,
             })

@@ -2,7 +2,6 @@
 //! line) and the `test` blocks in policy files: what a client sends, before
 //! the proxy or the filter has looked at it.
 
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use crate::diag::suggest;
@@ -108,6 +107,9 @@ const FIELDS: [&str; 9] = [
 ];
 
 /// Parses one line of a `--requests` file. Errors say what is wrong and how to fix it.
+///
+/// An HTTP request without a host is legal input: the filter denies it
+/// (missing `:authority`).
 pub fn parse_line(line: &str) -> Result<SimRequest, String> {
     let v: serde_json::Value =
         serde_json::from_str(line).map_err(|e| format!("not valid JSON: {e}"))?;
@@ -144,8 +146,6 @@ pub fn parse_line(line: &str) -> Result<SimRequest, String> {
             }
             "headers" => {
                 let h = val.as_object().ok_or("\"headers\" must be an object of name → value (a string, or a list of strings for a repeated header)")?;
-                let mut sorted: BTreeMap<&String, &serde_json::Value> = BTreeMap::new();
-                sorted.extend(h.iter());
                 for (name, value) in h {
                     match value {
                         serde_json::Value::String(s) => {
@@ -180,9 +180,6 @@ pub fn parse_line(line: &str) -> Result<SimRequest, String> {
     }
     if !r.is_http() && r.sni.is_none() && r.destination.is_none() {
         return Err("a line needs \"method\"/\"path\" (an HTTP request) or \"sni\"/\"destination\" (a connection)".into());
-    }
-    if r.is_http() && r.host.is_none() {
-        // A request without a host is legal input: the filter denies it (missing :authority).
     }
     Ok(r)
 }

@@ -238,7 +238,7 @@ fn valid_cases_compile_cleanly_and_their_tables_match_the_snapshots() {
                 for c in &t.cases {
                     let e = egressc::explain::explain(&compiled.spec, &c.request).unwrap();
                     assert_eq!(
-                        e.enforced.action,
+                        e.enforced.record.decision,
                         c.expect,
                         "{name}: {} {}\n{}",
                         t.name,
@@ -247,7 +247,7 @@ fn valid_cases_compile_cleanly_and_their_tables_match_the_snapshots() {
                     );
                     if let Some(a) = c.expect_audit {
                         assert_eq!(
-                            e.audit.as_ref().map(|x| x.action),
+                            e.audit.as_ref().map(|x| x.record.decision),
                             Some(a),
                             "{name}: audit {}",
                             c.request.describe()

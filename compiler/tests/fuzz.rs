@@ -138,6 +138,7 @@ const VOCABULARY: &[&str] = &[
     "\"^/(x\"", "\"[\"", "\"x-tenant\"", "\"cluster.local/ns/a/sa/b\"", "\"a/b\"", "http://a.com/x", "https://a.com:8443/",
     "tls://a.com:443", "tcp://10.0.0.1:22", "tcp://[::1]:22", "ftp://x", "http://", "tls://:0", "audit", "sni",
     "ü", "\u{0}", "\u{feff}", "*", ";", "'", "//", "[", "]", "é", "\u{1F600}",
+    "service", "\"default/my-httpbin\"", "\"Default/x.y\"",
 ];
 
 #[derive(Debug, Clone)]

@@ -67,7 +67,7 @@ fn example_policy_tests_hold_natively() {
                     cases += 1;
                     let e = egressc::explain::explain(&compiled.spec, &c.request).unwrap();
                     assert_eq!(
-                        e.enforced.action,
+                        e.enforced.record.decision,
                         c.expect,
                         "{}: {} {}\n{}",
                         path.display(),
@@ -77,7 +77,7 @@ fn example_policy_tests_hold_natively() {
                     );
                     if let Some(a) = c.expect_audit {
                         assert_eq!(
-                            e.audit.as_ref().map(|x| x.action),
+                            e.audit.as_ref().map(|x| x.record.decision),
                             Some(a),
                             "{}: audit {}\n{}",
                             path.display(),

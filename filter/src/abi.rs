@@ -13,25 +13,21 @@
 
 use core::ptr::null_mut;
 
-/// A proxy-wasm status code other than OK.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Status(pub u32);
+pub use egress_abi::Status;
+use egress_abi::{BufferType, LogLevel, MapType, MetricKind, StreamType};
 
-impl Status {
-    pub const NOT_FOUND: Self = Self(1);
-}
+/// A host call's result: a status other than OK is an error.
+pub type AbiResult<T> = Result<T, Status>;
 
-pub type HostResult<T> = Result<T, Status>;
-
-// Log levels and enum values from the ABI 0.2.1 spec.
-pub const LOG_INFO: u32 = 2;
-pub const LOG_WARN: u32 = 3;
-pub const LOG_ERROR: u32 = 4;
-pub const LOG_CRITICAL: u32 = 5;
-const MAP_HTTP_REQUEST_HEADERS: u32 = 0;
-const BUFFER_PLUGIN_CONFIGURATION: u32 = 7;
-const STREAM_DOWNSTREAM: u32 = 2;
-pub const METRIC_COUNTER: u32 = 0;
+// The numbers the filter passes.
+pub const LOG_INFO: u32 = LogLevel::Info.raw();
+pub const LOG_WARN: u32 = LogLevel::Warn.raw();
+pub const LOG_ERROR: u32 = LogLevel::Error.raw();
+pub const LOG_CRITICAL: u32 = LogLevel::Critical.raw();
+const MAP_HTTP_REQUEST_HEADERS: u32 = MapType::RequestHeaders.raw();
+const BUFFER_PLUGIN_CONFIGURATION: u32 = BufferType::PluginConfiguration.raw();
+const STREAM_DOWNSTREAM: u32 = StreamType::Downstream.raw();
+pub const METRIC_COUNTER: u32 = MetricKind::Counter.raw();
 
 #[cfg_attr(target_arch = "wasm32", link(wasm_import_module = "env"))]
 unsafe extern "C" {
@@ -81,7 +77,7 @@ unsafe extern "C" {
     fn proxy_get_current_time_nanoseconds(ret_time: *mut u64) -> u32;
 }
 
-fn check(status: u32) -> HostResult<()> {
+fn check(status: u32) -> AbiResult<()> {
     if status == 0 {
         Ok(())
     } else {
@@ -125,7 +121,7 @@ impl Drop for HostBytes {
     }
 }
 
-fn returned(status: u32, ptr: *mut u8, len: usize) -> HostResult<Option<HostBytes>> {
+fn returned(status: u32, ptr: *mut u8, len: usize) -> AbiResult<Option<HostBytes>> {
     match status {
         0 if ptr.is_null() => Ok(Some(HostBytes::empty())),
         0 => Ok(Some(HostBytes { ptr, len })),
@@ -141,7 +137,7 @@ pub fn log(level: u32, message: &[u8]) {
 }
 
 /// The plugin configuration (readable only in `on_configure`).
-pub fn plugin_configuration(size: usize) -> HostResult<Option<HostBytes>> {
+pub fn plugin_configuration(size: usize) -> AbiResult<Option<HostBytes>> {
     let (mut ptr, mut len) = (null_mut(), 0usize);
     // SAFETY: out-pointers to locals.
     let s =
@@ -150,7 +146,7 @@ pub fn plugin_configuration(size: usize) -> HostResult<Option<HostBytes>> {
 }
 
 /// All request header pairs, serialized as the ABI's pairs format.
-pub fn request_header_pairs() -> HostResult<HostBytes> {
+pub fn request_header_pairs() -> AbiResult<HostBytes> {
     let (mut ptr, mut len) = (null_mut(), 0usize);
     // SAFETY: out-pointers to locals.
     let s = unsafe { proxy_get_header_map_pairs(MAP_HTTP_REQUEST_HEADERS, &mut ptr, &mut len) };
@@ -158,7 +154,7 @@ pub fn request_header_pairs() -> HostResult<HostBytes> {
 }
 
 /// A property; `path` is the segments joined with NUL bytes. `Ok(None)` when absent.
-pub fn property(path: &[u8]) -> HostResult<Option<HostBytes>> {
+pub fn property(path: &[u8]) -> AbiResult<Option<HostBytes>> {
     let (mut ptr, mut len) = (null_mut(), 0usize);
     // SAFETY: pointer and length of a live slice; out-pointers to locals.
     let s = unsafe { proxy_get_property(path.as_ptr(), path.len(), &mut ptr, &mut len) };
@@ -166,7 +162,7 @@ pub fn property(path: &[u8]) -> HostResult<Option<HostBytes>> {
 }
 
 /// Sets a property (Envoy stores it in filter state under `wasm.<path>`).
-pub fn set_property(path: &[u8], value: &[u8]) -> HostResult<()> {
+pub fn set_property(path: &[u8], value: &[u8]) -> AbiResult<()> {
     // SAFETY: pointers and lengths of live slices.
     check(unsafe { proxy_set_property(path.as_ptr(), path.len(), value.as_ptr(), value.len()) })
 }
@@ -177,7 +173,7 @@ pub fn send_local_response(
     details: &[u8],
     body: &[u8],
     headers: &[u8],
-) -> HostResult<()> {
+) -> AbiResult<()> {
     // SAFETY: pointers and lengths of live slices.
     check(unsafe {
         proxy_send_local_response(
@@ -194,13 +190,13 @@ pub fn send_local_response(
 }
 
 /// Closes the downstream connection.
-pub fn close_downstream() -> HostResult<()> {
+pub fn close_downstream() -> AbiResult<()> {
     // SAFETY: no pointers.
     check(unsafe { proxy_close_stream(STREAM_DOWNSTREAM) })
 }
 
 /// Defines a metric and returns its id.
-pub fn define_metric(kind: u32, name: &[u8]) -> HostResult<u32> {
+pub fn define_metric(kind: u32, name: &[u8]) -> AbiResult<u32> {
     let mut id = 0u32;
     // SAFETY: pointer and length of a live slice; out-pointer to a local.
     check(unsafe { proxy_define_metric(kind, name.as_ptr(), name.len(), &mut id) })?;

@@ -18,7 +18,8 @@
 
 use core::fmt::Write as _;
 
-use egress_table::{Cause, Table, Verdict};
+use egress_table::proxy::Decided;
+use egress_table::{Cause, Table, Verdict, record};
 
 /// Appends `bytes` as a JSON string.
 pub fn json_str(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -88,37 +89,30 @@ pub struct Fields<'a> {
     pub principal: Option<&'a [u8]>,
 }
 
-/// The policy name, rule id and reason code of a verdict.
-pub fn describe<'t>(table: &'t Table, v: &Verdict) -> (&'t str, &'t str, &'static str) {
-    match v.cause {
-        Cause::Rule(r) => (
-            table.policy_name(table.rule_policy(r)),
-            table.rule_id(r),
-            "rule",
-        ),
-        Cause::Default(p) => (table.policy_name(p), "", "default"),
-        Cause::Invalid(reason) => ("", "", reason.as_str()),
-        Cause::NoPolicy => ("", "", "no-enforced-policy"),
+impl<'a> Fields<'a> {
+    /// The fields of a decided request or connection.
+    pub fn of(d: &Decided<'a>) -> Self {
+        Self {
+            protocol: d.kind.as_str(),
+            host: d.host,
+            port: d.port,
+            method: d.method,
+            path: d.path,
+            principal: d.principal,
+        }
     }
-}
 
-/// Writes `<allow|deny> <policy|-> <rule|-> <reason>` (the filter-state record) into `out`.
-pub fn record(out: &mut Vec<u8>, table: &Table, v: &Verdict) {
-    let (policy, rule, reason) = describe(table, v);
-    out.clear();
-    out.extend_from_slice(v.action.as_str().as_bytes());
-    for part in [policy, rule, reason] {
-        out.push(b' ');
-        out.extend_from_slice(if part.is_empty() {
-            b"-"
-        } else {
-            part.as_bytes()
-        });
+    /// Nothing known but the protocol (the headers could not be read).
+    pub fn refused(protocol: &'a str) -> Self {
+        Self {
+            protocol,
+            ..Self::default()
+        }
     }
 }
 
 fn verdict_fields(out: &mut Vec<u8>, table: &Table, v: &Verdict) {
-    let (policy, rule, reason) = describe(table, v);
+    let (policy, rule, reason) = record::describe(table, v);
     out.extend_from_slice(b"\"decision\":");
     json_str(out, v.action.as_str().as_bytes());
     out.extend_from_slice(b",\"policy\":");

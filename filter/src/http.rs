@@ -2,12 +2,12 @@
 
 use std::rc::Rc;
 
-use egress_table::request::{self, Reason};
-use egress_table::{Decision, Kind, Request};
+use egress_table::request::Reason;
+use egress_table::{Decision, proxy, record};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
-use crate::audit::{self, Fields};
+use crate::audit::Fields;
 use crate::pairs::{self, Pairs};
 use crate::{Loaded, abi};
 
@@ -32,79 +32,29 @@ impl HttpContext for HttpFilter {
         let buf = abi::request_header_pairs();
         let pairs = buf.as_ref().ok().and_then(|b| Pairs::parse(b.as_slice()));
         let Some(pairs) = pairs else {
-            return finish(
-                &loaded,
-                loaded.table.reject(Reason::HeadersUnavailable),
-                &Fields {
-                    protocol: "http",
-                    ..Fields::default()
-                },
-            );
+            let d = loaded.table.reject(Reason::HeadersUnavailable);
+            crate::report(&loaded, &d, &Fields::refused("http"));
+            return respond(&loaded, &d);
         };
-        let mut view = request::scan_headers(pairs.iter());
-        // The authority: from the headers, else the `request.host` attribute.
-        let fallback;
-        if view.authority.is_none() {
-            fallback = abi::property(b"request\0host").ok().flatten();
-            view.authority = fallback.as_ref().map(|b| b.as_slice());
-        }
-        let mut fields = Fields {
-            protocol: "http",
-            method: view.method.unwrap_or(b""),
-            path: request::strip_query(view.path.unwrap_or(b"")),
-            host: view.authority.unwrap_or(b""),
-            ..Fields::default()
-        };
-        // The port the request goes to is the connection's (see `normalize_http`).
-        let connection_port =
-            crate::int_property(b"destination\0port").and_then(|p| u16::try_from(p).ok());
-        let n = match request::normalize_http(&view, connection_port) {
-            Ok(n) => n,
-            Err(reason) => {
-                fields.port = view.port_hint(connection_port);
-                return finish(&loaded, loaded.table.reject(reason), &fields);
-            }
-        };
-        fields.host = n.host.as_bytes();
-        fields.port = n.port;
-
-        let principal_buf = crate::principal_for_rules(&loaded.table);
-        let principal = principal_buf
-            .as_ref()
-            .map(|b| request::normalize_principal(b.as_slice()));
-        // The SNI matters only to a pool that requires it to agree with Host;
-        // whether an invalid SNI is refused is that pool's decision.
-        let sni_buf = if loaded.table.uses_sni_host_match() {
-            abi::property(b"connection\0requested_server_name")
-                .ok()
-                .flatten()
-        } else {
-            None
-        };
-        let sni = request::SniState::from_raw(sni_buf.as_ref().map(|b| b.as_slice()));
-        let req = Request {
-            kind: Kind::Http,
-            host: n.host.as_bytes(),
-            port: n.port,
-            method: n.method,
-            path: n.path,
-            principal,
-            sni: sni.as_sni(),
-            dst_ip: None,
-            headers: &pairs,
-        };
-        let d = loaded.table.decide(&req);
-        fields.principal = principal;
-        finish(&loaded, d, &fields)
+        proxy::decide_http(
+            &loaded.table,
+            &pairs,
+            &crate::Attributes,
+            &mut (),
+            |d, _| {
+                crate::report(&loaded, &d.decision, &Fields::of(d));
+                respond(&loaded, &d.decision)
+            },
+        )
     }
 }
 
-fn finish(loaded: &Loaded, d: Decision, fields: &Fields<'_>) -> Action {
-    crate::report(loaded, &d, fields);
+/// Lets an allowed request through; answers a denied one with 403.
+fn respond(loaded: &Loaded, d: &Decision) -> Action {
     if d.allowed() {
         return Action::Continue;
     }
-    let (policy, rule, reason) = audit::describe(&loaded.table, &d.enforced);
+    let (policy, rule, reason) = record::describe(&loaded.table, &d.enforced);
     deny_response(policy, rule, reason);
     Action::Pause
 }

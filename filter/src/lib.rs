@@ -26,8 +26,12 @@ pub mod pairs;
 
 use std::rc::Rc;
 
+use core::net::IpAddr;
+
 use egress_table::Table;
 use egress_table::plugin_config::{self, Layer};
+use egress_table::proxy::{self, Properties};
+use egress_table::record;
 use proxy_wasm::traits::{Context, HttpContext, RootContext, StreamContext};
 use proxy_wasm::types::ContextType;
 
@@ -145,21 +149,21 @@ pub(crate) fn report(loaded: &Loaded, d: &egress_table::Decision, fields: &audit
     let late;
     let mut fields = *fields;
     if d.log && fields.principal.is_none() {
-        late = peer_principal();
+        late = Attributes.peer_principal();
         fields.principal = late
             .as_ref()
-            .map(|b| egress_table::request::normalize_principal(b.as_slice()));
+            .map(|b| egress_table::request::normalize_principal(b.as_ref()));
     }
     let fields = &fields;
     loaded.metrics.record(&loaded.table, d);
     // Filter state for access logs: `%FILTER_STATE(wasm.egress_decision:PLAIN)%`
-    // prints `<allow|deny> <policy|-> <rule|-> <reason>`.
+    // prints `v1 <allow|deny> <policy|-> <rule|-> <reason>` (see `egress_table::record`).
     RECORD_BUF.with(|buf| {
         if let Ok(mut buf) = buf.try_borrow_mut() {
-            audit::record(&mut buf, &loaded.table, &d.enforced);
+            record::write(&mut buf, &loaded.table, &d.enforced);
             let _ = abi::set_property(b"egress_decision", &buf);
             if let Some(a) = &d.audit {
-                audit::record(&mut buf, &loaded.table, a);
+                record::write(&mut buf, &loaded.table, a);
                 let _ = abi::set_property(b"egress_audit", &buf);
             }
         }
@@ -186,38 +190,51 @@ thread_local! {
     static RECORD_BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::with_capacity(128));
 }
 
-/// The peer principal, if some rule of the table has a source condition.
-pub(crate) fn principal_for_rules(table: &Table) -> Option<abi::HostBytes> {
-    if table.uses_sources() {
-        peer_principal()
-    } else {
-        None
+/// A host buffer as attribute bytes.
+pub(crate) struct Held(abi::HostBytes);
+
+impl AsRef<[u8]> for Held {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_slice()
     }
 }
 
-/// Reads the peer principal: Istio's waypoint puts it in filter state
-/// (`io.istio.peer_principal`); elsewhere the peer certificate's URI SAN.
-pub(crate) fn peer_principal() -> Option<abi::HostBytes> {
-    for path in [
-        &b"filter_state\0io.istio.peer_principal"[..],
-        b"connection\0uri_san_peer_certificate",
-    ] {
-        if let Ok(Some(b)) = abi::property(path)
-            && !b.as_slice().is_empty()
-        {
-            return Some(b);
-        }
-    }
-    None
+fn attribute(path: &[u8]) -> Option<Held> {
+    abi::property(path).ok().flatten().map(Held)
 }
 
-/// Reads an integer property as Envoy encodes it (8 bytes little-endian),
-/// or as decimal text.
-pub(crate) fn int_property(path: &[u8]) -> Option<u64> {
-    let b = abi::property(path).ok().flatten()?;
-    let s = b.as_slice();
-    if let Ok(a) = <[u8; 8]>::try_from(s) {
-        return Some(u64::from_le_bytes(a));
+/// Envoy's attributes, read through the ABI when the decision needs them.
+pub(crate) struct Attributes;
+
+impl Properties for Attributes {
+    type Bytes = Held;
+
+    fn request_host(&self) -> Option<Held> {
+        attribute(b"request\0host")
     }
-    core::str::from_utf8(s).ok()?.trim().parse().ok()
+
+    fn destination_port(&self) -> Option<u16> {
+        attribute(b"destination\0port")
+            .and_then(|b| proxy::int_attribute(b.as_ref()))
+            .and_then(|p| u16::try_from(p).ok())
+    }
+
+    fn destination_address(&self) -> Option<(Option<IpAddr>, Option<u16>)> {
+        attribute(b"destination\0address").map(|b| proxy::split_address(b.as_ref()))
+    }
+
+    fn sni(&self) -> Option<Held> {
+        attribute(b"connection\0requested_server_name")
+    }
+
+    /// Istio's waypoint puts the peer's identity in filter state
+    /// (`io.istio.peer_principal`); elsewhere the peer certificate's URI SAN.
+    fn peer_principal(&self) -> Option<Held> {
+        [
+            &b"filter_state\0io.istio.peer_principal"[..],
+            b"connection\0uri_san_peer_certificate",
+        ]
+        .into_iter()
+        .find_map(|path| attribute(path).filter(|b| !b.as_ref().is_empty()))
+    }
 }

@@ -1,4 +1,4 @@
-//! Stage: compilation. Process-wide wasmtime engines (one with fuel metering,
+//! Compilation: process-wide wasmtime engines (one with fuel metering,
 //! one without), an epoch ticker thread per engine for wall-clock budgets,
 //! and a cache of compiled modules so that many plugins from the same
 //! `.wasm` compile it once.

@@ -1,4 +1,4 @@
-//! Stage: errors. Every failure of the host or the guest, as one value with a
+//! Errors: every failure of the host or the guest, as one value with a
 //! one-paragraph message.
 
 use std::fmt;

@@ -1,26 +1,15 @@
-//! Stage: the HTTP connection manager. Turns a client's HTTP/1.1 request
-//! into the header map Envoy hands to its filters, or into the local reply
-//! Envoy sends before any filter runs.
-//!
-//! - Header names are lower-cased, values stripped of surrounding blanks
-//!   (HTTP/1 optional whitespace); a name that is not a token, or a value
-//!   with NUL, CR or LF, is a codec error (400).
-//! - `Host` becomes `:authority`: Envoy's request header map looks `host` up
-//!   as `:authority` (the legacy alias in its static lookup table), and a
-//!   second value of an inline header is appended with `,`.
-//! - An absolute-form target (`http://h/p`) sets `:authority` and `:path`
-//!   (the HTTP/1 codec's `allow_absolute_url`, on by default).
-//! - A path that is not origin-form is refused with 404 `absolute_path`; an
-//!   HTTP/1.1 request without Host with 400 `missing_host_header`
-//!   (`ConnectionManagerImpl::ActiveStream::decodeHeaders`).
-//! - Then path normalization ([`crate::normalize`]).
-//!
-//! Pseudo-headers come first (`:authority`, `:path`, `:method`, `:scheme`),
-//! then the client's headers in order. Envoy also adds `x-forwarded-proto`,
-//! `x-request-id` and friends; this host does not (see the crate docs).
+//! The HTTP connection manager before any filter: turns a client's
+//! HTTP/1.1 request into the header map Envoy hands to its filters, or into
+//! Envoy's own local reply. Sources: the HTTP/1 codec (names must be
+//! tokens, values free of NUL, CR and LF, else 400 `http1.codec_error`;
+//! `allow_absolute_url`), Envoy's request header map (`host` is
+//! `:authority`, a second value of an inline header is appended with `,`),
+//! `ConnectionManagerImpl::ActiveStream::decodeHeaders` (404
+//! `absolute_path`, 400 `missing_host_header`), then [`crate::normalize`].
+//! The rules in full: `host/README.md`, "Before the filter".
 
+use crate::header_map::header_add;
 use crate::normalize::{self, PathNormalization, Rejection};
-use crate::state::header_add;
 use crate::types::{Headers, HttpRequest, LocalResponse};
 
 const CODEC_ERROR: Rejection = Rejection {

@@ -1,11 +1,11 @@
-//! Stage: guest memory. The one place that turns guest pointers into byte
+//! Guest memory: the one place that turns guest pointers into byte
 //! ranges (always bounds-checked: `ptr + len` must lie inside linear memory,
 //! as cpp-host's `Wasmtime::getMemory` requires) and that allocates in the
 //! guest through its allocator export.
 
+use egress_abi::{AbiResult, Status};
 use wasmtime::{Caller, Memory};
 
-use crate::abi::{AbiResult, Status};
 use crate::state::{HostState, Restrict, VM_CONTEXT};
 
 type C<'a> = Caller<'a, HostState>;
@@ -24,6 +24,12 @@ pub(crate) use try_abi;
 /// The guest's exported memory.
 pub(crate) fn get(c: &C<'_>) -> AbiResult<Memory> {
     c.data().memory.ok_or(Status::INVALID_MEMORY_ACCESS)
+}
+
+/// Guest memory and the host state, borrowed together: what a host
+/// function reads its arguments from and acts on.
+pub(crate) fn split<'a>(c: &'a mut C<'_>) -> AbiResult<(&'a mut [u8], &'a mut HostState)> {
+    Ok(get(c)?.data_and_store_mut(c))
 }
 
 /// The guest range `[ptr, ptr + len)`, or INVALID_MEMORY_ACCESS. Pointers and

@@ -1,26 +1,11 @@
-//! Stage: property values. A tree of typed values keyed by path segments, and
-//! their serialization exactly as Envoy's `serializeValue`
-//! (`source/extensions/common/wasm/context.cc`) produces it:
-//!
-//! | value | bytes the guest receives |
-//! |---|---|
-//! | string, bytes, protobuf message | raw |
-//! | int64, uint64 | 8 bytes little-endian |
-//! | double | 8 bytes (IEEE 754, little-endian) |
-//! | bool | 1 byte |
-//! | duration, timestamp | int64 nanoseconds, little-endian |
-//! | map | pairs format, each value serialized recursively |
-//! | list | pairs format, each element as a key with an empty value |
-//!
-//! Lookup follows Envoy's `Context::getProperty`: the first segment names a
-//! top-level value, each further segment is a map key or (for a list) a
-//! decimal index; anything else is NOT_FOUND.
+//! Property values: a tree of typed values keyed by path segments, looked
+//! up as Envoy's `Context::getProperty` walks a path and serialized as its
+//! `serializeValue` does (the table is in `host/README.md`).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::abi::Status;
-use crate::pairs;
+use egress_abi::{Status, pairs};
 
 /// A typed property value.
 #[derive(Debug, Clone, PartialEq)]
@@ -368,6 +353,7 @@ pub(crate) fn not_found<T>() -> Result<T, Status> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pairs::decode;
 
     #[test]
     fn encodings() {
@@ -380,12 +366,12 @@ mod tests {
         );
         let list = Value::List(vec!["a".into(), "bc".into()]).to_bytes();
         assert_eq!(
-            pairs::decode(&list).unwrap(),
+            decode(&list).unwrap(),
             vec![(b"a".to_vec(), vec![]), (b"bc".to_vec(), vec![])]
         );
         let map = Value::Map(vec![("k".into(), Value::Int(1))]).to_bytes();
         assert_eq!(
-            pairs::decode(&map).unwrap(),
+            decode(&map).unwrap(),
             vec![(b"k".to_vec(), 1i64.to_le_bytes().to_vec())]
         );
     }
@@ -414,10 +400,7 @@ mod tests {
         assert_eq!(get(&[b"m", b"zz"]), Some(None));
         // A subtree without a value serializes as a map of its children.
         let b = get(&[b"a"]).unwrap().unwrap();
-        assert_eq!(
-            pairs::decode(&b).unwrap(),
-            vec![(b"b".to_vec(), b"x".to_vec())]
-        );
+        assert_eq!(decode(&b).unwrap(), vec![(b"b".to_vec(), b"x".to_vec())]);
     }
 
     #[test]

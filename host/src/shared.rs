@@ -1,4 +1,4 @@
-//! Stage: services shared by all VMs of one plugin (one per Envoy worker):
+//! Services shared by all VMs of one plugin (one per Envoy worker):
 //! shared data with compare-and-swap, shared queues, and the metric store.
 //!
 //! Semantics follow proxy-wasm-cpp-host `src/shared_data.cc`,
@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use crate::abi::{AbiResult, MetricKind, Status};
+use egress_abi::{AbiResult, MetricKind, Status};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -243,7 +243,7 @@ impl MetricIds {
         let list = self.list_mut(kind);
         list.push(stat);
         let n = u32::try_from(list.len()).unwrap_or(u32::MAX);
-        (n << 2) | kind.bits()
+        (n << 2) | kind.raw()
     }
 
     fn list_mut(&mut self, kind: MetricKind) -> &mut Vec<Arc<Stat>> {
@@ -257,7 +257,7 @@ impl MetricIds {
 
     /// The kind encoded in an id (`None` for the unused value 3).
     pub(crate) fn kind_of(id: u32) -> Option<MetricKind> {
-        MetricKind::from_bits(id & 3)
+        MetricKind::from_raw(id & 3)
     }
 
     pub(crate) fn get(&self, id: u32) -> Option<&Arc<Stat>> {

@@ -1,11 +1,12 @@
-//! Stage: the host's public data. What a test hands to the host (a request,
+//! The host's public data: what a test hands to the host (a request,
 //! a connection, answers to HTTP calls) and what it gets back (outcomes, logs,
 //! metrics).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-use crate::abi::{Action, LogLevel, MetricKind};
+use egress_abi::{Action, LogLevel, MetricKind};
+
 use crate::properties::{Properties, Value};
 
 /// A header list: `(name, value)` in order, duplicates allowed, values are
@@ -60,44 +61,6 @@ impl HttpRequest {
         }
     }
 
-    /// Appends a header.
-    #[must_use]
-    pub fn header(mut self, name: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Self {
-        self.headers
-            .push((name.as_ref().to_vec(), value.as_ref().to_vec()));
-        self
-    }
-
-    /// Sets the body (one chunk).
-    #[must_use]
-    pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Self {
-        self.body = Some(body.into());
-        self.body_chunks.clear();
-        self
-    }
-
-    /// Sets the body as the chunks it arrives in (see [`HttpRequest::body_chunks`]).
-    #[must_use]
-    pub fn with_body_chunks<I, B>(mut self, chunks: I) -> Self
-    where
-        I: IntoIterator<Item = B>,
-        B: AsRef<[u8]>,
-    {
-        let (body, sizes) = join_chunks(chunks);
-        self.body = Some(body);
-        self.body_chunks = sizes;
-        self
-    }
-
-    /// Appends a request trailer (the request then ends with trailers).
-    #[must_use]
-    pub fn trailer(mut self, name: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Self {
-        self.trailers
-            .get_or_insert_with(Vec::new)
-            .push((name.as_ref().to_vec(), value.as_ref().to_vec()));
-        self
-    }
-
     /// Sets `:scheme`.
     #[must_use]
     pub fn with_scheme(mut self, scheme: &str) -> Self {
@@ -110,23 +73,6 @@ impl HttpRequest {
     pub fn without_authority(mut self) -> Self {
         self.authority = None;
         self
-    }
-
-    /// Sets a property for this request.
-    #[must_use]
-    pub fn property<V: Into<Value>>(mut self, path: &[&str], value: V) -> Self {
-        self.properties.set(path, value);
-        self
-    }
-
-    /// The source principal as an Istio waypoint stores it
-    /// (`filter_state.io.istio.peer_principal`).
-    #[must_use]
-    pub fn principal(self, spiffe_id: &str) -> Self {
-        self.property(
-            &["filter_state", "io.istio.peer_principal"],
-            Value::Bytes(spiffe_id.as_bytes().to_vec()),
-        )
     }
 
     /// The TLS SNI of the downstream connection (`connection.requested_server_name`).
@@ -180,23 +126,34 @@ impl Connection {
         self.downstream_data = data.into();
         self
     }
-
-    /// Sets a property.
-    #[must_use]
-    pub fn property<V: Into<Value>>(mut self, path: &[&str], value: V) -> Self {
-        self.properties.set(path, value);
-        self
-    }
-
-    /// Sets `filter_state.io.istio.peer_principal`.
-    #[must_use]
-    pub fn principal(self, spiffe_id: &str) -> Self {
-        self.property(
-            &["filter_state", "io.istio.peer_principal"],
-            Value::Bytes(spiffe_id.as_bytes().to_vec()),
-        )
-    }
 }
+
+/// `property` and `principal`, which requests and connections share.
+macro_rules! property_setters {
+    ($ty:ident) => {
+        impl $ty {
+            /// Sets a property (merged over the ones the host derives).
+            #[must_use]
+            pub fn property<V: Into<Value>>(mut self, path: &[&str], value: V) -> Self {
+                self.properties.set(path, value);
+                self
+            }
+
+            /// The source principal as an Istio waypoint stores it
+            /// (`filter_state.io.istio.peer_principal`).
+            #[must_use]
+            pub fn principal(self, spiffe_id: &str) -> Self {
+                self.property(
+                    &["filter_state", "io.istio.peer_principal"],
+                    Value::Bytes(spiffe_id.as_bytes().to_vec()),
+                )
+            }
+        }
+    };
+}
+
+property_setters!(HttpRequest);
+property_setters!(Connection);
 
 /// Concatenates chunks and records their sizes.
 fn join_chunks<I, B>(chunks: I) -> (Vec<u8>, Vec<usize>)
@@ -437,45 +394,57 @@ impl UpstreamResponse {
             trailers: None,
         }
     }
-
-    /// Appends a header.
-    #[must_use]
-    pub fn header(mut self, name: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Self {
-        self.headers
-            .push((name.as_ref().to_vec(), value.as_ref().to_vec()));
-        self
-    }
-
-    /// Sets the body (one chunk).
-    #[must_use]
-    pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Self {
-        self.body = body.into();
-        self.body_chunks.clear();
-        self
-    }
-
-    /// Sets the body as the chunks it arrives in.
-    #[must_use]
-    pub fn with_body_chunks<I, B>(mut self, chunks: I) -> Self
-    where
-        I: IntoIterator<Item = B>,
-        B: AsRef<[u8]>,
-    {
-        let (body, sizes) = join_chunks(chunks);
-        self.body = body;
-        self.body_chunks = sizes;
-        self
-    }
-
-    /// Appends a response trailer.
-    #[must_use]
-    pub fn trailer(mut self, name: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Self {
-        self.trailers
-            .get_or_insert_with(Vec::new)
-            .push((name.as_ref().to_vec(), value.as_ref().to_vec()));
-        self
-    }
 }
+
+/// The setters requests and upstream responses share: headers, the body
+/// (whole or in chunks) and trailers. `$body` wraps the body for the field.
+macro_rules! message_setters {
+    ($ty:ident, $body:path) => {
+        impl $ty {
+            /// Appends a header.
+            #[must_use]
+            pub fn header(mut self, name: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Self {
+                self.headers
+                    .push((name.as_ref().to_vec(), value.as_ref().to_vec()));
+                self
+            }
+
+            /// Sets the body, arriving as one chunk.
+            #[must_use]
+            pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Self {
+                self.body = $body(body.into());
+                self.body_chunks.clear();
+                self
+            }
+
+            /// Sets the body as the chunks it arrives in (see the
+            /// `body_chunks` field).
+            #[must_use]
+            pub fn with_body_chunks<I, B>(mut self, chunks: I) -> Self
+            where
+                I: IntoIterator<Item = B>,
+                B: AsRef<[u8]>,
+            {
+                let (body, sizes) = join_chunks(chunks);
+                self.body = $body(body);
+                self.body_chunks = sizes;
+                self
+            }
+
+            /// Appends a trailer (the message then ends with trailers).
+            #[must_use]
+            pub fn trailer(mut self, name: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Self {
+                self.trailers
+                    .get_or_insert_with(Vec::new)
+                    .push((name.as_ref().to_vec(), value.as_ref().to_vec()));
+                self
+            }
+        }
+    };
+}
+
+message_setters!(HttpRequest, Some);
+message_setters!(UpstreamResponse, std::convert::identity);
 
 /// A handle on an HTTP stream or TCP connection in flight (its context id).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

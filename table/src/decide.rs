@@ -53,11 +53,12 @@ impl Kind {
     }
 }
 
-/// Access to a request's headers.
+/// Access to a request's header map (pseudo-headers included).
 pub trait Headers {
     /// Calls `f` with every header as (name, value), in order. Names may be
-    /// in any case; values are raw bytes: nothing assumes UTF-8.
-    fn for_each(&self, f: &mut dyn FnMut(&[u8], &[u8]));
+    /// in any case; values are raw bytes: nothing assumes UTF-8. The slices
+    /// live as long as the map is borrowed.
+    fn for_each<'s>(&'s self, f: &mut dyn FnMut(&'s [u8], &'s [u8]));
 }
 
 /// A request without headers (connections, or tests that need none).
@@ -65,14 +66,26 @@ pub trait Headers {
 pub struct NoHeaders;
 
 impl Headers for NoHeaders {
-    fn for_each(&self, _: &mut dyn FnMut(&[u8], &[u8])) {}
+    fn for_each<'s>(&'s self, _: &mut dyn FnMut(&'s [u8], &'s [u8])) {}
+}
+
+impl Headers for [(&[u8], &[u8])] {
+    fn for_each<'s>(&'s self, f: &mut dyn FnMut(&'s [u8], &'s [u8])) {
+        for (k, v) in self {
+            f(k, v);
+        }
+    }
 }
 
 impl Headers for &[(&[u8], &[u8])] {
-    fn for_each(&self, f: &mut dyn FnMut(&[u8], &[u8])) {
-        for (k, v) in self.iter() {
-            f(k, v);
-        }
+    fn for_each<'s>(&'s self, f: &mut dyn FnMut(&'s [u8], &'s [u8])) {
+        (**self).for_each(f);
+    }
+}
+
+impl Headers for Vec<(&[u8], &[u8])> {
+    fn for_each<'s>(&'s self, f: &mut dyn FnMut(&'s [u8], &'s [u8])) {
+        self.as_slice().for_each(f);
     }
 }
 

@@ -4,7 +4,7 @@
 use core::fmt::Write;
 
 use crate::spec::*;
-use crate::table::{Header, Path, Source, Table};
+use crate::table::{Header, Path, Source, Span, Table};
 
 impl Table {
     /// The table as a spec. Targets come out in table order (hosts sorted by
@@ -46,37 +46,9 @@ impl Table {
                 id: self.text(r.id).to_owned(),
                 action: r.action,
                 methods: MethodSet(r.methods),
-                paths: r
-                    .paths
-                    .of(&self.paths)
-                    .iter()
-                    .map(|p| self.path_spec(p))
-                    .collect(),
-                sources: r
-                    .sources
-                    .of(&self.sources)
-                    .iter()
-                    .map(|s| match s {
-                        Source::Principal(p) => SourceSpec::Principal(self.text(*p).to_owned()),
-                        Source::Namespace(n) => SourceSpec::Namespace(self.text(*n).to_owned()),
-                        Source::ServiceAccount(n, a) => SourceSpec::ServiceAccount {
-                            namespace: self.text(*n).to_owned(),
-                            name: self.text(*a).to_owned(),
-                        },
-                    })
-                    .collect(),
-                headers: r
-                    .headers
-                    .of(&self.headers)
-                    .iter()
-                    .map(|h| match h {
-                        Header::Present(n) => HeaderSpec::Present(self.text(*n).to_owned()),
-                        Header::Absent(n) => HeaderSpec::Absent(self.text(*n).to_owned()),
-                        Header::Equals(n, v) => {
-                            HeaderSpec::Equals(self.text(*n).to_owned(), self.str(*v).to_vec())
-                        }
-                    })
-                    .collect(),
+                paths: map_span(r.paths, &self.paths, |p| self.path_spec(p)),
+                sources: map_span(r.sources, &self.sources, |s| self.source_spec(s)),
+                headers: map_span(r.headers, &self.headers, |h| self.header_spec(h)),
                 line: r.line,
             });
             let dest = DestSpec {
@@ -90,6 +62,27 @@ impl Table {
             }
         }
         TableSpec { policies }
+    }
+
+    fn source_spec(&self, s: &Source) -> SourceSpec {
+        match s {
+            Source::Principal(p) => SourceSpec::Principal(self.text(*p).to_owned()),
+            Source::Namespace(n) => SourceSpec::Namespace(self.text(*n).to_owned()),
+            Source::ServiceAccount(n, a) => SourceSpec::ServiceAccount {
+                namespace: self.text(*n).to_owned(),
+                name: self.text(*a).to_owned(),
+            },
+        }
+    }
+
+    fn header_spec(&self, h: &Header) -> HeaderSpec {
+        match h {
+            Header::Present(n) => HeaderSpec::Present(self.text(*n).to_owned()),
+            Header::Absent(n) => HeaderSpec::Absent(self.text(*n).to_owned()),
+            Header::Equals(n, v) => {
+                HeaderSpec::Equals(self.text(*n).to_owned(), self.str(*v).to_vec())
+            }
+        }
     }
 
     fn path_spec(&self, p: &Path) -> PathSpec {
@@ -106,6 +99,11 @@ impl Table {
             }
         }
     }
+}
+
+/// The items of `span` in `items`, each turned into a spec by `f`.
+fn map_span<T, S>(span: Span, items: &[T], f: impl FnMut(&T) -> S) -> Vec<S> {
+    span.of(items).iter().map(f).collect()
 }
 
 impl TableSpec {

@@ -9,18 +9,22 @@
 //! Envoy.
 //!
 //! - [`spec`]: the table as plain data.
-//! - [`format`]: the versioned, checksummed binary encoding, byte by byte.
+//! - [`format`](mod@format): the versioned, checksummed binary encoding, byte by byte.
 //! - [`request`]: normalising what the proxy provides (authority, port,
 //!   path, method, principal, SNI) without allocating.
-//! - [`host`]: what a valid host name or address is; [`path`]: canonical
-//!   paths and the match form in which paths are compared.
+//! - [`host`]: what a valid host name or address is; [`names`]: what a
+//!   valid policy name, rule id, header name and principal is; [`path`]:
+//!   canonical paths and the match form in which paths are compared.
 //! - [`decide`]: the decision function and its semantics.
 //! - [`plugin_config`]: the JSON envelope WasmPlugin `pluginConfig` carries.
+//! - [`proxy`]: from what the proxy hands the filter to a decision, the one
+//!   path the filter and the tools share; [`record`]: a verdict as data.
 //!
 //! No dependency on proxy-wasm; builds for `wasm32-wasip1` and
 //! `wasm32-unknown-unknown`. The `build` feature adds the regex-to-DFA
 //! compiler, which only the compiler needs.
 
+mod assemble;
 pub mod base64;
 pub mod crc;
 pub mod decide;
@@ -29,8 +33,11 @@ mod dump;
 pub mod format;
 mod hash;
 pub mod host;
+pub mod names;
 pub mod path;
 pub mod plugin_config;
+pub mod proxy;
+pub mod record;
 pub mod request;
 pub mod spec;
 mod table;

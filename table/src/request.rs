@@ -172,13 +172,13 @@ pub struct HttpView<'a> {
 /// Picks the pseudo-headers out of a request's header map. Several
 /// `:authority`/`host` values (HTTP/2 maps may carry both) are harmless only
 /// when they name the same host and no two different ports.
-pub fn scan_headers<'a>(pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> HttpView<'a> {
+pub fn scan_headers<'s>(headers: &'s dyn crate::Headers) -> HttpView<'s> {
     let mut s = HttpView::default();
-    for (k, v) in pairs {
+    headers.for_each(&mut |k, v| {
         if k == b":authority" || k.eq_ignore_ascii_case(b"host") {
             let Some(first) = s.authority else {
                 s.authority = Some(v);
-                continue;
+                return;
             };
             match (
                 crate::host::parse_authority(first),
@@ -202,7 +202,7 @@ pub fn scan_headers<'a>(pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -
         } else if k == b":scheme" {
             s.https = v.eq_ignore_ascii_case(b"https");
         }
-    }
+    });
     s
 }
 
@@ -338,12 +338,12 @@ impl SniState {
 mod tests {
     use super::*;
 
-    fn view<'a>(pairs: &[(&'a [u8], &'a [u8])]) -> HttpView<'a> {
-        scan_headers(pairs.iter().copied())
+    fn view<'a>(pairs: &'a &'a [(&'a [u8], &'a [u8])]) -> HttpView<'a> {
+        scan_headers(pairs)
     }
 
     fn norm(pairs: &[(&[u8], &[u8])], conn: Option<u16>) -> Result<(String, u16), Reason> {
-        let v = view(pairs);
+        let v = view(&pairs);
         normalize_http(&v, conn).map(|n| {
             (
                 String::from_utf8_lossy(n.host.as_bytes()).into_owned(),
@@ -436,17 +436,23 @@ mod tests {
     #[test]
     fn connect_tunnels_to_the_authoritys_port() {
         let c = (&b":method"[..], &b"CONNECT"[..]);
-        let v = view(&[(b":authority", b"a.com:443"), c]);
+        let pairs = [(&b":authority"[..], &b"a.com:443"[..]), c];
+        let pairs: &[_] = &pairs;
+        let v = view(&pairs);
         let n = normalize_http(&v, Some(15001)).unwrap();
         assert_eq!((n.port, n.path), (443, None));
         assert_eq!(n.method, Method::CONNECT);
-        let v = view(&[(b":authority", b"a.com"), c]);
+        let pairs = [(&b":authority"[..], &b"a.com"[..]), c];
+        let pairs: &[_] = &pairs;
+        let v = view(&pairs);
         assert_eq!(
             normalize_http(&v, Some(80)).err(),
             Some(Reason::InvalidAuthority)
         );
         // Any other method needs a path.
-        let v = view(&[(b":authority", b"a.com"), GET]);
+        let pairs = [(&b":authority"[..], &b"a.com"[..]), GET];
+        let pairs: &[_] = &pairs;
+        let v = view(&pairs);
         assert_eq!(
             normalize_http(&v, Some(80)).err(),
             Some(Reason::Path(PathProblem::NotAbsolute))

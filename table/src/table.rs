@@ -16,6 +16,21 @@ pub struct Str {
     pub(crate) len: u32,
 }
 
+impl Str {
+    /// The bytes of this string in `pool` (empty if it lies outside).
+    pub(crate) fn of(self, pool: &[u8]) -> &[u8] {
+        let start = self.off as usize;
+        pool.get(start..start.saturating_add(self.len as usize))
+            .unwrap_or(&[])
+    }
+}
+
+/// A length or index as the `u32` the table stores (saturating; the format
+/// bounds every count well below `u32::MAX`).
+pub(crate) fn u32_of(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
 /// A range `start..end` of a flat array.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Span {
@@ -159,23 +174,12 @@ pub struct Table {
 }
 
 impl Table {
-    /// Decodes and validates a table; see [`crate::format`].
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, crate::format::DecodeError> {
-        crate::format::decode(bytes)
-    }
-
     pub(crate) fn str(&self, s: Str) -> &[u8] {
-        let start = s.off as usize;
-        self.strings
-            .get(start..start.saturating_add(s.len as usize))
-            .unwrap_or(&[])
+        s.of(&self.strings)
     }
 
     pub(crate) fn form(&self, s: Str) -> &[u8] {
-        let start = s.off as usize;
-        self.forms
-            .get(start..start.saturating_add(s.len as usize))
-            .unwrap_or(&[])
+        s.of(&self.forms)
     }
 
     pub(crate) fn pool(&self, mode: Mode) -> &PoolFacts {

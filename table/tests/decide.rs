@@ -220,7 +220,7 @@ fn sources() {
 
 struct H(Vec<(&'static str, &'static [u8])>);
 impl egress_table::Headers for H {
-    fn for_each(&self, f: &mut dyn FnMut(&[u8], &[u8])) {
+    fn for_each<'s>(&'s self, f: &mut dyn FnMut(&'s [u8], &'s [u8])) {
         for (k, v) in &self.0 {
             f(k.as_bytes(), v);
         }

@@ -169,17 +169,22 @@ impl Filters {
     }
 }
 
-/// The `wasm.egress_decision` record of an outcome's filter state, split:
-/// `[decision, policy, rule, reason]`.
+/// The `wasm.egress_decision` (or `wasm.egress_audit`) record of an
+/// outcome's filter state as `[decision, policy, rule, reason]`, with `-`
+/// for none; empty if there is none. Parsed by the one parser of that
+/// record, `egress_table::record::Record::parse`.
 pub fn record(fs: &std::collections::BTreeMap<String, Vec<u8>>, key: &str) -> Vec<String> {
-    fs.get(key)
-        .map(|v| {
-            String::from_utf8_lossy(v)
-                .split(' ')
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default()
+    let Some(bytes) = fs.get(key) else {
+        return Vec::new();
+    };
+    let r = egress_table::record::Record::parse(bytes).unwrap_or_else(|e| fail(&e));
+    let dash = |s: Option<String>| s.unwrap_or_else(|| "-".into());
+    vec![
+        r.decision.as_str().to_owned(),
+        dash(r.policy),
+        dash(r.rule),
+        r.reason,
+    ]
 }
 
 /// Panics with a message (test helper; the workspace denies `panic!` outside tests).

@@ -39,24 +39,24 @@ fn run_tests(name: &str, text: &str) -> usize {
                         panic!("{target}: {name}: {}: {e}", c.request.describe())
                     });
                     assert_eq!(
-                        r.decision,
-                        c.expect.as_str(),
+                        r.record.decision,
+                        c.expect,
                         "{target}: {name}: test \"{}\": {} (got {r:?})",
                         t.name,
                         c.request.describe()
                     );
                     if let Some(a) = c.expect_audit {
                         assert_eq!(
-                            r.audit.as_ref().map(|x| x.decision.as_str()),
-                            Some(a.as_str()),
+                            r.audit.as_ref().map(|x| x.decision),
+                            Some(a),
                             "{target}: {name}: audit of {}",
                             c.request.describe()
                         );
                     }
-                    if r.decision == Action::Deny.as_str() && c.request.is_http() {
+                    if r.record.decision == Action::Deny && c.request.is_http() {
                         assert_eq!(
                             r.status,
-                            Some(if r.reason == "proxy-rejected" {
+                            Some(if r.record.reason == "proxy-rejected" {
                                 400
                             } else {
                                 403

@@ -4,6 +4,7 @@
 //! command could not run (bad arguments, unreadable files, missing `.wasm`).
 
 mod files;
+mod mesh;
 mod run;
 mod subcommands;
 
@@ -158,6 +159,101 @@ enum Command {
         #[arg(long, value_enum, default_value = "human")]
         format: ReportFormat,
     },
+    /// Write the Istio resources for policy files: one multi-document YAML bundle (ServiceEntries, the filter as WasmPlugins, DestinationRules, VirtualServices, Telemetry, and what the attachment needs).
+    Istio {
+        /// Policy files (or directories of *.egress files), compiled together into one table.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Where proxies fetch the filter: oci://REGISTRY/NAME:TAG (see `egressc package`), https://…/egress_filter.wasm or file:///PATH [default: a placeholder oci:// URL].
+        #[arg(long)]
+        wasm_url: Option<String>,
+        /// Where the filter runs.
+        #[arg(long, value_enum, default_value = "waypoint")]
+        attach: AttachArg,
+        /// Namespace of the resources [default: istio-egress for a waypoint, istio-system for the egress gateway, default for sidecars].
+        #[arg(long)]
+        namespace: Option<String>,
+        /// The resource that carries the filter.
+        #[arg(long, value_enum, default_value = "wasmplugin")]
+        api: IstioApiArg,
+        /// Output file (`-` for standard output).
+        #[arg(short, long, default_value = "-")]
+        output: PathBuf,
+        /// The filter module whose digests the bundle names [default: $EGRESS_FILTER_WASM, else the module built into egressc].
+        #[arg(long)]
+        wasm: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "human")]
+        error_format: ErrorFormat,
+        /// Treat warnings as errors.
+        #[arg(long)]
+        deny_warnings: bool,
+    },
+    /// Write the mesh-wide outbound posture (meshConfig.outboundTrafficPolicy.mode) in the form your Istio installation takes.
+    Posture {
+        /// restricted (REGISTRY_ONLY) or allowed (ALLOW_ANY).
+        #[arg(value_enum)]
+        posture: PostureArg,
+        /// istioctl: an IstioOperator overlay; helm: istiod chart values; configmap: lines for the mesh key of ConfigMap istio-system/istio.
+        #[arg(long, value_enum, default_value = "istioctl")]
+        format: PostureFormatArg,
+        /// Output file (`-` for standard output).
+        #[arg(short, long, default_value = "-")]
+        output: PathBuf,
+    },
+    /// Write the filter as an OCI image layout (a directory, or FILE.tar) that oras, crane or skopeo can push.
+    Package {
+        /// The module to package [default: $EGRESS_FILTER_WASM, else the module built into egressc].
+        #[arg(long)]
+        wasm: Option<PathBuf>,
+        /// The layout directory, or a .tar file.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// The image tag recorded in the layout.
+        #[arg(long, default_value = env!("CARGO_PKG_VERSION"))]
+        tag: String,
+    },
+    /// Print egressc's version, the table format it writes and the built-in filter module's sha256.
+    Version,
+}
+
+/// Where `egressc istio` attaches the filter.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum AttachArg {
+    /// An ambient egress waypoint (Gateway `waypoint`, targetRefs).
+    Waypoint,
+    /// Istio's egress gateway (selector istio: egressgateway), with the routes that send traffic through it.
+    EgressGateway,
+    /// The sidecars of the namespace, on outbound traffic.
+    Sidecar,
+}
+
+/// The resource kind that carries the filter.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum IstioApiArg {
+    /// extensions.istio.io/v1alpha1 WasmPlugin.
+    Wasmplugin,
+    /// extensions.istio.io/v1alpha1 TrafficExtension (supersedes WasmPlugin in current Istio).
+    Trafficextension,
+}
+
+/// The mesh-wide outbound posture.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum PostureArg {
+    /// REGISTRY_ONLY: only hosts in Istio's registry (Services, ServiceEntries).
+    Restricted,
+    /// ALLOW_ANY: unknown hosts pass through (Istio's default).
+    Allowed,
+}
+
+/// How the posture change is written.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum PostureFormatArg {
+    /// An IstioOperator overlay for `istioctl install -f`.
+    Istioctl,
+    /// Values for the istiod Helm chart.
+    Helm,
+    /// Lines for the `mesh` key of ConfigMap istio-system/istio.
+    Configmap,
 }
 
 fn main() -> ExitCode {
@@ -205,6 +301,34 @@ fn main() -> ExitCode {
             host,
             format,
         } => subcommands::test(&files, &host, format),
+        Command::Istio {
+            files,
+            wasm_url,
+            attach,
+            namespace,
+            api,
+            output,
+            wasm,
+            error_format,
+            deny_warnings,
+        } => mesh::istio(&mesh::IstioArgs {
+            files,
+            wasm_url,
+            attach,
+            namespace,
+            api,
+            output,
+            wasm,
+            error_format,
+            deny_warnings,
+        }),
+        Command::Posture {
+            posture,
+            format,
+            output,
+        } => mesh::posture(posture, format, &output),
+        Command::Package { wasm, output, tag } => mesh::package(wasm.as_deref(), &output, &tag),
+        Command::Version => mesh::version(),
     };
     ExitCode::from(code)
 }

@@ -192,12 +192,12 @@ fn table_bytes(compiled: &egressc::Compiled) -> Result<Vec<u8>, u8> {
 
 fn result_json(r: &RunResult) -> serde_json::Value {
     serde_json::json!({
-        "decision": r.decision,
+        "decision": r.record.decision,
         "status": r.status,
-        "rule": r.rule,
-        "policy": r.policy,
-        "reason": r.reason,
-        "audit": r.audit.as_ref().map(|a| serde_json::json!({"decision": a.decision, "policy": a.policy, "rule": a.rule, "reason": a.reason})),
+        "rule": r.record.rule,
+        "policy": r.record.policy,
+        "reason": r.record.reason,
+        "audit": r.audit,
     })
 }
 
@@ -277,7 +277,7 @@ pub fn simulate(
             (Ok((req, r)), SimFormat::Table) => {
                 let status = r.status.map_or_else(
                     || {
-                        if r.decision == "deny" {
+                        if !r.record.allowed() {
                             "closed".to_owned()
                         } else {
                             "open".to_owned()
@@ -289,7 +289,7 @@ pub fn simulate(
                     out,
                     "{n:>3}  {:<52} {:<8} {:<6} {}",
                     req.describe(),
-                    r.decision,
+                    r.record.decision.as_str(),
                     status,
                     decided_by(r)
                 );
@@ -367,10 +367,10 @@ pub fn test(paths: &[PathBuf], host: &HostArgs, format: ReportFormat) -> u8 {
                     let result = runner.run(&c.request);
                     let (ok, got) = match &result {
                         Ok(r) => {
-                            let audit_ok = c.expect_audit.is_none_or(|a| {
-                                r.audit.as_ref().map(|x| x.decision.as_str()) == Some(a.as_str())
-                            });
-                            (r.decision == c.expect.as_str() && audit_ok, describe(r))
+                            let audit_ok = c
+                                .expect_audit
+                                .is_none_or(|a| r.audit.as_ref().map(|x| x.decision) == Some(a));
+                            (r.record.decision == c.expect && audit_ok, describe(r))
                         }
                         Err(e) => (false, format!("error: {e}")),
                     };
@@ -436,21 +436,23 @@ pub fn test(paths: &[PathBuf], host: &HostArgs, format: ReportFormat) -> u8 {
 
 fn describe(r: &RunResult) -> String {
     match r.status {
-        Some(st) => format!("{} ({st}) {}", r.decision, decided_by(r)),
-        None => format!("{} {}", r.decision, decided_by(r)),
+        Some(st) => format!("{} ({st}) {}", r.record.decision.as_str(), decided_by(r)),
+        None => format!("{} {}", r.record.decision.as_str(), decided_by(r)),
     }
 }
 
 /// `by rule httpbin/1`, `by the default of policy httpbin`, or the refusal
 /// reason; then the audit pool's would-be decision, if any.
 fn decided_by(r: &RunResult) -> String {
-    let mut s = match (&r.rule, &r.policy) {
+    let mut s = match (&r.record.rule, &r.record.policy) {
         (Some(rule), _) => format!("by rule {rule}"),
-        (None, Some(p)) if r.reason == "default" => format!("by the default of policy {p}"),
-        _ => format!("refused: {}", r.reason),
+        (None, Some(p)) if r.record.reason == "default" => {
+            format!("by the default of policy {p}")
+        }
+        _ => format!("refused: {}", r.record.reason),
     };
     if let Some(a) = &r.audit {
-        s.push_str(&format!("; audit: would {}", a.decision));
+        s.push_str(&format!("; audit: would {}", a.decision.as_str()));
         match (&a.rule, &a.policy) {
             (Some(rule), _) => s.push_str(&format!(" by rule {rule}")),
             (None, Some(p)) => s.push_str(&format!(" by the default of policy {p}")),

@@ -30,20 +30,22 @@ mod raw;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
+use egress_abi::{BufferType, LogLevel, MapType, StreamType};
 use raw::*;
 
-const INFO: u32 = 2;
-const CRITICAL: u32 = 5;
-const REQ: u32 = 0;
-const REQ_TRAILERS: u32 = 1;
-const RESP: u32 = 2;
-const RESP_TRAILERS: u32 = 3;
-const GRPC_INITIAL: u32 = 4;
-const GRPC_TRAILING: u32 = 5;
-const REQ_BODY: u32 = 0;
-const RESP_BODY: u32 = 1;
-const GRPC_MESSAGE: u32 = 5;
-const DOWNSTREAM: u32 = 2;
+// The probe passes raw numbers, good and bad; these are the good ones.
+const INFO: u32 = LogLevel::Info.raw();
+const CRITICAL: u32 = LogLevel::Critical.raw();
+const REQ: u32 = MapType::RequestHeaders.raw();
+const REQ_TRAILERS: u32 = MapType::RequestTrailers.raw();
+const RESP: u32 = MapType::ResponseHeaders.raw();
+const RESP_TRAILERS: u32 = MapType::ResponseTrailers.raw();
+const GRPC_INITIAL: u32 = MapType::GrpcReceiveInitialMetadata.raw();
+const GRPC_TRAILING: u32 = MapType::GrpcReceiveTrailingMetadata.raw();
+const REQ_BODY: u32 = BufferType::RequestBody.raw();
+const RESP_BODY: u32 = BufferType::ResponseBody.raw();
+const GRPC_MESSAGE: u32 = BufferType::GrpcReceiveBuffer.raw();
+const DOWNSTREAM: u32 = StreamType::Downstream.raw();
 const CLUSTER: &[u8] = b"probe-cluster";
 
 #[derive(Default)]
@@ -92,6 +94,19 @@ fn rec(ctx: u32, phase: &str, name: &str, status: u32, data: &[u8]) {
         INFO,
         format!("P {ctx} {phase} {name} {status} {}", hex(data)).as_bytes(),
     );
+}
+
+/// Records a callback's arguments.
+fn arg(ctx: u32, phase: &str, args: &str) {
+    rec(ctx, phase, "args", 0, args.as_bytes());
+}
+
+/// Records a callback's arguments and, with `battery`, runs every call.
+fn enter(ctx: u32, phase: &str, args: &str) {
+    arg(ctx, phase, args);
+    if flag("battery") {
+        battery(ctx, phase);
+    }
 }
 
 // ---- exports ------------------------------------------------------------------
@@ -197,13 +212,8 @@ pub extern "C" fn proxy_on_configure(ctx: u32, size: usize) -> u32 {
     define_metrics(ctx);
     if flag("tick") {
         // SAFETY: no pointers.
-        rec(
-            ctx,
-            "configure",
-            "tick",
-            unsafe { proxy_set_tick_period_milliseconds(1000) },
-            b"",
-        );
+        let st = unsafe { proxy_set_tick_period_milliseconds(1000) };
+        rec(ctx, "configure", "tick", st, b"");
     }
     if flag("queue") {
         let mut token = 0u32;
@@ -366,16 +376,7 @@ pub extern "C" fn proxy_on_request_headers(ctx: u32, n: usize, eos: u32) -> u32 
         s.actions
             .insert(ctx, String::from_utf8_lossy(&act).into_owned())
     });
-    rec(
-        ctx,
-        "request_headers",
-        "args",
-        0,
-        format!("{n} {eos}").as_bytes(),
-    );
-    if flag("battery") {
-        battery(ctx, "request_headers");
-    }
+    enter(ctx, "request_headers", &format!("{n} {eos}"));
     if action(ctx, "panic") {
         panic_now();
     }
@@ -396,13 +397,8 @@ pub extern "C" fn proxy_on_request_headers(ctx: u32, n: usize, eos: u32) -> u32 
             (b"X-Set", b"1"),
         ]);
         // SAFETY: a live buffer.
-        rec(
-            ctx,
-            "request_headers",
-            "hsetpairs",
-            unsafe { proxy_set_header_map_pairs(REQ, p.as_ptr(), p.len()) },
-            b"",
-        );
+        let st = unsafe { proxy_set_header_map_pairs(REQ, p.as_ptr(), p.len()) };
+        rec(ctx, "request_headers", "hsetpairs", st, b"");
     }
     if action(ctx, "enqueue") {
         let mut token = 0u32;
@@ -413,23 +409,13 @@ pub extern "C" fn proxy_on_request_headers(ctx: u32, n: usize, eos: u32) -> u32 
         rec(ctx, "request_headers", "qresolve", st, &token.to_le_bytes());
         let data = b"hello queue";
         // SAFETY: a live slice.
-        rec(
-            ctx,
-            "request_headers",
-            "qenqueue",
-            unsafe { proxy_enqueue_shared_queue(token, data.as_ptr(), data.len()) },
-            b"",
-        );
+        let st = unsafe { proxy_enqueue_shared_queue(token, data.as_ptr(), data.len()) };
+        rec(ctx, "request_headers", "qenqueue", st, b"");
     }
     if action(ctx, "close") {
         // SAFETY: no pointers.
-        rec(
-            ctx,
-            "request_headers",
-            "close",
-            unsafe { proxy_close_stream(0) },
-            b"",
-        );
+        let st = unsafe { proxy_close_stream(0) };
+        rec(ctx, "request_headers", "close", st, b"");
         return 1;
     }
     if action(ctx, "grpc-call") || action(ctx, "grpc-stream") {
@@ -453,13 +439,8 @@ pub extern "C" fn proxy_on_request_headers(ctx: u32, n: usize, eos: u32) -> u32 
     }
     if action(ctx, "continue-inside") {
         // SAFETY: no pointers.
-        rec(
-            ctx,
-            "request_headers",
-            "continue",
-            unsafe { proxy_continue_stream(0) },
-            b"",
-        );
+        let st = unsafe { proxy_continue_stream(0) };
+        rec(ctx, "request_headers", "continue", st, b"");
         return 1;
     }
     u32::from(action(ctx, "pause"))
@@ -470,58 +451,30 @@ fn mutate(ctx: u32) {
     let kv = |k: &[u8], v: &[u8]| (k.to_vec(), v.to_vec());
     let (k, v) = kv(b"X-Added", b"1");
     // SAFETY: live slices.
-    rec(
-        ctx,
-        p,
-        "hadd",
-        unsafe { proxy_add_header_map_value(REQ, k.as_ptr(), k.len(), v.as_ptr(), v.len()) },
-        b"",
-    );
+    let st = unsafe { proxy_add_header_map_value(REQ, k.as_ptr(), k.len(), v.as_ptr(), v.len()) };
+    rec(ctx, p, "hadd", st, b"");
     let (k, v) = kv(b"user-agent", b"probe");
     // SAFETY: live slices.
-    rec(
-        ctx,
-        p,
-        "hadd.inline",
-        unsafe { proxy_add_header_map_value(REQ, k.as_ptr(), k.len(), v.as_ptr(), v.len()) },
-        b"",
-    );
+    let st = unsafe { proxy_add_header_map_value(REQ, k.as_ptr(), k.len(), v.as_ptr(), v.len()) };
+    rec(ctx, p, "hadd.inline", st, b"");
     let (k, v) = kv(b"x-dup", b"new");
     // SAFETY: live slices.
-    rec(
-        ctx,
-        p,
-        "hreplace",
-        unsafe { proxy_replace_header_map_value(REQ, k.as_ptr(), k.len(), v.as_ptr(), v.len()) },
-        b"",
-    );
+    let st =
+        unsafe { proxy_replace_header_map_value(REQ, k.as_ptr(), k.len(), v.as_ptr(), v.len()) };
+    rec(ctx, p, "hreplace", st, b"");
     let k = b"x-remove";
     // SAFETY: a live slice.
-    rec(
-        ctx,
-        p,
-        "hremove",
-        unsafe { proxy_remove_header_map_value(REQ, k.as_ptr(), k.len()) },
-        b"",
-    );
+    let st = unsafe { proxy_remove_header_map_value(REQ, k.as_ptr(), k.len()) };
+    rec(ctx, p, "hremove", st, b"");
     let (k, v) = kv(b":path", b"/mutated");
     // SAFETY: live slices.
-    rec(
-        ctx,
-        p,
-        "hreplace.path",
-        unsafe { proxy_replace_header_map_value(REQ, k.as_ptr(), k.len(), v.as_ptr(), v.len()) },
-        b"",
-    );
+    let st =
+        unsafe { proxy_replace_header_map_value(REQ, k.as_ptr(), k.len(), v.as_ptr(), v.len()) };
+    rec(ctx, p, "hreplace.path", st, b"");
     let (k, v) = kv(b"probe_state", b"mutated");
     // SAFETY: live slices.
-    rec(
-        ctx,
-        p,
-        "setprop",
-        unsafe { proxy_set_property(k.as_ptr(), k.len(), v.as_ptr(), v.len()) },
-        b"",
-    );
+    let st = unsafe { proxy_set_property(k.as_ptr(), k.len(), v.as_ptr(), v.len()) };
+    rec(ctx, p, "setprop", st, b"");
     let (st, v) = property(b"probe_state");
     rec(ctx, p, "prop.probe_state", st, &v);
     let (st, v) = property(b"filter_state\0wasm.probe_state");
@@ -553,54 +506,66 @@ fn exhaust() {
     }
 }
 
-#[unsafe(no_mangle)]
-pub extern "C" fn proxy_on_request_body(ctx: u32, size: usize, eos: u32) -> u32 {
-    rec(
-        ctx,
-        "request_body",
-        "args",
-        0,
-        format!("{size} {eos}").as_bytes(),
-    );
-    if flag("battery") {
-        battery(ctx, "request_body");
-    }
-    let (st, view) = buffer(REQ_BODY, 0, usize::MAX);
-    rec(ctx, "request_body", "view", st, &view);
+/// One direction of an HTTP stream as its data callback sees it.
+struct Direction {
+    phase: &'static str,
+    body: u32,
+    trailers: u32,
+    /// The value of the `x-added` trailer `add-trailers` adds.
+    added: &'static [u8],
+    /// What `body-modify` puts at the start of the body.
+    replacement: &'static [u8],
+}
+
+const REQUEST: Direction = Direction {
+    phase: "request_body",
+    body: REQ_BODY,
+    trailers: REQ_TRAILERS,
+    added: b"request body",
+    replacement: b"REPLACED",
+};
+
+const RESPONSE: Direction = Direction {
+    phase: "response_body",
+    body: RESP_BODY,
+    trailers: RESP_TRAILERS,
+    added: b"response body",
+    replacement: b"RESPONSE",
+};
+
+/// What both data callbacks do: record the arguments and the body as the
+/// filter sees it; with `add-trailers`, add a trailer in the last chunk;
+/// with `body-modify`, replace the start of the body.
+fn body(ctx: u32, size: usize, eos: u32, d: &Direction) {
+    enter(ctx, d.phase, &format!("{size} {eos}"));
+    let (st, view) = buffer(d.body, 0, usize::MAX);
+    rec(ctx, d.phase, "view", st, &view);
     if action(ctx, "add-trailers") && eos != 0 {
-        let (k, v) = (b"x-added", b"request body");
+        let (k, v) = (b"x-added", d.added);
         // SAFETY: live slices.
         let st = unsafe {
-            proxy_add_header_map_value(REQ_TRAILERS, k.as_ptr(), k.len(), v.as_ptr(), v.len())
+            proxy_add_header_map_value(d.trailers, k.as_ptr(), k.len(), v.as_ptr(), v.len())
         };
-        rec(ctx, "request_body", "hadd.1", st, b"");
+        rec(ctx, d.phase, &format!("hadd.{}", d.trailers), st, b"");
     }
     if action(ctx, "body-modify") {
-        let b = b"REPLACED";
+        let b = d.replacement;
         // SAFETY: a live slice.
-        rec(
-            ctx,
-            "request_body",
-            "bset.replace",
-            unsafe { proxy_set_buffer_bytes(0, 0, size, b.as_ptr(), b.len()) },
-            b"",
-        );
+        let st = unsafe { proxy_set_buffer_bytes(d.body, 0, size, b.as_ptr(), b.len()) };
+        rec(ctx, d.phase, "bset.replace", st, b"");
+    }
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_request_body(ctx: u32, size: usize, eos: u32) -> u32 {
+    body(ctx, size, eos, &REQUEST);
+    if action(ctx, "body-modify") {
         // SAFETY: a live slice.
-        rec(
-            ctx,
-            "request_body",
-            "bset.append",
-            unsafe { proxy_set_buffer_bytes(0, 1 << 20, 0, b"!".as_ptr(), 1) },
-            b"",
-        );
+        let st = unsafe { proxy_set_buffer_bytes(REQ_BODY, 1 << 20, 0, b"!".as_ptr(), 1) };
+        rec(ctx, "request_body", "bset.append", st, b"");
         // SAFETY: a live slice.
-        rec(
-            ctx,
-            "request_body",
-            "bset.middle",
-            unsafe { proxy_set_buffer_bytes(0, 2, 1, b"?".as_ptr(), 1) },
-            b"",
-        );
+        let st = unsafe { proxy_set_buffer_bytes(REQ_BODY, 2, 1, b"?".as_ptr(), 1) };
+        rec(ctx, "request_body", "bset.middle", st, b"");
     }
     if action(ctx, "body-call") && eos != 0 {
         let (st, token) = http_call(b"/body");
@@ -641,23 +606,8 @@ fn http_call(path: &[u8]) -> (u32, u32) {
         (b":path", path),
         (b":authority", b"authz"),
     ]);
-    let body = b"probe body";
     let mut token = 0u32;
-    // SAFETY: live slices and an out-pointer to a local.
-    let st = unsafe {
-        proxy_http_call(
-            CLUSTER.as_ptr(),
-            CLUSTER.len(),
-            h.as_ptr(),
-            h.len(),
-            body.as_ptr(),
-            body.len(),
-            [].as_ptr(),
-            0,
-            500,
-            &mut token,
-        )
-    };
+    let st = call_http(CLUSTER, span(&h), b"probe body", 500, &mut token);
     (st, token)
 }
 
@@ -682,10 +632,7 @@ pub extern "C" fn proxy_on_response_trailers(ctx: u32, n: usize) -> u32 {
 /// `trailers-stop` returns StopIteration (1); with `trailers-call` (request
 /// only) makes the HTTP call and stops.
 fn trailers(ctx: u32, n: usize, phase: &str, (map, body): (u32, u32), prefix: &str) -> u32 {
-    rec(ctx, phase, "args", 0, n.to_string().as_bytes());
-    if flag("battery") {
-        battery(ctx, phase);
-    }
+    enter(ctx, phase, &n.to_string());
     // SAFETY: out-pointers to locals.
     let (st, hp) = out_bytes(|p, l| unsafe { proxy_get_header_map_pairs(map, p, l) });
     rec(ctx, phase, "hpairs", st, &hp);
@@ -720,16 +667,7 @@ pub extern "C" fn proxy_on_response_headers(ctx: u32, n: usize, eos: u32) -> u32
     if flag("quiet") {
         return 0;
     }
-    rec(
-        ctx,
-        "response_headers",
-        "args",
-        0,
-        format!("{n} {eos}").as_bytes(),
-    );
-    if flag("battery") {
-        battery(ctx, "response_headers");
-    }
+    enter(ctx, "response_headers", &format!("{n} {eos}"));
     let (st, v) = header(RESP, b":status");
     rec(ctx, "response_headers", "status", st, &v);
     if action(ctx, "resp-local") {
@@ -742,37 +680,7 @@ pub extern "C" fn proxy_on_response_headers(ctx: u32, n: usize, eos: u32) -> u32
 
 #[unsafe(no_mangle)]
 pub extern "C" fn proxy_on_response_body(ctx: u32, size: usize, eos: u32) -> u32 {
-    rec(
-        ctx,
-        "response_body",
-        "args",
-        0,
-        format!("{size} {eos}").as_bytes(),
-    );
-    if flag("battery") {
-        battery(ctx, "response_body");
-    }
-    let (st, view) = buffer(RESP_BODY, 0, usize::MAX);
-    rec(ctx, "response_body", "view", st, &view);
-    if action(ctx, "add-trailers") && eos != 0 {
-        let (k, v) = (b"x-added", b"response body");
-        // SAFETY: live slices.
-        let st = unsafe {
-            proxy_add_header_map_value(RESP_TRAILERS, k.as_ptr(), k.len(), v.as_ptr(), v.len())
-        };
-        rec(ctx, "response_body", "hadd.3", st, b"");
-    }
-    if action(ctx, "body-modify") {
-        let b = b"RESPONSE";
-        // SAFETY: a live slice.
-        rec(
-            ctx,
-            "response_body",
-            "bset.replace",
-            unsafe { proxy_set_buffer_bytes(1, 0, size, b.as_ptr(), b.len()) },
-            b"",
-        );
-    }
+    body(ctx, size, eos, &RESPONSE);
     data_status(ctx, "resp-", eos)
 }
 
@@ -821,13 +729,7 @@ pub extern "C" fn proxy_on_http_call_response(
     nt: usize,
 ) {
     let p = "call_response";
-    rec(
-        ctx,
-        p,
-        "args",
-        0,
-        format!("{token} {nh} {body} {nt}").as_bytes(),
-    );
+    arg(ctx, p, &format!("{token} {nh} {body} {nt}"));
     // SAFETY: out-pointers to locals.
     let (st, hp) = out_bytes(|ptr, n| unsafe { proxy_get_header_map_pairs(6, ptr, n) });
     rec(ctx, p, "hpairs.6", st, &hp);
@@ -851,13 +753,8 @@ pub extern "C" fn proxy_on_http_call_response(
         return;
     };
     // SAFETY: no pointers.
-    rec(
-        ctx,
-        p,
-        "effective",
-        unsafe { proxy_set_effective_context(stream) },
-        b"",
-    );
+    let st = unsafe { proxy_set_effective_context(stream) };
+    rec(ctx, p, "effective", st, b"");
     // What the stream's request body buffer holds now (buffered data, if any).
     let (st, view) = buffer(REQ_BODY, 0, usize::MAX);
     rec(ctx, p, "bget.0", st, &view);
@@ -882,40 +779,11 @@ fn open_grpc(ctx: u32) -> u32 {
     let mut token = 0u32;
     if action(ctx, "grpc-call") {
         let (method, msg) = (b"Check", b"ping");
-        // SAFETY: live slices and an out-pointer to a local.
-        let st = unsafe {
-            proxy_grpc_call(
-                CLUSTER.as_ptr(),
-                CLUSTER.len(),
-                service.as_ptr(),
-                service.len(),
-                method.as_ptr(),
-                method.len(),
-                md.as_ptr(),
-                md.len(),
-                msg.as_ptr(),
-                msg.len(),
-                700,
-                &mut token,
-            )
-        };
+        let st = grpc_open(CLUSTER, service, method, &md, Some((msg, 700)), &mut token);
         rec(ctx, p, "grpccall", st, &token.to_le_bytes());
     } else {
         let method = b"Watch";
-        // SAFETY: live slices and an out-pointer to a local.
-        let st = unsafe {
-            proxy_grpc_stream(
-                CLUSTER.as_ptr(),
-                CLUSTER.len(),
-                service.as_ptr(),
-                service.len(),
-                method.as_ptr(),
-                method.len(),
-                md.as_ptr(),
-                md.len(),
-                &mut token,
-            )
-        };
+        let st = grpc_open(CLUSTER, service, method, &md, None, &mut token);
         rec(ctx, p, "grpcstream", st, &token.to_le_bytes());
         // SAFETY: a live slice.
         let st = unsafe { proxy_grpc_send(token, b"hello".as_ptr(), 5, 0) };
@@ -968,25 +836,13 @@ fn grpc_common(ctx: u32, phase: &str) {
 
 #[unsafe(no_mangle)]
 pub extern "C" fn proxy_on_grpc_receive_initial_metadata(ctx: u32, token: u32, n: usize) {
-    rec(
-        ctx,
-        "grpc_initial",
-        "args",
-        0,
-        format!("{token} {n}").as_bytes(),
-    );
+    arg(ctx, "grpc_initial", &format!("{token} {n}"));
     grpc_common(ctx, "grpc_initial");
 }
 
 #[unsafe(no_mangle)]
 pub extern "C" fn proxy_on_grpc_receive_trailing_metadata(ctx: u32, token: u32, n: usize) {
-    rec(
-        ctx,
-        "grpc_trailing",
-        "args",
-        0,
-        format!("{token} {n}").as_bytes(),
-    );
+    arg(ctx, "grpc_trailing", &format!("{token} {n}"));
     grpc_common(ctx, "grpc_trailing");
 }
 
@@ -998,7 +854,7 @@ pub extern "C" fn proxy_on_grpc_receive_trailing_metadata(ctx: u32, token: u32, 
 #[unsafe(no_mangle)]
 pub extern "C" fn proxy_on_grpc_receive(ctx: u32, token: u32, size: usize) {
     let p = "grpc_receive";
-    rec(ctx, p, "args", 0, format!("{token} {size}").as_bytes());
+    arg(ctx, p, &format!("{token} {size}"));
     grpc_common(ctx, p);
     let (_, msg) = buffer(GRPC_MESSAGE, 0, usize::MAX);
     let msg = String::from_utf8_lossy(&msg).into_owned();
@@ -1060,7 +916,7 @@ pub extern "C" fn proxy_on_grpc_receive(ctx: u32, token: u32, size: usize) {
 #[unsafe(no_mangle)]
 pub extern "C" fn proxy_on_grpc_close(ctx: u32, token: u32, status: u32) {
     let p = "grpc_close";
-    rec(ctx, p, "args", 0, format!("{token} {status}").as_bytes());
+    arg(ctx, p, &format!("{token} {status}"));
     grpc_common(ctx, p);
     // SAFETY: a live slice.
     let st = unsafe { proxy_grpc_send(token, b"late".as_ptr(), 4, 0) };
@@ -1078,17 +934,20 @@ fn decide(ctx: u32, phase: &str, token: u32, allow: bool) {
     rec(ctx, phase, "effective", st, b"");
     if allow {
         // SAFETY: no pointers.
-        rec(
-            ctx,
-            phase,
-            "continue",
-            unsafe { proxy_continue_stream(0) },
-            b"",
-        );
+        let st = unsafe { proxy_continue_stream(0) };
+        rec(ctx, phase, "continue", st, b"");
     } else {
         let st = local_response(403, b"probe grpc said no", b"no\n", &[]);
         rec(ctx, phase, "local", st, b"");
     }
+}
+
+/// Closes the connection (recorded as `close`); returns Pause.
+fn close_downstream(ctx: u32, phase: &str) -> u32 {
+    // SAFETY: no pointers.
+    let st = unsafe { proxy_close_stream(DOWNSTREAM) };
+    rec(ctx, phase, "close", st, b"");
+    1
 }
 
 #[unsafe(no_mangle)]
@@ -1102,66 +961,31 @@ pub extern "C" fn proxy_on_new_connection(ctx: u32) -> u32 {
             .insert(ctx, String::from_utf8_lossy(&sni).into_owned())
     });
     if sni.starts_with(b"close.") {
-        // SAFETY: no pointers.
-        rec(
-            ctx,
-            "new_connection",
-            "close",
-            unsafe { proxy_close_stream(DOWNSTREAM) },
-            b"",
-        );
-        return 1;
+        return close_downstream(ctx, "new_connection");
     }
     u32::from(sni.starts_with(b"pause."))
 }
 
 #[unsafe(no_mangle)]
 pub extern "C" fn proxy_on_downstream_data(ctx: u32, size: usize, eos: u32) -> u32 {
-    rec(
-        ctx,
-        "downstream_data",
-        "args",
-        0,
-        format!("{size} {eos}").as_bytes(),
-    );
-    if flag("battery") {
-        battery(ctx, "downstream_data");
-    }
+    enter(ctx, "downstream_data", &format!("{size} {eos}"));
     let (_, data) = buffer(2, 0, size);
     if data.starts_with(b"CLOSE") {
-        // SAFETY: no pointers.
-        rec(
-            ctx,
-            "downstream_data",
-            "close",
-            unsafe { proxy_close_stream(DOWNSTREAM) },
-            b"",
-        );
-        return 1;
+        return close_downstream(ctx, "downstream_data");
     }
     if data.starts_with(b"MODIFY") {
         let b = b"modified";
         // SAFETY: a live slice.
-        rec(
-            ctx,
-            "downstream_data",
-            "bset",
-            unsafe { proxy_set_buffer_bytes(2, 0, size, b.as_ptr(), b.len()) },
-            b"",
-        );
+        let st = unsafe { proxy_set_buffer_bytes(2, 0, size, b.as_ptr(), b.len()) };
+        rec(ctx, "downstream_data", "bset", st, b"");
     }
     if data.starts_with(b"CONTINUE-LATER") {
         return 1;
     }
     if data.ends_with(b"RESUME") {
         // SAFETY: no pointers.
-        rec(
-            ctx,
-            "downstream_data",
-            "continue",
-            unsafe { proxy_continue_stream(DOWNSTREAM) },
-            b"",
-        );
+        let st = unsafe { proxy_continue_stream(DOWNSTREAM) };
+        rec(ctx, "downstream_data", "continue", st, b"");
         return 1;
     }
     u32::from(data.starts_with(b"HOLD"))
@@ -1169,16 +993,7 @@ pub extern "C" fn proxy_on_downstream_data(ctx: u32, size: usize, eos: u32) -> u
 
 #[unsafe(no_mangle)]
 pub extern "C" fn proxy_on_upstream_data(ctx: u32, size: usize, eos: u32) -> u32 {
-    rec(
-        ctx,
-        "upstream_data",
-        "args",
-        0,
-        format!("{size} {eos}").as_bytes(),
-    );
-    if flag("battery") {
-        battery(ctx, "upstream_data");
-    }
+    enter(ctx, "upstream_data", &format!("{size} {eos}"));
     0
 }
 
@@ -1529,130 +1344,29 @@ fn battery(ctx: u32, phase: &str) {
     // SAFETY: live slices and out-pointers to locals, or bad pointers on purpose.
     unsafe {
         let mut token = 0u32;
-        let st = proxy_http_call(
-            unknown.as_ptr(),
-            unknown.len(),
-            good.as_ptr(),
-            good.len(),
-            [].as_ptr(),
-            0,
-            [].as_ptr(),
-            0,
-            0,
-            &mut token,
-        );
+        let st = call_http(unknown, span(&good), b"", 0, &mut token);
         r("httpcall.unknown", st, b"");
-        let st = proxy_http_call(
-            CLUSTER.as_ptr(),
-            CLUSTER.len(),
-            nopath.as_ptr(),
-            nopath.len(),
-            [].as_ptr(),
-            0,
-            [].as_ptr(),
-            0,
-            0,
-            &mut token,
-        );
+        let st = call_http(CLUSTER, span(&nopath), b"", 0, &mut token);
         r("httpcall.nopath", st, b"");
-        let st = proxy_http_call(
-            CLUSTER.as_ptr(),
-            CLUSTER.len(),
-            good.as_ptr(),
-            good.len(),
-            [].as_ptr(),
-            0,
-            [].as_ptr(),
-            0,
-            u32::MAX,
-            &mut token,
-        );
+        let st = call_http(CLUSTER, span(&good), b"", u32::MAX, &mut token);
         r("httpcall.negtimeout", st, b"");
-        let st = proxy_http_call(
-            CLUSTER.as_ptr(),
-            CLUSTER.len(),
-            bad(),
-            8,
-            [].as_ptr(),
-            0,
-            [].as_ptr(),
-            0,
-            0,
-            &mut token,
-        );
+        let st = call_http(CLUSTER, (bad().cast_const(), 8), b"", 0, &mut token);
         r("httpcall.badptr", st, b"");
-        let st = proxy_http_call(
-            CLUSTER.as_ptr(),
-            CLUSTER.len(),
-            good.as_ptr(),
-            good.len(),
-            [].as_ptr(),
-            0,
-            [].as_ptr(),
-            0,
-            0,
-            bad().cast(),
-        );
+        let st = call_http(CLUSTER, span(&good), b"", 0, bad().cast());
         r("httpcall.badtoken", st, b"");
         let e: &[u8] = b"";
-        let st = proxy_grpc_call(
-            unknown.as_ptr(),
-            unknown.len(),
-            e.as_ptr(),
-            0,
-            e.as_ptr(),
-            0,
-            e.as_ptr(),
-            0,
-            e.as_ptr(),
-            0,
-            0,
-            &mut token,
-        );
+        let st = grpc_open(unknown, e, e, e, Some((e, 0)), &mut token);
         r("grpc.unknown", st, b"");
         r("grpc.cancel.http", proxy_grpc_cancel(4), b"");
         r("grpc.close.missing", proxy_grpc_close(0x7ffd), b"");
-        let st = proxy_grpc_call(
-            CLUSTER.as_ptr(),
-            CLUSTER.len(),
-            e.as_ptr(),
-            0,
-            e.as_ptr(),
-            0,
-            e.as_ptr(),
-            0,
-            e.as_ptr(),
-            0,
-            0,
-            &mut token,
-        );
+        let st = grpc_open(CLUSTER, e, e, e, Some((e, 0)), &mut token);
         r("grpc.call", st, &token.to_le_bytes());
         r("grpc.cancel", proxy_grpc_cancel(token), b"");
         r("grpc.cancel.again", proxy_grpc_cancel(token), b"");
         let mut stream = 0u32;
-        let st = proxy_grpc_stream(
-            unknown.as_ptr(),
-            unknown.len(),
-            e.as_ptr(),
-            0,
-            e.as_ptr(),
-            0,
-            e.as_ptr(),
-            0,
-            &mut stream,
-        );
+        let st = grpc_open(unknown, e, e, e, None, &mut stream);
         r("grpcstream.unknown", st, b"");
-        let st = proxy_grpc_stream(
-            CLUSTER.as_ptr(),
-            CLUSTER.len(),
-            e.as_ptr(),
-            0,
-            e.as_ptr(),
-            0,
-            e.as_ptr(),
-            0,
-            &mut stream,
-        );
+        let st = grpc_open(CLUSTER, e, e, e, None, &mut stream);
         r("grpcstream", st, &stream.to_le_bytes());
         r(
             "grpc.send",

@@ -210,39 +210,83 @@ pub fn buffer(buf: u32, start: usize, max: usize) -> (u32, Vec<u8>) {
     out_bytes(|p, n| unsafe { proxy_get_buffer_bytes(buf, start, max, p, n) })
 }
 
+/// A guest range as the ABI passes it: an address (bad, on purpose, at
+/// times) and a length.
+pub type Span = (*const u8, usize);
+
+/// The range of a live slice.
+pub fn span(b: &[u8]) -> Span {
+    (b.as_ptr(), b.len())
+}
+
+/// `proxy_http_call` to `cluster` with `headers` (pairs), `body` and no
+/// trailers; the token goes to `token`.
+pub fn call_http(cluster: &[u8], headers: Span, body: &[u8], timeout: u32, token: *mut u32) -> u32 {
+    // SAFETY: live slices; the host checks the other range and the token
+    // pointer (bad ones are the point of some calls).
+    unsafe {
+        proxy_http_call(
+            cluster.as_ptr(),
+            cluster.len(),
+            headers.0,
+            headers.1,
+            body.as_ptr(),
+            body.len(),
+            [].as_ptr(),
+            0,
+            timeout,
+            token,
+        )
+    }
+}
+
+/// `proxy_grpc_call` (with `call`: the message and the timeout) or, without,
+/// `proxy_grpc_stream`, to `cluster`; the token goes to `token`.
+pub fn grpc_open(
+    cluster: &[u8],
+    service: &[u8],
+    method: &[u8],
+    metadata: &[u8],
+    call: Option<(&[u8], u32)>,
+    token: *mut u32,
+) -> u32 {
+    let (c, s, m, md) = (span(cluster), span(service), span(method), span(metadata));
+    match call {
+        // SAFETY: live slices; the host checks the token pointer.
+        Some((msg, timeout)) => unsafe {
+            proxy_grpc_call(
+                c.0,
+                c.1,
+                s.0,
+                s.1,
+                m.0,
+                m.1,
+                md.0,
+                md.1,
+                msg.as_ptr(),
+                msg.len(),
+                timeout,
+                token,
+            )
+        },
+        // SAFETY: live slices; the host checks the token pointer.
+        None => unsafe { proxy_grpc_stream(c.0, c.1, s.0, s.1, m.0, m.1, md.0, md.1, token) },
+    }
+}
+
 /// Serializes pairs in the ABI's format.
 pub fn pairs(items: &[(&[u8], &[u8])]) -> Vec<u8> {
     let mut out = Vec::new();
-    out.extend_from_slice(&u32::try_from(items.len()).unwrap_or(0).to_le_bytes());
-    for (k, v) in items {
-        out.extend_from_slice(&u32::try_from(k.len()).unwrap_or(0).to_le_bytes());
-        out.extend_from_slice(&u32::try_from(v.len()).unwrap_or(0).to_le_bytes());
-    }
-    for (k, v) in items {
-        out.extend_from_slice(k);
-        out.push(0);
-        out.extend_from_slice(v);
-        out.push(0);
-    }
+    egress_abi::pairs::encode(items.iter().copied(), &mut out);
     out
 }
 
 /// Sends a local response.
 pub fn local_response(status: u32, details: &[u8], body: &[u8], headers: &[(&[u8], &[u8])]) -> u32 {
     let h = pairs(headers);
-    // SAFETY: live slices.
-    unsafe {
-        proxy_send_local_response(
-            status,
-            details.as_ptr(),
-            details.len(),
-            body.as_ptr(),
-            body.len(),
-            h.as_ptr(),
-            h.len(),
-            -1,
-        )
-    }
+    let (d, b, hs) = (span(details), span(body), span(&h));
+    // SAFETY: live slices (`h` lives to the end of the function).
+    unsafe { proxy_send_local_response(status, d.0, d.1, b.0, b.1, hs.0, hs.1, -1) }
 }
 
 // Native builds (clippy, `cargo build --workspace`) have no host: these

@@ -1,0 +1,328 @@
+//! The subcommands that ship policies to a mesh: `istio`, `posture`,
+//! `package` and `version`. The library writes the bytes; this module reads
+//! the inputs and writes the outputs (atomically).
+
+use std::path::{Path, PathBuf};
+
+use egressc::istio::{self, Api, Attach};
+use egressc::{Diagnostic, Sources, oci, posture};
+
+use crate::files;
+use crate::run::{self, EMBEDDED, EMBEDDED_FROM};
+use crate::{AttachArg, ErrorFormat, IstioApiArg, PostureArg, PostureFormatArg};
+
+fn fail(msg: &str) -> u8 {
+    eprintln!("egressc: error: {msg}");
+    2
+}
+
+/// `egressc version`.
+pub fn version() -> u8 {
+    let (major, minor) = (
+        egress_table::format::VERSION_MAJOR,
+        egress_table::format::VERSION_MINOR,
+    );
+    println!("egressc {}", env!("CARGO_PKG_VERSION"));
+    println!("table format {major}.{minor}");
+    println!(
+        "filter module sha256:{} ({} bytes, wasm32-wasip1 release build; source: {EMBEDDED_FROM})",
+        oci::sha256_hex(EMBEDDED),
+        EMBEDDED.len()
+    );
+    0
+}
+
+/// The digest for WasmPlugin `sha256`: Istio checks an `oci://` image by its
+/// manifest digest and an `http(s)://` download by the module's; a URL
+/// pinned with `@sha256:` must agree with the field.
+fn url_sha256(url: &str, module: &[u8], module_sha: &str) -> Result<String, String> {
+    if let Some(rest) = url.strip_prefix("oci://") {
+        if let Some((_, digest)) = rest.rsplit_once("@sha256:") {
+            if digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Ok(digest.to_ascii_lowercase());
+            }
+            return Err(format!(
+                "--wasm-url {url}: the digest after @sha256: must be 64 hex digits"
+            ));
+        }
+        let layout = oci::image(module, env!("CARGO_PKG_VERSION"))?;
+        return Ok(layout
+            .manifest_digest
+            .trim_start_matches("sha256:")
+            .to_owned());
+    }
+    Ok(module_sha.to_owned())
+}
+
+fn check_url(url: &str) -> Result<(), String> {
+    let scheme_ok = ["oci://", "https://", "http://", "file://"]
+        .iter()
+        .any(|s| url.starts_with(s) && url.len() > s.len());
+    if !scheme_ok {
+        return Err(format!(
+            "--wasm-url {url}: expected oci://REGISTRY/NAME:TAG (an image `egressc package` wrote and you pushed), https://HOST/PATH/egress_filter.wasm, or file:///PATH on the proxy"
+        ));
+    }
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("--wasm-url {url:?}: a URL has no spaces"));
+    }
+    Ok(())
+}
+
+/// Arguments of `egressc istio`.
+#[derive(Debug)]
+pub struct IstioArgs {
+    pub files: Vec<PathBuf>,
+    pub wasm_url: Option<String>,
+    pub attach: AttachArg,
+    pub namespace: Option<String>,
+    pub api: IstioApiArg,
+    pub output: PathBuf,
+    pub wasm: Option<PathBuf>,
+    pub error_format: ErrorFormat,
+    pub deny_warnings: bool,
+}
+
+/// `egressc istio`.
+pub fn istio(args: &IstioArgs) -> u8 {
+    let attach = match args.attach {
+        AttachArg::Waypoint => Attach::Waypoint,
+        AttachArg::EgressGateway => Attach::EgressGateway,
+        AttachArg::Sidecar => Attach::Sidecar,
+    };
+    let namespace = args
+        .namespace
+        .clone()
+        .unwrap_or_else(|| attach.default_namespace().to_owned());
+    if istio::k8s_name(&namespace) != namespace {
+        return fail(&format!(
+            "--namespace {namespace}: a namespace is a DNS label (lower-case letters, digits and `-`, at most 63), e.g. {}",
+            istio::k8s_name(&namespace)
+        ));
+    }
+    let default_url = format!(
+        "oci://registry.example/egress-filter:{}",
+        env!("CARGO_PKG_VERSION")
+    );
+    let url = args.wasm_url.clone().unwrap_or(default_url);
+    if let Err(e) = check_url(&url) {
+        return fail(&e);
+    }
+    let module = match run::module(args.wasm.as_deref()) {
+        Ok(m) => m,
+        Err(e) => return fail(&e),
+    };
+    let sources = match files::load(&args.files) {
+        Ok(s) => s,
+        Err(e) => return fail(&e),
+    };
+    let outcome = egressc::compile(&sources);
+    let stop = report(
+        &outcome.diagnostics,
+        &sources,
+        args.error_format,
+        args.deny_warnings,
+    );
+    let Some(compiled) = outcome.compiled.filter(|_| !stop) else {
+        return 1;
+    };
+    let module_sha = oci::sha256_hex(&module.bytes);
+    let sha = match url_sha256(&url, &module.bytes, &module_sha) {
+        Ok(s) => s,
+        Err(e) => return fail(&e),
+    };
+    let opts = istio::Options {
+        attach,
+        namespace,
+        api: match args.api {
+            IstioApiArg::Wasmplugin => Api::WasmPlugin,
+            IstioApiArg::Trafficextension => Api::TrafficExtension,
+        },
+        wasm_url: url.clone(),
+        url_sha256: Some(sha),
+        module_sha256: module_sha,
+        generator: format!("egressc {}", env!("CARGO_PKG_VERSION")),
+    };
+    let bundle = match istio::bundle(&compiled, &sources, &opts) {
+        Ok(b) => b,
+        Err(e) => return fail(&e),
+    };
+    if report(
+        &bundle.diagnostics,
+        &sources,
+        args.error_format,
+        args.deny_warnings,
+    ) {
+        return 1;
+    }
+    if args.wasm_url.is_none() {
+        eprintln!(
+            "egressc: note: no --wasm-url: the bundle names the placeholder {url}; push the image `egressc package` writes and pass its URL"
+        );
+    }
+    if let Err(e) = files::write_atomic(&args.output, bundle.yaml.as_bytes()) {
+        return fail(&e);
+    }
+    0
+}
+
+/// Prints diagnostics like `check` does; returns whether to stop.
+fn report(diags: &[Diagnostic], sources: &Sources, format: ErrorFormat, deny: bool) -> bool {
+    for d in diags {
+        match format {
+            ErrorFormat::Human => eprint!("{}", egressc::diag::render(d, sources)),
+            ErrorFormat::Json => println!("{}", egressc::diag::render_json(d, sources)),
+        }
+    }
+    let errors = diags.iter().filter(|d| d.is_error()).count();
+    let warnings = diags.len() - errors;
+    errors > 0 || (deny && warnings > 0)
+}
+
+/// `egressc posture`.
+pub fn posture(which: PostureArg, format: PostureFormatArg, output: &Path) -> u8 {
+    let p = match which {
+        PostureArg::Restricted => posture::Posture::Restricted,
+        PostureArg::Allowed => posture::Posture::Allowed,
+    };
+    let f = match format {
+        PostureFormatArg::Istioctl => posture::Format::Istioctl,
+        PostureFormatArg::Helm => posture::Format::Helm,
+        PostureFormatArg::Configmap => posture::Format::ConfigMap,
+    };
+    let text = posture::render(p, f);
+    if let Err(e) = files::write_atomic(output, text.as_bytes()) {
+        return fail(&e);
+    }
+    if output.as_os_str() != "-" {
+        eprintln!(
+            "egressc: wrote the {} posture ({}) to {}: {}",
+            p.as_str(),
+            p.mode(),
+            output.display(),
+            p.explain()
+        );
+    }
+    0
+}
+
+/// `egressc package`.
+pub fn package(wasm: Option<&Path>, output: &Path, tag: &str) -> u8 {
+    let module = match run::module(wasm) {
+        Ok(m) => m,
+        Err(e) => return fail(&e),
+    };
+    if tag.is_empty()
+        || tag.len() > 128
+        || !tag
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        || tag.starts_with(['.', '-'])
+    {
+        return fail(&format!(
+            "--tag {tag:?}: an OCI tag is 1–128 letters, digits, `_`, `.` and `-`, not starting with `.` or `-`"
+        ));
+    }
+    let layout = match oci::image(&module.bytes, tag) {
+        Ok(l) => l,
+        Err(e) => return fail(&format!("{}: {e}", module.origin)),
+    };
+    let is_tar = output.extension().is_some_and(|e| e == "tar");
+    let written = if is_tar {
+        oci::layout_tar(&layout).and_then(|t| files::write_atomic(output, &t))
+    } else if output.as_os_str() == "-" {
+        Err("-o -: an image layout is a directory or a .tar file".to_owned())
+    } else {
+        write_layout_dir(output, &layout)
+    };
+    if let Err(e) = written {
+        return fail(&e);
+    }
+    let reference = format!("{}:{tag}", output.display());
+    println!(
+        "wrote the OCI image layout of the filter ({}) to {}",
+        module.origin,
+        output.display()
+    );
+    println!(
+        "  module   sha256:{} ({} bytes)",
+        oci::sha256_hex(&module.bytes),
+        module.bytes.len()
+    );
+    println!(
+        "  layer    {} ({})",
+        layout.layer_digest,
+        oci::LAYER_MEDIA_TYPE
+    );
+    println!("  manifest {} (tag {tag})", layout.manifest_digest);
+    println!("push it with one of:");
+    println!("  oras cp --from-oci-layout {reference} REGISTRY/egress-filter:{tag}");
+    if is_tar {
+        println!(
+            "  skopeo copy --preserve-digests oci-archive:{reference} docker://REGISTRY/egress-filter:{tag}"
+        );
+    } else {
+        println!(
+            "  crane push {} REGISTRY/egress-filter:{tag}",
+            output.display()
+        );
+        println!(
+            "  skopeo copy --preserve-digests oci:{reference} docker://REGISTRY/egress-filter:{tag}"
+        );
+    }
+    println!(
+        "then: egressc istio POLICY… --wasm-url oci://REGISTRY/egress-filter:{tag} (its sha256 is the manifest digest above)"
+    );
+    0
+}
+
+/// Writes a layout directory: into a fresh sibling directory first, then
+/// renamed into place. An existing directory is replaced only if it is an
+/// image layout already (it has `oci-layout`) or empty.
+fn write_layout_dir(dir: &Path, layout: &oci::Layout) -> Result<(), String> {
+    if dir.exists() {
+        let is_layout = dir.join("oci-layout").is_file();
+        let empty = std::fs::read_dir(dir)
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(false);
+        if !dir.is_dir() || !(is_layout || empty) {
+            return Err(format!(
+                "{} exists and is not an OCI image layout: choose a new directory (or FILE.tar)",
+                dir.display()
+            ));
+        }
+    }
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "layout".into());
+    let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+    let old = parent.join(format!(".{name}.old-{}", std::process::id()));
+    let result = (|| -> std::io::Result<()> {
+        let _ = std::fs::remove_dir_all(&tmp);
+        for (path, bytes) in &layout.files {
+            let p = tmp.join(path);
+            if let Some(d) = p.parent() {
+                std::fs::create_dir_all(d)?;
+            }
+            std::fs::write(&p, bytes)?;
+        }
+        if dir.exists() {
+            std::fs::rename(dir, &old)?;
+        }
+        std::fs::rename(&tmp, dir)?;
+        let _ = std::fs::remove_dir_all(&old);
+        Ok(())
+    })();
+    result.map_err(|e| {
+        let _ = std::fs::remove_dir_all(&tmp);
+        if old.exists() && !dir.exists() {
+            let _ = std::fs::rename(&old, dir);
+        }
+        format!("cannot write {}: {e}", dir.display())
+    })
+}

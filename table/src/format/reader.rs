@@ -1,0 +1,261 @@
+//! The bounds-checked reader the decoder reads a table with, and the errors
+//! it reports: every read names the field it is for, and a failed one says
+//! at which byte offset and why.
+
+use core::fmt;
+
+use crate::spec::Action;
+use crate::table::{Span, Str};
+
+/// Why a byte string is not a valid table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeError {
+    /// Byte offset of the field that failed.
+    pub offset: usize,
+    /// The field, e.g. `rules[3].policy`.
+    pub field: String,
+    /// What was wrong with it.
+    pub problem: String,
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid table at byte {} ({}): {}",
+            self.offset, self.field, self.problem
+        )
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// What decoding steps return.
+pub(super) type R<T> = Result<T, DecodeError>;
+
+/// The error for `field` at byte `offset`.
+pub(super) fn err<T>(offset: usize, field: impl fmt::Display, problem: impl fmt::Display) -> R<T> {
+    Err(error(offset, &field, &problem))
+}
+
+/// The one, out-of-line body of [`err`] (the generic wrapper is inlined at
+/// each of its many call sites; this keeps the filter's `.wasm` small).
+#[cold]
+#[inline(never)]
+fn error(offset: usize, field: &dyn fmt::Display, problem: &dyn fmt::Display) -> DecodeError {
+    DecodeError {
+        offset,
+        field: field.to_string(),
+        problem: problem.to_string(),
+    }
+}
+
+/// Names a field in error messages: `section`, `section[index]` or
+/// `section[index].name`. Copy-able and formatted only when an error is
+/// reported, so decoding a valid table formats nothing.
+#[derive(Clone, Copy)]
+pub(super) struct Field<'a> {
+    section: &'a str,
+    index: Option<usize>,
+    name: &'a str,
+}
+
+impl<'a> Field<'a> {
+    /// Field `name` of record `index` of `section` (`name` may be empty).
+    pub(super) fn at(section: &'a str, index: usize, name: &'a str) -> Self {
+        Self {
+            section,
+            index: Some(index),
+            name,
+        }
+    }
+}
+
+impl<'a> From<&'a str> for Field<'a> {
+    fn from(section: &'a str) -> Self {
+        Self {
+            section,
+            index: None,
+            name: "",
+        }
+    }
+}
+
+impl fmt::Display for Field<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.section)?;
+        if let Some(i) = self.index {
+            write!(f, "[{i}]")?;
+        }
+        if !self.name.is_empty() {
+            write!(f, ".{}", self.name)?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads `bytes` from `pos` on; no read goes past the end.
+///
+/// On wasm the reads the decoder calls at dozens of places are kept out of
+/// line: inlined, each with its error path, they would make the filter's
+/// `.wasm` some 3 KB larger. Natively they are left to the inliner, which
+/// makes decoding faster.
+pub(super) struct Reader<'a> {
+    bytes: &'a [u8],
+    /// The offset of the next byte to read.
+    pub(super) pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    /// A reader of `bytes` starting at offset `pos`.
+    pub(super) fn at(bytes: &'a [u8], pos: usize) -> Self {
+        Self { bytes, pos }
+    }
+
+    /// The number of bytes after `pos`.
+    pub(super) fn left(&self) -> usize {
+        self.bytes.len().saturating_sub(self.pos)
+    }
+
+    /// The next `n` bytes.
+    #[cfg_attr(target_family = "wasm", inline(never))]
+    pub(super) fn take<'f>(&mut self, n: usize, field: impl Into<Field<'f>> + Copy) -> R<&'a [u8]> {
+        let field: Field<'f> = field.into();
+        let end = self.pos.checked_add(n);
+        match end.and_then(|e| self.bytes.get(self.pos..e)) {
+            Some(s) => {
+                self.pos += n;
+                Ok(s)
+            }
+            None => err(
+                self.pos,
+                field,
+                format!("needs {n} bytes, {} left", self.left()),
+            ),
+        }
+    }
+
+    /// The next `N` bytes, as an array.
+    pub(super) fn array<'f, const N: usize>(
+        &mut self,
+        field: impl Into<Field<'f>> + Copy,
+    ) -> R<[u8; N]> {
+        Ok(self.take(N, field)?.try_into().unwrap_or([0; N]))
+    }
+
+    #[cfg_attr(target_family = "wasm", inline(never))]
+    pub(super) fn u8<'f>(&mut self, field: impl Into<Field<'f>> + Copy) -> R<u8> {
+        Ok(self.take(1, field)?.first().copied().unwrap_or(0))
+    }
+
+    #[cfg_attr(target_family = "wasm", inline(never))]
+    pub(super) fn u16<'f>(&mut self, field: impl Into<Field<'f>> + Copy) -> R<u16> {
+        self.array(field).map(u16::from_le_bytes)
+    }
+
+    #[cfg_attr(target_family = "wasm", inline(never))]
+    pub(super) fn u32<'f>(&mut self, field: impl Into<Field<'f>> + Copy) -> R<u32> {
+        self.array(field).map(u32::from_le_bytes)
+    }
+
+    /// A record count, checked against the bytes left so that no allocation
+    /// can exceed the input's size.
+    #[cfg_attr(target_family = "wasm", inline(never))]
+    pub(super) fn count<'f>(
+        &mut self,
+        record: usize,
+        field: impl Into<Field<'f>> + Copy,
+    ) -> R<usize> {
+        let field: Field<'f> = field.into();
+        let at = self.pos;
+        let n = self.u32(field)? as usize;
+        let left = self.left();
+        if n.checked_mul(record).is_none_or(|need| need > left) {
+            return err(
+                at,
+                field,
+                format!("count {n} of {record}-byte records exceeds the {left} bytes left"),
+            );
+        }
+        Ok(n)
+    }
+
+    /// A Span that must start where the previous one of its kind ended
+    /// (`next`, advanced past it) and end within `limit` records.
+    #[cfg_attr(target_family = "wasm", inline(never))]
+    pub(super) fn span<'f>(
+        &mut self,
+        field: impl Into<Field<'f>> + Copy,
+        next: &mut u32,
+        limit: usize,
+    ) -> R<Span> {
+        let field: Field<'f> = field.into();
+        let at = self.pos;
+        let start = self.u32(field)?;
+        let end = self.u32(field)?;
+        if start != *next {
+            return err(
+                at,
+                field,
+                format!("span starts at {start}, expected {next} (spans must tile their section)"),
+            );
+        }
+        if end < start || end as usize > limit {
+            return err(
+                at,
+                field,
+                format!("span {start}..{end} is not within 0..{limit}"),
+            );
+        }
+        *next = end;
+        Ok(Span { start, end })
+    }
+}
+
+/// Checks that the spans read with [`Reader::span`] covered all `len`
+/// records of their section.
+pub(super) fn tiled(next: u32, len: usize, at: usize, field: &str) -> R<()> {
+    if next as usize != len {
+        return err(at, field, format!("spans cover {next} of {len} records"));
+    }
+    Ok(())
+}
+
+/// The string pool, which Str fields point into.
+#[derive(Clone, Copy)]
+pub(super) struct Pool<'a>(pub(super) &'a [u8]);
+
+impl<'a> Pool<'a> {
+    /// Reads a Str and checks that it lies within the pool.
+    #[cfg_attr(target_family = "wasm", inline(never))]
+    pub(super) fn str<'f>(&self, r: &mut Reader<'_>, field: impl Into<Field<'f>> + Copy) -> R<Str> {
+        let field: Field<'f> = field.into();
+        let at = r.pos;
+        let off = r.u32(field)?;
+        let len = r.u32(field)?;
+        let end = u64::from(off) + u64::from(len);
+        if end > self.0.len() as u64 {
+            return err(
+                at,
+                field,
+                format!("string {off}+{len} outside the {}-byte pool", self.0.len()),
+            );
+        }
+        Ok(Str { off, len })
+    }
+
+    /// The bytes of `s`.
+    pub(super) fn bytes(&self, s: Str) -> &'a [u8] {
+        s.of(self.0)
+    }
+}
+
+/// An action byte: 0 allow, 1 deny.
+pub(super) fn action_of<'f>(b: u8, at: usize, field: impl Into<Field<'f>> + Copy) -> R<Action> {
+    let field: Field<'f> = field.into();
+    match b {
+        0 => Ok(Action::Allow),
+        1 => Ok(Action::Deny),
+        _ => err(at, field, format!("unknown action {b}")),
+    }
+}
