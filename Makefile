@@ -54,6 +54,7 @@ bench: build
 fuzz: wasm
 	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test --profile native -p egressc --test fuzz
 	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test --profile native -p egress-table
+	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test --profile native -p egress-tests --test agreement
 
 fmt:
 	$(CARGO) fmt --all

@@ -13,6 +13,8 @@ use egress_table::{Cause, Miss, Request, Table, Tracer, Verdict};
 
 use crate::sim::SimRequest;
 
+pub use egress_hcm::PathNormalization;
+
 /// A verdict, described, with the source line of the deciding rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Explained {
@@ -191,9 +193,15 @@ impl Properties for SimProperties<'_> {
     }
 }
 
-/// Explains the decision for `req` under `spec`: the same decision path
-/// as the filter ([`egress_table::proxy`]), with a tracer attached.
-pub fn explain(spec: &TableSpec, req: &SimRequest) -> Result<Explanation, String> {
+/// Explains the decision for `req` under `spec`: the request goes through
+/// the emulation of Envoy's connection manager under `normalization` (as in
+/// `egressc simulate`), then the filter's decision path
+/// ([`egress_table::proxy`]) with a tracer attached.
+pub fn explain(
+    spec: &TableSpec,
+    req: &SimRequest,
+    normalization: egress_hcm::PathNormalization,
+) -> Result<Explanation, String> {
     let bytes = egress_table::format::encode(spec).map_err(|e| e.0)?;
     let table = Table::from_bytes(&bytes).map_err(|e| e.to_string())?;
     let rules: Vec<&RuleSpec> = spec
@@ -211,7 +219,7 @@ pub fn explain(spec: &TableSpec, req: &SimRequest) -> Result<Explanation, String
                 reason.as_str()
             ),
             (Some(r), None) if req.is_http() => format!(
-                "HTTP {} host {} port {} path {}{}",
+                "HTTP {} host {} port {} path {} (as forwarded){}",
                 String::from_utf8_lossy(d.method),
                 String::from_utf8_lossy(r.host),
                 r.port,
@@ -260,23 +268,39 @@ pub fn explain(spec: &TableSpec, req: &SimRequest) -> Result<Explanation, String
             describe,
         ));
     }
-    // What the proxy hands the filter: the pseudo-headers, then the
-    // request's own headers (a CONNECT carries no `:path`).
-    let method = req.method.as_deref().unwrap_or("GET");
-    let path = req.path.as_deref().or((method != "CONNECT").then_some("/"));
-    let scheme = req.scheme.as_deref().unwrap_or("http");
-    let mut pairs: Vec<(&[u8], &[u8])> = Vec::with_capacity(req.headers.len() + 4);
-    if let Some(h) = req.host.as_deref() {
-        pairs.push((b":authority", h.as_bytes()));
-    }
-    if let Some(p) = path {
-        pairs.push((b":path", p.as_bytes()));
-    }
-    pairs.push((b":method", method.as_bytes()));
-    pairs.push((b":scheme", scheme.as_bytes()));
-    for (k, v) in &req.headers {
-        pairs.push((k.as_bytes(), v.as_slice()));
-    }
+    // What the proxy hands the filter: the client's request after Envoy's
+    // connection manager (the same emulation the local host runs).
+    let client_headers = req.header_pairs();
+    let prepared = match egress_hcm::prepare(&req.client_request(&client_headers), normalization) {
+        Ok(p) => p,
+        Err(rejection) => {
+            return Ok(Explanation {
+                request: format!(
+                    "{} (refused by the proxy before any filter: {} {})",
+                    req.describe(),
+                    rejection.status,
+                    rejection.details
+                ),
+                enforced: Explained {
+                    record: Record {
+                        decision: egress_table::spec::Action::Deny,
+                        policy: None,
+                        rule: None,
+                        reason: "proxy-rejected".to_owned(),
+                    },
+                    line: None,
+                },
+                audit: None,
+                skipped: Vec::new(),
+                considered: Vec::new(),
+            });
+        }
+    };
+    let pairs: Vec<(&[u8], &[u8])> = prepared
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_slice(), v.as_slice()))
+        .collect();
     Ok(proxy::decide_http(
         &table,
         &pairs,

@@ -99,25 +99,14 @@ impl Runner {
             );
         }
         if r.is_http() {
-            // What the client sends: a CONNECT has no path unless one is given.
-            let method = r.method.as_deref().unwrap_or("GET");
-            let default_path = if method == "CONNECT" { "" } else { "/" };
-            let mut req = HttpRequest::new(
-                method,
-                r.host.as_deref().unwrap_or(""),
-                r.path.as_deref().unwrap_or(default_path),
-            );
+            // What the client sends (the same request `explain` decides on).
+            let (method, path, scheme) = r.request_line();
+            let mut req = HttpRequest::new(method, r.host.as_deref().unwrap_or(""), path);
             if r.host.is_none() {
                 req.authority = None;
             }
-            req.scheme = r
-                .scheme
-                .clone()
-                .unwrap_or_else(|| "http".into())
-                .into_bytes();
-            for (k, v) in &r.headers {
-                req.headers.push((k.as_bytes().to_vec(), v.clone()));
-            }
+            req.scheme = scheme.as_bytes().to_vec();
+            req.headers = r.header_pairs();
             props.set(
                 &["destination", "port"],
                 Value::Int(i64::from(r.effective_port())),

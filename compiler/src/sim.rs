@@ -51,6 +51,43 @@ impl SimRequest {
         }
     }
 
+    /// The method, path and scheme a client sends for this request: GET,
+    /// `/` (nothing for a CONNECT) and `http` unless given.
+    pub fn request_line(&self) -> (&str, &str, &str) {
+        let method = self.method.as_deref().unwrap_or("GET");
+        let default_path = if method == "CONNECT" { "" } else { "/" };
+        (
+            method,
+            self.path.as_deref().unwrap_or(default_path),
+            self.scheme.as_deref().unwrap_or("http"),
+        )
+    }
+
+    /// The request's own headers as (name, value) bytes, in order.
+    pub fn header_pairs(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        self.headers
+            .iter()
+            .map(|(k, v)| (k.as_bytes().to_vec(), v.clone()))
+            .collect()
+    }
+
+    /// What the client sends, for Envoy's connection manager
+    /// ([`egress_hcm::prepare`]); `headers` is [`SimRequest::header_pairs`].
+    pub fn client_request<'a>(
+        &'a self,
+        headers: &'a [(Vec<u8>, Vec<u8>)],
+    ) -> egress_hcm::ClientRequest<'a> {
+        let (method, path, scheme) = self.request_line();
+        egress_hcm::ClientRequest {
+            method: method.as_bytes(),
+            scheme: scheme.as_bytes(),
+            authority: self.host.as_deref().map(str::as_bytes),
+            path: path.as_bytes(),
+            headers,
+            body_len: None,
+        }
+    }
+
     /// A short human description in the test-case syntax, e.g.
     /// `GET http://httpbin.org/get from "cluster.local/ns/a/sa/b"` or `tls://github.com:443`.
     pub fn describe(&self) -> String {

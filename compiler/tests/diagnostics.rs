@@ -236,7 +236,12 @@ fn valid_cases_compile_cleanly_and_their_tables_match_the_snapshots() {
         for p in &compiled.checked.policies {
             for t in &p.tests {
                 for c in &t.cases {
-                    let e = egressc::explain::explain(&compiled.spec, &c.request).unwrap();
+                    let e = egressc::explain::explain(
+                        &compiled.spec,
+                        &c.request,
+                        egressc::explain::PathNormalization::Base,
+                    )
+                    .unwrap();
                     assert_eq!(
                         e.enforced.record.decision,
                         c.expect,

@@ -65,7 +65,12 @@ fn example_policy_tests_hold_natively() {
             for t in &p.tests {
                 for c in &t.cases {
                     cases += 1;
-                    let e = egressc::explain::explain(&compiled.spec, &c.request).unwrap();
+                    let e = egressc::explain::explain(
+                        &compiled.spec,
+                        &c.request,
+                        egressc::explain::PathNormalization::Base,
+                    )
+                    .unwrap();
                     assert_eq!(
                         e.enforced.record.decision,
                         c.expect,

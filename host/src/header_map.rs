@@ -14,38 +14,7 @@ pub(crate) fn first_value<'a>(h: &'a Headers, name: &[u8]) -> Option<&'a [u8]> {
         .map(|(_, v)| v.as_slice())
 }
 
-/// Request and response headers Envoy keeps as "inline" (O(1)) entries: a
-/// second value added for one of them is appended with "," instead of
-/// becoming a new entry (`HeaderMapImpl::insertByKey`).
-pub(crate) fn is_inline(key: &[u8]) -> bool {
-    key.first() == Some(&b':')
-        || key.starts_with(b"x-envoy-")
-        || matches!(
-            key,
-            b"content-type"
-                | b"content-length"
-                | b"user-agent"
-                | b"x-forwarded-for"
-                | b"x-forwarded-proto"
-                | b"x-forwarded-host"
-                | b"x-forwarded-client-cert"
-                | b"x-request-id"
-                | b"x-client-trace-id"
-                | b"connection"
-                | b"transfer-encoding"
-                | b"te"
-                | b"upgrade"
-                | b"via"
-                | b"expect"
-                | b"keep-alive"
-                | b"proxy-connection"
-                | b"proxy-status"
-                | b"grpc-timeout"
-                | b"date"
-                | b"server"
-                | b"location"
-        )
-}
+pub(crate) use egress_hcm::header_add;
 
 /// Lower-cases a header name; in a request map `host` is an alias of
 /// `:authority` (Envoy's request header lookup table maps the legacy name).
@@ -55,32 +24,6 @@ pub(crate) fn map_key(ty: MapType, key: &[u8]) -> Vec<u8> {
         b":authority".to_vec()
     } else {
         k
-    }
-}
-
-/// `addCopy`: append (or coalesce into an inline header, where Envoy's
-/// `appendToHeader` adds "," + value, and nothing for an empty value);
-/// pseudo-headers stay in front.
-pub(crate) fn header_add(h: &mut Headers, key: Vec<u8>, value: &[u8]) {
-    if is_inline(&key)
-        && let Some((_, v)) = h.iter_mut().find(|(k, _)| *k == key)
-    {
-        if !value.is_empty() {
-            if !v.is_empty() {
-                v.push(b',');
-            }
-            v.extend_from_slice(value);
-        }
-        return;
-    }
-    if key.first() == Some(&b':') {
-        let at = h
-            .iter()
-            .position(|(k, _)| k.first() != Some(&b':'))
-            .unwrap_or(h.len());
-        h.insert(at, (key, value.to_vec()));
-    } else {
-        h.push((key, value.to_vec()));
     }
 }
 

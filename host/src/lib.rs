@@ -34,7 +34,6 @@ mod header_map;
 mod http;
 mod imports;
 mod memory;
-pub mod normalize;
 pub mod pairs;
 pub mod properties;
 mod shared;
@@ -43,8 +42,9 @@ mod types;
 pub mod vm;
 
 pub use egress_abi::{Action, LogLevel, MetricKind, PeerType, Status};
+pub use egress_hcm::normalize;
+pub use egress_hcm::{PathNormalization, UnknownNormalization, normalize_path};
 pub use error::HostError;
-pub use normalize::{PathNormalization, UnknownNormalization, normalize_path};
 pub use properties::{Properties, Value};
 pub use types::{
     Connection, ConnectionOutcome, GrpcCall, Headers, HttpCall, HttpCallResponse, HttpOutcome,

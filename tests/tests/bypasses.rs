@@ -714,7 +714,9 @@ fn explain_agrees_with_the_filter_on_the_findings() {
         for line in lines {
             let req = egressc::sim::parse_line(line).unwrap();
             let ran = runner.run(&req).unwrap();
-            let ex = egressc::explain::explain(&spec, &req).unwrap();
+            let ex =
+                egressc::explain::explain(&spec, &req, egressc::explain::PathNormalization::Base)
+                    .unwrap();
             assert_eq!(ex.enforced.record, ran.record, "{policy}\n{line}");
             let audit = ex.audit.as_ref().map(|a| &a.record);
             assert_eq!(audit, ran.audit.as_ref(), "audit: {policy}\n{line}");

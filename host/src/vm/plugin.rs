@@ -15,11 +15,11 @@ use super::guest::{Budget, Exports, typed};
 use crate::engine;
 use crate::error::HostError;
 use crate::imports;
-use crate::normalize::PathNormalization;
 use crate::properties::Properties;
 use crate::shared::Services;
 use crate::state::{HostState, PluginInfo};
 use crate::types::UpstreamResponse;
+use egress_hcm::PathNormalization;
 
 /// How the host runs guests. `Default` is what Istio ships.
 #[derive(Debug, Clone, PartialEq, Eq)]

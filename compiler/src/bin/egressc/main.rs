@@ -128,6 +128,9 @@ enum Command {
         request: String,
         #[arg(long, value_enum, default_value = "human")]
         format: ReportFormat,
+        /// Envoy path normalization before the filter (as in `simulate`): none, base (Istio's default), merge-slashes, decode-and-merge-slashes.
+        #[arg(long, default_value = "base")]
+        path_normalization: egressc::explain::PathNormalization,
     },
     /// Run requests through the real filter (.wasm) in the local proxy-wasm host.
     Simulate {
@@ -287,7 +290,8 @@ fn main() -> ExitCode {
             policies,
             request,
             format,
-        } => subcommands::explain(&policies, &request, format),
+            path_normalization,
+        } => subcommands::explain(&policies, &request, format, path_normalization),
         Command::Simulate {
             policies,
             requests,

@@ -158,7 +158,12 @@ fn compile_quiet(paths: &[PathBuf]) -> Result<(Sources, egressc::Compiled), u8> 
     }
 }
 
-pub fn explain(paths: &[PathBuf], request: &str, format: ReportFormat) -> u8 {
+pub fn explain(
+    paths: &[PathBuf],
+    request: &str,
+    format: ReportFormat,
+    normalization: egressc::explain::PathNormalization,
+) -> u8 {
     let (_, compiled) = match compile_quiet(paths) {
         Ok(c) => c,
         Err(code) => return code,
@@ -167,7 +172,7 @@ pub fn explain(paths: &[PathBuf], request: &str, format: ReportFormat) -> u8 {
         Ok(r) => r,
         Err(e) => return fail(&format!("--request: {e}")),
     };
-    match egressc::explain::explain(&compiled.spec, &req) {
+    match egressc::explain::explain(&compiled.spec, &req, normalization) {
         Ok(e) => {
             match format {
                 ReportFormat::Human => print!("{}", e.render()),

@@ -1,4 +1,4 @@
-//! Stage: what Envoy's HTTP connection manager does to a request before any
+//! What Envoy's HTTP connection manager does to a request's path before any
 //! HTTP filter sees it: path normalization (Istio's `meshConfig.pathNormalization`)
 //! and the request checks that end in a local 400.
 //!
@@ -102,7 +102,7 @@ pub struct Rejection {
 }
 
 /// `PathNormalizationFailed` in Envoy's `ResponseCodeDetails`.
-pub(crate) const PATH_NORMALIZATION_FAILED: Rejection = Rejection {
+pub const PATH_NORMALIZATION_FAILED: Rejection = Rejection {
     status: 400,
     details: "path_normalization_failed",
 };
@@ -260,7 +260,7 @@ fn back_up(out: &mut Vec<u8>) {
 
 /// Our implementation of the canonicalizer's rules (see the module docs).
 /// `None` means the path is invalid (a NUL, raw or as `%00`).
-pub(crate) fn canonicalize(s: &[u8]) -> Option<Vec<u8>> {
+pub fn canonicalize(s: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(s.len() + 1);
     if s.is_empty() {
         out.push(b'/');
@@ -342,7 +342,7 @@ pub(crate) fn canonicalize(s: &[u8]) -> Option<Vec<u8>> {
 /// Envoy's HTTP/1 codec and connection manager refuse a method that is not an
 /// upper-case token with 400 (per the project's reference,
 /// `shared/reference/egress-semantics.md` §(b)4).
-pub(crate) fn check_method(m: &[u8]) -> Result<(), Rejection> {
+pub fn check_method(m: &[u8]) -> Result<(), Rejection> {
     let ok = !m.is_empty() && m.iter().all(|c| is_tchar(*c) && !c.is_ascii_lowercase());
     if ok {
         Ok(())
@@ -355,7 +355,7 @@ pub(crate) fn check_method(m: &[u8]) -> Result<(), Rejection> {
 }
 
 /// RFC 9110 `tchar`.
-pub(crate) fn is_tchar(c: u8) -> bool {
+pub fn is_tchar(c: u8) -> bool {
     c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)
 }
 
