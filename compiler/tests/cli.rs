@@ -166,6 +166,44 @@ fn compile_writes_atomically_and_nothing_on_error() {
     );
 }
 
+/// `-o /dev/null` (as docs/istio.md uses it) writes into the device: an
+/// atomic rename over it would leave a regular file where `/dev/null` was,
+/// and every later reader of `/dev/null` would read what was written there.
+/// A symbolic link keeps pointing where it did, and the file it names gets
+/// the output.
+#[test]
+fn outputs_that_are_not_regular_files_are_written_in_place() {
+    use std::os::unix::fs::FileTypeExt as _;
+    let httpbin = policies().join("httpbin.egress");
+    let httpbin = httpbin.to_str().unwrap();
+    for cmd in [
+        &["compile", httpbin, "-o", "/dev/null"][..],
+        &["istio", httpbin, "-o", "/dev/null"][..],
+    ] {
+        let out = egressc(cmd);
+        assert_eq!(out.status.code(), Some(0), "{cmd:?}: {}", text(&out.stderr));
+        let kind = std::fs::symlink_metadata("/dev/null").unwrap().file_type();
+        assert!(kind.is_char_device(), "{cmd:?} replaced /dev/null");
+    }
+    let d = scratch("symlink");
+    let real = d.join("real.table");
+    std::fs::write(&real, b"old").unwrap();
+    let link = d.join("link.table");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let out = egressc(&["compile", httpbin, "-o", link.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(link.is_symlink(), "the link was replaced by a file");
+    assert!(egress_table::Table::from_bytes(&std::fs::read(&real).unwrap()).is_ok());
+    // A directory is named as such, and left alone.
+    let out = egressc(&["compile", httpbin, "-o", d.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("is a directory"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
 #[test]
 fn missing_files_are_usage_errors() {
     let out = egressc(&["check", "/nonexistent/x.egress"]);

@@ -53,6 +53,12 @@ pub fn read(p: &Path) -> Result<String, String> {
 /// directory, flushed and synced, then renamed over the target. On any error
 /// the target is untouched and the temporary file is removed. `-` writes to
 /// standard output.
+///
+/// Only a regular file (or a new one) is replaced by renaming. A path that
+/// names something else (`/dev/null`, `/dev/stdout`, a FIFO) is opened and
+/// written in place: renaming over it would put a regular file where a
+/// device was. A symbolic link keeps pointing where it did: the file it
+/// names is replaced.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
     if path.as_os_str() == "-" {
         let mut out = std::io::stdout().lock();
@@ -61,6 +67,43 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
             .and_then(|()| out.flush())
             .map_err(|e| format!("cannot write to standard output: {e}"));
     }
+    let cannot = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => {
+            return Err(format!(
+                "cannot write {}: it is a directory (name a file)",
+                path.display()
+            ));
+        }
+        Ok(m) if !m.is_file() => {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(cannot)?;
+            return f.write_all(bytes).and_then(|()| f.flush()).map_err(cannot);
+        }
+        _ => {}
+    }
+    let target = if path.is_symlink() {
+        std::fs::canonicalize(path).map_err(cannot)?
+    } else {
+        path.to_path_buf()
+    };
+    let tmp = sibling(&target, "tmp");
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &target)
+    })();
+    result.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        cannot(e)
+    })
+}
+
+/// A hidden name beside `path` for a temporary copy: `.NAME.KIND-PID`.
+fn sibling(path: &Path, kind: &str) -> PathBuf {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -69,15 +112,50 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "out".into());
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
+    dir.join(format!(".{name}.{kind}-{}", std::process::id()))
+}
+
+/// Writes a directory of files (relative paths and their bytes) as a whole:
+/// into a fresh sibling directory first, which is then renamed into place;
+/// an earlier `dir` is moved aside and removed after. The output is never a
+/// mix of two writes or a partial one. The caller decides beforehand whether
+/// an existing `dir` may be replaced; anything but a directory is refused
+/// here.
+pub fn write_dir_atomic(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<(), String> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(format!(
+            "cannot write {}: it exists and is not a directory",
+            dir.display()
+        ));
+    }
+    let tmp = sibling(dir, "tmp");
+    let old = sibling(dir, "old");
+    let result = (|| -> std::io::Result<()> {
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp)?;
+        }
+        std::fs::create_dir_all(&tmp)?;
+        for (path, bytes) in files {
+            let p = tmp.join(path);
+            if let Some(d) = p.parent() {
+                std::fs::create_dir_all(d)?;
+            }
+            std::fs::write(&p, bytes)?;
+        }
+        if dir.exists() {
+            std::fs::rename(dir, &old)?;
+        }
+        std::fs::rename(&tmp, dir)?;
+        if old.exists() {
+            std::fs::remove_dir_all(&old)?;
+        }
+        Ok(())
     })();
     result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        format!("cannot write {}: {e}", path.display())
+        let _ = std::fs::remove_dir_all(&tmp);
+        if old.exists() && !dir.exists() {
+            let _ = std::fs::rename(&old, dir);
+        }
+        format!("cannot write {}: {e}", dir.display())
     })
 }

@@ -292,37 +292,5 @@ fn write_layout_dir(dir: &Path, layout: &oci::Layout) -> Result<(), String> {
             ));
         }
     }
-    let parent = match dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "layout".into());
-    let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
-    let old = parent.join(format!(".{name}.old-{}", std::process::id()));
-    let result = (|| -> std::io::Result<()> {
-        let _ = std::fs::remove_dir_all(&tmp);
-        for (path, bytes) in &layout.files {
-            let p = tmp.join(path);
-            if let Some(d) = p.parent() {
-                std::fs::create_dir_all(d)?;
-            }
-            std::fs::write(&p, bytes)?;
-        }
-        if dir.exists() {
-            std::fs::rename(dir, &old)?;
-        }
-        std::fs::rename(&tmp, dir)?;
-        let _ = std::fs::remove_dir_all(&old);
-        Ok(())
-    })();
-    result.map_err(|e| {
-        let _ = std::fs::remove_dir_all(&tmp);
-        if old.exists() && !dir.exists() {
-            let _ = std::fs::rename(&old, dir);
-        }
-        format!("cannot write {}: {e}", dir.display())
-    })
+    files::write_dir_atomic(dir, &layout.files)
 }
