@@ -4,7 +4,7 @@
 CARGO ?= cargo
 EGRESSC := target/native/egressc
 
-.PHONY: all setup wasm build demo test lint unit e2e policy-tests bench fuzz fmt clean
+.PHONY: all setup wasm build demo test lint unit e2e policy-tests bench fuzz fmt clean loadtest
 
 # The property tests in `make test` run from a fixed seed, so a CI run is
 # reproducible and a landing never depends on luck; `make fuzz` explores
@@ -49,10 +49,17 @@ test: lint unit policy-tests
 bench: build
 	$(CARGO) bench -p egress-tests
 
+# Squid, `egressc proxy` and `egressc proxy --bypass-filter` under wrk on
+# loopback (needs squid and wrk: apt-get install squid wrk); prints the table
+# that docs/performance.md records. Not part of `make test`.
+loadtest: wasm
+	@scripts/loadtest.sh
+
 # Random seeds; a failure prints the input, which then goes into the
 # `regressions` test of the crate it came from.
 fuzz: wasm
 	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test --profile native -p egressc --test fuzz
+	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test --profile native -p egressc --test cedar
 	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test --profile native -p egress-table
 	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test --profile native -p egress-tests --test agreement
 

@@ -126,6 +126,8 @@ pub enum Methods {
     Any(Span),
     /// `GET, POST`.
     List(Vec<Spanned<String>>),
+    /// `any except DELETE, PATCH`: the span of `any except`, and the methods.
+    AnyExcept(Span, Vec<Spanned<String>>),
 }
 
 /// How a path pattern was written.
@@ -135,6 +137,8 @@ pub enum PathForm {
     Plain,
     /// `prefix "/x/"`.
     Prefix,
+    /// `suffix ".json"`.
+    Suffix,
     /// `~"regex"`.
     Regex,
 }
@@ -168,6 +172,18 @@ pub enum HeaderOp {
     Absent(Span),
     /// `== "value"`.
     Equals(Spanned<Vec<u8>>),
+    /// `!= "v"`, `prefix "v"`, `suffix "v"`, `not prefix "v"`, `not suffix "v"`:
+    /// the operator's span, what it compares, whether it is negated, the value.
+    Compare {
+        /// The operator (`!=`, `prefix`, `not suffix`, …).
+        span: Span,
+        /// Equals, prefix or suffix.
+        op: egress_table::spec::ValueOp,
+        /// `!=`, `not prefix`, `not suffix`.
+        negated: bool,
+        /// The string.
+        value: Spanned<Vec<u8>>,
+    },
 }
 
 /// `header "name" …`.
@@ -186,8 +202,12 @@ pub struct HeaderCond {
 pub enum Cond {
     /// `path …`.
     Path(Span, Vec<PathPat>),
+    /// `except path …`: none of the patterns may match.
+    ExceptPath(Span, Vec<PathPat>),
     /// `from …`.
     From(Span, Vec<SourceItem>),
+    /// `except from …`: the principal must match none of the sources.
+    ExceptFrom(Span, Vec<SourceItem>),
     /// `when header … and header …`.
     When(Span, Vec<HeaderCond>),
 }
@@ -196,16 +216,35 @@ impl Cond {
     /// The clause's span.
     pub fn span(&self) -> Span {
         match self {
-            Self::Path(s, _) | Self::From(s, _) | Self::When(s, _) => *s,
+            Self::Path(s, _)
+            | Self::ExceptPath(s, _)
+            | Self::From(s, _)
+            | Self::ExceptFrom(s, _)
+            | Self::When(s, _) => *s,
+        }
+    }
+
+    /// The clause's keyword(s), as written: `path`, `except path`, `from`,
+    /// `except from` or `when`.
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            Self::Path(..) => "path",
+            Self::ExceptPath(..) => "except path",
+            Self::From(..) => "from",
+            Self::ExceptFrom(..) => "except from",
+            Self::When(..) => "when",
         }
     }
 }
 
-/// `allow|deny [methods] [conditions]`.
+/// `allow|deny [methods] [conditions]`, or `otherwise deny`.
 #[derive(Debug, Clone)]
 pub struct Rule {
     /// The whole rule.
     pub span: Span,
+    /// `otherwise deny`: the span of `otherwise` (the action is `deny`, and
+    /// there are no methods or conditions).
+    pub otherwise: Option<Span>,
     /// Allow or deny.
     pub action: Spanned<RuleAction>,
     /// Methods, if given.

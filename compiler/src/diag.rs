@@ -249,7 +249,7 @@ pub fn render_json(d: &Diagnostic, sources: &Sources) -> String {
             .map_or((0, 0), |f| f.line_col(span.end));
         serde_json::json!({"file": file, "line": line, "column": column, "end_line": end_line, "end_column": end_column})
     };
-    serde_json::json!({
+    let v = serde_json::json!({
         "severity": d.severity.as_str(),
         "code": d.code,
         "message": d.message,
@@ -258,8 +258,17 @@ pub fn render_json(d: &Diagnostic, sources: &Sources) -> String {
         "labels": d.labels.iter().map(|l| serde_json::json!({"location": loc(l.span), "message": l.message})).collect::<Vec<_>>(),
         "help": d.help,
         "note": d.note,
-    })
-    .to_string()
+    });
+    json_text(v)
+}
+
+/// A JSON value as one line of text, its object keys sorted: the same bytes
+/// whichever serde_json features the build unified (cedar-policy turns on
+/// `preserve_order`, which would keep insertion order). Every JSON line
+/// egressc prints goes through here.
+pub fn json_text(mut v: serde_json::Value) -> String {
+    v.sort_all_objects();
+    v.to_string()
 }
 
 /// Edit distance counting a swap of two adjacent characters as one edit

@@ -6,12 +6,12 @@
 
 use std::fmt::Write as _;
 
-use egress_table::proxy::{self, Decided, Properties};
+use egress_table::proxy::{self, Decided};
 use egress_table::record::Record;
 use egress_table::spec::{HeaderSpec, PathSpec, RuleSpec, SourceSpec, TableSpec};
 use egress_table::{Cause, Miss, Request, Table, Tracer, Verdict};
 
-use crate::sim::SimRequest;
+use crate::sim::{SimProps, SimRequest};
 
 pub use egress_hcm::PathNormalization;
 
@@ -83,37 +83,28 @@ fn explained(t: &Table, v: &Verdict) -> Explained {
 
 /// Renders a rule as policy-language text.
 pub fn rule_text(r: &RuleSpec) -> String {
+    if r.fallback {
+        return "otherwise deny".to_owned();
+    }
     let mut s = format!("{} {}", r.action.as_str(), r.methods);
+    let list = |items: Vec<String>| items.join(", ");
     if !r.paths.is_empty() {
-        let ps: Vec<String> = r
-            .paths
-            .iter()
-            .map(|p| match p {
-                PathSpec::Exact(t) => format!("{t:?}"),
-                PathSpec::Prefix(t) => format!("prefix {t:?}"),
-                PathSpec::Pattern {
-                    kind: egress_table::spec::PatternKind::Regex,
-                    source,
-                    ..
-                } => format!("~{source:?}"),
-                PathSpec::Pattern { source, .. } => format!("{source:?}"),
-            })
-            .collect();
-        let _ = write!(s, " path {}", ps.join(", "));
+        let _ = write!(s, " path {}", list(r.paths.iter().map(path_text).collect()));
+    }
+    if !r.except_paths.is_empty() {
+        let ps = r.except_paths.iter().map(path_text).collect();
+        let _ = write!(s, " except path {}", list(ps));
     }
     if !r.sources.is_empty() {
-        let ss: Vec<String> = r
-            .sources
-            .iter()
-            .map(|x| match x {
-                SourceSpec::Principal(p) => format!("principal {p:?}"),
-                SourceSpec::Namespace(n) => format!("namespace {n:?}"),
-                SourceSpec::ServiceAccount { namespace, name } => {
-                    format!("serviceaccount \"{namespace}/{name}\"")
-                }
-            })
-            .collect();
-        let _ = write!(s, " from {}", ss.join(", "));
+        let _ = write!(
+            s,
+            " from {}",
+            list(r.sources.iter().map(source_text).collect())
+        );
+    }
+    if !r.except_sources.is_empty() {
+        let ss = r.except_sources.iter().map(source_text).collect();
+        let _ = write!(s, " except from {}", list(ss));
     }
     if !r.headers.is_empty() {
         let hs: Vec<String> = r.headers.iter().map(header_text).collect();
@@ -122,34 +113,80 @@ pub fn rule_text(r: &RuleSpec) -> String {
     s
 }
 
+fn path_text(p: &PathSpec) -> String {
+    match p {
+        PathSpec::Exact(t) => format!("{t:?}"),
+        PathSpec::Prefix(t) => format!("prefix {t:?}"),
+        PathSpec::Suffix(t) => format!("suffix {t:?}"),
+        PathSpec::Pattern {
+            kind: egress_table::spec::PatternKind::Regex,
+            source,
+            ..
+        } => format!("~{source:?}"),
+        PathSpec::Pattern { source, .. } => format!("{source:?}"),
+    }
+}
+
+fn source_text(x: &SourceSpec) -> String {
+    match x {
+        SourceSpec::Principal(p) => format!("principal {p:?}"),
+        SourceSpec::Namespace(n) => format!("namespace {n:?}"),
+        SourceSpec::ServiceAccount { namespace, name } => {
+            format!("serviceaccount \"{namespace}/{name}\"")
+        }
+        SourceSpec::AnyPrincipal => "principal \"*\"".to_owned(),
+    }
+}
+
 fn header_text(h: &HeaderSpec) -> String {
-    match h {
-        HeaderSpec::Present(n) => format!("header {n:?} present"),
-        HeaderSpec::Absent(n) => format!("header {n:?} absent"),
-        HeaderSpec::Equals(n, v) => format!("header {n:?} == {:?}", String::from_utf8_lossy(v)),
+    let n = h.name();
+    match h.value_test() {
+        None if matches!(h, HeaderSpec::Present(_)) => format!("header {n:?} present"),
+        None => format!("header {n:?} absent"),
+        Some((op, v, negated)) => {
+            let op = match (op, negated) {
+                (egress_table::spec::ValueOp::Equals, false) => "==",
+                (egress_table::spec::ValueOp::Equals, true) => "!=",
+                (egress_table::spec::ValueOp::Prefix, false) => "prefix",
+                (egress_table::spec::ValueOp::Prefix, true) => "not prefix",
+                (egress_table::spec::ValueOp::Suffix, false) => "suffix",
+                (egress_table::spec::ValueOp::Suffix, true) => "not suffix",
+            };
+            format!("header {n:?} {op} {:?}", String::from_utf8_lossy(v))
+        }
     }
 }
 
 fn miss_text(m: Miss, r: &RuleSpec, req: &Request<'_>) -> String {
+    let principal = || {
+        req.principal
+            .map(String::from_utf8_lossy)
+            .unwrap_or_default()
+    };
+    let path = || String::from_utf8_lossy(req.path.unwrap_or_default());
     match m {
+        Miss::Method if r.methods.is_open() => format!(
+            "the method is one that `any except {}` leaves out",
+            r.methods.excluded()
+        ),
         Miss::Method => format!("the method is not {}", r.methods),
         Miss::ConnectNotNamed => {
-            "CONNECT opens a tunnel: only an allow rule that names CONNECT admits it (`any` does not)"
+            "CONNECT opens a tunnel: only an allow rule that names CONNECT admits it (`any` and `any except` do not)"
                 .to_owned()
         }
-        Miss::Path => format!(
-            "path {:?} matches none of the rule's paths",
-            String::from_utf8_lossy(req.path.unwrap_or_default())
-        ),
+        Miss::Path => format!("path {:?} matches none of the rule's paths", path()),
+        Miss::ExceptPath => format!("path {:?} matches one of its `except path` patterns", path()),
         Miss::NoPath => {
             "a CONNECT without a path cannot satisfy an allow rule's path condition".to_owned()
         }
         Miss::NoPrincipal => "the request has no source principal".to_owned(),
         Miss::Source => format!(
             "principal {:?} is not among the rule's sources",
-            req.principal
-                .map(String::from_utf8_lossy)
-                .unwrap_or_default()
+            principal()
+        ),
+        Miss::ExceptSource => format!(
+            "principal {:?} matches one of its `except from` sources",
+            principal()
         ),
         Miss::Header(i) => format!(
             "{} does not hold",
@@ -158,38 +195,6 @@ fn miss_text(m: Miss, r: &RuleSpec, req: &Request<'_>) -> String {
                 .map(header_text)
                 .unwrap_or_default()
         ),
-    }
-}
-
-/// The attributes of a simulated request, as the local host gives them to
-/// the filter (see `crate::run`).
-struct SimProperties<'a>(&'a SimRequest);
-
-impl Properties for SimProperties<'_> {
-    type Bytes = Vec<u8>;
-
-    fn request_host(&self) -> Option<Vec<u8>> {
-        None
-    }
-
-    fn destination_port(&self) -> Option<u16> {
-        Some(self.0.effective_port())
-    }
-
-    fn destination_address(&self) -> Option<(Option<std::net::IpAddr>, Option<u16>)> {
-        let ip = self
-            .0
-            .destination
-            .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
-        Some((Some(ip), Some(self.0.effective_port())))
-    }
-
-    fn sni(&self) -> Option<Vec<u8>> {
-        self.0.sni.as_ref().map(|s| s.as_bytes().to_vec())
-    }
-
-    fn peer_principal(&self) -> Option<Vec<u8>> {
-        self.0.principal.as_ref().map(|p| p.as_bytes().to_vec())
     }
 }
 
@@ -209,7 +214,7 @@ pub fn explain(
         .iter()
         .flat_map(|p| p.destinations.iter().flat_map(|d| d.rules.iter()))
         .collect();
-    let props = SimProperties(req);
+    let props = SimProps(req);
     let mut collect = Collect::default();
     let describe = |d: &Decided<'_>, collect: &mut Collect| {
         let desc = match (&d.request, d.refused) {

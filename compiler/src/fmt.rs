@@ -16,6 +16,7 @@ use crate::diag::Diagnostic;
 use crate::lex::{Comment, is_word, lex};
 use crate::parse::parse;
 use crate::source::{FileId, Span};
+use egress_table::spec::ValueOp;
 
 /// Formats a file. Refuses (with the errors) a file that does not parse.
 pub fn format_source(text: &str) -> Result<String, Vec<Diagnostic>> {
@@ -363,43 +364,51 @@ fn act(a: RuleAction) -> &'static str {
 }
 
 fn rule(r: &Rule, http: bool) -> String {
+    if r.otherwise.is_some() {
+        return "otherwise deny".to_owned();
+    }
     let mut s = String::from(act(r.action.value));
+    let names = |ms: &[crate::source::Spanned<String>]| {
+        ms.iter()
+            .map(|m| m.value.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     match &r.methods {
         Some(Methods::List(ms)) => {
-            let _ = write!(
-                s,
-                " {}",
-                ms.iter()
-                    .map(|m| m.value.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
+            let _ = write!(s, " {}", names(ms));
+        }
+        Some(Methods::AnyExcept(_, ms)) => {
+            let _ = write!(s, " any except {}", names(ms));
         }
         Some(Methods::Any(_)) | None if http => s.push_str(" any"),
         _ => {}
     }
     let rank = |c: &Cond| match c {
         Cond::Path(..) => 0,
-        Cond::From(..) => 1,
-        Cond::When(..) => 2,
+        Cond::ExceptPath(..) => 1,
+        Cond::From(..) => 2,
+        Cond::ExceptFrom(..) => 3,
+        Cond::When(..) => 4,
     };
     let mut conds: Vec<&Cond> = r.conds.iter().collect();
     conds.sort_by_key(|c| rank(c));
     for c in conds {
         match c {
-            Cond::Path(_, pats) => {
+            Cond::Path(_, pats) | Cond::ExceptPath(_, pats) => {
                 let ps: Vec<String> = pats
                     .iter()
                     .map(|p| match p.form {
                         PathForm::Plain => q(&p.text.value),
                         PathForm::Prefix => format!("prefix {}", q(&p.text.value)),
+                        PathForm::Suffix => format!("suffix {}", q(&p.text.value)),
                         PathForm::Regex => format!("~{}", q(&p.text.value)),
                     })
                     .collect();
-                let _ = write!(s, " path {}", ps.join(", "));
+                let _ = write!(s, " {} {}", c.keyword(), ps.join(", "));
             }
-            Cond::From(_, items) => {
-                s.push_str(" from");
+            Cond::From(_, items) | Cond::ExceptFrom(_, items) => {
+                let _ = write!(s, " {}", c.keyword());
                 let mut last: Option<&str> = None;
                 for (i, it) in items.iter().enumerate() {
                     if i > 0 {
@@ -420,6 +429,18 @@ fn rule(r: &Rule, http: bool) -> String {
                         HeaderOp::Absent(_) => format!("header {} absent", q(&h.name.value)),
                         HeaderOp::Equals(v) => {
                             format!("header {} == {}", q(&h.name.value), quote(&v.value))
+                        }
+                        HeaderOp::Compare {
+                            op, negated, value, ..
+                        } => {
+                            let op = match (op, negated) {
+                                (ValueOp::Equals, _) => "!=",
+                                (ValueOp::Prefix, false) => "prefix",
+                                (ValueOp::Prefix, true) => "not prefix",
+                                (ValueOp::Suffix, false) => "suffix",
+                                (ValueOp::Suffix, true) => "not suffix",
+                            };
+                            format!("header {} {op} {}", q(&h.name.value), quote(&value.value))
                         }
                     })
                     .collect();

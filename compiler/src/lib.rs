@@ -10,6 +10,9 @@
 //! 4. [`lower`] — to an `egress_table` spec, compiling path patterns to DFAs;
 //! 5. [`emit`] — to the binary table, `pluginConfig` JSON, or a dump.
 //!
+//! [`cedar`] exports a policy set to Cedar (policies, schema, entities)
+//! and, with the `cedar` feature, validates it and runs Cedar's authorizer.
+//!
 //! For the mesh: [`istio`] writes the Istio resources (W05xx warnings),
 //! [`posture`] the mesh-wide outbound setting, and [`oci`] (feature `oci`)
 //! the filter's OCI image; [`yaml`] is the YAML writer they share.
@@ -20,11 +23,13 @@
 //! drive [`compile`] directly.
 
 pub mod ast;
+pub mod cedar;
 pub mod check;
 pub mod diag;
 pub mod emit;
 pub mod explain;
 pub mod fmt;
+pub mod import;
 pub mod istio;
 pub mod lex;
 pub mod lint;

@@ -6,7 +6,7 @@ use egress_table::spec::{
     Target,
 };
 
-use crate::check::{CDest, CPath, CRule, Checked};
+use crate::check::{CDest, CPath, CPolicy, CRule, Checked};
 use crate::diag::Diagnostic;
 use crate::source::Span;
 
@@ -34,81 +34,108 @@ pub fn lint(c: &Checked, diags: &mut Vec<Diagnostic>) {
         .map(|p| has_error(diags, p.span))
         .collect();
     for (p, &broken) in c.policies.iter().zip(&broken) {
-        if p.mode == Mode::Audit && p.log == egress_table::spec::LogSetting::None {
-            diags.push(
-                Diagnostic::warning("W0411", p.log_span.unwrap_or(p.name_span), "an audit policy with `log none`")
-                    .label("its decisions are never enforced and never logged")
-                    .with_label(p.name_span, "this policy is in `mode audit`")
-                    .help("use `log denied` (the default) or `log all` so the dry run shows something; metrics still count"),
-            );
+        lint_policy(p, broken, diags);
+    }
+    lint_wildcards(c, &broken, diags);
+    lint_defaults(c, &broken, diags);
+}
+
+/// The warnings on one policy: its settings (W0411; only these when it is
+/// `broken`), its destinations, and hosts listed twice (W0403).
+fn lint_policy(p: &CPolicy, broken: bool, diags: &mut Vec<Diagnostic>) {
+    if p.mode == Mode::Audit && p.log == egress_table::spec::LogSetting::None {
+        diags.push(
+            Diagnostic::warning("W0411", p.log_span.unwrap_or(p.name_span), "an audit policy with `log none`")
+                .label("its decisions are never enforced and never logged")
+                .with_label(p.name_span, "this policy is in `mode audit`")
+                .help("use `log denied` (the default) or `log all` so the dry run shows something; metrics still count"),
+        );
+    }
+    if broken {
+        return;
+    }
+    if p.dests.is_empty() {
+        diags.push(
+            Diagnostic::warning("W0406", p.name_span, format!("policy \"{}\" has no destinations", p.name))
+                .label("it only contributes its default")
+                .help(format!("add a destination, e.g. destination \"example.com\" port 443 tls; every request it sees gets `default {}`", p.default.as_str())),
+        );
+    }
+    if p.mode == Mode::Enforce
+        && p.default == Action::Allow
+        && !p.dests.is_empty()
+        && p.dests
+            .iter()
+            .all(|d| d.rules.iter().all(|r| r.action == Action::Allow))
+    {
+        diags.push(
+            Diagnostic::warning(
+                "W0410",
+                p.default_span.unwrap_or(p.name_span),
+                "`default allow` with only allow rules",
+            )
+            .label("the rules can only allow what the default already allows")
+            .help("for an allowlist use `default deny`; for a blocklist write `deny` rules"),
+        );
+    }
+    for d in &p.dests {
+        lint_dest(d, diags);
+        if p.default == Action::Deny {
+            for r in d.rules.iter().filter(|r| r.fallback) {
+                diags.push(
+                    Diagnostic::warning("W0424", r.span, "`otherwise deny` in a `default deny` policy")
+                        .label("the policy's default already denies what no rule matches")
+                        .with_label(p.default_span.unwrap_or(p.name_span), if p.default_span.is_some() { "default deny" } else { "default deny (no `default` written)" })
+                        .help("remove it; `otherwise deny` closes a destination in a `default allow` policy"),
+                );
+            }
         }
-        if broken {
-            continue;
-        }
-        if p.dests.is_empty() {
-            diags.push(
-                Diagnostic::warning("W0406", p.name_span, format!("policy \"{}\" has no destinations", p.name))
-                    .label("it only contributes its default")
-                    .help(format!("add a destination, e.g. destination \"example.com\" port 443 tls; every request it sees gets `default {}`", p.default.as_str())),
-            );
-        }
-        if p.mode == Mode::Enforce
-            && p.default == Action::Allow
-            && !p.dests.is_empty()
-            && p.dests
-                .iter()
-                .all(|d| d.rules.iter().all(|r| r.action == Action::Allow))
-        {
-            diags.push(
-                Diagnostic::warning(
-                    "W0410",
-                    p.default_span.unwrap_or(p.name_span),
-                    "`default allow` with only allow rules",
-                )
-                .label("the rules can only allow what the default already allows")
-                .help("for an allowlist use `default deny`; for a blocklist write `deny` rules"),
-            );
-        }
-        for d in &p.dests {
-            lint_dest(d, diags);
-        }
-        // The same host twice within a policy.
-        let mut seen: Vec<(&HostPattern, Protocol, &[PortRange], Span, usize)> = Vec::new();
-        for (i, d) in p.dests.iter().enumerate() {
-            for t in &d.targets {
-                if let Target::Host(h) = &t.value {
-                    if let Some((_, _, _, prev, j)) = seen.iter().find(|(h2, pr, ports, _, _)| {
-                        *h2 == h && *pr == d.protocol && overlap(ports, &d.ports)
-                    }) {
-                        let help = if *j == i {
-                            "remove the second one"
-                        } else {
-                            "the rules of both destinations apply; merge them into one destination"
-                        };
-                        diags.push(
-                            Diagnostic::warning(
-                                "W0403",
-                                t.span,
-                                format!("host \"{h}\" is listed twice"),
-                            )
-                            .label("again here")
-                            .with_label(*prev, "first here")
-                            .help(help),
-                        );
+    }
+    lint_duplicate_hosts(p, diags);
+}
+
+/// W0403: the same host twice within a policy (same protocol, overlapping
+/// ports).
+fn lint_duplicate_hosts(p: &CPolicy, diags: &mut Vec<Diagnostic>) {
+    let mut seen: Vec<(&HostPattern, Protocol, &[PortRange], Span, usize)> = Vec::new();
+    for (i, d) in p.dests.iter().enumerate() {
+        for t in &d.targets {
+            if let Target::Host(h) = &t.value {
+                if let Some((_, _, _, prev, j)) = seen.iter().find(|(h2, pr, ports, _, _)| {
+                    *h2 == h && *pr == d.protocol && overlap(ports, &d.ports)
+                }) {
+                    let help = if *j == i {
+                        "remove the second one"
                     } else {
-                        seen.push((h, d.protocol, &d.ports, t.span, i));
-                    }
+                        "the rules of both destinations apply; merge them into one destination"
+                    };
+                    diags.push(
+                        Diagnostic::warning(
+                            "W0403",
+                            t.span,
+                            format!("host \"{h}\" is listed twice"),
+                        )
+                        .label("again here")
+                        .with_label(*prev, "first here")
+                        .help(help),
+                    );
+                } else {
+                    seen.push((h, d.protocol, &d.ports, t.span, i));
                 }
             }
         }
     }
-    // An exact host also matched by a wildcard (across policies of the same mode).
+}
+
+/// W0404: an exact host also matched by a wildcard (across policies of the
+/// same mode; `broken` policies left out).
+fn lint_wildcards(c: &Checked, broken: &[bool], diags: &mut Vec<Diagnostic>) {
     let mut exact = Vec::new();
     let mut wild = Vec::new();
     for p in c
         .policies
         .iter()
-        .zip(&broken)
+        .zip(broken)
         .filter(|(_, b)| !**b)
         .map(|(p, _)| p)
     {
@@ -139,10 +166,15 @@ pub fn lint(c: &Checked, diags: &mut Vec<Diagnostic>) {
             );
         }
     }
+}
+
+/// W0407: enforcing policies compiled together that disagree on the
+/// default (`broken` policies left out).
+fn lint_defaults(c: &Checked, broken: &[bool], diags: &mut Vec<Diagnostic>) {
     let enforce: Vec<_> = c
         .policies
         .iter()
-        .zip(&broken)
+        .zip(broken)
         .filter(|(p, broken)| p.mode == Mode::Enforce && !**broken)
         .map(|(p, _)| p)
         .collect();
@@ -215,9 +247,11 @@ fn decoded_escape(t: &str) -> Option<(&str, u8)> {
 /// escapes compared decoded (W0420), `_`/`-` in header names (W0421), and
 /// CONNECT, which has no path (W0422).
 fn lint_reinterpreted(r: &CRule, diags: &mut Vec<Diagnostic>) {
-    for p in &r.paths {
+    for p in r.paths.iter().chain(&r.except_paths) {
         let (text, regex) = match &p.value {
-            CPath::Exact(t) | CPath::Prefix(t) | CPath::Template(t, _) => (t, false),
+            CPath::Exact(t) | CPath::Prefix(t) | CPath::Suffix(t) | CPath::Template(t, _) => {
+                (t, false)
+            }
             CPath::Regex(t) => (t, true),
         };
         if let Some((esc, v)) = decoded_escape(text) {
@@ -260,8 +294,10 @@ fn lint_reinterpreted(r: &CRule, diags: &mut Vec<Diagnostic>) {
             );
         }
     }
-    let connect = MethodSet::standard("CONNECT").is_some_and(|c| r.methods.0 & c.0 != 0);
-    if r.action == Action::Allow && connect && !r.methods.is_any() && !r.paths.is_empty() {
+    if r.action == Action::Allow
+        && names_connect(r.methods)
+        && (!r.paths.is_empty() || !r.except_paths.is_empty())
+    {
         diags.push(
             Diagnostic::warning("W0422", r.span, "this rule never allows a CONNECT")
                 .label("a CONNECT tunnel has no path, and the rule has a path condition")
@@ -280,7 +316,7 @@ fn lint_dest(d: &CDest, diags: &mut Vec<Diagnostic>) {
     }
     for r in &d.rules {
         lint_reinterpreted(r, diags);
-        for p in &r.paths {
+        for p in r.paths.iter().chain(&r.except_paths) {
             if let CPath::Prefix(t) = &p.value
                 && !t.ends_with('/')
             {
@@ -294,7 +330,14 @@ fn lint_dest(d: &CDest, diags: &mut Vec<Diagnostic>) {
     }
     for (j, later) in d.rules.iter().enumerate() {
         for earlier in d.rules.iter().take(j) {
-            if earlier.action == later.action && subsumes(earlier, later) {
+            // An `otherwise deny` is weighed after every other rule: it
+            // shadows only another `otherwise deny`.
+            let shadows = if earlier.fallback || later.fallback {
+                earlier.fallback && later.fallback
+            } else {
+                earlier.action == later.action && subsumes(earlier, later)
+            };
+            if shadows {
                 diags.push(
                     Diagnostic::warning("W0401", later.span, "rule is shadowed by an earlier rule")
                         .label("this rule can never be the one that decides")
@@ -308,7 +351,7 @@ fn lint_dest(d: &CDest, diags: &mut Vec<Diagnostic>) {
             && let Some(deny) = d
                 .rules
                 .iter()
-                .find(|r| r.action == Action::Deny && subsumes(r, later))
+                .find(|r| r.action == Action::Deny && !r.fallback && subsumes(r, later))
         {
             diags.push(
                 Diagnostic::warning("W0402", later.span, "allow rule made dead by a deny")
@@ -320,11 +363,28 @@ fn lint_dest(d: &CDest, diags: &mut Vec<Diagnostic>) {
     }
 }
 
+/// Whether a method set names CONNECT (an open set, `any` or `any
+/// except …`, never does: it does not admit a CONNECT to an `allow`).
+fn names_connect(m: MethodSet) -> bool {
+    !m.is_open() && MethodSet::standard("CONNECT").is_some_and(|c| m.0 & c.0 != 0)
+}
+
 /// Whether every request rule `b` matches is also matched by rule `a`
 /// (a conservative, syntactic check: `false` when unsure).
 fn subsumes(a: &CRule, b: &CRule) -> bool {
-    let methods =
-        a.methods.is_any() || (!b.methods.is_any() && a.methods.0 & b.methods.0 == b.methods.0);
+    // Open sets are bit sets like the others (the bit of methods outside
+    // the standard ones included), but an `allow` with one does not admit
+    // the CONNECT another rule may name.
+    let connect_gap = a.action == Action::Allow && a.methods.is_open() && names_connect(b.methods);
+    let methods = !connect_gap && a.methods.0 & b.methods.0 == b.methods.0;
+    // `except …` lists narrow `a`: each must be one `b` has as well.
+    let excepts = a
+        .except_paths
+        .iter()
+        .all(|ap| b.except_paths.iter().any(|bp| bp.value == ap.value))
+        && a.except_sources
+            .iter()
+            .all(|s| b.except_sources.contains(s));
     let paths = a.paths.is_empty()
         || (!b.paths.is_empty()
             && b.paths
@@ -336,7 +396,7 @@ fn subsumes(a: &CRule, b: &CRule) -> bool {
                 .iter()
                 .all(|bs| a.sources.iter().any(|s| source_covers(s, bs))));
     let headers = a.headers.iter().all(|h: &HeaderSpec| b.headers.contains(h));
-    methods && paths && sources && headers
+    methods && excepts && paths && sources && headers
 }
 
 fn path_covers(a: &CPath, b: &CPath) -> bool {

@@ -10,7 +10,7 @@ use egress_table::spec::{
 
 use crate::check::{CPath, Checked};
 use crate::diag::Diagnostic;
-use crate::source::Sources;
+use crate::source::{Sources, Spanned};
 
 /// Lowers `c`. DFA construction can fail (too large); those errors are returned.
 pub fn lower(c: &Checked, sources: &Sources) -> Result<TableSpec, Vec<Diagnostic>> {
@@ -23,31 +23,8 @@ pub fn lower(c: &Checked, sources: &Sources) -> Result<TableSpec, Vec<Diagnostic
             let mut rules = Vec::new();
             for r in &d.rules {
                 n += 1;
-                let mut paths = Vec::new();
-                for path in &r.paths {
-                    let built = match &path.value {
-                        CPath::Exact(s) => Ok(PathSpec::Exact(s.clone())),
-                        CPath::Prefix(s) => Ok(PathSpec::Prefix(s.clone())),
-                        CPath::Template(src, re) => dfa(re).map(|dfa| PathSpec::Pattern {
-                            kind: PatternKind::Template,
-                            source: src.clone(),
-                            dfa,
-                        }),
-                        CPath::Regex(re) => dfa(re).map(|dfa| PathSpec::Pattern {
-                            kind: PatternKind::Regex,
-                            source: re.clone(),
-                            dfa,
-                        }),
-                    };
-                    match built {
-                        Ok(ps) => paths.push(ps),
-                        Err(why) => errors.push(
-                            Diagnostic::error("E0330", path.span, "path pattern is too complex to compile")
-                                .label(why)
-                                .help("simplify the regex (fewer alternatives or bounded repetitions), or split it into several patterns"),
-                        ),
-                    }
-                }
+                let paths = lower_paths(&r.paths, &mut errors);
+                let except_paths = lower_paths(&r.except_paths, &mut errors);
                 let line = sources
                     .get(r.span.file)
                     .map_or(0, |f| f.line_col(r.span.start).0);
@@ -59,6 +36,9 @@ pub fn lower(c: &Checked, sources: &Sources) -> Result<TableSpec, Vec<Diagnostic
                     sources: r.sources.clone(),
                     headers: r.headers.clone(),
                     line: u32::try_from(line).unwrap_or(0),
+                    except_paths,
+                    except_sources: r.except_sources.clone(),
+                    fallback: r.fallback,
                 });
             }
             let mut targets: Vec<Target> = Vec::new();
@@ -100,6 +80,38 @@ pub fn lower(c: &Checked, sources: &Sources) -> Result<TableSpec, Vec<Diagnostic
     } else {
         Err(errors)
     }
+}
+
+/// The path conditions of a rule, templates and regexes compiled to DFAs;
+/// an E0330 for each that is too large.
+fn lower_paths(paths: &[Spanned<CPath>], errors: &mut Vec<Diagnostic>) -> Vec<PathSpec> {
+    let mut out = Vec::new();
+    for path in paths {
+        let built = match &path.value {
+            CPath::Exact(s) => Ok(PathSpec::Exact(s.clone())),
+            CPath::Prefix(s) => Ok(PathSpec::Prefix(s.clone())),
+            CPath::Suffix(s) => Ok(PathSpec::Suffix(s.clone())),
+            CPath::Template(src, re) => dfa(re).map(|dfa| PathSpec::Pattern {
+                kind: PatternKind::Template,
+                source: src.clone(),
+                dfa,
+            }),
+            CPath::Regex(re) => dfa(re).map(|dfa| PathSpec::Pattern {
+                kind: PatternKind::Regex,
+                source: re.clone(),
+                dfa,
+            }),
+        };
+        match built {
+            Ok(ps) => out.push(ps),
+            Err(why) => errors.push(
+                Diagnostic::error("E0330", path.span, "path pattern is too complex to compile")
+                    .label(why)
+                    .help("simplify the regex (fewer alternatives or bounded repetitions), or split it into several patterns"),
+            ),
+        }
+    }
+    out
 }
 
 fn dfa(re: &str) -> Result<Vec<u8>, String> {

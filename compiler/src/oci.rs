@@ -119,6 +119,15 @@ fn gzip(bytes: &[u8]) -> Result<Vec<u8>, String> {
         .map_err(|e| format!("gzip: {e}"))
 }
 
+/// The bytes of a JSON document with its object keys sorted: the same bytes
+/// (and so the same digests) whichever serde_json features the build
+/// unified (`preserve_order`, which cedar-policy turns on, would otherwise
+/// keep insertion order).
+fn canonical(mut v: serde_json::Value) -> Vec<u8> {
+    v.sort_all_objects();
+    v.to_string().into_bytes()
+}
+
 fn descriptor(media_type: &str, bytes: &[u8]) -> serde_json::Value {
     serde_json::json!({
         "mediaType": media_type,
@@ -136,7 +145,7 @@ pub fn image(module: &[u8], tag: &str) -> Result<Layout, String> {
     let layer = gzip(&layer_tar)?;
     // The image config (image-spec config.md): GOOS/GOARCH names for a
     // WASI module, the uncompressed layer's digest as its diff_id.
-    let config = serde_json::json!({
+    let config = canonical(serde_json::json!({
         "architecture": "wasm",
         "os": "wasip1",
         "config": {},
@@ -144,10 +153,8 @@ pub fn image(module: &[u8], tag: &str) -> Result<Layout, String> {
             "type": "layers",
             "diff_ids": [format!("sha256:{}", sha256_hex(&layer_tar))],
         },
-    })
-    .to_string()
-    .into_bytes();
-    let manifest = serde_json::json!({
+    }));
+    let manifest = canonical(serde_json::json!({
         "schemaVersion": 2,
         "mediaType": MANIFEST_MEDIA_TYPE,
         "config": descriptor(CONFIG_MEDIA_TYPE, &config),
@@ -156,9 +163,7 @@ pub fn image(module: &[u8], tag: &str) -> Result<Layout, String> {
             "module.wasm.image/variant": "compat",
             "org.opencontainers.image.title": PLUGIN_FILE,
         },
-    })
-    .to_string()
-    .into_bytes();
+    }));
     let mut manifest_desc = descriptor(MANIFEST_MEDIA_TYPE, &manifest);
     if let Some(o) = manifest_desc.as_object_mut() {
         o.insert(
@@ -166,13 +171,11 @@ pub fn image(module: &[u8], tag: &str) -> Result<Layout, String> {
             serde_json::json!({"org.opencontainers.image.ref.name": tag}),
         );
     }
-    let index = serde_json::json!({
+    let index = canonical(serde_json::json!({
         "schemaVersion": 2,
         "mediaType": INDEX_MEDIA_TYPE,
         "manifests": [manifest_desc],
-    })
-    .to_string()
-    .into_bytes();
+    }));
     let manifest_digest = format!("sha256:{}", sha256_hex(&manifest));
     let layer_digest = format!("sha256:{}", sha256_hex(&layer));
     let mut blobs: Vec<(String, Vec<u8>)> = [layer, config, manifest]

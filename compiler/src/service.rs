@@ -16,7 +16,6 @@
 
 use egress_table::spec::{HostKind, Protocol, Target};
 
-use crate::check::Checked;
 use crate::diag::Diagnostic;
 use crate::source::{Span, Spanned};
 
@@ -81,7 +80,7 @@ fn cleaned(s: &str) -> String {
 
 #[expect(
     clippy::result_large_err,
-    reason = "a Diagnostic is built only on the error path, once per mistake, as in check.rs"
+    reason = "a Diagnostic is built only on the error path, once per mistake, as in check/"
 )]
 fn parse(s: &Spanned<String>) -> Result<ServiceRef, Diagnostic> {
     let (ns, name) = s.value.split_once('/').unwrap_or(("default", &s.value));
@@ -200,14 +199,12 @@ pub(crate) fn check(
 }
 
 /// E0382: one Service named by two destinations.
-pub(crate) fn duplicates(c: &Checked, diags: &mut Vec<Diagnostic>) {
+pub(crate) fn duplicates<'a>(
+    services: impl IntoIterator<Item = &'a ServiceRef>,
+    diags: &mut Vec<Diagnostic>,
+) {
     let mut seen: Vec<&ServiceRef> = Vec::new();
-    for s in c
-        .policies
-        .iter()
-        .flat_map(|p| &p.dests)
-        .flat_map(|d| &d.services)
-    {
+    for s in services {
         if let Some(prev) = seen
             .iter()
             .find(|p| p.namespace == s.namespace && p.name == s.name)

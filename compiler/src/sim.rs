@@ -4,6 +4,8 @@
 
 use std::net::IpAddr;
 
+use egress_table::proxy::Properties;
+
 use crate::diag::suggest;
 
 /// An HTTP request or a connection to simulate.
@@ -219,6 +221,41 @@ pub fn parse_line(line: &str) -> Result<SimRequest, String> {
         return Err("a line needs \"method\"/\"path\" (an HTTP request) or \"sni\"/\"destination\" (a connection)".into());
     }
     Ok(r)
+}
+
+/// The attributes of a simulated request, as the local host gives them to
+/// the filter (`crate::run`): the destination port, the destination address
+/// (`0.0.0.0` when not given), the SNI and the peer principal. `explain`
+/// and the Cedar oracle decide with them.
+#[derive(Debug, Clone, Copy)]
+pub struct SimProps<'a>(pub &'a SimRequest);
+
+impl Properties for SimProps<'_> {
+    type Bytes = Vec<u8>;
+
+    fn request_host(&self) -> Option<Vec<u8>> {
+        None
+    }
+
+    fn destination_port(&self) -> Option<u16> {
+        Some(self.0.effective_port())
+    }
+
+    fn destination_address(&self) -> Option<(Option<std::net::IpAddr>, Option<u16>)> {
+        let ip = self
+            .0
+            .destination
+            .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+        Some((Some(ip), Some(self.0.effective_port())))
+    }
+
+    fn sni(&self) -> Option<Vec<u8>> {
+        self.0.sni.as_ref().map(|s| s.as_bytes().to_vec())
+    }
+
+    fn peer_principal(&self) -> Option<Vec<u8>> {
+        self.0.principal.as_ref().map(|p| p.as_bytes().to_vec())
+    }
 }
 
 #[cfg(test)]

@@ -118,11 +118,17 @@ impl Node {
             },
             serde_json::Value::String(s) => Self::str(s.as_str()),
             serde_json::Value::Array(a) => Self::Seq(a.iter().map(Self::from_json).collect()),
-            serde_json::Value::Object(o) => Self::Map(
-                o.iter()
+            // Keys in sorted order, whatever order the map keeps (serde_json's
+            // `preserve_order`, which cedar-policy turns on, keeps insertion
+            // order): the same input gives the same bytes in every build.
+            serde_json::Value::Object(o) => {
+                let mut entries: Vec<(String, Self)> = o
+                    .iter()
                     .map(|(k, v)| (k.clone(), Self::from_json(v)))
-                    .collect(),
-            ),
+                    .collect();
+                entries.sort_by(|a, b| a.0.cmp(&b.0));
+                Self::Map(entries)
+            }
         }
     }
 }

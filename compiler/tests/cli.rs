@@ -276,6 +276,43 @@ fn explain_names_the_rule_and_the_misses() {
     );
 }
 
+#[test]
+fn explain_names_negated_conditions_that_missed() {
+    let negations =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases/valid/negations.egress");
+    let out = egressc(&[
+        "explain",
+        "--policy",
+        negations.to_str().unwrap(),
+        "--request",
+        r#"{"method":"POST","host":"api.example.com","path":"/admin/x","principal":"cluster.local/ns/untrusted/sa/app","headers":{"content-type":"application/json","x-debug":"0"}}"#,
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let s = text(&out.stdout);
+    for want in [
+        "decision: deny by rule negations/2",
+        "the method is one that `any except GET, HEAD, POST` leaves out",
+        "principal \"cluster.local/ns/untrusted/sa/app\" matches one of its `except from` sources",
+    ] {
+        assert!(s.contains(want), "{want}\n{s}");
+    }
+    let out = egressc(&[
+        "explain",
+        "--policy",
+        negations.to_str().unwrap(),
+        "--request",
+        r#"{"method":"GET","host":"api.example.com","path":"/v1/a.json","headers":{"user-agent":"Mozilla/5","x-debug":"1"}}"#,
+    ]);
+    let s = text(&out.stdout);
+    for want in [
+        "decision: deny by rule negations/6",
+        "path \"/v1/a.json\" matches one of its `except path` patterns",
+        "header \"x-debug\" != \"0\"",
+    ] {
+        assert!(s.contains(want), "{want}\n{s}");
+    }
+}
+
 fn filter_built() -> bool {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../target/wasm32-wasip1/release/egress_filter.wasm")
@@ -405,4 +442,79 @@ fn an_empty_policy_set_is_an_error_unless_allowed() {
         );
     }
     assert!(out_file.exists());
+}
+
+#[test]
+fn import_istio_writes_a_checked_policy_or_nothing() {
+    let d = scratch("import");
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/istio");
+    let github = samples.join("samples-external-github.yaml");
+    let out = egressc(&["import", "istio", github.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let policy = text(&out.stdout);
+    assert!(
+        policy.contains("default deny")
+            && policy.contains("destination \"github.com\" port 443 tls"),
+        "{policy}"
+    );
+    let f = d.join("github.egress");
+    let out = egressc(&[
+        "import",
+        "istio",
+        github.to_str().unwrap(),
+        "--posture",
+        "allowed",
+        "-o",
+        f.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        std::fs::read_to_string(&f)
+            .unwrap()
+            .contains("default allow")
+    );
+    assert_eq!(
+        egressc(&["check", f.to_str().unwrap()]).status.code(),
+        Some(0)
+    );
+    assert_eq!(
+        egressc(&["fmt", "--check", f.to_str().unwrap()])
+            .status
+            .code(),
+        Some(0)
+    );
+    // Invalid YAML: an error with its position, and nothing written.
+    let bad = d.join("bad.yaml");
+    std::fs::write(&bad, "kind: ServiceEntry\nspec: {hosts: [a\n").unwrap();
+    let g = d.join("bad.egress");
+    let out = egressc(&[
+        "import",
+        "istio",
+        bad.to_str().unwrap(),
+        "-o",
+        g.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("[E0601]"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!g.exists());
+    // A warning stops the import only with --deny-warnings.
+    let ap = d.join("ap.yaml");
+    std::fs::write(&ap, "kind: AuthorizationPolicy\nmetadata: {name: p}\nspec:\n  rules: [{to: [{operation: {hosts: [a.example]}}]}]\n").unwrap();
+    assert_eq!(
+        egressc(&["import", "istio", ap.to_str().unwrap()])
+            .status
+            .code(),
+        Some(0)
+    );
+    let out = egressc(&["import", "istio", ap.to_str().unwrap(), "--deny-warnings"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("ap.yaml:0:spec.rules[0].to[0].operation.hosts[0]"),
+        "{}",
+        text(&out.stderr)
+    );
 }

@@ -294,9 +294,11 @@ fn codes_in_source() -> BTreeSet<String> {
 }
 
 /// Warnings of `egressc istio` (W05xx), about the bundle rather than the
-/// policy: tests/istio.rs produces each one.
+/// policy: tests/istio.rs produces each one; and the diagnostics of
+/// `egressc import istio` (E06xx, W06xx), about YAML: the unit tests of
+/// `egressc::import` produce each one.
 fn is_istio_code(code: &str) -> bool {
-    code.starts_with("W05")
+    code.starts_with("W05") || code.starts_with("W06") || code.starts_with("E06")
 }
 
 /// The codes `docs/diagnostics.md` documents: its `### E0101` headings.

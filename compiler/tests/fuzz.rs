@@ -139,6 +139,7 @@ const VOCABULARY: &[&str] = &[
     "tls://a.com:443", "tcp://10.0.0.1:22", "tcp://[::1]:22", "ftp://x", "http://", "tls://:0", "audit", "sni",
     "ü", "\u{0}", "\u{feff}", "*", ";", "'", "//", "[", "]", "é", "\u{1F600}",
     "service", "\"default/my-httpbin\"", "\"Default/x.y\"",
+    "except", "suffix", "not", "!=", "!", "otherwise", "\".json\"", "\"*.json\"",
 ];
 
 #[derive(Debug, Clone)]
@@ -320,6 +321,102 @@ fn seeds_format_idempotently_and_keep_their_meaning() {
         assert!(original.is_some(), "a seed does not compile:\n{text}");
         assert_eq!(dump(&formatted), original);
     }
+}
+
+/// `Debug` text without positions (`Span { … }` carries the only ones).
+fn without_spans(debug: &str) -> String {
+    let mut out = String::with_capacity(debug.len());
+    let mut rest = debug;
+    while let Some(at) = rest.find("Span {") {
+        out.push_str(&rest[..at]);
+        let end = rest[at..].find('}').expect("a Span's Debug closes") + at + 1;
+        out.push_str("Span");
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The AST of `text` up to what the formatter canonicalises: positions,
+/// the order of destination clauses, rule conditions and test-case
+/// options, settings, and `any` versus no method list. `None` when the text does
+/// not lex and parse cleanly.
+fn ast_shape(text: &str) -> Option<String> {
+    let lexed = egressc::lex::lex(egressc::FileId(0), text);
+    let (mut file, errors) = egressc::parse::parse(&lexed);
+    if !lexed.errors.is_empty() || !errors.is_empty() {
+        return None;
+    }
+    let key = |d: &dyn std::fmt::Debug| without_spans(&format!("{d:?}"));
+    for p in &mut file.policies {
+        // Settings first, grouped by key (a stable sort: a repeated
+        // setting keeps its order); destinations and tests as written.
+        p.items.sort_by_key(|i| match i {
+            egressc::ast::Item::Setting(s) => (0, s.key.value.clone()),
+            _ => (1, String::new()),
+        });
+        for item in &mut p.items {
+            match item {
+                egressc::ast::Item::Destination(d) => {
+                    d.clauses.sort_by_key(|c| key(c));
+                    for r in d.block.iter_mut().flat_map(|b| b.1.iter_mut()) {
+                        r.conds.sort_by_key(|c| key(c));
+                        if matches!(r.methods, Some(egressc::ast::Methods::Any(_))) {
+                            r.methods = None;
+                        }
+                    }
+                }
+                egressc::ast::Item::Test(t) => {
+                    for c in &mut t.cases {
+                        c.opts.sort_by_key(|o| key(o));
+                    }
+                }
+                egressc::ast::Item::Setting(_) => {}
+            }
+        }
+    }
+    Some(key(&file))
+}
+
+/// `egressc fmt` on every case file and example policy that parses (the
+/// invalid cases included: most fail only later stages): the output
+/// reparses to the same AST, positions aside, and formatting it again
+/// changes nothing.
+#[test]
+fn every_case_file_round_trips_through_fmt() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = egress_files(&root.join("../policies"));
+    files.extend(egress_files(&root.join("tests/cases/valid")));
+    files.extend(egress_files(&root.join("tests/cases/invalid")));
+    let mut formatted_files = 0;
+    for path in &files {
+        let text = std::fs::read_to_string(path).unwrap();
+        let Ok(formatted) = egressc::fmt::format_source(&text) else {
+            assert!(
+                ast_shape(&text).is_none(),
+                "{} parses but does not format",
+                path.display()
+            );
+            continue;
+        };
+        formatted_files += 1;
+        assert_eq!(
+            ast_shape(&formatted),
+            ast_shape(&text),
+            "{}: the formatted file parses to another AST:\n{formatted}",
+            path.display()
+        );
+        assert_eq!(
+            egressc::fmt::format_source(&formatted).as_deref(),
+            Ok(formatted.as_str()),
+            "{}: formatting is not idempotent",
+            path.display()
+        );
+    }
+    assert!(
+        formatted_files >= 60,
+        "only {formatted_files} files formatted"
+    );
 }
 
 /// Inputs that once made a stage misbehave, kept as regression tests.

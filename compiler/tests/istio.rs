@@ -981,7 +981,10 @@ fn kubernetes_services_for_egress() {
 /// test above).
 #[test]
 fn bundle_warnings_are_documented_and_shown() {
-    let src = std::fs::read_to_string(manifest_dir().join("src/istio.rs")).unwrap();
+    let mut src = String::new();
+    for e in std::fs::read_dir(manifest_dir().join("src/istio")).unwrap() {
+        src.push_str(&std::fs::read_to_string(e.unwrap().path()).unwrap());
+    }
     let in_source: BTreeSet<&str> = src
         .match_indices("\"W05")
         .map(|(i, _)| &src[i + 1..i + 6])

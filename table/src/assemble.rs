@@ -1,6 +1,6 @@
 //! Building a [`Table`] from its decoded parts: the data derived at load
 //! time (the exact, one-label and any-depth host indexes, the match forms of
-//! exact and prefix paths, each pool's facts and `tls` ports). The parts come
+//! exact, prefix and suffix paths, each pool's facts and `tls` ports). The parts come
 //! from [`crate::format::decode`], which has validated every one of them.
 
 use crate::dfa::PathDfa;
@@ -16,6 +16,7 @@ use crate::table::{
 pub(crate) enum PathPart {
     Exact(Str),
     Prefix(Str),
+    Suffix(Str),
     Dfa {
         kind: PatternKind,
         text: Str,
@@ -133,6 +134,10 @@ fn match_forms(paths: Vec<PathPart>, strings: &[u8]) -> (Box<[u8]>, Box<[Path]>)
                 form: form_of(text),
             },
             PathPart::Prefix(text) => Path::Prefix {
+                text,
+                form: form_of(text),
+            },
+            PathPart::Suffix(text) => Path::Suffix {
                 text,
                 form: form_of(text),
             },

@@ -12,9 +12,11 @@
 //!    candidate destination is tested; a destination with no rule block has
 //!    one unconditional `allow` rule.
 //! 3. A matching `deny` wins over any matching `allow`; otherwise a matching
-//!    `allow` allows; otherwise the pool's default applies (deny if any
-//!    policy in the pool defaults to deny). Among several matching rules of
-//!    the winning action, the first in table order is reported.
+//!    `allow` allows; otherwise a matching `otherwise deny` (a rule of a
+//!    candidate destination) denies; otherwise the pool's default applies
+//!    (deny if any policy in the pool defaults to deny). Among several
+//!    matching rules of the winning kind, the first in table order is
+//!    reported.
 //! 4. Requests that cannot be decided safely (malformed authority or path,
 //!    SNI/Host disagreement where required, no SNI on a TLS port) are denied
 //!    with a [`Reason`] instead. Each pool applies only its own facts: an
@@ -28,7 +30,7 @@ use core::net::IpAddr;
 
 use crate::path::Subject;
 use crate::request::{Method, Reason, principal_parts};
-use crate::spec::{Action, LogSetting, MethodSet, Mode, Protocol};
+use crate::spec::{Action, LogSetting, MethodSet, Mode, Protocol, ValueOp};
 use crate::table::{Dest, Header, Path, PoolFacts, Rule, Source, Table};
 
 /// What kind of traffic is being decided.
@@ -189,6 +191,8 @@ pub enum Miss {
     ConnectNotNamed,
     /// No path condition matched.
     Path,
+    /// One of the rule's `except path` patterns matched.
+    ExceptPath,
     /// A CONNECT request has no path, and an `allow` rule's path condition
     /// needs one.
     NoPath,
@@ -196,6 +200,8 @@ pub enum Miss {
     NoPrincipal,
     /// No source condition matched the principal.
     Source,
+    /// The principal matched one of the rule's `except from` sources.
+    ExceptSource,
     /// This header condition (index within the rule) failed.
     Header(u32),
 }
@@ -215,16 +221,19 @@ impl Tracer for () {}
 struct Best {
     deny: Option<u32>,
     allow: Option<u32>,
+    /// A matching `otherwise deny`: decides only without a deny or allow.
+    fallback: Option<u32>,
 }
 
 impl Best {
-    fn record(&mut self, action: Action, rule: u32) {
-        let slot = match action {
-            Action::Deny => &mut self.deny,
-            Action::Allow => &mut self.allow,
+    fn record(&mut self, rule: &Rule, idx: u32) {
+        let slot = match (rule.fallback, rule.action) {
+            (true, _) => &mut self.fallback,
+            (false, Action::Deny) => &mut self.deny,
+            (false, Action::Allow) => &mut self.allow,
         };
-        if slot.is_none_or(|r| rule < r) {
-            *slot = Some(rule);
+        if slot.is_none_or(|r| idx < r) {
+            *slot = Some(idx);
         }
     }
 }
@@ -252,7 +261,7 @@ impl Table {
                 let outcome = table.rule_matches(rule, req);
                 tracer.rule(idx, outcome);
                 if outcome.is_ok() {
-                    best.record(rule.action, idx);
+                    best.record(rule, idx);
                 }
             }
         });
@@ -340,6 +349,12 @@ impl Table {
         if let Some(r) = best.allow {
             return Verdict {
                 action: Action::Allow,
+                cause: Cause::Rule(r),
+            };
+        }
+        if let Some(r) = best.fallback {
+            return Verdict {
+                action: Action::Deny,
                 cause: Cause::Rule(r),
             };
         }
@@ -436,24 +451,32 @@ impl Table {
 
     /// Whether a rule matches. CONNECT opens a tunnel whose requests the
     /// filter never sees, so it fails closed: only an `allow` rule that
-    /// names CONNECT admits it (`any` does not), and a path condition, which
-    /// a tunnel without `:path` cannot be held to, holds for a `deny` and
-    /// fails for an `allow`.
+    /// names CONNECT admits it (`any` and `any except …` do not), and a
+    /// path condition (plain or `except path`), which a tunnel without
+    /// `:path` cannot be held to, holds for a `deny` and fails for an
+    /// `allow`. Likewise an `except from` condition on a request without a
+    /// principal holds for a `deny` and fails for an `allow`; a plain
+    /// source condition needs a principal. An `otherwise deny` rule always
+    /// matches (it is weighed after every other rule).
     fn rule_matches(&self, rule: &Rule, req: &Request<'_>) -> Result<(), Miss> {
         if rule.methods & req.method.0 == 0 {
             return Err(Miss::Method);
         }
         let connect = req.kind == Kind::Http && req.method == Method::CONNECT;
-        if connect && rule.action == Action::Allow && rule.methods == MethodSet::ANY.0 {
+        if connect && rule.action == Action::Allow && MethodSet(rule.methods).is_open() {
             return Err(Miss::ConnectNotNamed);
         }
         let paths = rule.paths.of(&self.paths);
-        if !paths.is_empty() {
+        let except_paths = rule.except_paths.of(&self.paths);
+        if !paths.is_empty() || !except_paths.is_empty() {
             match req.path {
                 Some(path) => {
                     let subject = Subject::new(path);
-                    if !paths.iter().any(|p| self.path_matches(p, &subject)) {
+                    if !paths.is_empty() && !paths.iter().any(|p| self.path_matches(p, &subject)) {
                         return Err(Miss::Path);
+                    }
+                    if except_paths.iter().any(|p| self.path_matches(p, &subject)) {
+                        return Err(Miss::ExceptPath);
                     }
                 }
                 None if rule.action == Action::Deny => {}
@@ -461,12 +484,24 @@ impl Table {
             }
         }
         let sources = rule.sources.of(&self.sources);
-        if !sources.is_empty() {
-            let Some(principal) = req.principal else {
-                return Err(Miss::NoPrincipal);
-            };
-            if !sources.iter().any(|s| self.source_matches(s, principal)) {
-                return Err(Miss::Source);
+        let except_sources = rule.except_sources.of(&self.sources);
+        if !sources.is_empty() || !except_sources.is_empty() {
+            match req.principal {
+                Some(principal) => {
+                    if !sources.is_empty()
+                        && !sources.iter().any(|s| self.source_matches(s, principal))
+                    {
+                        return Err(Miss::Source);
+                    }
+                    if except_sources
+                        .iter()
+                        .any(|s| self.source_matches(s, principal))
+                    {
+                        return Err(Miss::ExceptSource);
+                    }
+                }
+                None if sources.is_empty() && rule.action == Action::Deny => {}
+                None => return Err(Miss::NoPrincipal),
             }
         }
         for (i, h) in rule.headers.of(&self.headers).iter().enumerate() {
@@ -483,6 +518,7 @@ impl Table {
         match p {
             Path::Exact { form, .. } => path.equals(self.form(*form)),
             Path::Prefix { form, .. } => path.starts_with(self.form(*form)),
+            Path::Suffix { form, .. } => path.ends_with(self.form(*form)),
             Path::Dfa { dfa, .. } => self
                 .dfas
                 .get(*dfa as usize)
@@ -498,6 +534,7 @@ impl Table {
             }
             Source::ServiceAccount(ns, sa) => principal_parts(principal)
                 .is_some_and(|(n, a)| n == self.str(*ns) && a == self.str(*sa)),
+            Source::Any => !principal.is_empty(),
         }
     }
 
@@ -511,41 +548,78 @@ impl Table {
     ///   reverse: `present` in a deny and `absent` in an allow count
     ///   variants; `present` in an allow and `absent` in a deny need the
     ///   exact name.
-    /// - **Values** (`==`): a value is also read as a comma-separated list
-    ///   (RFC 9110 §5.3: repeated field lines and one comma-joined line are
-    ///   equivalent for list-based fields). A `deny` fires when any
-    ///   occurrence, whole or any element of it, equals the value; an
+    /// - **Values** (`==`, `prefix`, `suffix`): a value is also read as a
+    ///   comma-separated list (RFC 9110 §5.3: repeated field lines and one
+    ///   comma-joined line are equivalent for list-based fields). A `deny`
+    ///   fires when any occurrence, whole or any element of it, passes; an
     ///   `allow` needs at least one occurrence under the exact name and
-    ///   every occurrence (variants included) to equal the value, whole or
-    ///   element by element.
+    ///   every occurrence (variants included) to pass, whole or element by
+    ///   element.
+    /// - **Negations** (`!=`, `not prefix`, `not suffix`) are the
+    ///   complement of the comparison read the other action's way: in a
+    ///   `deny`, `!= v` holds unless the `allow` reading of `== v` holds (so
+    ///   an absent header, or any occurrence that is not `v`, denies); in an
+    ///   `allow`, it holds only if the `deny` reading of `== v` does not (no
+    ///   occurrence, name or variant, whole or element, is `v`).
     fn header_holds(&self, h: &Header, action: Action, headers: &dyn Headers) -> bool {
-        let (name, want) = match h {
-            Header::Present(n) | Header::Absent(n) => (self.str(*n), None),
-            Header::Equals(n, v) => (self.str(*n), Some(self.str(*v))),
-        };
-        let (mut exact, mut variants) = (0u32, 0u32);
-        let (mut all_conform, mut any_hit) = (true, false);
-        headers.for_each(&mut |k, v| {
-            let Some(is_exact) = header_name_matches(k, name) else {
-                return;
-            };
-            variants += 1;
-            exact += u32::from(is_exact);
-            if let Some(w) = want {
-                let whole = v == w;
-                any_hit |= whole || list_elements(v).any(|e| e == w);
-                all_conform &= whole
-                    || (list_elements(v).next().is_some() && list_elements(v).all(|e| e == w));
+        match *h {
+            Header::Present(n) | Header::Absent(n) => {
+                let (mut exact, mut variants) = (0u32, 0u32);
+                headers.for_each(&mut |k, _| {
+                    if let Some(is_exact) = header_name_matches(k, self.str(n)) {
+                        variants += 1;
+                        exact += u32::from(is_exact);
+                    }
+                });
+                match (h, action) {
+                    (Header::Present(_), Action::Allow) => exact > 0,
+                    (Header::Present(_), Action::Deny) => variants > 0,
+                    (_, Action::Allow) => variants == 0,
+                    (_, Action::Deny) => exact == 0,
+                }
             }
-        });
-        match (h, action) {
-            (Header::Present(_), Action::Allow) => exact > 0,
-            (Header::Present(_), Action::Deny) => variants > 0,
-            (Header::Absent(_), Action::Allow) => variants == 0,
-            (Header::Absent(_), Action::Deny) => exact == 0,
-            (Header::Equals(..), Action::Allow) => exact > 0 && all_conform,
-            (Header::Equals(..), Action::Deny) => any_hit,
+            Header::Value {
+                name,
+                op,
+                value,
+                negated,
+            } => {
+                let read_as = match (negated, action) {
+                    (false, a) => a,
+                    (true, Action::Allow) => Action::Deny,
+                    (true, Action::Deny) => Action::Allow,
+                };
+                let holds = value_holds(self.str(name), op, self.str(value), read_as, headers);
+                holds != negated
+            }
         }
+    }
+}
+
+/// Whether a value comparison holds for `action` (see
+/// [`Table::header_holds`]).
+fn value_holds(
+    name: &[u8],
+    op: ValueOp,
+    want: &[u8],
+    action: Action,
+    headers: &dyn Headers,
+) -> bool {
+    let mut exact = 0u32;
+    let (mut all_conform, mut any_hit) = (true, false);
+    headers.for_each(&mut |k, v| {
+        let Some(is_exact) = header_name_matches(k, name) else {
+            return;
+        };
+        exact += u32::from(is_exact);
+        let whole = op.holds(v, want);
+        any_hit |= whole || list_elements(v).any(|e| op.holds(e, want));
+        all_conform &= whole
+            || (list_elements(v).next().is_some() && list_elements(v).all(|e| op.holds(e, want)));
+    });
+    match action {
+        Action::Allow => exact > 0 && all_conform,
+        Action::Deny => any_hit,
     }
 }
 

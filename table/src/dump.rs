@@ -50,6 +50,9 @@ impl Table {
                 sources: map_span(r.sources, &self.sources, |s| self.source_spec(s)),
                 headers: map_span(r.headers, &self.headers, |h| self.header_spec(h)),
                 line: r.line,
+                except_paths: map_span(r.except_paths, &self.paths, |p| self.path_spec(p)),
+                except_sources: map_span(r.except_sources, &self.sources, |s| self.source_spec(s)),
+                fallback: r.fallback,
             });
             let dest = DestSpec {
                 targets: targets.get_mut(di).map(std::mem::take).unwrap_or_default(),
@@ -72,6 +75,7 @@ impl Table {
                 namespace: self.text(*n).to_owned(),
                 name: self.text(*a).to_owned(),
             },
+            Source::Any => SourceSpec::AnyPrincipal,
         }
     }
 
@@ -79,9 +83,17 @@ impl Table {
         match h {
             Header::Present(n) => HeaderSpec::Present(self.text(*n).to_owned()),
             Header::Absent(n) => HeaderSpec::Absent(self.text(*n).to_owned()),
-            Header::Equals(n, v) => {
-                HeaderSpec::Equals(self.text(*n).to_owned(), self.str(*v).to_vec())
-            }
+            Header::Value {
+                name,
+                op,
+                value,
+                negated,
+            } => HeaderSpec::from_value_test(
+                self.text(*name).to_owned(),
+                *op,
+                self.str(*value).to_vec(),
+                *negated,
+            ),
         }
     }
 
@@ -89,6 +101,7 @@ impl Table {
         match p {
             Path::Exact { text, .. } => PathSpec::Exact(self.text(*text).to_owned()),
             Path::Prefix { text, .. } => PathSpec::Prefix(self.text(*text).to_owned()),
+            Path::Suffix { text, .. } => PathSpec::Suffix(self.text(*text).to_owned()),
             Path::Dfa { kind, text, .. } => {
                 // The DFA bytes are not kept after loading; the dump shows the source text.
                 PathSpec::Pattern {
@@ -136,7 +149,7 @@ impl TableSpec {
                 .chain(cidrs.into_iter().map(Target::Cidr))
                 .collect();
             for r in &mut d.rules {
-                for p in &mut r.paths {
+                for p in r.paths.iter_mut().chain(r.except_paths.iter_mut()) {
                     if let PathSpec::Pattern { dfa, .. } = p {
                         dfa.clear();
                     }
@@ -188,38 +201,65 @@ impl TableSpec {
                     d.protocol.as_str()
                 );
                 for r in &d.rules {
-                    let _ = write!(s, "    [{}] {} {}", r.id, r.action.as_str(), r.methods);
-                    for p in &r.paths {
+                    if r.fallback {
+                        let _ = write!(s, "    [{}] otherwise deny", r.id);
+                    } else {
+                        let _ = write!(s, "    [{}] {} {}", r.id, r.action.as_str(), r.methods);
+                    }
+                    for (p, not) in r
+                        .paths
+                        .iter()
+                        .map(|p| (p, ""))
+                        .chain(r.except_paths.iter().map(|p| (p, "!")))
+                    {
                         let _ = match p {
-                            PathSpec::Exact(t) => write!(s, " path={t:?}"),
-                            PathSpec::Prefix(t) => write!(s, " prefix={t:?}"),
+                            PathSpec::Exact(t) => write!(s, " {not}path={t:?}"),
+                            PathSpec::Prefix(t) => write!(s, " {not}prefix={t:?}"),
+                            PathSpec::Suffix(t) => write!(s, " {not}suffix={t:?}"),
                             PathSpec::Pattern {
                                 kind: PatternKind::Template,
                                 source,
                                 ..
-                            } => write!(s, " template={source:?}"),
+                            } => write!(s, " {not}template={source:?}"),
                             PathSpec::Pattern {
                                 kind: PatternKind::Regex,
                                 source,
                                 ..
-                            } => write!(s, " regex={source:?}"),
+                            } => write!(s, " {not}regex={source:?}"),
                         };
                     }
-                    for src in &r.sources {
+                    for (src, not) in r
+                        .sources
+                        .iter()
+                        .map(|x| (x, ""))
+                        .chain(r.except_sources.iter().map(|x| (x, "!")))
+                    {
                         let _ = match src {
-                            SourceSpec::Principal(p) => write!(s, " principal={p:?}"),
-                            SourceSpec::Namespace(n) => write!(s, " namespace={n:?}"),
+                            SourceSpec::Principal(p) => write!(s, " {not}principal={p:?}"),
+                            SourceSpec::Namespace(n) => write!(s, " {not}namespace={n:?}"),
                             SourceSpec::ServiceAccount { namespace, name } => {
-                                write!(s, " serviceaccount={namespace:?}/{name:?}")
+                                write!(s, " {not}serviceaccount={namespace:?}/{name:?}")
                             }
+                            SourceSpec::AnyPrincipal => write!(s, " {not}principal=*"),
                         };
                     }
                     for h in &r.headers {
-                        let _ = match h {
-                            HeaderSpec::Present(n) => write!(s, " header[{n}] present"),
-                            HeaderSpec::Absent(n) => write!(s, " header[{n}] absent"),
-                            HeaderSpec::Equals(n, v) => {
-                                write!(s, " header[{n}]=={:?}", String::from_utf8_lossy(v))
+                        let n = h.name();
+                        let _ = match h.value_test() {
+                            None if matches!(h, HeaderSpec::Present(_)) => {
+                                write!(s, " header[{n}] present")
+                            }
+                            None => write!(s, " header[{n}] absent"),
+                            Some((op, v, negated)) => {
+                                let op = match (op, negated) {
+                                    (ValueOp::Equals, false) => "==",
+                                    (ValueOp::Equals, true) => "!=",
+                                    (ValueOp::Prefix, false) => " prefix ",
+                                    (ValueOp::Prefix, true) => " not prefix ",
+                                    (ValueOp::Suffix, false) => " suffix ",
+                                    (ValueOp::Suffix, true) => " not suffix ",
+                                };
+                                write!(s, " header[{n}]{op}{:?}", String::from_utf8_lossy(v))
                             }
                         };
                     }

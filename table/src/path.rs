@@ -163,6 +163,20 @@ pub fn pattern_problem(text: &[u8]) -> Result<(), PathProblem> {
     problem(text, false)
 }
 
+/// Checks the text of a suffix pattern (`path suffix ".json"`, Istio's
+/// `*.json`): the end of some canonical path. Any non-empty text that can
+/// follow a path's first character passes, so a suffix need not start with
+/// `/`; the same things as in [`pattern_problem`] can never match.
+pub fn suffix_problem(text: &[u8]) -> Result<(), PathProblem> {
+    if text.is_empty() {
+        return Err(PathProblem::NotAbsolute);
+    }
+    // As the end of "/x…": the first, partial segment can be no dot segment.
+    let mut probe = [b'/', b'x'].to_vec();
+    probe.extend_from_slice(text);
+    problem(&probe, false)
+}
+
 /// Whether an escape of `c` stays escaped in match form.
 fn kept_escaped(c: u8) -> bool {
     matches!(c, b'/' | b'\\' | b'%')
@@ -278,6 +292,19 @@ impl<'a> Subject<'a> {
         let mut it = self.bytes();
         prefix.iter().all(|&p| it.next() == Some(p))
     }
+
+    /// Whether the match form ends with `suffix` (itself in match form).
+    #[inline]
+    pub fn ends_with(&self, suffix: &[u8]) -> bool {
+        if !self.escaped {
+            return self.raw.ends_with(suffix);
+        }
+        let len = self.bytes().count();
+        let Some(skip) = len.checked_sub(suffix.len()) else {
+            return false;
+        };
+        self.bytes().skip(skip).eq(suffix.iter().copied())
+    }
 }
 
 #[cfg(test)]
@@ -367,5 +394,22 @@ mod tests {
         let k = Subject::new(b"/a%2fb");
         assert!(k.equals(b"/a%2Fb"));
         assert!(!k.equals(b"/a/b"));
+    }
+
+    #[test]
+    fn suffixes_compare_in_match_form() {
+        let s = Subject::new(b"/v1/sa%3AsignBlob.json");
+        assert!(s.ends_with(b":signBlob.json"));
+        assert!(s.ends_with(b".json"));
+        assert!(!s.ends_with(b"%3AsignBlob.json"));
+        assert!(!s.ends_with(b"/x/v1/sa:signBlob.json"));
+        let p = Subject::new(b"/a/b.json");
+        assert!(p.ends_with(b".json") && p.ends_with(b"/a/b.json") && !p.ends_with(b"x/a/b.json"));
+        for ok in [".json", "/info", "/", "x", "a.", "%3A"] {
+            assert_eq!(suffix_problem(ok.as_bytes()), Ok(()), "{ok}");
+        }
+        for bad in ["", "//a", "/..", "/./x", "a%2Fb", "%41", "a\\b"] {
+            assert!(suffix_problem(bad.as_bytes()).is_err(), "{bad}");
+        }
     }
 }

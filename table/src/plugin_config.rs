@@ -63,11 +63,14 @@ impl std::error::Error for ConfigError {}
 
 /// Builds the JSON for `pluginConfig`.
 pub fn encode(table: &[u8], layer: Layer) -> String {
-    let obj = serde_json::json!({
+    let mut obj = serde_json::json!({
         "table": crate::base64::encode(table),
         "layer": layer.as_str(),
         "checksum": format!("crc32c:{:08x}", table_checksum(table)),
     });
+    // Sorted keys whatever serde_json's `preserve_order` says: the same
+    // bytes from every build.
+    obj.sort_all_objects();
     obj.to_string()
 }
 

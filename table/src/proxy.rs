@@ -31,6 +31,23 @@ pub trait Properties {
     fn peer_principal(&self) -> Option<Self::Bytes>;
 }
 
+/// The peer's principal, fetched only when some rule compares one (it may
+/// cost a host call).
+fn peer_principal<P: Properties>(table: &Table, props: &P) -> Option<P::Bytes> {
+    if table.uses_sources() {
+        props.peer_principal()
+    } else {
+        None
+    }
+}
+
+/// The principal as rules compare it; `None` when there is none or it is
+/// empty.
+fn principal_of<B: AsRef<[u8]>>(buf: Option<&B>) -> Option<&[u8]> {
+    buf.map(|b| request::normalize_principal(b.as_ref()))
+        .filter(|p| !p.is_empty())
+}
+
 /// A decided request or connection, as the table saw it: what the caller
 /// reports (log line, metrics, filter state) or explains.
 #[derive(Debug, Clone, Copy)]
@@ -97,15 +114,8 @@ pub fn decide_http<P: Properties, T: Tracer, R>(
             );
         }
     };
-    let principal_buf = if table.uses_sources() {
-        props.peer_principal()
-    } else {
-        None
-    };
-    let principal = principal_buf
-        .as_ref()
-        .map(|b| request::normalize_principal(b.as_ref()))
-        .filter(|p| !p.is_empty());
+    let principal_buf = peer_principal(table, props);
+    let principal = principal_of(principal_buf.as_ref());
     // The SNI matters only to a pool that requires it to agree with Host;
     // whether an invalid SNI is refused is that pool's decision.
     let sni_buf = if table.uses_sni_host_match() {
@@ -165,15 +175,8 @@ pub fn decide_connection<P: Properties, T: Tracer, R>(
     } else {
         Kind::Tls
     };
-    let principal_buf = if table.uses_sources() {
-        props.peer_principal()
-    } else {
-        None
-    };
-    let principal = principal_buf
-        .as_ref()
-        .map(|b| request::normalize_principal(b.as_ref()))
-        .filter(|p| !p.is_empty());
+    let principal_buf = peer_principal(table, props);
+    let principal = principal_of(principal_buf.as_ref());
     let sni = request::normalize_host(sni_raw);
     let refused = match (kind, &sni, ip) {
         (Kind::Tls, None, _) => Some(Reason::InvalidSni),

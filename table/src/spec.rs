@@ -100,6 +100,46 @@ impl MethodSet {
     /// The bits a set of standard methods may use.
     pub const STANDARD_BITS: u16 = (1 << METHODS.len()) - 1;
 
+    /// The bits above the standard ones; an *open* set (one that matches
+    /// methods outside [`METHODS`]) has all of them.
+    pub const OPEN_BITS: u16 = !Self::STANDARD_BITS;
+
+    /// Every method but the standard ones in `excluded` (`any except …`,
+    /// format 2.1): an open set.
+    #[must_use]
+    pub fn any_except(excluded: Self) -> Self {
+        Self(!(excluded.0 & Self::STANDARD_BITS))
+    }
+
+    /// Whether the set matches methods outside [`METHODS`]: [`MethodSet::ANY`]
+    /// and `any except …`. Such a set never *names* CONNECT.
+    pub fn is_open(self) -> bool {
+        self.0 & Self::OPEN_BITS == Self::OPEN_BITS
+    }
+
+    /// The standard methods an open set leaves out (empty for a closed set
+    /// and for [`MethodSet::ANY`]).
+    pub fn excluded(self) -> Self {
+        if self.is_open() {
+            Self(!self.0 & Self::STANDARD_BITS)
+        } else {
+            Self(0)
+        }
+    }
+
+    /// Whether this is a set a table may hold: [`MethodSet::ANY`], a
+    /// non-empty set of standard methods, or (format 2.1) an open set that
+    /// leaves out at least one standard method.
+    pub fn is_valid(self) -> bool {
+        self.is_any() || (self.0 != 0 && self.0 & Self::OPEN_BITS == 0) || self.is_open()
+    }
+
+    /// Whether `method` (a bit of [`METHODS`], or the request's bit for a
+    /// method outside them) is in the set.
+    pub fn contains_bits(self, method: u16) -> bool {
+        self.0 & method != 0
+    }
+
     /// The set holding only the standard method `name`, if it is one.
     pub fn standard(name: &str) -> Option<Self> {
         METHODS
@@ -119,9 +159,10 @@ impl MethodSet {
         Self(self.0 | other.0)
     }
 
-    /// Names of the methods in the set, in [`METHODS`] order (empty for ANY).
+    /// Names of the methods in the set, in [`METHODS`] order (empty for an
+    /// open set: ANY, or `any except …`, whose exclusions [`MethodSet::excluded`] names).
     pub fn names(self) -> impl Iterator<Item = &'static str> {
-        let bits = if self.is_any() { 0 } else { self.0 };
+        let bits = if self.is_open() { 0 } else { self.0 };
         METHODS
             .iter()
             .enumerate()
@@ -135,8 +176,14 @@ impl fmt::Display for MethodSet {
         if self.is_any() {
             return f.write_str("any");
         }
+        let names = if self.is_open() {
+            f.write_str("any except ")?;
+            self.excluded()
+        } else {
+            *self
+        };
         let mut first = true;
-        for m in self.names() {
+        for m in names.names() {
             if !first {
                 f.write_str(", ")?;
             }
@@ -275,6 +322,8 @@ pub enum PathSpec {
     Exact(String),
     /// The path starts with this (a raw string prefix).
     Prefix(String),
+    /// The path ends with this (format 2.1; Istio's `*x`).
+    Suffix(String),
     /// The whole path matches a DFA compiled ahead of time.
     Pattern {
         /// Template or regex.
@@ -300,6 +349,9 @@ pub enum SourceSpec {
         /// Service account.
         name: String,
     },
+    /// Any principal at all (`principal "*"`, format 2.1): the request has a
+    /// peer identity.
+    AnyPrincipal,
 }
 
 /// One header condition. Names are lower case.
@@ -312,14 +364,84 @@ pub enum HeaderSpec {
     /// The header occurs and its value equals this (see the language
     /// reference for repeated headers).
     Equals(String, Vec<u8>),
+    /// `!=`: not [`HeaderSpec::Equals`] (format 2.1).
+    NotEquals(String, Vec<u8>),
+    /// The header occurs and its value starts with this (format 2.1).
+    Prefix(String, Vec<u8>),
+    /// `not prefix`: not [`HeaderSpec::Prefix`] (format 2.1).
+    NotPrefix(String, Vec<u8>),
+    /// The header occurs and its value ends with this (format 2.1).
+    Suffix(String, Vec<u8>),
+    /// `not suffix`: not [`HeaderSpec::Suffix`] (format 2.1).
+    NotSuffix(String, Vec<u8>),
+}
+
+/// How a header condition compares a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ValueOp {
+    /// The whole value (or list element) equals the string.
+    Equals,
+    /// It starts with the string.
+    Prefix,
+    /// It ends with the string.
+    Suffix,
+}
+
+impl ValueOp {
+    /// Whether `value` passes the comparison with `want`.
+    pub fn holds(self, value: &[u8], want: &[u8]) -> bool {
+        match self {
+            Self::Equals => value == want,
+            Self::Prefix => value.starts_with(want),
+            Self::Suffix => value.ends_with(want),
+        }
+    }
 }
 
 impl HeaderSpec {
     /// The header name.
     pub fn name(&self) -> &str {
         match self {
-            Self::Present(n) | Self::Absent(n) | Self::Equals(n, _) => n,
+            Self::Present(n)
+            | Self::Absent(n)
+            | Self::Equals(n, _)
+            | Self::NotEquals(n, _)
+            | Self::Prefix(n, _)
+            | Self::NotPrefix(n, _)
+            | Self::Suffix(n, _)
+            | Self::NotSuffix(n, _) => n,
         }
+    }
+
+    /// A value comparison as (operator, value, negated); `None` for
+    /// `present` and `absent`.
+    pub fn value_test(&self) -> Option<(ValueOp, &[u8], bool)> {
+        match self {
+            Self::Present(_) | Self::Absent(_) => None,
+            Self::Equals(_, v) => Some((ValueOp::Equals, v, false)),
+            Self::NotEquals(_, v) => Some((ValueOp::Equals, v, true)),
+            Self::Prefix(_, v) => Some((ValueOp::Prefix, v, false)),
+            Self::NotPrefix(_, v) => Some((ValueOp::Prefix, v, true)),
+            Self::Suffix(_, v) => Some((ValueOp::Suffix, v, false)),
+            Self::NotSuffix(_, v) => Some((ValueOp::Suffix, v, true)),
+        }
+    }
+
+    /// The condition for `name` with a value comparison.
+    pub fn from_value_test(name: String, op: ValueOp, value: Vec<u8>, negated: bool) -> Self {
+        match (op, negated) {
+            (ValueOp::Equals, false) => Self::Equals(name, value),
+            (ValueOp::Equals, true) => Self::NotEquals(name, value),
+            (ValueOp::Prefix, false) => Self::Prefix(name, value),
+            (ValueOp::Prefix, true) => Self::NotPrefix(name, value),
+            (ValueOp::Suffix, false) => Self::Suffix(name, value),
+            (ValueOp::Suffix, true) => Self::NotSuffix(name, value),
+        }
+    }
+
+    /// Whether the condition needs format 2.1.
+    pub fn is_v2_1(&self) -> bool {
+        !matches!(self, Self::Present(_) | Self::Absent(_) | Self::Equals(..))
     }
 }
 
@@ -341,6 +463,29 @@ pub struct RuleSpec {
     pub headers: Vec<HeaderSpec>,
     /// The source line the rule came from (1-based; 0 when unknown).
     pub line: u32,
+    /// `except path …` (HTTP only, format 2.1): none of these may match.
+    pub except_paths: Vec<PathSpec>,
+    /// `except from …` (format 2.1): the principal must match none of these.
+    pub except_sources: Vec<SourceSpec>,
+    /// `otherwise deny` (format 2.1): a deny that applies only when no
+    /// `deny` or `allow` rule matched the request. It has no conditions.
+    pub fallback: bool,
+}
+
+impl RuleSpec {
+    /// Whether the rule needs format 2.1.
+    pub fn is_v2_1(&self) -> bool {
+        self.fallback
+            || !self.except_paths.is_empty()
+            || !self.except_sources.is_empty()
+            || (self.methods.is_open() && !self.methods.is_any())
+            || self.paths.iter().any(|p| matches!(p, PathSpec::Suffix(_)))
+            || self
+                .sources
+                .iter()
+                .any(|s| matches!(s, SourceSpec::AnyPrincipal))
+            || self.headers.iter().any(HeaderSpec::is_v2_1)
+    }
 }
 
 /// A destination: where traffic goes and the rules that apply there.
@@ -378,4 +523,19 @@ pub struct PolicySpec {
 pub struct TableSpec {
     /// The policies, in source order.
     pub policies: Vec<PolicySpec>,
+}
+
+impl TableSpec {
+    /// The oldest format minor version (of the current major) that can hold
+    /// this table: 1 when a rule uses a construct of format 2.1, else 0. The
+    /// encoder writes this version, so tables without 2.1 constructs still
+    /// load in filters that read only 2.0.
+    pub fn minor_version(&self) -> u16 {
+        let v2_1 = self
+            .policies
+            .iter()
+            .flat_map(|p| p.destinations.iter().flat_map(|d| d.rules.iter()))
+            .any(RuleSpec::is_v2_1);
+        u16::from(v2_1)
+    }
 }

@@ -7,7 +7,7 @@
 
 use crate::dfa::PathDfa;
 use crate::hash::Index;
-use crate::spec::{Action, Cidr, HostKind, LogSetting, Mode, PatternKind, Protocol};
+use crate::spec::{Action, Cidr, HostKind, LogSetting, Mode, PatternKind, Protocol, ValueOp};
 
 /// A string in the pool: offset and length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -66,9 +66,17 @@ pub(crate) struct Rule {
     pub(crate) methods: u16,
     pub(crate) id: Str,
     pub(crate) line: u32,
+    /// The plain paths (OR-ed).
     pub(crate) paths: Span,
+    /// `except path`: right after `paths` in PATHS.
+    pub(crate) except_paths: Span,
+    /// The plain sources (OR-ed).
     pub(crate) sources: Span,
+    /// `except from`: right after `sources` in SOURCES.
+    pub(crate) except_sources: Span,
     pub(crate) headers: Span,
+    /// `otherwise deny`: decides only when no deny or allow rule matched.
+    pub(crate) fallback: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -79,6 +87,10 @@ pub(crate) enum Path {
         form: Str,
     },
     Prefix {
+        text: Str,
+        form: Str,
+    },
+    Suffix {
         text: Str,
         form: Str,
     },
@@ -94,13 +106,21 @@ pub(crate) enum Source {
     Principal(Str),
     Namespace(Str),
     ServiceAccount(Str, Str),
+    /// Any principal.
+    Any,
 }
 
 #[derive(Debug, Clone)]
 pub(crate) enum Header {
     Present(Str),
     Absent(Str),
-    Equals(Str, Str),
+    /// `==`, `prefix`, `suffix`, and their negations.
+    Value {
+        name: Str,
+        op: ValueOp,
+        value: Str,
+        negated: bool,
+    },
 }
 
 #[derive(Debug, Clone)]

@@ -529,3 +529,231 @@ fn rejected_requests() {
         "no policy, nothing enforced"
     );
 }
+
+/// One destination `a.com:80` (http) holding `rules`, in a `default deny` policy.
+fn one_dest(rules: Vec<RuleSpec>) -> Table {
+    table(&TableSpec {
+        policies: vec![policy(
+            "n",
+            Action::Deny,
+            vec![dest(
+                vec![host("a.com")],
+                Protocol::Http,
+                &[(80, 80)],
+                rules,
+            )],
+        )],
+    })
+}
+
+#[test]
+fn except_paths_fail_closed_on_connect() {
+    // `allow GET except path prefix "/admin"`, `deny any except path "/ok", suffix ".json"`.
+    let mut allow = rule("n/1", Action::Allow);
+    allow.methods = methods(&["GET", "CONNECT"]);
+    allow.except_paths = vec![PathSpec::Prefix("/admin".into())];
+    let t = one_dest(vec![allow]);
+    let go = |m: &str, p: &str| t.decide(&http("a.com", 80, m, p, None)).allowed();
+    assert!(go("GET", "/"));
+    assert!(go("GET", "/public/admin"));
+    assert!(!go("GET", "/admin"));
+    assert!(!go("GET", "/administrator"));
+    assert!(!go("GET", "/admin%3Ax"), "compared in match form");
+    let mut connect = http("a.com", 80, "CONNECT", "/", None);
+    connect.path = None;
+    assert_eq!(
+        t.decide(&connect).enforced.cause,
+        Cause::Default(0),
+        "a pathless CONNECT cannot satisfy an allow's except path"
+    );
+
+    let mut deny = rule("n/1", Action::Deny);
+    deny.except_paths = vec![
+        PathSpec::Exact("/ok".into()),
+        PathSpec::Suffix(".json".into()),
+    ];
+    let mut all = rule("n/2", Action::Allow);
+    all.methods = methods(&["GET", "CONNECT"]);
+    let t = one_dest(vec![deny, all]);
+    let go = |m: &str, p: &str| t.decide(&http("a.com", 80, m, p, None)).allowed();
+    assert!(go("GET", "/ok"));
+    assert!(go("GET", "/a/b.json"));
+    assert!(!go("GET", "/a/b.jsonx"));
+    assert!(!go("GET", "/ok/"));
+    assert!(
+        !t.decide(&connect).allowed(),
+        "a deny's except path holds for a pathless CONNECT"
+    );
+}
+
+#[test]
+fn except_sources_fail_closed_without_a_principal() {
+    let mut allow = rule("n/1", Action::Allow);
+    allow.sources = vec![SourceSpec::Namespace("default".into())];
+    allow.except_sources = vec![SourceSpec::Principal(ADMIN.into())];
+    let mut anyone = rule("n/2", Action::Allow);
+    anyone.methods = methods(&["HEAD"]);
+    anyone.except_sources = vec![SourceSpec::Namespace("evil".into())];
+    let t = one_dest(vec![allow, anyone]);
+    let go = |m: &str, who: Option<&str>| t.decide(&http("a.com", 80, m, "/", who)).allowed();
+    assert!(go("GET", Some("cluster.local/ns/default/sa/app")));
+    assert!(!go("GET", Some(ADMIN)), "excepted");
+    assert!(!go("GET", Some("cluster.local/ns/other/sa/app")));
+    assert!(go("HEAD", Some("cluster.local/ns/other/sa/app")));
+    assert!(!go("HEAD", Some("cluster.local/ns/evil/sa/app")));
+    assert!(
+        !go("HEAD", None),
+        "an allow's except from needs a principal"
+    );
+
+    let mut deny = rule("n/1", Action::Deny);
+    deny.except_sources = vec![SourceSpec::AnyPrincipal];
+    let t = one_dest(vec![deny, rule("n/2", Action::Allow)]);
+    let go = |who: Option<&str>| t.decide(&http("a.com", 80, "GET", "/", who)).allowed();
+    assert!(go(Some(ADMIN)));
+    assert!(
+        !go(None),
+        "`deny except from principal \"*\"` denies what has no principal"
+    );
+
+    let mut any = rule("n/1", Action::Allow);
+    any.sources = vec![SourceSpec::AnyPrincipal];
+    let t = one_dest(vec![any]);
+    assert!(
+        t.decide(&http("a.com", 80, "GET", "/", Some(ADMIN)))
+            .allowed()
+    );
+    assert!(!t.decide(&http("a.com", 80, "GET", "/", None)).allowed());
+}
+
+#[test]
+fn open_method_sets_never_name_connect() {
+    let mut allow = rule("n/1", Action::Allow);
+    allow.methods = MethodSet::any_except(methods(&["DELETE", "PATCH"]));
+    let t = one_dest(vec![allow]);
+    let go = |m: &str| t.decide(&http("a.com", 80, m, "/", None)).allowed();
+    assert!(go("GET") && go("POST") && go("PURGE"));
+    assert!(!go("DELETE") && !go("PATCH"));
+    assert!(!go("CONNECT"), "`any except` does not name CONNECT");
+
+    let mut deny = rule("n/1", Action::Deny);
+    deny.methods = MethodSet::any_except(methods(&["GET"]));
+    let t = one_dest(vec![deny, rule("n/2", Action::Allow)]);
+    let go = |m: &str| t.decide(&http("a.com", 80, m, "/", None)).allowed();
+    assert!(go("GET"));
+    assert!(!go("PURGE") && !go("POST") && !go("CONNECT"));
+    assert_eq!(
+        MethodSet::any_except(methods(&["GET", "POST"])).to_string(),
+        "any except GET, POST"
+    );
+}
+
+#[test]
+fn value_conditions_and_their_negations_fail_closed() {
+    let mut allow = rule("n/1", Action::Allow);
+    allow.headers = vec![
+        HeaderSpec::Prefix("user-agent".into(), b"Mozilla/".to_vec()),
+        HeaderSpec::NotEquals("x-tenant".into(), b"evil".to_vec()),
+        HeaderSpec::NotSuffix("x-host".into(), b".internal".to_vec()),
+    ];
+    let t = one_dest(vec![allow]);
+    let go = |hs: Vec<(&'static str, &'static [u8])>| {
+        let h = H(hs);
+        let mut r = http("a.com", 80, "GET", "/", None);
+        r.headers = &h;
+        t.decide(&r).allowed()
+    };
+    assert!(go(vec![("user-agent", b"Mozilla/5.0")]));
+    assert!(!go(vec![("user-agent", b"curl/8")]));
+    assert!(!go(vec![
+        ("user-agent", b"Mozilla/5.0"),
+        ("user-agent", b"curl/8")
+    ]));
+    assert!(go(vec![
+        ("user-agent", b"Mozilla/5.0"),
+        ("x-tenant", b"acme")
+    ]));
+    assert!(
+        !go(vec![
+            ("user-agent", b"Mozilla/5.0"),
+            ("x-tenant", b"acme, evil")
+        ]),
+        "an allow's != reads every element the deny way"
+    );
+    assert!(!go(vec![
+        ("user-agent", b"Mozilla/5.0"),
+        ("x_tenant", b"evil")
+    ]));
+    assert!(!go(vec![
+        ("user-agent", b"Mozilla/5.0"),
+        ("x-host", b"db.internal")
+    ]));
+
+    let mut deny = rule("n/1", Action::Deny);
+    deny.headers = vec![HeaderSpec::NotEquals("x-tenant".into(), b"acme".to_vec())];
+    let t = one_dest(vec![deny, rule("n/2", Action::Allow)]);
+    let go = |hs: Vec<(&'static str, &'static [u8])>| {
+        let h = H(hs);
+        let mut r = http("a.com", 80, "GET", "/", None);
+        r.headers = &h;
+        t.decide(&r).allowed()
+    };
+    assert!(go(vec![("x-tenant", b"acme")]));
+    assert!(!go(vec![]), "a deny's != holds for an absent header");
+    assert!(!go(vec![("x-tenant", b"acme"), ("x-tenant", b"evil")]));
+    assert!(
+        !go(vec![("x_tenant", b"acme")]),
+        "a variant alone is no exact name"
+    );
+}
+
+#[test]
+fn otherwise_deny_weighs_after_every_rule() {
+    // Two destinations for a.com: one closed with `otherwise deny`, in a
+    // `default allow` policy.
+    let mut get = rule("n/1", Action::Allow);
+    get.methods = methods(&["GET"]);
+    let mut closed = rule("n/2", Action::Deny);
+    closed.fallback = true;
+    let mut deny = rule("n/3", Action::Deny);
+    deny.paths = vec![PathSpec::Exact("/admin".into())];
+    let t = table(&TableSpec {
+        policies: vec![policy(
+            "n",
+            Action::Allow,
+            vec![
+                dest(
+                    vec![host("a.com")],
+                    Protocol::Http,
+                    &[(80, 80)],
+                    vec![get, closed],
+                ),
+                dest(
+                    vec![host("**.com")],
+                    Protocol::Http,
+                    &[(80, 80)],
+                    vec![deny],
+                ),
+            ],
+        )],
+    });
+    let d = t.decide(&http("a.com", 80, "GET", "/", None));
+    assert_eq!(
+        (d.allowed(), rule_of(&t, &d).as_deref()),
+        (true, Some("n/1"))
+    );
+    let d = t.decide(&http("a.com", 80, "POST", "/", None));
+    assert_eq!(
+        (d.allowed(), rule_of(&t, &d).as_deref()),
+        (false, Some("n/2"))
+    );
+    let d = t.decide(&http("a.com", 80, "GET", "/admin", None));
+    assert_eq!(
+        (d.allowed(), rule_of(&t, &d).as_deref()),
+        (false, Some("n/3"))
+    );
+    assert!(
+        t.decide(&http("b.com", 80, "POST", "/", None)).allowed(),
+        "other destinations keep the default"
+    );
+}

@@ -71,9 +71,124 @@ fn rich() -> TableSpec {
     t
 }
 
+/// Every construct of format 2.1.
+fn negations() -> TableSpec {
+    let mut t = httpbin();
+    let mut deny = rule("neg/1", Action::Deny);
+    deny.methods = MethodSet::any_except(methods(&["GET", "HEAD"]));
+    deny.paths = vec![PathSpec::Suffix(".json".into())];
+    deny.except_paths = vec![
+        PathSpec::Prefix("/public/".into()),
+        regex(PatternKind::Template, "/v1/{*}/ok", "/v1/[^/]+/ok"),
+    ];
+    deny.except_sources = vec![
+        SourceSpec::Namespace("trusted".into()),
+        SourceSpec::AnyPrincipal,
+    ];
+    let mut allow = rule("neg/2", Action::Allow);
+    allow.sources = vec![SourceSpec::AnyPrincipal];
+    allow.except_sources = vec![SourceSpec::Principal("cluster.local/ns/a/sa/b".into())];
+    allow.headers = vec![
+        HeaderSpec::NotEquals("x-tenant".into(), b"evil".to_vec()),
+        HeaderSpec::Prefix("user-agent".into(), b"Mozilla/".to_vec()),
+        HeaderSpec::NotPrefix("x-a".into(), b"a".to_vec()),
+        HeaderSpec::Suffix("x-b".into(), b"b".to_vec()),
+        HeaderSpec::NotSuffix("x-c".into(), b"c".to_vec()),
+    ];
+    let mut otherwise = rule("neg/3", Action::Deny);
+    otherwise.fallback = true;
+    t.policies.push(policy(
+        "neg",
+        Action::Allow,
+        vec![dest(
+            vec![host("api.example.com")],
+            Protocol::Http,
+            &[(80, 80)],
+            vec![deny, allow, otherwise],
+        )],
+    ));
+    t
+}
+
+#[test]
+fn version_is_the_oldest_that_holds_the_table() {
+    for (spec, minor) in [(httpbin(), 0), (rich(), 0), (negations(), 1)] {
+        let bytes = encode(&spec).unwrap();
+        assert_eq!(u16::from_le_bytes([bytes[10], bytes[11]]), minor);
+        assert_eq!(decode(&bytes).unwrap().version(), (VERSION_MAJOR, minor));
+    }
+    // A 2.0 table made to say 2.1 still decodes (nothing in it is new) …
+    let mut b = encode(&rich()).unwrap();
+    b[10] = 1;
+    assert_eq!(decode(&reseal(b)).unwrap().version(), (2, 1));
+    // … but a table with a 2.1 construct that says 2.0 is refused, naming it.
+    let mut b = encode(&negations()).unwrap();
+    b[10] = 0;
+    let e = decode(&reseal(b)).unwrap_err();
+    assert!(e.problem.contains("2.1 construct"), "{e}");
+}
+
+#[test]
+fn each_2_1_construct_alone_needs_2_1() {
+    let base = httpbin();
+    let with = |f: &dyn Fn(&mut RuleSpec)| {
+        let mut t = base.clone();
+        f(&mut t.policies[0].destinations[0].rules[0]);
+        let mut b = encode(&t).unwrap();
+        assert_eq!(b[10], 1);
+        assert_eq!(decode(&b).unwrap().to_spec(), t.canonical());
+        b[10] = 0;
+        let e = decode(&reseal(b)).unwrap_err();
+        assert!(e.problem.contains("2.1"), "{e}");
+    };
+    with(&|r| r.methods = MethodSet::any_except(methods(&["GET"])));
+    with(&|r| r.paths = vec![PathSpec::Suffix("x".into())]);
+    with(&|r| r.except_paths = vec![PathSpec::Exact("/x".into())]);
+    with(&|r| r.sources = vec![SourceSpec::AnyPrincipal]);
+    with(&|r| r.except_sources = vec![SourceSpec::Namespace("n".into())]);
+    with(&|r| r.headers = vec![HeaderSpec::NotEquals("x".into(), b"1".to_vec())]);
+    with(&|r| r.headers = vec![HeaderSpec::Prefix("x".into(), b"1".to_vec())]);
+    with(&|r| r.headers = vec![HeaderSpec::Suffix("x".into(), b"1".to_vec())]);
+    with(&|r| {
+        *r = rule("httpbin/1", Action::Deny);
+        r.fallback = true;
+    });
+}
+
+#[test]
+fn encoder_refuses_malformed_2_1_constructs() {
+    let bad = |f: &dyn Fn(&mut RuleSpec)| {
+        let mut t = httpbin();
+        f(&mut t.policies[0].destinations[0].rules[0]);
+        encode(&t).unwrap_err()
+    };
+    // An otherwise-deny rule has no conditions.
+    let e = bad(&|r| {
+        r.action = Action::Deny;
+        r.fallback = true;
+    });
+    assert!(e.0.contains("otherwise-deny"), "{e}");
+    assert!(
+        bad(&|r| r.paths = vec![PathSpec::Suffix("//x".into())])
+            .0
+            .contains("never match")
+    );
+    assert!(
+        bad(&|r| r.headers = vec![HeaderSpec::Prefix("x".into(), Vec::new())])
+            .0
+            .contains("needs a value")
+    );
+    // L7 negations only on http destinations.
+    let mut t = httpbin();
+    t.policies[0].destinations[0].protocol = Protocol::Tls;
+    t.policies[0].destinations[0].rules = vec![rule("httpbin/1", Action::Allow)];
+    t.policies[0].destinations[0].rules[0].except_paths = vec![PathSpec::Exact("/x".into())];
+    assert!(encode(&t).unwrap_err().0.contains("tls destination"));
+}
+
 #[test]
 fn round_trip() {
-    for spec in [TableSpec::default(), httpbin(), rich()] {
+    for spec in [TableSpec::default(), httpbin(), rich(), negations()] {
         let bytes = encode(&spec).unwrap();
         let table = decode(&bytes).unwrap();
         assert_eq!(table.to_spec(), spec.canonical());
@@ -107,21 +222,24 @@ fn reseal(mut bytes: Vec<u8>) -> Vec<u8> {
 
 #[test]
 fn refuses_truncation_bitflips_and_versions() {
-    let good = encode(&rich()).unwrap();
-    for len in 0..good.len() {
-        let e = decode(&good[..len]).unwrap_err();
-        assert!(!e.problem.is_empty());
-    }
-    for i in 0..good.len() {
-        for bit in [0, 3, 7] {
-            let mut b = good.clone();
-            b[i] ^= 1 << bit;
-            assert!(
-                decode(&b).is_err(),
-                "bit {bit} of byte {i} flipped and still accepted"
-            );
+    for spec in [rich(), negations()] {
+        let good = encode(&spec).unwrap();
+        for len in 0..good.len() {
+            let e = decode(&good[..len]).unwrap_err();
+            assert!(!e.problem.is_empty());
+        }
+        for i in 0..good.len() {
+            for bit in [0, 3, 7] {
+                let mut b = good.clone();
+                b[i] ^= 1 << bit;
+                assert!(
+                    decode(&b).is_err(),
+                    "bit {bit} of byte {i} flipped and still accepted"
+                );
+            }
         }
     }
+    let good = encode(&rich()).unwrap();
     let mut newer = good.clone();
     newer[8] = 3;
     let e = decode(&reseal(newer)).unwrap_err();
@@ -134,7 +252,7 @@ fn refuses_truncation_bitflips_and_versions() {
     assert_eq!(e.field, "version");
     assert!(e.problem.contains("recompile"), "{e}");
     let mut minor = good.clone();
-    minor[10] = 1;
+    minor[10] = 2;
     assert_eq!(decode(&reseal(minor)).unwrap_err().field, "version");
     let mut magic = good.clone();
     magic[0] = b'X';
@@ -145,23 +263,40 @@ fn refuses_truncation_bitflips_and_versions() {
 fn resealed_corruption_is_caught_structurally_or_is_harmless() {
     // With the checksum recomputed, a flipped bit must either be refused or
     // decode to a table that is itself valid (e.g. a changed line number).
-    let good = encode(&rich()).unwrap();
-    let mut refused = 0;
-    for i in 16..good.len() - 4 {
-        let mut b = good.clone();
-        b[i] ^= 0x80;
-        match decode(&reseal(b)) {
-            Err(_) => refused += 1,
-            // Decoded to another valid table (say, a changed line number):
-            // it must still be usable.
-            Ok(t) => assert!(!t.to_spec().dump().is_empty() || t.policy_count() == 0),
+    for spec in [rich(), negations()] {
+        let good = encode(&spec).unwrap();
+        let mut refused = 0;
+        for i in 16..good.len() - 4 {
+            let mut b = good.clone();
+            b[i] ^= 0x80;
+            match decode(&reseal(b)) {
+                Err(_) => refused += 1,
+                // Decoded to another valid table (say, a changed line number):
+                // it must still be usable, and encode back to itself.
+                Ok(t) => {
+                    let again = t.to_spec();
+                    assert!(!again.dump().is_empty() || t.policy_count() == 0);
+                    if again.policies.iter().all(|p| {
+                        p.destinations.iter().all(|d| {
+                            d.rules.iter().all(|r| {
+                                r.paths
+                                    .iter()
+                                    .chain(&r.except_paths)
+                                    .all(|p| !matches!(p, PathSpec::Pattern { .. }))
+                            })
+                        })
+                    }) {
+                        assert!(encode(&again).is_ok(), "byte {i}");
+                    }
+                }
+            }
         }
+        assert!(
+            refused > (good.len() - 20) / 2,
+            "only {refused} of {} resealed flips refused",
+            good.len() - 20
+        );
     }
-    assert!(
-        refused > (good.len() - 20) / 2,
-        "only {refused} of {} resealed flips refused",
-        good.len() - 20
-    );
 }
 
 #[test]
@@ -189,8 +324,8 @@ proptest::proptest! {
     }
 
     #[test]
-    fn never_panics_on_mutated_tables(edits in proptest::collection::vec((0usize..4096, proptest::num::u8::ANY), 1..6)) {
-        let mut b = encode(&rich()).unwrap();
+    fn never_panics_on_mutated_tables(edits in proptest::collection::vec((0usize..4096, proptest::num::u8::ANY), 1..6), which in proptest::bool::ANY) {
+        let mut b = encode(&if which { rich() } else { negations() }).unwrap();
         for (i, v) in edits {
             let n = b.len();
             b[i % n] = v;

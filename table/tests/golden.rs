@@ -143,3 +143,75 @@ fn v2_tables_decide_as_they_did() {
             .allowed()
     );
 }
+
+/// Format 2.1 (negations, suffixes, any principal, value comparisons, open
+/// method sets, `otherwise deny`): the committed table decodes as 2.1 and
+/// decides as `compiler/tests/cases/valid/negations.egress` says. A 2.0
+/// reader refuses it, by the rule every reader applies to a minor version
+/// newer than its own, which this reader applies to 2.2.
+#[test]
+fn v2_1_tables_decode_and_decide_as_they_did() {
+    let bytes = golden("v2.1-negations.table");
+    let t = Table::from_bytes(&bytes).unwrap();
+    assert_eq!(t.version(), (2, 1));
+    let host = "api.example.com";
+    let ok: &[(&[u8], &[u8])] = &[(b"user-agent", b"Mozilla/5.0"), (b"x-debug", b"0")];
+    let decide = |method: &str, path: &'static str, who: Option<&'static str>, hs| {
+        let mut r = http(host, method, path, hs);
+        r.principal = who.map(str::as_bytes);
+        t.decide(&r)
+    };
+    assert!(decide("GET", "/v1/items", None, &ok).allowed());
+    assert!(
+        !decide("GET", "/v1/items.json", None, &ok).allowed(),
+        "except path suffix"
+    );
+    let curl: &[(&[u8], &[u8])] = &[(b"user-agent", b"curl/8"), (b"x-debug", b"0")];
+    assert!(
+        !decide("GET", "/v1/items", None, &curl).allowed(),
+        "header prefix"
+    );
+    let json: &[(&[u8], &[u8])] = &[(b"content-type", b"application/json"), (b"x-debug", b"0")];
+    let web = Some("cluster.local/ns/shop/sa/web");
+    assert!(decide("POST", "/orders", web, &json).allowed());
+    assert!(
+        !decide(
+            "POST",
+            "/orders",
+            Some("cluster.local/ns/untrusted/sa/app"),
+            &json
+        )
+        .allowed(),
+        "except from"
+    );
+    assert!(
+        !decide("POST", "/orders", None, &json).allowed(),
+        "principal \"*\""
+    );
+    let d = decide("GET", "/other", web, &ok);
+    let egress_table::Cause::Rule(r) = d.enforced.cause else {
+        panic!("{d:?}")
+    };
+    assert_eq!(
+        (d.enforced.action, t.rule_id(r)),
+        (Action::Deny, "negations/6"),
+        "otherwise deny"
+    );
+    let none: &[(&[u8], &[u8])] = &[];
+    assert!(
+        Table::from_bytes(&golden("v2.0-httpbin.table"))
+            .unwrap()
+            .decide(&http("httpbin.org", "GET", "/get", &none))
+            .allowed()
+    );
+
+    // A newer minor version is refused, naming what to do.
+    let mut newer = bytes.clone();
+    newer[10] = 2;
+    let body_end = newer.len() - 4;
+    let crc = egress_table::crc::crc32c(&newer[..body_end]);
+    newer[body_end..].copy_from_slice(&crc.to_le_bytes());
+    let e = Table::from_bytes(&newer).unwrap_err();
+    assert_eq!(e.field, "version", "{e}");
+    assert!(e.problem.contains("newer egressc"), "{e}");
+}

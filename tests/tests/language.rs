@@ -289,3 +289,43 @@ policy "fronting" {
 }"#,
     );
 }
+
+/// Format 2.1 through the real `.wasm` (both targets): negated conditions
+/// (`except path`, `except from`, `!=`, `not prefix`, `not suffix`),
+/// suffix paths, `principal "*"`, `any except`, `otherwise deny`; plus a
+/// `deny … except from` on a pathless CONNECT and a request without a
+/// principal, which fail closed.
+#[test]
+fn format_2_1_negations() {
+    let text = include_str!("../../compiler/tests/cases/valid/negations.egress");
+    let table = egress_tests::compile(text).unwrap();
+    assert_eq!(
+        u16::from_le_bytes([table[10], table[11]]),
+        1,
+        "a policy with 2.1 constructs compiles to a 2.1 table"
+    );
+    assert!(run_tests("negations", text) >= 2 * 17);
+    run_tests(
+        "closed",
+        r#"
+policy "closed" {
+  default allow
+  destination "a.example" port 80 http {
+    deny any except from namespace "trusted"
+    allow any except DELETE path suffix ".html" except path prefix "/private/"
+    otherwise deny
+  }
+  test "t" {
+    GET http://a.example/index.html from "cluster.local/ns/trusted/sa/web" => allow
+    GET http://a.example/private/index.html from "cluster.local/ns/trusted/sa/web" => deny
+    DELETE http://a.example/index.html from "cluster.local/ns/trusted/sa/web" => deny
+    GET http://a.example/index.json from "cluster.local/ns/trusted/sa/web" => deny
+    GET http://a.example/index.html from "cluster.local/ns/other/sa/web" => deny
+    GET http://a.example/index.html => deny
+    CONNECT http://a.example:80 from "cluster.local/ns/trusted/sa/web" => deny
+    GET http://b.example/ => allow
+  }
+}
+"#,
+    );
+}

@@ -9,7 +9,8 @@ use std::collections::HashSet;
 
 use super::reader::{DecodeError, Field, Pool, R, Reader, action_of, err, tiled};
 use super::{
-    FLAG_SNI_HOST_MATCH, HEADER, MAGIC, NO_DFA, TRAILER, VERSION_MAJOR, VERSION_MINOR, record,
+    ACTION_FALLBACK, FLAG_SNI_HOST_MATCH, HEADER, MAGIC, NEGATED, NO_DFA, TRAILER, VERSION_MAJOR,
+    VERSION_MINOR, record,
 };
 use crate::assemble::{AssembleError, Parts, PathPart};
 use crate::crc::crc32c;
@@ -17,7 +18,7 @@ use crate::dfa::PathDfa;
 use crate::host::is_normalized_host;
 use crate::names::{is_header_name, is_principal_text, is_valid_name};
 use crate::spec::{
-    Action, Cidr, HostKind, LogSetting, MethodSet, Mode, PatternKind, PortRange, Protocol,
+    Action, Cidr, HostKind, LogSetting, MethodSet, Mode, PatternKind, PortRange, Protocol, ValueOp,
 };
 use crate::table::{CidrEntry, Dest, Header, Host, Policy, Rule, Source, Span, Str, Table};
 
@@ -34,18 +35,20 @@ pub fn decode(bytes: &[u8]) -> Result<Table, DecodeError> {
     let (version, checksum, content) = header(bytes)?;
     // From here on the reader must not run into the trailer.
     let mut r = Reader::at(content, HEADER);
+    let v = Minor(version.1);
     let pool = strings(&mut r)?;
     let policies = policies(&mut r, pool)?;
-    let rule_heads = rules(&mut r, pool, policies.len())?;
-    let path_heads = paths(&mut r, pool)?;
+    let rule_heads = rules(&mut r, pool, policies.len(), v)?;
+    let path_heads = paths(&mut r, pool, v)?;
     let dfas = regexes(&mut r)?;
-    let paths = path_dfas(path_heads, dfas.len())?;
-    let sources = sources(&mut r, pool)?;
-    let headers = headers(&mut r, pool)?;
+    let (paths, path_negated) = path_dfas(path_heads, dfas.len())?;
+    let (sources, source_negated) = sources(&mut r, pool, v)?;
+    let headers = headers(&mut r, pool, v)?;
     let rules = rule_spans(
         content,
         rule_heads,
-        [paths.len(), sources.len(), headers.len()],
+        [&path_negated, &source_negated],
+        headers.len(),
         r.pos,
     )?;
     let ports = ports(&mut r)?;
@@ -81,6 +84,27 @@ pub fn decode(bytes: &[u8]) -> Result<Table, DecodeError> {
     .or_else(|e| match e {
         AssembleError::DuplicateHost(i) => err(HEADER, format!("hosts[{i}]"), "duplicate host"),
     })
+}
+
+/// The minor version of the table being read: what it may hold.
+#[derive(Clone, Copy)]
+struct Minor(u16);
+
+impl Minor {
+    /// `Ok` when the table's version may hold a construct of format 2.1;
+    /// otherwise the error for `field` at `at`: a table that says 2.0 but
+    /// holds one is not what its writer wrote.
+    fn allows_2_1(self, at: usize, field: Field<'_>, what: &str) -> R<()> {
+        if self.0 >= 1 {
+            Ok(())
+        } else {
+            err(
+                at,
+                field,
+                format!("{what} is a format 2.1 construct, in a table that says 2.0"),
+            )
+        }
+    }
 }
 
 /// The header and trailer: magic, version, body length and checksum. Returns
@@ -207,6 +231,7 @@ fn policies(r: &mut Reader<'_>, pool: Pool<'_>) -> R<Vec<Policy>> {
 struct RuleHead {
     policy: u32,
     action: Action,
+    fallback: bool,
     methods: u16,
     id: Str,
     line: u32,
@@ -215,7 +240,7 @@ struct RuleHead {
 }
 
 /// RULES, but for their spans ([`rule_spans`]).
-fn rules(r: &mut Reader<'_>, pool: Pool<'_>, n_policies: usize) -> R<Vec<RuleHead>> {
+fn rules(r: &mut Reader<'_>, pool: Pool<'_>, n_policies: usize, v: Minor) -> R<Vec<RuleHead>> {
     let n = r.count(record::RULE, "rules.count")?;
     let mut rules = Vec::with_capacity(n);
     for i in 0..n {
@@ -229,17 +254,33 @@ fn rules(r: &mut Reader<'_>, pool: Pool<'_>, n_policies: usize) -> R<Vec<RuleHea
                 format!("policy {policy} out of range ({n_policies} policies)"),
             );
         }
-        let action = action_of(r.u8(f("action"))?, at + 4, f("action"))?;
+        let (action, fallback) = match r.u8(f("action"))? {
+            ACTION_FALLBACK => {
+                v.allows_2_1(at + 4, f("action"), "an otherwise-deny rule")?;
+                (Action::Deny, true)
+            }
+            a => (action_of(a, at + 4, f("action"))?, false),
+        };
         if r.u8(f("reserved"))? != 0 {
             return err(at + 5, f("reserved"), "must be zero");
         }
         let methods = r.u16(f("methods"))?;
-        if methods != MethodSet::ANY.0 && (methods == 0 || methods & !MethodSet::STANDARD_BITS != 0)
-        {
+        let set = MethodSet(methods);
+        if !set.is_valid() {
             return err(
                 at + 6,
                 f("methods"),
                 format!("invalid method set {methods:#06x}"),
+            );
+        }
+        if set.is_open() && !set.is_any() {
+            v.allows_2_1(at + 6, f("methods"), "a method set `any except …`")?;
+        }
+        if fallback && !set.is_any() {
+            return err(
+                at + 6,
+                f("methods"),
+                "an otherwise-deny rule has no method condition",
             );
         }
         let id = pool.str(r, f("id"))?;
@@ -252,6 +293,7 @@ fn rules(r: &mut Reader<'_>, pool: Pool<'_>, n_policies: usize) -> R<Vec<RuleHea
         rules.push(RuleHead {
             policy,
             action,
+            fallback,
             methods,
             id,
             line,
@@ -263,20 +305,26 @@ fn rules(r: &mut Reader<'_>, pool: Pool<'_>, n_policies: usize) -> R<Vec<RuleHea
 
 /// A path record before its DFA reference is checked.
 struct PathHead {
+    /// The kind without the negation bit.
     kind: u8,
+    negated: bool,
     text: Str,
     dfa: u32,
     at: usize,
 }
 
 /// PATHS, but for their DFA references ([`path_dfas`]).
-fn paths(r: &mut Reader<'_>, pool: Pool<'_>) -> R<Vec<PathHead>> {
+fn paths(r: &mut Reader<'_>, pool: Pool<'_>, v: Minor) -> R<Vec<PathHead>> {
     let n = r.count(record::PATH, "paths.count")?;
     let mut paths = Vec::with_capacity(n);
     for i in 0..n {
         let at = r.pos;
         let f = |x: &'static str| Field::at("paths", i, x);
-        let kind = r.u8(f("kind"))?;
+        let byte = r.u8(f("kind"))?;
+        let (kind, negated) = (byte & !NEGATED, byte & NEGATED != 0);
+        if negated {
+            v.allows_2_1(at, f("kind"), "a negated path (`except path`)")?;
+        }
         let text = pool.str(r, f("text"))?;
         let dfa = r.u32(f("dfa"))?;
         let t = pool.bytes(text);
@@ -284,16 +332,26 @@ fn paths(r: &mut Reader<'_>, pool: Pool<'_>) -> R<Vec<PathHead>> {
             return err(at + 1, f("text"), "empty or not UTF-8");
         }
         match kind {
-            0 | 1 => {
+            0 | 1 | 4 => {
                 if dfa != NO_DFA {
-                    return err(at + 9, f("dfa"), "exact and prefix paths take no DFA");
+                    return err(
+                        at + 9,
+                        f("dfa"),
+                        "exact, prefix and suffix paths take no DFA",
+                    );
                 }
-                if let Err(p) = crate::path::pattern_problem(t) {
+                let problem = if kind == 4 {
+                    v.allows_2_1(at, f("kind"), "a suffix path")?;
+                    crate::path::suffix_problem(t)
+                } else {
+                    crate::path::pattern_problem(t)
+                };
+                if let Err(p) = problem {
                     return err(
                         at + 1,
                         f("text"),
                         format!(
-                            "an exact or prefix path that can never match ({})",
+                            "an exact, prefix or suffix path that can never match ({})",
                             p.as_str()
                         ),
                     );
@@ -304,6 +362,7 @@ fn paths(r: &mut Reader<'_>, pool: Pool<'_>) -> R<Vec<PathHead>> {
         }
         paths.push(PathHead {
             kind,
+            negated,
             text,
             dfa,
             at,
@@ -334,19 +393,24 @@ fn regexes(r: &mut Reader<'_>) -> R<Vec<PathDfa>> {
     Ok(dfas)
 }
 
-/// The paths, their DFA references checked against the `n_dfas` DFAs.
-fn path_dfas(heads: Vec<PathHead>, n_dfas: usize) -> R<Vec<PathPart>> {
+/// The paths, their DFA references checked against the `n_dfas` DFAs, and
+/// which of them are negated.
+fn path_dfas(heads: Vec<PathHead>, n_dfas: usize) -> R<(Vec<PathPart>, Vec<bool>)> {
     let mut paths = Vec::with_capacity(heads.len());
+    let mut negated = Vec::with_capacity(heads.len());
     for (i, head) in heads.into_iter().enumerate() {
         let PathHead {
             kind,
+            negated: neg,
             text,
             dfa,
             at,
         } = head;
+        negated.push(neg);
         paths.push(match kind {
             0 => PathPart::Exact(text),
             1 => PathPart::Prefix(text),
+            4 => PathPart::Suffix(text),
             _ => {
                 if dfa as usize >= n_dfas {
                     return err(
@@ -367,7 +431,7 @@ fn path_dfas(heads: Vec<PathHead>, n_dfas: usize) -> R<Vec<PathPart>> {
             }
         });
     }
-    Ok(paths)
+    Ok((paths, negated))
 }
 
 /// The layout SOURCES and HEADERS share: kind u8 · Str · Str.
@@ -376,19 +440,29 @@ fn kind_and_strs(r: &mut Reader<'_>, pool: Pool<'_>, fields: [Field<'_>; 3]) -> 
     Ok((r.u8(kind)?, pool.str(r, a)?, pool.str(r, b)?))
 }
 
-/// SOURCES.
-fn sources(r: &mut Reader<'_>, pool: Pool<'_>) -> R<Vec<Source>> {
+/// SOURCES, and which of them are negated.
+fn sources(r: &mut Reader<'_>, pool: Pool<'_>, v: Minor) -> R<(Vec<Source>, Vec<bool>)> {
     let n = r.count(record::SOURCE, "sources.count")?;
     let mut sources = Vec::with_capacity(n);
+    let mut negated = Vec::with_capacity(n);
     for i in 0..n {
         let at = r.pos;
         let f = |x: &'static str| Field::at("sources", i, x);
-        let (kind, a, b) = kind_and_strs(r, pool, [f("kind"), f("a"), f("b")])?;
-        if !is_principal_text(pool.bytes(a)) {
+        let (byte, a, b) = kind_and_strs(r, pool, [f("kind"), f("a"), f("b")])?;
+        let (kind, neg) = (byte & !NEGATED, byte & NEGATED != 0);
+        if neg {
+            v.allows_2_1(at, f("kind"), "a negated source (`except from`)")?;
+        }
+        let a_ok = if kind == 3 {
+            a.len == 0
+        } else {
+            is_principal_text(pool.bytes(a))
+        };
+        if !a_ok {
             return err(
                 at + 1,
                 f("a"),
-                "not a valid principal, namespace or service account",
+                "not a valid principal, namespace or service account (or text on an any-principal source)",
             );
         }
         let b_ok = if kind == 2 {
@@ -407,46 +481,106 @@ fn sources(r: &mut Reader<'_>, pool: Pool<'_>) -> R<Vec<Source>> {
             0 => Source::Principal(a),
             1 => Source::Namespace(a),
             2 => Source::ServiceAccount(a, b),
+            3 => {
+                v.allows_2_1(at, f("kind"), "an any-principal source")?;
+                Source::Any
+            }
             k => return err(at, f("kind"), format!("unknown source kind {k}")),
         });
+        negated.push(neg);
     }
-    Ok(sources)
+    Ok((sources, negated))
 }
 
 /// HEADERS (header conditions).
-fn headers(r: &mut Reader<'_>, pool: Pool<'_>) -> R<Vec<Header>> {
+fn headers(r: &mut Reader<'_>, pool: Pool<'_>, v: Minor) -> R<Vec<Header>> {
     let n = r.count(record::HEADER_CONDITION, "headers.count")?;
     let mut headers = Vec::with_capacity(n);
     for i in 0..n {
         let at = r.pos;
         let f = |x: &'static str| Field::at("headers", i, x);
-        let (kind, name, value) = kind_and_strs(r, pool, [f("kind"), f("name"), f("value")])?;
+        let (byte, name, value) = kind_and_strs(r, pool, [f("kind"), f("name"), f("value")])?;
+        let (kind, negated) = (byte & !NEGATED, byte & NEGATED != 0);
         if !is_header_name(pool.bytes(name)) {
             return err(at + 1, f("name"), "not a lower-case header name");
         }
-        if kind != 2 && value.len != 0 {
-            return err(at + 9, f("value"), "only an equals condition has a value");
-        }
-        headers.push(match kind {
-            0 => Header::Present(name),
-            1 => Header::Absent(name),
-            2 => Header::Equals(name, value),
+        let op = match kind {
+            0 | 1 => None,
+            2 => Some(ValueOp::Equals),
+            3 => Some(ValueOp::Prefix),
+            4 => Some(ValueOp::Suffix),
             k => return err(at, f("kind"), format!("unknown header condition kind {k}")),
+        };
+        if op.is_none() && (negated || value.len != 0) {
+            return err(
+                at,
+                f("kind"),
+                "present and absent take no value and no negation",
+            );
+        }
+        if negated || kind > 2 {
+            v.allows_2_1(
+                at,
+                f("kind"),
+                "a prefix, suffix or negated header condition",
+            )?;
+        }
+        if kind > 2 && value.len == 0 {
+            return err(
+                at + 9,
+                f("value"),
+                "a prefix or suffix condition needs a value",
+            );
+        }
+        headers.push(match op {
+            None if kind == 0 => Header::Present(name),
+            None => Header::Absent(name),
+            Some(op) => Header::Value {
+                name,
+                op,
+                value,
+                negated,
+            },
         });
     }
     Ok(headers)
 }
 
+/// Splits a rule's span at its first negated entry (`negated`: the flags of
+/// the section's records): plain entries, then negated ones, which must
+/// all come last.
+fn split_negated(span: Span, negated: &[bool], at: usize, field: Field<'_>) -> R<(Span, Span)> {
+    let flags = span.of(negated);
+    let plain = flags.iter().take_while(|n| !**n).count();
+    if flags.iter().skip(plain).any(|n| !*n) {
+        return err(at, field, "a plain entry after a negated one");
+    }
+    let mid = span.start + crate::table::u32_of(plain);
+    Ok((
+        Span {
+            start: span.start,
+            end: mid,
+        },
+        Span {
+            start: mid,
+            end: span.end,
+        },
+    ))
+}
+
 /// The rules, their path, source and header spans checked against the
-/// `limits` (the number of paths, sources and headers); `end` is the offset
-/// reported when the spans do not cover a section.
+/// number of paths and sources (the length of `negated`, their negation
+/// flags) and of headers; `end` is the offset reported when the spans do
+/// not cover a section.
 fn rule_spans(
     content: &[u8],
     heads: Vec<RuleHead>,
-    limits: [usize; 3],
+    negated: [&[bool]; 2],
+    n_headers: usize,
     end: usize,
 ) -> R<Vec<Rule>> {
-    let [n_paths, n_sources, n_headers] = limits;
+    let [path_negated, source_negated] = negated;
+    let (n_paths, n_sources) = (path_negated.len(), source_negated.len());
     let mut rules = Vec::with_capacity(heads.len());
     let (mut np, mut ns, mut nh) = (0u32, 0u32, 0u32);
     for (i, h) in heads.into_iter().enumerate() {
@@ -455,6 +589,16 @@ fn rule_spans(
         let paths = rr.span(f("paths"), &mut np, n_paths)?;
         let sources = rr.span(f("sources"), &mut ns, n_sources)?;
         let headers = rr.span(f("headers"), &mut nh, n_headers)?;
+        if h.fallback && (paths.len() + sources.len() + headers.len()) > 0 {
+            return err(
+                h.spans_at,
+                f("spans"),
+                "an otherwise-deny rule has no conditions",
+            );
+        }
+        let (paths, except_paths) = split_negated(paths, path_negated, h.spans_at, f("paths"))?;
+        let (sources, except_sources) =
+            split_negated(sources, source_negated, h.spans_at + 8, f("sources"))?;
         rules.push(Rule {
             policy: h.policy,
             action: h.action,
@@ -462,8 +606,11 @@ fn rule_spans(
             id: h.id,
             line: h.line,
             paths,
+            except_paths,
             sources,
+            except_sources,
             headers,
+            fallback: h.fallback,
         });
     }
     tiled(np, n_paths, end, "rules.paths")?;
@@ -523,7 +670,7 @@ fn dests(r: &mut Reader<'_>, n_policies: usize, n_ports: usize, rules: &[Rule]) 
             }
             if protocol != Protocol::Http
                 && (rule.methods != MethodSet::ANY.0
-                    || rule.paths.len() > 0
+                    || rule.paths.len() + rule.except_paths.len() > 0
                     || rule.headers.len() > 0)
             {
                 return err(

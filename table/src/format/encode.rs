@@ -4,11 +4,13 @@ use core::fmt;
 use core::net::IpAddr;
 use std::collections::{BTreeMap, HashMap};
 
-use super::{FLAG_SNI_HOST_MATCH, HEADER, MAGIC, NO_DFA, TRAILER, VERSION_MAJOR, VERSION_MINOR};
+use super::{
+    ACTION_FALLBACK, FLAG_SNI_HOST_MATCH, HEADER, MAGIC, NEGATED, NO_DFA, TRAILER, VERSION_MAJOR,
+};
 use crate::crc::crc32c;
 use crate::spec::{
     Action, Cidr, DestSpec, HeaderSpec, HostKind, LogSetting, Mode, PathSpec, PatternKind,
-    PolicySpec, Protocol, RuleSpec, SourceSpec, TableSpec, Target,
+    PolicySpec, Protocol, RuleSpec, SourceSpec, TableSpec, Target, ValueOp,
 };
 use crate::table::u32_of;
 
@@ -44,7 +46,7 @@ fn encode_unchecked(spec: &TableSpec) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER + body.len() + TRAILER);
     out.extend_from_slice(&MAGIC);
     put_u16(&mut out, VERSION_MAJOR);
-    put_u16(&mut out, VERSION_MINOR);
+    put_u16(&mut out, spec.minor_version());
     put_u32(&mut out, u32_of(body.len()));
     out.extend_from_slice(&body);
     let crc = crc32c(&out);
@@ -192,7 +194,11 @@ impl<'s> Encoder<'s> {
 
     fn rule(&mut self, pi: u32, r: &'s RuleSpec) {
         self.rules.u32(pi);
-        self.rules.u8(action_byte(r.action));
+        self.rules.u8(if r.fallback {
+            ACTION_FALLBACK
+        } else {
+            action_byte(r.action)
+        });
         self.rules.u8(0);
         self.rules.u16(r.methods.0);
         let id = self.strings.intern(r.id.as_bytes());
@@ -200,12 +206,18 @@ impl<'s> Encoder<'s> {
         self.rules.u32(r.line);
         let start = self.paths.count;
         for path in &r.paths {
-            self.path(path);
+            self.path(path, 0);
+        }
+        for path in &r.except_paths {
+            self.path(path, NEGATED);
         }
         self.rules.pair((start, self.paths.count));
         let start = self.sources.count;
         for s in &r.sources {
-            self.source(s);
+            self.source(s, 0);
+        }
+        for s in &r.except_sources {
+            self.source(s, NEGATED);
         }
         self.rules.pair((start, self.sources.count));
         let start = self.headers.count;
@@ -216,10 +228,11 @@ impl<'s> Encoder<'s> {
         self.rules.done();
     }
 
-    fn path(&mut self, path: &'s PathSpec) {
+    fn path(&mut self, path: &'s PathSpec, negated: u8) {
         let (kind, text, dfa) = match path {
             PathSpec::Exact(t) => (0u8, t.as_str(), NO_DFA),
             PathSpec::Prefix(t) => (1, t.as_str(), NO_DFA),
+            PathSpec::Suffix(t) => (4, t.as_str(), NO_DFA),
             PathSpec::Pattern { kind, source, dfa } => {
                 let next = u32_of(self.dfas.len());
                 let idx = *self.dfa_index.entry(dfa.as_slice()).or_insert(next);
@@ -230,22 +243,23 @@ impl<'s> Encoder<'s> {
                 (kind, source.as_str(), idx)
             }
         };
-        self.paths.u8(kind);
+        self.paths.u8(kind | negated);
         let t = self.strings.intern(text.as_bytes());
         self.paths.pair(t);
         self.paths.u32(dfa);
         self.paths.done();
     }
 
-    fn source(&mut self, s: &SourceSpec) {
+    fn source(&mut self, s: &SourceSpec, negated: u8) {
         let (kind, a, b) = match s {
             SourceSpec::Principal(p) => (0u8, p.as_str(), ""),
             SourceSpec::Namespace(n) => (1, n.as_str(), ""),
             SourceSpec::ServiceAccount { namespace, name } => {
                 (2, namespace.as_str(), name.as_str())
             }
+            SourceSpec::AnyPrincipal => (3, "", ""),
         };
-        self.sources.u8(kind);
+        self.sources.u8(kind | negated);
         let a = self.strings.intern(a.as_bytes());
         let b = self.strings.intern(b.as_bytes());
         self.sources.pair(a);
@@ -254,10 +268,17 @@ impl<'s> Encoder<'s> {
     }
 
     fn header(&mut self, h: &HeaderSpec) {
-        let (kind, v): (u8, &[u8]) = match h {
-            HeaderSpec::Present(_) => (0, b""),
-            HeaderSpec::Absent(_) => (1, b""),
-            HeaderSpec::Equals(_, v) => (2, v),
+        let (kind, v): (u8, &[u8]) = match h.value_test() {
+            None if matches!(h, HeaderSpec::Present(_)) => (0, b""),
+            None => (1, b""),
+            Some((op, v, negated)) => {
+                let kind = match op {
+                    ValueOp::Equals => 2,
+                    ValueOp::Prefix => 3,
+                    ValueOp::Suffix => 4,
+                };
+                (kind | if negated { NEGATED } else { 0 }, v)
+            }
         };
         self.headers.u8(kind);
         let n = self.strings.intern(h.name().as_bytes());

@@ -1,4 +1,4 @@
-//! The binary table format, version 2.0.
+//! The binary table format, version 2.1.
 //!
 //! A table is one byte string: a 16-byte header, a body of twelve sections in
 //! a fixed order, and a 4-byte trailer. All integers are little-endian; there
@@ -8,7 +8,7 @@
 //! offset  size  field
 //! 0       8     magic: the ASCII bytes "EGRTABLE"
 //! 8       2     major version (2). A decoder refuses any other major version.
-//! 10      2     minor version (0). A decoder refuses a minor version newer than its own.
+//! 10      2     minor version (0 or 1, see "Versions"). A decoder refuses a minor version newer than its own.
 //! 12      4     body length B: the number of bytes between header and trailer
 //! 16      B     body: the sections below, in this order, with nothing between them
 //! 16+B    4     CRC-32C (Castagnoli, see [`crate::crc`]) of bytes 0 .. 16+B
@@ -25,15 +25,19 @@
 //! POLICIES   name Str · mode u8 (0 enforce, 1 audit) · default u8             12
 //!            (0 allow, 1 deny) · log u8 (0 none, 1 denied, 2 all) ·
 //!            flags u8 (bit 0: require SNI/Host agreement; others zero)
-//! RULES      policy u32 · action u8 · reserved u8 (0) · methods u16 ·         44
-//!            id Str · line u32 · paths Span · sources Span · headers Span
-//! PATHS      kind u8 (0 exact, 1 prefix, 2 template, 3 regex) · text Str ·     13
-//!            dfa u32 (index into REGEXES; 0xFFFFFFFF for exact and prefix)
+//! RULES      policy u32 · action u8 (0 allow, 1 deny, 2 otherwise-deny) ·      44
+//!            reserved u8 (0) · methods u16 · id Str · line u32 ·
+//!            paths Span · sources Span · headers Span
+//! PATHS      kind u8 (bits 0–6: 0 exact, 1 prefix, 2 template, 3 regex,         13
+//!            4 suffix; bit 7: negated) · text Str · dfa u32 (index into
+//!            REGEXES; 0xFFFFFFFF for exact, prefix and suffix)
 //! REGEXES    u32 count, then per DFA: u32 length and the DFA's bytes            —
 //!            (regex-automata 0.4 dense DFA, little-endian serialization)
-//! SOURCES    kind u8 (0 principal, 1 namespace, 2 service account) ·          17
-//!            a Str · b Str (service account name; empty otherwise)
-//! HEADERS    kind u8 (0 present, 1 absent, 2 equals) · name Str · value Str     17
+//! SOURCES    kind u8 (bits 0–6: 0 principal, 1 namespace, 2 service         17
+//!            account, 3 any principal; bit 7: negated) · a Str · b Str
+//!            (service account name; empty otherwise; both empty for 3)
+//! HEADERS    kind u8 (bits 0–6: 0 present, 1 absent, 2 equals, 3 prefix,       17
+//!            4 suffix; bit 7: negated, on 2–4 only) · name Str · value Str
 //! PORTS      lo u16 · hi u16 (inclusive)                                        4
 //! DESTS      policy u32 · protocol u8 (0 http, 1 tls, 2 tcp) · ports Span ·     21
 //!            rules Span
@@ -50,15 +54,33 @@
 //! ([`crate::path`]: escapes decoded but for `%2F`, `%5C`, `%25`). The
 //! decoder computes the match forms once at load time.
 //!
-//! Versions: **2.0** (this one) compares paths in match form; the byte
-//! layout is that of **1.0**, which compared paths as raw text. Because the
-//! same bytes would match different requests, a 2.x reader refuses 1.x
-//! tables (recompile them), and a 1.x reader refuses 2.x tables.
-//! `table/tests/golden/` holds tables of each version and the test that
-//! pins which of them decode.
+//! Versions: **2.0** compares paths in match form; the byte layout is that
+//! of **1.0**, which compared paths as raw text. Because the same bytes
+//! would match different requests, a 2.x reader refuses 1.x tables
+//! (recompile them), and a 1.x reader refuses 2.x tables. **2.1** (this
+//! one) keeps the 2.0 layout and adds constructs a 2.0 reader cannot
+//! understand, so a 2.0 reader refuses a 2.1 table (its minor version is
+//! newer): negated conditions (`except path`, `except from`, `!=`, `not
+//! prefix`, `not suffix`: bit 7 of a path, source or header kind), suffix
+//! paths (path kind 4), any-principal sources (source kind 3), prefix and
+//! suffix header conditions (header kinds 3 and 4), open method sets (`any
+//! except …`) and otherwise-deny rules (action 2). The encoder writes 2.1
+//! only for a table that uses one of them, 2.0 otherwise, so such tables
+//! still load in 2.0 filters; a 2.1 reader refuses a table that says 2.0 but
+//! holds a 2.1 construct. `table/tests/golden/` holds tables of each version
+//! and the test that pins which of them decode.
 //!
 //! Methods are a bit set: bit *i* is `spec::METHODS[i]` (GET, HEAD, POST, PUT,
-//! DELETE, CONNECT, OPTIONS, TRACE, PATCH); `0xFFFF` is "any method".
+//! DELETE, CONNECT, OPTIONS, TRACE, PATCH); `0xFFFF` is "any method"; and
+//! (2.1) a set with every bit from 9 to 15 and some standard bits clear is
+//! "any method except" those (bit 15 is the request's bit for a method
+//! outside the standard ones). Any other value is refused.
+//!
+//! Negated entries (bit 7) of a rule's paths or sources come after its
+//! plain ones. The plain paths are OR-ed, and so are the negated ones: a
+//! rule's path condition holds when some plain path matches (or there is
+//! none) and no negated one does; likewise for sources. An otherwise-deny
+//! rule has methods `0xFFFF` and no path, source or header.
 //!
 //! The layout is canonical: the rules of destination *i* directly follow those
 //! of destination *i − 1* (so `rules` spans tile RULES from 0 to its end), and
@@ -92,7 +114,7 @@ pub const MAGIC: [u8; 8] = *b"EGRTABLE";
 /// The major version this crate writes and reads.
 pub const VERSION_MAJOR: u16 = 2;
 /// The minor version this crate writes (and the newest it reads).
-pub const VERSION_MINOR: u16 = 0;
+pub const VERSION_MINOR: u16 = 1;
 /// The size of the header: magic, version, body length.
 const HEADER: usize = 16;
 /// The size of the trailer: the checksum.
@@ -101,6 +123,10 @@ const TRAILER: usize = 4;
 const NO_DFA: u32 = u32::MAX;
 /// Policy flag bit 0: require SNI/Host agreement.
 const FLAG_SNI_HOST_MATCH: u8 = 1;
+/// Bit 7 of a path, source or header kind: the condition is negated (2.1).
+const NEGATED: u8 = 0x80;
+/// The RULES action byte of an otherwise-deny rule (2.1).
+const ACTION_FALLBACK: u8 = 2;
 
 /// The size in bytes of one record of each section, as in the table above
 /// (REGEXES: the least a DFA takes, its length).

@@ -38,6 +38,9 @@ pub fn rule(id: &str, action: Action) -> RuleSpec {
         sources: vec![],
         headers: vec![],
         line: 0,
+        except_paths: vec![],
+        except_sources: vec![],
+        fallback: false,
     }
 }
 

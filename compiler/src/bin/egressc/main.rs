@@ -3,8 +3,11 @@
 //! returns an exit code: 0 success, 1 the policy or a test failed, 2 the
 //! command could not run (bad arguments, unreadable files, missing `.wasm`).
 
+mod cedar;
 mod files;
+mod import;
 mod mesh;
+mod proxy;
 mod run;
 mod subcommands;
 
@@ -203,6 +206,28 @@ enum Command {
         #[arg(short, long, default_value = "-")]
         output: PathBuf,
     },
+    /// Export policy files to Cedar: DIR/policies.cedar, schema.cedarschema, and audit.cedar and entities.json when needed; the export must pass Cedar's strict validation, else nothing is written (docs/cedar.md).
+    Cedar {
+        /// Policy files (or directories of *.egress files), compiled together.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The output directory (created, or replaced if it holds an earlier export).
+        #[arg(short, long)]
+        output: PathBuf,
+        #[arg(long, value_enum, default_value = "human")]
+        error_format: ErrorFormat,
+        /// Treat warnings as errors.
+        #[arg(long)]
+        deny_warnings: bool,
+        /// Accept files that hold no policy (the table then enforces nothing).
+        #[arg(long)]
+        allow_empty: bool,
+    },
+    /// Import existing mesh configuration into the policy language.
+    Import {
+        #[command(subcommand)]
+        what: import::ImportCommand,
+    },
     /// Write the filter as an OCI image layout (a directory, or FILE.tar) that oras, crane or skopeo can push.
     Package {
         /// The module to package [default: $EGRESS_FILTER_WASM, else the module built into egressc].
@@ -215,6 +240,8 @@ enum Command {
         #[arg(long, default_value = env!("CARGO_PKG_VERSION"))]
         tag: String,
     },
+    /// Run a local forward proxy (HTTP_PROXY/HTTPS_PROXY) that decides real traffic with the filter.
+    Proxy(proxy::ProxyArgs),
     /// Print egressc's version, the table format it writes and the built-in filter module's sha256.
     Version,
 }
@@ -331,7 +358,16 @@ fn main() -> ExitCode {
             format,
             output,
         } => mesh::posture(posture, format, &output),
+        Command::Cedar {
+            files,
+            output,
+            error_format,
+            deny_warnings,
+            allow_empty,
+        } => cedar::cedar(&files, &output, error_format, deny_warnings, allow_empty),
+        Command::Import { what } => import::run(what),
         Command::Package { wasm, output, tag } => mesh::package(wasm.as_deref(), &output, &tag),
+        Command::Proxy(args) => proxy::proxy(&args),
         Command::Version => mesh::version(),
     };
     ExitCode::from(code)

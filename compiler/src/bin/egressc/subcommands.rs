@@ -4,6 +4,7 @@ use std::io::{BufRead as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use egress_table::plugin_config::Layer;
+use egressc::diag::json_text;
 use egressc::emit::{self, Format};
 use egressc::{Diagnostic, Sources};
 
@@ -19,7 +20,7 @@ fn fail(msg: &str) -> u8 {
 }
 
 /// Prints diagnostics; returns whether compilation must stop.
-fn report(
+pub(crate) fn report(
     diags: &[Diagnostic],
     sources: &Sources,
     format: ErrorFormat,
@@ -46,16 +47,30 @@ fn report(
     errors > 0 || (deny_warnings && warnings > 0)
 }
 
-pub fn check(paths: &[PathBuf], format: ErrorFormat, deny_warnings: bool, allow_empty: bool) -> u8 {
-    let sources = match files::load(paths) {
-        Ok(s) => s,
-        Err(e) => return fail(&e),
-    };
+/// Reads and compiles `paths`, printing the diagnostics; the exit code when
+/// that fails (2 unreadable files, 1 errors, or warnings under
+/// `--deny-warnings`).
+pub(crate) fn load_and_compile(
+    paths: &[PathBuf],
+    format: ErrorFormat,
+    deny_warnings: bool,
+    allow_empty: bool,
+) -> Result<(Sources, egressc::Compiled), u8> {
+    let sources = files::load(paths).map_err(|e| fail(&e))?;
     let outcome = egressc::compile_with(&sources, &egressc::Options { allow_empty });
     if report(&outcome.diagnostics, &sources, format, deny_warnings) {
-        1
-    } else {
-        0
+        return Err(1);
+    }
+    match outcome.compiled {
+        Some(compiled) => Ok((sources, compiled)),
+        None => Err(1),
+    }
+}
+
+pub fn check(paths: &[PathBuf], format: ErrorFormat, deny_warnings: bool, allow_empty: bool) -> u8 {
+    match load_and_compile(paths, format, deny_warnings, allow_empty) {
+        Ok(_) => 0,
+        Err(code) => code,
     }
 }
 
@@ -68,16 +83,9 @@ pub fn compile(
     deny_warnings: bool,
     allow_empty: bool,
 ) -> u8 {
-    let sources = match files::load(paths) {
-        Ok(s) => s,
-        Err(e) => return fail(&e),
-    };
-    let outcome = egressc::compile_with(&sources, &egressc::Options { allow_empty });
-    if report(&outcome.diagnostics, &sources, error_format, deny_warnings) {
-        return 1;
-    }
-    let Some(compiled) = outcome.compiled else {
-        return 1;
+    let (_, compiled) = match load_and_compile(paths, error_format, deny_warnings, allow_empty) {
+        Ok(c) => c,
+        Err(code) => return code,
     };
     let fmt = match format {
         OutFormat::Table => Format::Table,
@@ -176,7 +184,7 @@ pub fn explain(
         Ok(e) => {
             match format {
                 ReportFormat::Human => print!("{}", e.render()),
-                ReportFormat::Json => println!("{}", e.to_json()),
+                ReportFormat::Json => println!("{}", json_text(e.to_json())),
             }
             0
         }
@@ -255,7 +263,11 @@ pub fn simulate(
             (Err(e), SimFormat::Json) => {
                 bad_lines += 1;
                 eprintln!("{}:{n}: error: {e}", requests.display());
-                let _ = writeln!(out, "{}", serde_json::json!({"line": n, "error": e}));
+                let _ = writeln!(
+                    out,
+                    "{}",
+                    json_text(serde_json::json!({"line": n, "error": e}))
+                );
             }
             (Err(e), SimFormat::Table) => {
                 bad_lines += 1;
@@ -277,7 +289,7 @@ pub fn simulate(
                         );
                     }
                 }
-                let _ = writeln!(out, "{v}");
+                let _ = writeln!(out, "{}", json_text(v));
             }
             (Ok((req, r)), SimFormat::Table) => {
                 let status = r.status.map_or_else(
@@ -312,7 +324,7 @@ pub fn simulate(
             SimFormat::Json => {
                 let m: serde_json::Map<String, serde_json::Value> =
                     m.into_iter().map(|(k, v)| (k, v.into())).collect();
-                let _ = writeln!(out, "{}", serde_json::json!({"metrics": m}));
+                let _ = writeln!(out, "{}", json_text(serde_json::json!({"metrics": m})));
             }
             SimFormat::Table => {
                 let _ = writeln!(out, "\nmetrics:");
@@ -409,7 +421,7 @@ pub fn test(paths: &[PathBuf], host: &HostArgs, format: ReportFormat) -> u8 {
                             } else if let (Some(o), Err(e)) = (v.as_object_mut(), &result) {
                                 o.insert("error".into(), e.clone().into());
                             }
-                            let _ = writeln!(out, "{v}");
+                            let _ = writeln!(out, "{}", json_text(v));
                         }
                     }
                 }
@@ -432,7 +444,9 @@ pub fn test(paths: &[PathBuf], host: &HostArgs, format: ReportFormat) -> u8 {
             let _ = writeln!(
                 out,
                 "{}",
-                serde_json::json!({"summary": {"passed": passed, "failed": failed, "files_failed": files_failed}})
+                json_text(
+                    serde_json::json!({"summary": {"passed": passed, "failed": failed, "files_failed": files_failed}})
+                )
             );
         }
     }

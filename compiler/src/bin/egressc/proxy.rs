@@ -1,0 +1,127 @@
+//! `egressc proxy`: a local forward proxy that decides real traffic with the
+//! filter module. The proxy itself is the `egress-proxy` crate (hyper on
+//! tokio); this is its command line: it compiles the policy files for it,
+//! at start and on every change on disk.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use egress_proxy::{Config, PolicySource, Sink};
+
+use crate::files;
+use crate::run::HostArgs;
+
+/// `egressc proxy`'s flags.
+#[derive(Debug, clap::Args)]
+pub struct ProxyArgs {
+    /// Policy files or directories (*.egress), compiled at start and again whenever one changes.
+    #[arg(long = "policy", required = true, num_args = 1..)]
+    pub policy: Vec<PathBuf>,
+    /// Where to listen.
+    #[arg(long, default_value = "127.0.0.1:3128")]
+    pub listen: SocketAddr,
+    /// Allow a --listen address that is not loopback (an open proxy lets anyone who reaches the port use this network).
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// Append the audit lines (JSON, one per decision) to this file [default: standard output].
+    #[arg(long)]
+    pub audit_log: Option<PathBuf>,
+    /// Worker threads, each with its own filter VMs [default: one per CPU].
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Answer NAME with ADDR instead of asking DNS (repeatable), e.g. --resolve api.test=127.0.0.1.
+    #[arg(long, value_name = "NAME=ADDR")]
+    pub resolve: Vec<String>,
+    /// Do not watch the policy files for changes.
+    #[arg(long)]
+    pub no_reload: bool,
+    /// Forward everything without deciding (measures the proxy without the filter; never for enforcement).
+    #[arg(long)]
+    pub bypass_filter: bool,
+    #[command(flatten)]
+    pub host: HostArgs,
+}
+
+fn fail(msg: &str) -> u8 {
+    eprintln!("egressc: error: {msg}");
+    2
+}
+
+fn parse_resolve(s: &str) -> Result<(String, IpAddr), String> {
+    let (name, addr) = s
+        .split_once('=')
+        .ok_or_else(|| format!("--resolve {s}: expected NAME=ADDR, e.g. api.test=127.0.0.1"))?;
+    let ip = addr
+        .trim_matches(|c| c == '[' || c == ']')
+        .parse::<IpAddr>()
+        .map_err(|e| format!("--resolve {s}: {addr:?} is not an IP address ({e})"))?;
+    Ok((name.to_owned(), ip))
+}
+
+/// Compiles the policy files into a table, or the rendered diagnostics.
+fn load(paths: &[PathBuf]) -> Result<Vec<u8>, String> {
+    let sources = files::load(paths)?;
+    let outcome = egressc::compile(&sources);
+    let Some(compiled) = outcome.compiled else {
+        let text: String = outcome
+            .diagnostics
+            .iter()
+            .map(|d| egressc::diag::render(d, &sources))
+            .collect();
+        return Err(text);
+    };
+    egressc::emit::emit(&compiled.spec, egressc::emit::Format::Table)
+        .map_err(|e| format!("internal error while emitting the table: {}", e.0))
+}
+
+/// Runs the proxy until Ctrl-C or SIGTERM.
+pub fn proxy(args: &ProxyArgs) -> u8 {
+    let module = match crate::run::module(args.host.wasm.as_deref()) {
+        Ok(m) => m,
+        Err(e) => return fail(&e),
+    };
+    let mut resolve = Vec::new();
+    for r in &args.resolve {
+        match parse_resolve(r) {
+            Ok(x) => resolve.push(x),
+            Err(e) => return fail(&e),
+        }
+    }
+    let paths = args.policy.clone();
+    let watch = match files::expand(&paths) {
+        Ok(mut found) => {
+            // The directories too, so a new file in one is noticed.
+            found.extend(paths.iter().filter(|p| p.is_dir()).cloned());
+            found
+        }
+        Err(e) => return fail(&e),
+    };
+    let policy = PolicySource {
+        watch,
+        load: Arc::new(move || load(&paths)),
+    };
+    let mut config = Config::new(module.bytes.into_owned(), policy);
+    config.listen = args.listen;
+    config.allow_remote = args.allow_remote;
+    config.host.path_normalization = args.host.path_normalization;
+    config.resolve = resolve;
+    config.bypass_filter = args.bypass_filter;
+    config.reload_interval = (!args.no_reload).then_some(Duration::from_secs(1));
+    if let Some(n) = args.workers {
+        config.workers = n;
+    }
+    if let Some(f) = &args.audit_log {
+        config.audit = Sink::File(f.clone());
+    }
+    let running = match egress_proxy::start(config) {
+        Ok(r) => r,
+        Err(e) => return fail(&e),
+    };
+    match running.run_until_signal() {
+        Ok(0) => 0,
+        Ok(_) => 1,
+        Err(e) => fail(&e),
+    }
+}

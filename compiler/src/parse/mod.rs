@@ -1,0 +1,380 @@
+//! Stage 2, parsing: tokens to a syntax tree ([`crate::ast`]).
+//!
+//! The grammar (newlines carry no meaning; keywords are contextual):
+//!
+//! ```text
+//! file        = { policy }
+//! policy      = "policy" STRING "{" { setting | destination | test } "}"
+//! setting     = ("mode" | "default" | "log" | "require") NAME
+//! destination = "destination" targets { clause } [ "{" { rule } "}" ]
+//! targets     = STRING { "," STRING } | "cidr" ADDR { "," ADDR }
+//! clause      = "port" PORT { "," PORT } | "http" | "tls" | "tcp"
+//!             | "originate-tls" [ PORT ] | "timeout" DURATION
+//!             | "service" STRING { "," STRING }
+//! rule        = ("allow" | "deny") [ methods ] { condition } | "otherwise" "deny"
+//! methods     = "any" [ "except" METHOD { "," METHOD } ] | METHOD { "," METHOD }
+//! condition   = [ "except" ] "path" pattern { "," pattern }
+//!             | [ "except" ] "from" KIND STRING { "," [ KIND ] STRING }
+//!             | "when" header { "and" header }
+//! pattern     = STRING | "prefix" STRING | "suffix" STRING | "~" STRING
+//! header      = "header" STRING ( "present" | "absent" | "==" STRING | "!=" STRING
+//!             | [ "not" ] ( "prefix" | "suffix" ) STRING )
+//! test        = "test" STRING "{" { case } "}"
+//! case        = [ METHOD ] URL { "from" STRING | "header" STRING "=" STRING | "sni" STRING }
+//!               "=>" ("allow" | "deny") [ "," "audit" ("allow" | "deny") ]
+//! ```
+//!
+//! Errors (E02xx) are collected, not returned on the first: after an error
+//! the parser skips to the next line that starts a setting, destination,
+//! test or rule, so one run reports every independent mistake.
+
+use crate::ast::*;
+use crate::diag::{Diagnostic, did_you_mean};
+use crate::lex::{Kind, Lexed, Token};
+use crate::source::{Span, Spanned};
+
+mod case;
+mod dest;
+mod policy;
+mod rule;
+
+/// Keywords that start an item inside a policy.
+pub const ITEM_KEYWORDS: [&str; 6] = ["mode", "default", "log", "require", "destination", "test"];
+/// Keywords that start a destination clause.
+pub const CLAUSE_KEYWORDS: [&str; 7] = [
+    "port",
+    "http",
+    "tls",
+    "tcp",
+    "originate-tls",
+    "timeout",
+    "service",
+];
+/// Keywords that start a rule condition.
+pub const COND_KEYWORDS: [&str; 4] = ["path", "from", "when", "except"];
+/// Source kinds.
+pub const SOURCE_KINDS: [&str; 3] = ["principal", "namespace", "serviceaccount"];
+/// Words that belong to a condition, never to a method list: the method list
+/// ends before them and the condition parser says what is missing.
+const NOT_METHODS: [&str; 12] = [
+    "path",
+    "from",
+    "when",
+    "except",
+    "header",
+    "prefix",
+    "suffix",
+    "regex",
+    "principal",
+    "namespace",
+    "serviceaccount",
+    "otherwise",
+];
+/// Words that start a rule: where the parser resumes after an error in one.
+const RULE_STARTS: [&str; 3] = ["allow", "deny", "otherwise"];
+
+struct Parser<'a> {
+    toks: &'a [Token],
+    pos: usize,
+    diags: Vec<Diagnostic>,
+}
+
+type P<T> = Result<T, ()>;
+
+/// Parses a lexed file. Always returns a tree (possibly partial) and the errors found.
+pub fn parse(lexed: &Lexed) -> (File, Vec<Diagnostic>) {
+    let mut p = Parser {
+        toks: &lexed.tokens,
+        pos: 0,
+        diags: Vec::new(),
+    };
+    let file = p.file();
+    (file, p.diags)
+}
+
+fn eof_token() -> &'static Token {
+    static EOF: std::sync::OnceLock<Token> = std::sync::OnceLock::new();
+    EOF.get_or_init(|| Token {
+        kind: Kind::Eof,
+        span: Span::default(),
+        text: String::new(),
+        bytes: Vec::new(),
+        line_start: true,
+    })
+}
+
+impl<'a> Parser<'a> {
+    fn peek(&self) -> &'a Token {
+        self.toks
+            .get(self.pos)
+            .or_else(|| self.toks.last())
+            .unwrap_or_else(|| eof_token())
+    }
+    fn peek2(&self) -> &'a Token {
+        self.toks
+            .get(self.pos + 1)
+            .or_else(|| self.toks.last())
+            .unwrap_or_else(|| eof_token())
+    }
+    fn bump(&mut self) -> &'a Token {
+        let t = self.peek();
+        if t.kind != Kind::Eof {
+            self.pos += 1;
+        }
+        t
+    }
+    fn at_kw(&self, kw: &str) -> bool {
+        let t = self.peek();
+        t.kind == Kind::Ident && t.text == kw
+    }
+    fn at(&self, kind: Kind) -> bool {
+        self.peek().kind == kind
+    }
+    fn prev_span_text(&self) -> &'a str {
+        self.toks
+            .get(self.pos.saturating_sub(1))
+            .map_or("", |t| t.text.as_str())
+    }
+    fn prev_span(&self) -> Span {
+        self.toks
+            .get(self.pos.saturating_sub(1))
+            .map_or_else(|| self.peek().span, |t| t.span)
+    }
+
+    fn error(&mut self, d: Diagnostic) {
+        self.diags.push(d);
+    }
+
+    fn unexpected(&mut self, what: &str) -> Diagnostic {
+        let t = self.peek();
+        let found = if t.kind == Kind::Ident || t.kind == Kind::Word {
+            format!("`{}`", t.text)
+        } else {
+            t.kind.describe().to_owned()
+        };
+        Diagnostic::error("E0201", t.span, format!("expected {what}, found {found}"))
+            .label(format!("expected {what}"))
+    }
+
+    fn expect(&mut self, kind: Kind, what: &str) -> P<&'a Token> {
+        if self.at(kind) {
+            return Ok(self.bump());
+        }
+        let d = self.unexpected(what);
+        self.error(d);
+        Err(())
+    }
+
+    /// A quoted string; an unquoted name is accepted with an error saying to quote it.
+    fn string(&mut self, what: &str) -> P<Spanned<String>> {
+        let t = self.peek();
+        match t.kind {
+            Kind::Str => {
+                self.bump();
+                Ok(Spanned::new(
+                    String::from_utf8_lossy(&t.bytes).into_owned(),
+                    t.span,
+                ))
+            }
+            Kind::Ident | Kind::Word => {
+                self.bump();
+                self.error(
+                    Diagnostic::error("E0206", t.span, format!("{what} must be a quoted string"))
+                        .label("add quotes")
+                        .help(format!("write \"{}\"", t.text)),
+                );
+                Ok(Spanned::new(t.text.clone(), t.span))
+            }
+            _ => {
+                let d = self.unexpected(what);
+                self.error(d);
+                Err(())
+            }
+        }
+    }
+
+    fn bytes(&mut self, what: &str) -> P<Spanned<Vec<u8>>> {
+        let t = self.peek();
+        if t.kind == Kind::Str {
+            self.bump();
+            return Ok(Spanned::new(t.bytes.clone(), t.span));
+        }
+        self.string(what)
+            .map(|s| Spanned::new(s.value.into_bytes(), s.span))
+    }
+
+    /// Skips to the next token that can start an item of a block at this
+    /// depth (a line-start keyword from `starts`), a `}` closing this block,
+    /// or the end of the file.
+    fn recover(&mut self, starts: &[&str]) {
+        let mut depth = 0usize;
+        let first = self.pos;
+        loop {
+            let t = self.peek();
+            match t.kind {
+                Kind::Eof => return,
+                Kind::RBrace if depth == 0 => return,
+                Kind::RBrace => depth -= 1,
+                Kind::LBrace => depth += 1,
+                Kind::Ident
+                    if depth == 0
+                        && t.line_start
+                        && self.pos > first
+                        && starts.contains(&t.text.as_str()) =>
+                {
+                    return;
+                }
+                _ => {}
+            }
+            self.bump();
+        }
+    }
+
+    fn file(&mut self) -> File {
+        let mut file = File::default();
+        while !self.at(Kind::Eof) {
+            if self.at_kw("policy") {
+                if let Ok(p) = self.policy() {
+                    file.policies.push(p);
+                }
+                continue;
+            }
+            let t = self.peek();
+            let mut d = self.unexpected("`policy`");
+            d.code = "E0212";
+            if t.text.starts_with("apiVersion") || t.text.starts_with("kind:") {
+                d = d.help("this looks like Kubernetes YAML; a policy file is written in the policy language (see docs/language.md), and `egressc` emits the Istio resources");
+            } else if t.kind == Kind::RBrace {
+                d = d
+                    .label("this `}` closes nothing")
+                    .help("remove it; if a block above ends early, look for a `}` too many there");
+            } else if t.kind == Kind::Ident {
+                d = d.maybe_help(did_you_mean(&t.text, &["policy"]));
+                if ITEM_KEYWORDS.contains(&t.text.as_str()) {
+                    d = d.help(format!(
+                        "`{}` belongs inside a policy: policy \"name\" {{ {} ... }}",
+                        t.text, t.text
+                    ));
+                }
+            }
+            self.error(d);
+            // Skip what follows, a `{ … }` block as a whole, up to the next
+            // line that starts a policy (or a policy item, reported as out
+            // of place), or a `}` that closes nothing.
+            self.bump();
+            let mut depth = 0usize;
+            loop {
+                let t = self.peek();
+                match t.kind {
+                    Kind::Eof => break,
+                    Kind::RBrace if depth == 0 => break,
+                    Kind::RBrace => depth -= 1,
+                    Kind::LBrace => depth += 1,
+                    Kind::Ident
+                        if depth == 0
+                            && t.line_start
+                            && (t.text == "policy" || ITEM_KEYWORDS.contains(&t.text.as_str())) =>
+                    {
+                        break;
+                    }
+                    _ => {}
+                }
+                self.bump();
+            }
+        }
+        file
+    }
+
+    fn eat_comma(&mut self) -> bool {
+        if self.at(Kind::Comma) {
+            self.bump();
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// E0204: a block whose `{` (at `open`) has no matching `}`; `at` and
+/// `there` say where that became clear.
+fn unclosed(
+    open: Span,
+    what: impl Into<String>,
+    at: Span,
+    there: impl Into<String>,
+    help: impl Into<String>,
+) -> Diagnostic {
+    Diagnostic::error("E0204", open, what)
+        .label("this `{` has no matching `}`")
+        .with_label(at, there)
+        .help(help)
+}
+
+trait CodeAs {
+    fn code_as(self, code: &'static str) -> Self;
+}
+impl CodeAs for Diagnostic {
+    fn code_as(mut self, code: &'static str) -> Self {
+        self.code = code;
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lex::lex;
+    use crate::source::FileId;
+
+    fn parse_str(s: &str) -> (File, Vec<Diagnostic>) {
+        parse(&lex(FileId(0), s))
+    }
+
+    #[test]
+    fn httpbin() {
+        let (f, d) = parse_str(
+            r#"
+policy "httpbin" {
+  mode enforce
+  default deny
+  destination "httpbin.org" port 80 http {
+    allow GET path "/get"
+    allow any from principal "cluster.local/ns/default/sa/admin"
+  }
+  test "t" {
+    GET http://httpbin.org/get => allow
+    POST http://httpbin.org/post from "x" header "a" = "b" => deny, audit deny
+  }
+}"#,
+        );
+        assert!(d.is_empty(), "{d:?}");
+        assert_eq!(f.policies.len(), 1);
+        assert_eq!(f.policies[0].items.len(), 4);
+        let Item::Destination(dest) = &f.policies[0].items[2] else {
+            panic!()
+        };
+        assert_eq!(dest.block.as_ref().unwrap().1.len(), 2);
+        let Item::Test(t) = &f.policies[0].items[3] else {
+            panic!()
+        };
+        assert_eq!(t.cases.len(), 2);
+        assert_eq!(t.cases[1].opts.len(), 2);
+    }
+
+    #[test]
+    fn reports_several_errors() {
+        let (_, d) = parse_str(
+            r#"
+policy "p" {
+  mdoe enforce
+  destination "a.com" port 80 htp { allow GET }
+  destination "b.com" port 80 http {
+    alow GET
+    allow GET path "/x" frmo principal "a"
+  }
+}"#,
+        );
+        let codes: Vec<_> = d.iter().map(|d| d.code).collect();
+        assert_eq!(codes, vec!["E0202", "E0207", "E0203", "E0208"], "{d:#?}");
+    }
+}

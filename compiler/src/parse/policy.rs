@@ -1,0 +1,188 @@
+//! A policy: `policy "name" { … }` and its settings.
+
+use super::{CodeAs, ITEM_KEYWORDS, P, Parser, unclosed};
+use crate::ast::*;
+use crate::diag::{Diagnostic, did_you_mean};
+use crate::lex::Kind;
+use crate::source::{Span, Spanned};
+
+impl Parser<'_> {
+    /// `policy "name" { … }`: the name, the `{`, then the items up to `}`.
+    pub(super) fn policy(&mut self) -> P<Policy> {
+        let start = self.bump().span;
+        let name = match self.string("a policy name") {
+            Ok(n) => n,
+            Err(()) => {
+                self.recover(&["policy"]);
+                return Err(());
+            }
+        };
+        let open = self.policy_open(&name)?;
+        let mut items = Vec::new();
+        loop {
+            let t = self.peek();
+            match t.kind {
+                Kind::RBrace => {
+                    let close = self.bump().span;
+                    return Ok(Policy {
+                        span: start.to(close),
+                        name,
+                        items,
+                        close,
+                    });
+                }
+                Kind::Eof => {
+                    let last = self.prev_span();
+                    self.error(unclosed(
+                        open,
+                        format!("policy \"{}\" is not closed", name.value),
+                        last,
+                        "the file ends after this",
+                        "add `}` after the policy's last item",
+                    ));
+                    return Ok(Policy {
+                        span: start.to(t.span),
+                        name,
+                        items,
+                        close: t.span,
+                    });
+                }
+                Kind::Ident if t.text == "policy" && t.line_start => {
+                    // The next policy starts: this one lacks its `}`.
+                    self.error(unclosed(
+                        open,
+                        format!("policy \"{}\" is not closed", name.value),
+                        t.span,
+                        "the next policy starts here",
+                        "add `}` before the next policy",
+                    ));
+                    return Ok(Policy {
+                        span: start.to(self.prev_span()),
+                        name,
+                        items,
+                        close: self.prev_span(),
+                    });
+                }
+                _ => self.policy_item(&mut items),
+            }
+        }
+    }
+
+    /// The policy's `{` (its span), reporting a missing one (E0201); a
+    /// forgotten `{` before the first item is read as if it were there.
+    fn policy_open(&mut self, name: &Spanned<String>) -> P<Span> {
+        let open = self.peek().span;
+        if self.at(Kind::LBrace) {
+            self.bump();
+        } else if self.peek().kind == Kind::Ident
+            && ITEM_KEYWORDS.contains(&self.peek().text.as_str())
+        {
+            // `policy "p"` and then its items: the `{` was forgotten. Say so
+            // and read the items as if it were there.
+            let d = self.unexpected("`{`");
+            self.error(
+                d.label("expected `{` before the policy's first item")
+                    .with_label(name.span, "after this name")
+                    .help(format!("write policy \"{}\" {{", name.value)),
+            );
+        } else {
+            let d = self.unexpected("`{`");
+            self.error(d);
+            self.recover(&ITEM_KEYWORDS);
+            if !self.at(Kind::LBrace) {
+                return Err(());
+            }
+            self.bump();
+        }
+        Ok(open)
+    }
+
+    /// One policy item (a destination, test or setting) added to `items`,
+    /// or an error (E0202) and recovery to the next item.
+    fn policy_item(&mut self, items: &mut Vec<Item>) {
+        let t = self.peek();
+        match t.kind {
+            Kind::Ident if t.text == "destination" => match self.destination() {
+                Ok(d) => items.push(Item::Destination(d)),
+                Err(()) => self.recover(&ITEM_KEYWORDS),
+            },
+            Kind::Ident if t.text == "test" => match self.test() {
+                Ok(x) => items.push(Item::Test(x)),
+                Err(()) => self.recover(&ITEM_KEYWORDS),
+            },
+            Kind::Ident if matches!(t.text.as_str(), "mode" | "default" | "log" | "require") => {
+                if let Some(setting) = self.setting() {
+                    items.push(Item::Setting(setting));
+                }
+            }
+            Kind::Ident => {
+                let mut d =
+                    Diagnostic::error("E0202", t.span, format!("unknown policy item `{}`", t.text))
+                        .label("expected mode, default, log, require, destination or test")
+                        .maybe_help(did_you_mean(&t.text, &ITEM_KEYWORDS));
+                if matches!(t.text.as_str(), "allow" | "deny") {
+                    d = d.help(format!("rules go inside a destination's block: destination \"example.com\" port 80 http {{ {} ... }}", t.text));
+                }
+                self.error(d);
+                self.bump();
+                self.recover(&ITEM_KEYWORDS);
+            }
+            _ => {
+                let d = self.unexpected("a setting, `destination` or `test`");
+                self.error(d.code_as("E0202"));
+                self.bump();
+                self.recover(&ITEM_KEYWORDS);
+            }
+        }
+    }
+
+    /// A setting, `KEY VALUE`: a quoted value is reported and kept, a
+    /// missing one reported (E0201) with recovery.
+    fn setting(&mut self) -> Option<Setting> {
+        let key = self.bump();
+        let v = self.peek();
+        if v.kind == Kind::Ident && !v.line_start {
+            self.bump();
+            Some(Setting {
+                span: key.span.to(v.span),
+                key: Spanned::new(key.text.clone(), key.span),
+                value: Spanned::new(v.text.clone(), v.span),
+            })
+        } else if v.kind == Kind::Str && !v.line_start {
+            self.bump();
+            let value = String::from_utf8_lossy(&v.bytes).into_owned();
+            self.error(
+                Diagnostic::error(
+                    "E0201",
+                    v.span,
+                    format!("`{}` takes a name, not a string", key.text),
+                )
+                .label("remove the quotes")
+                .help(format!("write `{} {value}`", key.text)),
+            );
+            Some(Setting {
+                span: key.span.to(v.span),
+                key: Spanned::new(key.text.clone(), key.span),
+                value: Spanned::new(value, v.span),
+            })
+        } else {
+            let hint = match key.text.as_str() {
+                "mode" => "enforce or audit",
+                "default" => "allow or deny",
+                "log" => "none, denied or all",
+                _ => "sni-host-match",
+            };
+            self.error(
+                Diagnostic::error("E0201", key.span, format!("`{}` needs a value", key.text))
+                    .label(format!("expected {hint}"))
+                    .help(format!(
+                        "write `{} {}`",
+                        key.text,
+                        hint.split([',', ' ']).next().unwrap_or("")
+                    )),
+            );
+            self.recover(&ITEM_KEYWORDS);
+            None
+        }
+    }
+}
