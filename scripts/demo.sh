@@ -21,6 +21,47 @@ step "The Istio bundle for httpbin on an ambient egress waypoint (Istio's egress
     $E istio policies/httpbin.egress --attach waypoint --wasm-url oci://registry.example/egress-filter:0.1.0
 rm -rf target/egress-filter-oci
 step "The filter as an OCI image layout, ready to push" $E package -o target/egress-filter-oci
+# Real traffic: curl through `egressc proxy` to a local upstream (Python's
+# http.server), decided by the same filter module.
+proxy_demo() {
+    if ! command -v curl >/dev/null 2>&1 || ! command -v python3 >/dev/null 2>&1; then
+        echo "(skipping the proxy demo: it needs curl and python3 for the client and the upstream)"
+        return
+    fi
+    local d up px port=18080 listen=127.0.0.1:13128
+    d=$(mktemp -d)
+    cat >"$d/demo.egress" <<'POLICY'
+policy "demo" {
+  default deny
+  log all
+  destination "api.test" port 18080 http {
+    allow GET path "/v1/{**}"
+  }
+}
+POLICY
+    mkdir -p "$d/www/v1" && echo ok >"$d/www/v1/items"
+    python3 -m http.server "$port" --bind 127.0.0.1 --directory "$d/www" >/dev/null 2>&1 &
+    up=$!
+    $E proxy --policy "$d/demo.egress" --listen "$listen" --no-reload \
+        --resolve api.test=127.0.0.1 --resolve evil.test=127.0.0.1 >"$d/audit.log" 2>"$d/proxy.log" &
+    px=$!
+    for _ in $(seq 50); do
+        (exec 3<>"/dev/tcp/${listen%:*}/${listen#*:}") 2>/dev/null && break
+        sleep 0.1
+    done
+    printf '\n\033[1m== %s\033[0m\n' "Real traffic through egressc proxy (policy $d/demo.egress, upstream: python3 -m http.server on 127.0.0.1:$port)"
+    step "allowed: GET /v1/items" curl -sS -x "http://$listen" "http://api.test:$port/v1/items"
+    step "denied: POST (the filter's 403 reaches the client)" curl -sS -i -x "http://$listen" -X POST "http://api.test:$port/v1/items"
+    step "denied: a host the policy does not name" curl -sS -o /dev/null -w '%{http_code}\n' -x "http://$listen" "http://evil.test:$port/v1/items"
+    kill -INT "$px" 2>/dev/null
+    wait "$px" 2>/dev/null
+    kill "$up" 2>/dev/null
+    wait "$up" 2>/dev/null
+    step "The proxy's audit lines (one JSON line per decision)" cat "$d/audit.log"
+    step "The proxy's log" cat "$d/proxy.log"
+    rm -rf "$d"
+}
+proxy_demo
 step "What a mistake looks like (this check fails on purpose)" $E check docs/examples/mistakes.egress
 echo
 echo "demo finished"

@@ -23,7 +23,9 @@ pub(super) fn k8s_service(
     // of the bundle's namespace (ambient's cross-namespace waypoint labels).
     let waypoint = cx.opts.attach == Attach::Waypoint;
     let bundle_ns = cx.opts.namespace.clone();
-    let meta = |name: &str, kind: &str| {
+    // apiVersion, kind and metadata of one of the Service's objects, in the
+    // Service's namespace and named after it.
+    let object = |api_version: &str, kind: &str| {
         let mut labels = Node::map();
         if waypoint && kind == "Service" {
             labels = labels
@@ -31,9 +33,15 @@ pub(super) fn k8s_service(
                 .with("istio.io/use-waypoint-namespace", bundle_ns.as_str());
         }
         Node::map()
-            .with("name", name)
-            .with("namespace", svc.namespace.as_str())
-            .with("labels", labels.with(MANAGED_BY.0, MANAGED_BY.1))
+            .with("apiVersion", api_version)
+            .with("kind", kind)
+            .with(
+                "metadata",
+                Node::map()
+                    .with("name", svc.name.as_str())
+                    .with("namespace", svc.namespace.as_str())
+                    .with("labels", labels.with(MANAGED_BY.0, MANAGED_BY.1)),
+            )
     };
     let port_name = |n: u16| format!("{}-{n}", istio_protocol(d.protocol, n).to_ascii_lowercase());
     let service_ports: Vec<Node> = ports
@@ -56,10 +64,7 @@ pub(super) fn k8s_service(
                         svc.namespace, svc.name
                     ),
                 ],
-                Node::map()
-                    .with("apiVersion", "v1")
-                    .with("kind", "Service")
-                    .with("metadata", meta(&svc.name, "Service"))
+                object("v1", "Service")
                     .with(
                         "spec",
                         Node::map()
@@ -79,10 +84,7 @@ pub(super) fn k8s_service(
                     ),
                     format!("Headless (clusterIP: None): {fqdn} resolves to those addresses, so the connection's destination is one the policy lists."),
                 ],
-                Node::map()
-                    .with("apiVersion", "v1")
-                    .with("kind", "Service")
-                    .with("metadata", meta(&svc.name, "Service"))
+                object("v1", "Service")
                     .with(
                         "spec",
                         Node::map().with("clusterIP", "None").with("ports", service_ports),
@@ -104,27 +106,23 @@ pub(super) fn k8s_service(
                         svc.namespace, svc.name
                     ),
                 ],
-                Node::map()
-                    .with("apiVersion", "v1")
-                    .with("kind", "Endpoints")
-                    .with("metadata", meta(&svc.name, "Endpoints"))
-                    .with(
-                        "subsets",
-                        vec![
-                            Node::map().with("addresses", addresses).with(
-                                "ports",
-                                ports
-                                    .iter()
-                                    .map(|&n| {
-                                        Node::map()
-                                            .with("name", port_name(n))
-                                            .with("protocol", "TCP")
-                                            .with("port", n)
-                                    })
-                                    .collect::<Vec<_>>(),
-                            ),
-                        ],
-                    ),
+                object("v1", "Endpoints").with(
+                    "subsets",
+                    vec![
+                        Node::map().with("addresses", addresses).with(
+                            "ports",
+                            ports
+                                .iter()
+                                .map(|&n| {
+                                    Node::map()
+                                        .with("name", port_name(n))
+                                        .with("protocol", "TCP")
+                                        .with("port", n)
+                                })
+                                .collect::<Vec<_>>(),
+                        ),
+                    ],
+                ),
             );
         }
     }
@@ -133,10 +131,7 @@ pub(super) fn k8s_service(
             origin.to_owned(),
             format!("{fqdn} is outside the mesh: no Istio mutual TLS to it (the application's own TLS, if any, passes through)."),
         ],
-        Node::map()
-            .with("apiVersion", "networking.istio.io/v1")
-            .with("kind", "DestinationRule")
-            .with("metadata", meta(&svc.name, "DestinationRule"))
+        object("networking.istio.io/v1", "DestinationRule")
             .with(
                 "spec",
                 Node::map()

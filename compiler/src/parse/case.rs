@@ -38,19 +38,10 @@ impl Parser<'_> {
                         cases,
                     });
                 }
-                Kind::Ident
-                    if t.line_start
-                        && matches!(t.text.as_str(), "policy" | "destination" | "test") =>
-                {
+                _ if self.at_item_start() => {
                     // A test holds only cases: its `}` was forgotten.
-                    let close = self.prev_span();
-                    self.error(unclosed(
-                        open,
-                        format!("test \"{}\" is not closed", name.value),
-                        t.span,
-                        format!("`{}` cannot appear inside a test", t.text),
-                        format!("add `}}` before this `{}`", t.text),
-                    ));
+                    let what = format!("test \"{}\" is not closed", name.value);
+                    let close = self.unclosed_before_item(open, what, "a test");
                     return Ok(Test {
                         span: start.to(close),
                         name,

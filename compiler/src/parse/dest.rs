@@ -289,20 +289,11 @@ impl Parser<'_> {
                         block = Some((open, rules, t.span));
                         break;
                     }
-                    Kind::Ident
-                        if t.line_start
-                            && matches!(t.text.as_str(), "policy" | "destination" | "test") =>
-                    {
+                    _ if self.at_item_start() => {
                         // A block holds only rules: a new policy item means
                         // its `}` was forgotten. Close it here.
-                        let close = self.prev_span();
-                        self.error(unclosed(
-                            open,
-                            "destination block is not closed",
-                            t.span,
-                            format!("`{}` cannot appear inside a rule block", t.text),
-                            format!("add `}}` before this `{}`", t.text),
-                        ));
+                        let what = "destination block is not closed".to_owned();
+                        let close = self.unclosed_before_item(open, what, "a rule block");
                         block = Some((open, rules, close));
                         break;
                     }

@@ -145,6 +145,32 @@ impl<'a> Parser<'a> {
         self.diags.push(d);
     }
 
+    /// Whether the next token starts an item of a file or policy (`policy`,
+    /// `destination` or `test` at the start of a line): inside a block, the
+    /// block's `}` was forgotten.
+    fn at_item_start(&self) -> bool {
+        let t = self.peek();
+        t.kind == Kind::Ident
+            && t.line_start
+            && matches!(t.text.as_str(), "policy" | "destination" | "test")
+    }
+
+    /// E0204 for a block opened at `open` whose `}` was forgotten before the
+    /// next token (an item start, [`Self::at_item_start`]); returns where the
+    /// block ends: the token before.
+    fn unclosed_before_item(&mut self, open: Span, what: String, inside: &str) -> Span {
+        let t = self.peek();
+        let close = self.prev_span();
+        self.error(unclosed(
+            open,
+            what,
+            t.span,
+            format!("`{}` cannot appear inside {inside}", t.text),
+            format!("add `}}` before this `{}`", t.text),
+        ));
+        close
+    }
+
     fn unexpected(&mut self, what: &str) -> Diagnostic {
         let t = self.peek();
         let found = if t.kind == Kind::Ident || t.kind == Kind::Word {

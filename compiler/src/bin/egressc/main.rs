@@ -166,34 +166,7 @@ enum Command {
         format: ReportFormat,
     },
     /// Write the Istio resources for policy files: one multi-document YAML bundle (ServiceEntries, the filter as WasmPlugins, DestinationRules, VirtualServices, Telemetry, and what the attachment needs).
-    Istio {
-        /// Policy files (or directories of *.egress files), compiled together into one table.
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-        /// Where proxies fetch the filter: oci://REGISTRY/NAME:TAG (see `egressc package`), https://…/egress_filter.wasm or file:///PATH [default: a placeholder oci:// URL].
-        #[arg(long)]
-        wasm_url: Option<String>,
-        /// Where the filter runs.
-        #[arg(long, value_enum, default_value = "waypoint")]
-        attach: AttachArg,
-        /// Namespace of the resources [default: istio-egress for a waypoint, istio-system for the egress gateway, default for sidecars].
-        #[arg(long)]
-        namespace: Option<String>,
-        /// The resource that carries the filter.
-        #[arg(long, value_enum, default_value = "wasmplugin")]
-        api: IstioApiArg,
-        /// Output file (`-` for standard output).
-        #[arg(short, long, default_value = "-")]
-        output: PathBuf,
-        /// The filter module whose digests the bundle names [default: $EGRESS_FILTER_WASM, else the module built into egressc].
-        #[arg(long)]
-        wasm: Option<PathBuf>,
-        #[arg(long, value_enum, default_value = "human")]
-        error_format: ErrorFormat,
-        /// Treat warnings as errors.
-        #[arg(long)]
-        deny_warnings: bool,
-    },
+    Istio(mesh::IstioArgs),
     /// Write the mesh-wide outbound posture (meshConfig.outboundTrafficPolicy.mode) in the form your Istio installation takes.
     Posture {
         /// restricted (REGISTRY_ONLY) or allowed (ALLOW_ANY).
@@ -332,27 +305,7 @@ fn main() -> ExitCode {
             host,
             format,
         } => subcommands::test(&files, &host, format),
-        Command::Istio {
-            files,
-            wasm_url,
-            attach,
-            namespace,
-            api,
-            output,
-            wasm,
-            error_format,
-            deny_warnings,
-        } => mesh::istio(&mesh::IstioArgs {
-            files,
-            wasm_url,
-            attach,
-            namespace,
-            api,
-            output,
-            wasm,
-            error_format,
-            deny_warnings,
-        }),
+        Command::Istio(args) => mesh::istio(&args),
         Command::Posture {
             posture,
             format,

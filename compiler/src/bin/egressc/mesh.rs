@@ -70,16 +70,33 @@ fn check_url(url: &str) -> Result<(), String> {
 }
 
 /// Arguments of `egressc istio`.
-#[derive(Debug)]
+#[derive(Debug, clap::Args)]
 pub struct IstioArgs {
+    /// Policy files (or directories of *.egress files), compiled together into one table.
+    #[arg(required = true)]
     pub files: Vec<PathBuf>,
+    /// Where proxies fetch the filter: oci://REGISTRY/NAME:TAG (see `egressc package`), https://…/egress_filter.wasm or file:///PATH [default: a placeholder oci:// URL].
+    #[arg(long)]
     pub wasm_url: Option<String>,
+    /// Where the filter runs.
+    #[arg(long, value_enum, default_value = "waypoint")]
     pub attach: AttachArg,
+    /// Namespace of the resources [default: istio-egress for a waypoint, istio-system for the egress gateway, default for sidecars].
+    #[arg(long)]
     pub namespace: Option<String>,
+    /// The resource that carries the filter.
+    #[arg(long, value_enum, default_value = "wasmplugin")]
     pub api: IstioApiArg,
+    /// Output file (`-` for standard output).
+    #[arg(short, long, default_value = "-")]
     pub output: PathBuf,
+    /// The filter module whose digests the bundle names [default: $EGRESS_FILTER_WASM, else the module built into egressc].
+    #[arg(long)]
     pub wasm: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "human")]
     pub error_format: ErrorFormat,
+    /// Treat warnings as errors.
+    #[arg(long)]
     pub deny_warnings: bool,
 }
 
