@@ -4,7 +4,7 @@
 CARGO ?= cargo
 EGRESSC := target/native/egressc
 
-.PHONY: all setup wasm build demo test lint unit e2e policy-tests bench fuzz fmt clean loadtest
+.PHONY: all setup wasm build install demo test lint unit e2e policy-tests bench fuzz fmt clean loadtest
 
 # The property tests in `make test` run from a fixed seed, so a CI run is
 # reproducible and a landing never depends on luck; `make fuzz` explores
@@ -22,6 +22,19 @@ wasm: setup
 
 build: wasm
 	$(CARGO) build --profile native -p egressc
+
+# egressc (with the filter module built into it), its manual pages and
+# shell completions, under PREFIX (default ~/.local).
+PREFIX ?= $(HOME)/.local
+install: wasm
+	$(CARGO) install --locked --path compiler --profile native --root $(PREFIX)
+	mkdir -p $(PREFIX)/share/man/man1 $(PREFIX)/share/bash-completion/completions \
+		$(PREFIX)/share/zsh/site-functions $(PREFIX)/share/fish/vendor_completions.d
+	$(PREFIX)/bin/egressc man -q -o $(PREFIX)/share/man/man1
+	$(PREFIX)/bin/egressc completions bash > $(PREFIX)/share/bash-completion/completions/egressc
+	$(PREFIX)/bin/egressc completions zsh > $(PREFIX)/share/zsh/site-functions/_egressc
+	$(PREFIX)/bin/egressc completions fish > $(PREFIX)/share/fish/vendor_completions.d/egressc.fish
+	@echo "installed $(PREFIX)/bin/egressc; add $(PREFIX)/bin to PATH if it is not there"
 
 demo: build
 	@scripts/demo.sh
@@ -65,7 +78,7 @@ fuzz: wasm
 
 fmt:
 	$(CARGO) fmt --all
-	$(CARGO) run -q -p egressc -- fmt policies/
+	$(CARGO) run -q -p egressc -- fmt -q policies/
 
 clean:
 	$(CARGO) clean

@@ -9,13 +9,13 @@ step() { printf '\n\033[1m== %s\033[0m\n$ %s\n' "$1" "${*:2}"; "${@:2}"; }
 # Each example file is its own deployment, so each is checked on its own
 # (files given together are compiled together, and checked as one table).
 for f in policies/*.egress; do step "Check $f" $E check "$f"; done
-step "The httpbin policy, compiled (readable dump of the table the filter loads)" $E compile policies/httpbin.egress --format dump -o -
+step "The httpbin policy, compiled (readable dump of the table the filter loads)" $E compile policies/httpbin.egress --emit dump
 step "httpbin: example requests through the filter, with its log lines" \
-    $E simulate --policy policies/httpbin.egress --requests policies/requests/httpbin.jsonl --format table --log
+    $E simulate policies/httpbin.egress --requests policies/requests/httpbin.jsonl --log
 step "HTTPS by SNI and SSH by address: connections through the network filter" \
-    $E simulate --policy policies/github.egress policies/pypi.egress --requests policies/requests/connections.jsonl --format table --log --metrics
+    $E simulate policies/github.egress policies/pypi.egress --requests policies/requests/connections.jsonl --log --metrics
 step "Why was POST /post denied?" \
-    $E explain --policy policies/httpbin.egress --request '{"method":"POST","host":"httpbin.org","path":"/post"}'
+    $E explain policies/httpbin.egress --request '{"method":"POST","host":"httpbin.org","path":"/post"}'
 step "Every test block in policies/, through the filter" $E test policies/
 step "The Istio bundle for httpbin on an ambient egress waypoint (Istio's egress-gateway guide, with the filter)" \
     $E istio policies/httpbin.egress --attach waypoint --wasm-url oci://registry.example/egress-filter:0.1.0
@@ -42,7 +42,7 @@ POLICY
     mkdir -p "$d/www/v1" && echo ok >"$d/www/v1/items"
     python3 -m http.server "$port" --bind 127.0.0.1 --directory "$d/www" >/dev/null 2>&1 &
     up=$!
-    $E proxy --policy "$d/demo.egress" --listen "$listen" --no-reload \
+    $E proxy "$d/demo.egress" --listen "$listen" --no-reload \
         --resolve api.test=127.0.0.1 --resolve evil.test=127.0.0.1 >"$d/audit.log" 2>"$d/proxy.log" &
     px=$!
     for _ in $(seq 50); do

@@ -6,15 +6,23 @@
 # against a local upstream that answers `200 ok`. Prints requests/s and
 # p50/p99/p99.9 latency side by side. Not part of `make test`.
 #
+# Two phases: saturated (every connection sends its next request as soon as
+# the last is answered: requests/s, and latency that is mostly queueing),
+# then paced (each connection waits LOADTEST_PACED_DELAY_MS between
+# requests, well below saturation: latency is the time one request takes
+# through the proxy, which is what a client notices).
+#
 # LOADTEST_DURATION (default 10s), LOADTEST_CONNECTIONS (32),
-# LOADTEST_THREADS (wrk threads, 1), LOADTEST_PORT_BASE (18080: upstream;
-# +1 egressc proxy, +2 bypassed, +3 Squid).
+# LOADTEST_THREADS (wrk threads, 1), LOADTEST_PACED_DELAY_MS (10),
+# LOADTEST_PORT_BASE (18080: upstream; +1 egressc proxy, +2 bypassed,
+# +3 Squid).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${LOADTEST_DURATION:-10s}
 CONNS=${LOADTEST_CONNECTIONS:-32}
 THREADS=${LOADTEST_THREADS:-1}
+PACED_DELAY_MS=${LOADTEST_PACED_DELAY_MS:-10}
 BASE=${LOADTEST_PORT_BASE:-18080}
 UP=$BASE EGRESS=$((BASE + 1)) BYPASS=$((BASE + 2)) SQUID=$((BASE + 3))
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
@@ -75,9 +83,9 @@ touch "$tmp/cache.log" && chmod 666 "$tmp/cache.log"
 chmod 777 "$tmp"
 
 "$UPSTREAM" "127.0.0.1:$UP" 2>"$tmp/upstream.log" & pids+=($!)
-"$EGRESSC" proxy --policy "$tmp/loadtest.egress" --listen "127.0.0.1:$EGRESS" \
+"$EGRESSC" proxy "$tmp/loadtest.egress" --listen "127.0.0.1:$EGRESS" \
     --resolve up.test=127.0.0.1 --no-reload >"$tmp/audit-egress.log" 2>"$tmp/egress.log" & pids+=($!)
-"$EGRESSC" proxy --policy "$tmp/loadtest.egress" --listen "127.0.0.1:$BYPASS" \
+"$EGRESSC" proxy "$tmp/loadtest.egress" --listen "127.0.0.1:$BYPASS" \
     --resolve up.test=127.0.0.1 --no-reload --bypass-filter >"$tmp/audit-bypass.log" 2>"$tmp/bypass.log" & pids+=($!)
 squid -N -f "$tmp/squid.conf" 2>"$tmp/squid.stderr" & pids+=($!)
 
@@ -121,16 +129,26 @@ done = function(summary, latency, requests)
 end
 EOF
 
+{ cat "$tmp/proxy.lua"; echo "delay = function() return $PACED_DELAY_MS end"; } >"$tmp/paced.lua"
+
 run() {
-    local port=$1
-    wrk -t1 -c"$CONNS" -d2s -s "$tmp/proxy.lua" "http://127.0.0.1:$port/" >/dev/null # warm-up
-    wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" -s "$tmp/proxy.lua" "http://127.0.0.1:$port/" | awk '/^RESULT/ {print $2, $3, $4, $5, $6, $7}'
+    local port=$1 script=$2
+    wrk -t1 -c"$CONNS" -d2s -s "$tmp/$script" "http://127.0.0.1:$port/" >/dev/null # warm-up
+    wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" -s "$tmp/$script" "http://127.0.0.1:$port/" | awk '/^RESULT/ {print $2, $3, $4, $5, $6, $7}'
 }
 
-echo "== wrk -t$THREADS -c$CONNS -d$DURATION through each proxy to a local upstream ($(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'))"
-printf '%-32s %10s %9s %9s %9s %8s %10s\n' proxy "req/s" "p50 ms" "p99 ms" "p99.9 ms" errors requests
-for row in "squid $(squid -v | head -1 | awk '{print $4}'):$SQUID" "egressc proxy:$EGRESS" "egressc proxy --bypass-filter:$BYPASS"; do
-    name=${row%:*} port=${row##*:}
-    read -r rps p50 p99 p999 errors total < <(run "$port")
-    printf '%-32s %10s %9s %9s %9s %8s %10s\n' "$name" "$rps" "$p50" "$p99" "$p999" "$errors" "$total"
-done
+table() {
+    local script=$1
+    printf '%-32s %10s %9s %9s %9s %8s %10s\n' proxy "req/s" "p50 ms" "p99 ms" "p99.9 ms" errors requests
+    for row in "squid $(squid -v | head -1 | awk '{print $4}'):$SQUID" "egressc proxy:$EGRESS" "egressc proxy --bypass-filter:$BYPASS"; do
+        name=${row%:*} port=${row##*:}
+        read -r rps p50 p99 p999 errors total < <(run "$port" "$script")
+        printf '%-32s %10s %9s %9s %9s %8s %10s\n' "$name" "$rps" "$p50" "$p99" "$p999" "$errors" "$total"
+    done
+}
+
+echo "== saturated: wrk -t$THREADS -c$CONNS -d$DURATION through each proxy to a local upstream ($(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'))"
+table proxy.lua
+echo
+echo "== paced: the same, each connection waiting ${PACED_DELAY_MS} ms between requests (at most $((CONNS * 1000 / PACED_DELAY_MS)) req/s offered)"
+table paced.lua

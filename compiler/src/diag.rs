@@ -7,21 +7,25 @@ use std::fmt::Write as _;
 
 use crate::source::{Sources, Span};
 
-/// Error or warning.
+/// Error, warning or note.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
     /// Stops compilation.
     Error,
     /// Reported; compilation continues (unless warnings are denied).
     Warning,
+    /// Information only: never stops anything, not even under
+    /// `--deny-warnings`, and is not counted as a warning.
+    Note,
 }
 
 impl Severity {
-    /// `"error"` or `"warning"`.
+    /// `"error"`, `"warning"` or `"note"`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Error => "error",
             Self::Warning => "warning",
+            Self::Note => "note",
         }
     }
 }
@@ -75,6 +79,15 @@ impl Diagnostic {
     pub fn warning(code: &'static str, span: Span, message: impl Into<String>) -> Self {
         Self {
             severity: Severity::Warning,
+            ..Self::error(code, span, message)
+        }
+    }
+
+    /// A note: information that neither fails a build nor counts as a
+    /// warning.
+    pub fn new_note(code: &'static str, span: Span, message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Note,
             ..Self::error(code, span, message)
         }
     }
@@ -134,6 +147,12 @@ impl Diagnostic {
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
+
+    /// Whether this is a warning (what `--deny-warnings` refuses; notes
+    /// are not warnings).
+    pub fn is_warning(&self) -> bool {
+        self.severity == Severity::Warning
+    }
 }
 
 /// Sorts diagnostics by file and position (stable for equal positions).
@@ -141,31 +160,73 @@ pub fn sort(diags: &mut [Diagnostic]) {
     diags.sort_by_key(|d| (d.span.file, d.span.start));
 }
 
-/// Where a span starts and how to underline it: line, the source line, the
-/// indentation before the marks (tabs kept, so marks line up), and the width.
-struct Underline<'a> {
+/// Where a span starts and how to underline it: line, the source line as
+/// shown, the indentation before the marks (tabs kept, so marks line up),
+/// and the width.
+struct Underline {
     line: usize,
-    src: &'a str,
+    src: String,
     pad: String,
     len: usize,
 }
 
-fn underline(sources: &Sources, span: Span) -> Option<Underline<'_>> {
+/// The most characters of a source line a diagnostic shows: a longer line
+/// is cut to a window around the span, marked with `…` (a 10 MB line must
+/// not become 10 MB of terminal output per diagnostic).
+const SHOWN: usize = 120;
+/// How much of the line before the span the window keeps.
+const BEFORE: usize = 40;
+
+/// A character as shown in a source excerpt: control characters (a NUL, an
+/// escape sequence that would restyle the terminal) become U+FFFD, one
+/// column wide like what they replace; tabs stay for alignment.
+fn shown(c: char) -> char {
+    if c.is_control() && c != '\t' {
+        '\u{fffd}'
+    } else {
+        c
+    }
+}
+
+fn underline(sources: &Sources, span: Span) -> Option<Underline> {
     let file = sources.get(span.file)?;
     let (line, col) = file.line_col(span.start);
     let (end_line, end_col) = file.line_col(span.end);
-    let src = file.line_text(line);
+    let text = file.line_text(line);
+    let total = text.chars().count();
+    let start = col - 1;
     let len = if end_line == line {
         end_col.saturating_sub(col).max(1)
     } else {
-        src.chars().count().saturating_sub(col - 1).max(1)
+        total.saturating_sub(start).max(1)
     };
-    let pad = src
-        .chars()
-        .chain(std::iter::repeat(' '))
-        .take(col - 1)
-        .map(|c| if c == '\t' { '\t' } else { ' ' })
+    // The window [from, to) of characters shown.
+    let (from, to) = if total <= SHOWN {
+        (0, total)
+    } else {
+        let from = start.saturating_sub(BEFORE);
+        (from, (from + SHOWN).min(total))
+    };
+    let cut_before = from > 0;
+    let cut_after = to < total;
+    let mut src = String::new();
+    if cut_before {
+        src.push('…');
+    }
+    src.extend(text.chars().skip(from).take(to - from).map(shown));
+    if cut_after {
+        src.push('…');
+    }
+    let pad = std::iter::repeat_n(' ', usize::from(cut_before))
+        .chain(
+            text.chars()
+                .skip(from)
+                .chain(std::iter::repeat(' '))
+                .take(start.saturating_sub(from))
+                .map(|c| if c == '\t' { '\t' } else { ' ' }),
+        )
         .collect();
+    let len = len.min(to.saturating_sub(start).max(1));
     Some(Underline {
         line,
         src,
@@ -174,11 +235,11 @@ fn underline(sources: &Sources, span: Span) -> Option<Underline<'_>> {
     })
 }
 
-fn marks(out: &mut String, width: usize, u: &Underline<'_>, marker: char, text: Option<&str>) {
+fn marks(out: &mut String, width: usize, u: &Underline, marker: char, text: Option<&str>) {
     let marks: String = std::iter::repeat_n(marker, u.len).collect();
     let _ = write!(out, "{:width$} | {}{}", "", u.pad, marks);
     if let Some(t) = text {
-        let _ = write!(out, " {t}");
+        let _ = write!(out, " {}", clip(t));
     }
     out.push('\n');
 }
@@ -193,7 +254,7 @@ pub fn render(d: &Diagnostic, sources: &Sources) -> String {
         out,
         "{name}:{line}:{col}: {}: {} [{}]",
         d.severity.as_str(),
-        d.message,
+        clip(&d.message),
         d.code
     );
     let width = std::iter::once(d.span)
@@ -222,12 +283,35 @@ pub fn render(d: &Diagnostic, sources: &Sources) -> String {
         }
     }
     if let Some(h) = &d.help {
-        let _ = writeln!(out, "{:width$} = help: {h}", "");
+        let _ = writeln!(out, "{:width$} = help: {}", "", clip(h));
     }
     if let Some(n) = &d.note {
-        let _ = writeln!(out, "{:width$} = note: {n}", "");
+        let _ = writeln!(out, "{:width$} = note: {}", "", clip(n));
     }
     out
+}
+
+/// The longest message, label, help or note shown whole; a longer one
+/// (which quotes some huge input) keeps its head and tail.
+const MESSAGE: usize = 400;
+
+/// `text` for a terminal: control characters replaced (see [`shown`]), and
+/// the middle of an overlong text elided with the count of what was left
+/// out.
+fn clip(text: &str) -> String {
+    let n = text.chars().count();
+    if n <= MESSAGE {
+        return text
+            .chars()
+            .map(|c| if c == '\n' { c } else { shown(c) })
+            .collect();
+    }
+    let head: String = text.chars().take(MESSAGE - 100).map(shown).collect();
+    let tail: String = text.chars().skip(n - 80).map(shown).collect();
+    format!(
+        "{head}… ({} characters left out) …{tail}",
+        n - (MESSAGE - 100) - 80
+    )
 }
 
 fn position(span: Span, sources: &Sources) -> (String, usize, usize) {
@@ -325,6 +409,7 @@ pub fn did_you_mean(word: &str, candidates: &[&str]) -> Option<String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used, reason = "test code")]
 mod tests {
     use super::*;
 
@@ -335,5 +420,62 @@ mod tests {
         assert_eq!(suggest("GTE", &["GET", "PUT"]), Some("GET"));
         assert_eq!(suggest("zzzzzz", &["allow", "deny"]), None);
         assert_eq!(levenshtein("kitten", "sitting"), 3);
+    }
+
+    fn one(text: &str, start: u32, end: u32) -> String {
+        let mut s = Sources::new();
+        let f = s.add("a.egress", text);
+        let d = Diagnostic::error(
+            "E0202",
+            Span {
+                file: f,
+                start,
+                end,
+            },
+            "m",
+        )
+        .label("here");
+        render(&d, &s)
+    }
+
+    #[test]
+    fn long_lines_are_cut_around_the_span() {
+        let line = format!("{}BAD{}", "x".repeat(100_000), "y".repeat(100_000));
+        let r = one(&line, 100_000, 100_003);
+        assert!(r.len() < 600, "{r}");
+        let lines: Vec<&str> = r.lines().collect();
+        let src = lines[2];
+        let marks = lines[3];
+        assert!(src.starts_with("1 | …") && src.ends_with('…'), "{src}");
+        // The carets sit under BAD.
+        let at = src.chars().position(|c| c == 'B').unwrap();
+        let caret = marks.chars().position(|c| c == '^').unwrap();
+        assert_eq!(at, caret, "{r}");
+        assert!(marks.contains("^^^ here"), "{r}");
+        // A short line is shown whole.
+        let r = one("policy \"p\" {", 7, 10);
+        assert!(r.contains("1 | policy \"p\" {\n"), "{r}");
+    }
+
+    #[test]
+    fn control_characters_are_not_echoed() {
+        let r = one("ab\0\x1b[31mcd", 2, 3);
+        assert!(!r.contains('\0') && !r.contains('\x1b'), "{r:?}");
+        assert!(r.contains("ab\u{fffd}\u{fffd}[31mcd"), "{r:?}");
+    }
+
+    #[test]
+    fn huge_messages_keep_head_and_tail() {
+        let long = format!("invalid host name \"{}\"", "a".repeat(100_000));
+        let c = clip(&long);
+        assert!(
+            c.len() < 500 && c.starts_with("invalid host name \"aaa"),
+            "{c}"
+        );
+        assert!(
+            c.contains("characters left out") && c.ends_with("aaa\""),
+            "{c}"
+        );
+        assert_eq!(clip("short\nline"), "short\nline");
     }
 }

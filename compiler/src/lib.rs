@@ -43,9 +43,11 @@ pub mod run;
 pub mod service;
 pub mod sim;
 pub mod source;
+pub mod textdiff;
 pub mod yaml;
 
 pub use diag::{Diagnostic, Severity};
+pub use lint::outside_table;
 pub use source::{FileId, Sources, Span};
 
 use egress_table::spec::TableSpec;

@@ -4,6 +4,8 @@
 //! template and regex is compiled ahead of time into a DFA (E0330 if one is
 //! too large).
 
+use std::collections::{HashMap, HashSet};
+
 use egress_table::spec::{
     DestSpec, PathSpec, PatternKind, PolicySpec, RuleSpec, TableSpec, Target,
 };
@@ -16,6 +18,7 @@ use crate::source::{Sources, Spanned};
 pub fn lower(c: &Checked, sources: &Sources) -> Result<TableSpec, Vec<Diagnostic>> {
     let mut errors = Vec::new();
     let mut spec = TableSpec::default();
+    let mut dfas = Dfas::default();
     for p in &c.policies {
         let mut n = 0u32;
         let mut dests = Vec::new();
@@ -23,8 +26,8 @@ pub fn lower(c: &Checked, sources: &Sources) -> Result<TableSpec, Vec<Diagnostic
             let mut rules = Vec::new();
             for r in &d.rules {
                 n += 1;
-                let paths = lower_paths(&r.paths, &mut errors);
-                let except_paths = lower_paths(&r.except_paths, &mut errors);
+                let paths = lower_paths(&r.paths, &mut dfas, &mut errors);
+                let except_paths = lower_paths(&r.except_paths, &mut dfas, &mut errors);
                 let line = sources
                     .get(r.span.file)
                     .map_or(0, |f| f.line_col(r.span.start).0);
@@ -41,20 +44,24 @@ pub fn lower(c: &Checked, sources: &Sources) -> Result<TableSpec, Vec<Diagnostic
                     fallback: r.fallback,
                 });
             }
+            // Each target once, in order (a set: a destination may list
+            // many thousands).
             let mut targets: Vec<Target> = Vec::new();
+            let mut seen: HashSet<&Target> = HashSet::new();
             for t in &d.targets {
-                if !targets.contains(&t.value) {
+                if seen.insert(&t.value) {
                     targets.push(t.value.clone());
                 }
             }
             // `service "NS/NAME"`: clients send the in-cluster name.
             if d.protocol != egress_table::spec::Protocol::Tcp {
+                let mut added: HashSet<Target> = HashSet::new();
                 for h in d.services.iter().flat_map(|s| s.hosts()) {
                     let t = Target::Host(egress_table::spec::HostPattern {
                         kind: egress_table::spec::HostKind::Exact,
                         name: h,
                     });
-                    if !targets.contains(&t) {
+                    if !seen.contains(&t) && added.insert(t.clone()) {
                         targets.push(t);
                     }
                 }
@@ -84,19 +91,23 @@ pub fn lower(c: &Checked, sources: &Sources) -> Result<TableSpec, Vec<Diagnostic
 
 /// The path conditions of a rule, templates and regexes compiled to DFAs;
 /// an E0330 for each that is too large.
-fn lower_paths(paths: &[Spanned<CPath>], errors: &mut Vec<Diagnostic>) -> Vec<PathSpec> {
+fn lower_paths(
+    paths: &[Spanned<CPath>],
+    dfas: &mut Dfas,
+    errors: &mut Vec<Diagnostic>,
+) -> Vec<PathSpec> {
     let mut out = Vec::new();
     for path in paths {
         let built = match &path.value {
             CPath::Exact(s) => Ok(PathSpec::Exact(s.clone())),
             CPath::Prefix(s) => Ok(PathSpec::Prefix(s.clone())),
             CPath::Suffix(s) => Ok(PathSpec::Suffix(s.clone())),
-            CPath::Template(src, re) => dfa(re).map(|dfa| PathSpec::Pattern {
+            CPath::Template(src, re) => dfas.build(re).map(|dfa| PathSpec::Pattern {
                 kind: PatternKind::Template,
                 source: src.clone(),
                 dfa,
             }),
-            CPath::Regex(re) => dfa(re).map(|dfa| PathSpec::Pattern {
+            CPath::Regex(re) => dfas.build(re).map(|dfa| PathSpec::Pattern {
                 kind: PatternKind::Regex,
                 source: re.clone(),
                 dfa,
@@ -112,6 +123,23 @@ fn lower_paths(paths: &[Spanned<CPath>], errors: &mut Vec<Diagnostic>) -> Vec<Pa
         }
     }
     out
+}
+
+/// The DFAs built so far, by regex: a pattern written on many rules (the
+/// same template on thousands of destinations) is built once.
+#[derive(Debug, Default)]
+struct Dfas(HashMap<String, Result<Vec<u8>, String>>);
+
+impl Dfas {
+    /// The DFA for `re` ([`dfa`]), built on first use.
+    fn build(&mut self, re: &str) -> Result<Vec<u8>, String> {
+        if let Some(built) = self.0.get(re) {
+            return built.clone();
+        }
+        let built = dfa(re);
+        self.0.insert(re.to_owned(), built.clone());
+        built
+    }
 }
 
 fn dfa(re: &str) -> Result<Vec<u8>, String> {

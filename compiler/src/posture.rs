@@ -132,7 +132,7 @@ pub fn render(p: Posture, f: Format) -> String {
                 "  kubectl -n istio-system edit configmap istio".to_owned(),
                 "A later istioctl install or helm upgrade rewrites the ConfigMap from its own"
                     .to_owned(),
-                "settings: make the same change there (egressc posture --format istioctl|helm)."
+                "settings: make the same change there (egressc posture --emit istioctl|helm)."
                     .to_owned(),
             ]);
             mode_tree(p)

@@ -150,11 +150,48 @@ const FIELDS: [&str; 9] = [
 /// An HTTP request without a host is legal input: the filter denies it
 /// (missing `:authority`).
 pub fn parse_line(line: &str) -> Result<SimRequest, String> {
-    let v: serde_json::Value =
-        serde_json::from_str(line).map_err(|e| format!("not valid JSON: {e}"))?;
-    let obj = v.as_object().ok_or("expected a JSON object such as {\"method\":\"GET\",\"host\":\"example.com\",\"path\":\"/\"}")?;
+    let line = line.strip_prefix('\u{feff}').unwrap_or(line);
+    let v: Node = serde_json::from_str(line).map_err(|e| format!("not valid JSON: {e}"))?;
+    let Node::Obj(obj) = v else {
+        return Err("expected a JSON object such as {\"method\":\"GET\",\"host\":\"example.com\",\"path\":\"/\"}".into());
+    };
+    if let Some(k) = duplicate(&obj) {
+        return Err(format!(
+            "\"{k}\" appears twice: a request gives each field once"
+        ));
+    }
     let mut r = SimRequest::default();
-    for (k, val) in obj {
+    for (k, node) in obj {
+        if k == "headers" {
+            let Node::Obj(h) = node else {
+                return Err("\"headers\" must be an object of name → value (a string, or a list of strings for a repeated header)".into());
+            };
+            if let Some(name) = duplicate(&h) {
+                return Err(format!(
+                    "header {name:?} appears twice in \"headers\": write a repeated header as a list, {name:?}: [\"a\", \"b\"]"
+                ));
+            }
+            for (name, value) in h {
+                match value.value() {
+                    serde_json::Value::String(s) => r.headers.push((name, s.into_bytes())),
+                    serde_json::Value::Array(items) => {
+                        for item in items {
+                            let s = item.as_str().ok_or_else(|| {
+                                format!("header {name:?}: list items must be strings")
+                            })?;
+                            r.headers.push((name.clone(), s.as_bytes().to_vec()));
+                        }
+                    }
+                    _ => {
+                        return Err(format!(
+                            "header {name:?} must be a string or a list of strings"
+                        ));
+                    }
+                }
+            }
+            continue;
+        }
+        let val = &node.value();
         let string = |what: &str| -> Result<String, String> {
             val.as_str()
                 .map(str::to_owned)
@@ -164,7 +201,15 @@ pub fn parse_line(line: &str) -> Result<SimRequest, String> {
             "method" => r.method = Some(string("e.g. \"GET\"")?),
             "host" => r.host = Some(string("e.g. \"httpbin.org\"")?),
             "path" => r.path = Some(string("e.g. \"/get\"")?),
-            "scheme" => r.scheme = Some(string("\"http\" or \"https\"")?),
+            "scheme" => {
+                let scheme = string("\"http\" or \"https\"")?;
+                if scheme != "http" && scheme != "https" {
+                    return Err(format!(
+                        "\"scheme\" must be \"http\" or \"https\", not {scheme:?}: the HTTP filter sees only HTTP requests (a TLS or TCP connection is {{\"sni\": …}} or {{\"destination\": …}})"
+                    ));
+                }
+                r.scheme = Some(scheme);
+            }
             "principal" => {
                 r.principal = Some(string("e.g. \"cluster.local/ns/default/sa/admin\"")?)
             }
@@ -183,29 +228,6 @@ pub fn parse_line(line: &str) -> Result<SimRequest, String> {
                         format!("\"destination\" must be an IP address, not {s:?}")
                     })?);
             }
-            "headers" => {
-                let h = val.as_object().ok_or("\"headers\" must be an object of name → value (a string, or a list of strings for a repeated header)")?;
-                for (name, value) in h {
-                    match value {
-                        serde_json::Value::String(s) => {
-                            r.headers.push((name.clone(), s.clone().into_bytes()))
-                        }
-                        serde_json::Value::Array(items) => {
-                            for item in items {
-                                let s = item.as_str().ok_or_else(|| {
-                                    format!("header {name:?}: list items must be strings")
-                                })?;
-                                r.headers.push((name.clone(), s.as_bytes().to_vec()));
-                            }
-                        }
-                        _ => {
-                            return Err(format!(
-                                "header {name:?} must be a string or a list of strings"
-                            ));
-                        }
-                    }
-                }
-            }
             other => {
                 let hint = suggest(other, &FIELDS)
                     .map(|s| format!(" (did you mean \"{s}\"?)"))
@@ -221,6 +243,89 @@ pub fn parse_line(line: &str) -> Result<SimRequest, String> {
         return Err("a line needs \"method\"/\"path\" (an HTTP request) or \"sni\"/\"destination\" (a connection)".into());
     }
     Ok(r)
+}
+
+/// A JSON value whose objects keep their members in order, duplicates
+/// included (serde_json's `Map` keeps only the last of two equal keys,
+/// which would silently change the request).
+enum Node {
+    /// An object's members.
+    Obj(Vec<(String, Node)>),
+    /// An array.
+    Arr(Vec<Node>),
+    /// Anything else.
+    Leaf(serde_json::Value),
+}
+
+impl Node {
+    /// As a serde_json value (objects: the last of equal keys wins; the
+    /// callers have refused duplicates where they matter).
+    fn value(self) -> serde_json::Value {
+        match self {
+            Self::Obj(m) => {
+                serde_json::Value::Object(m.into_iter().map(|(k, v)| (k, v.value())).collect())
+            }
+            Self::Arr(a) => serde_json::Value::Array(a.into_iter().map(Self::value).collect()),
+            Self::Leaf(v) => v,
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Node {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Node;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Node, A::Error> {
+                let mut out = Vec::new();
+                while let Some(kv) = m.next_entry::<String, Node>()? {
+                    out.push(kv);
+                }
+                Ok(Node::Obj(out))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut s: A) -> Result<Node, A::Error> {
+                let mut out = Vec::new();
+                while let Some(n) = s.next_element::<Node>()? {
+                    out.push(n);
+                }
+                Ok(Node::Arr(out))
+            }
+            fn visit_bool<E>(self, b: bool) -> Result<Node, E> {
+                Ok(Node::Leaf(b.into()))
+            }
+            fn visit_i64<E>(self, n: i64) -> Result<Node, E> {
+                Ok(Node::Leaf(n.into()))
+            }
+            fn visit_u64<E>(self, n: u64) -> Result<Node, E> {
+                Ok(Node::Leaf(n.into()))
+            }
+            fn visit_f64<E>(self, n: f64) -> Result<Node, E> {
+                Ok(Node::Leaf(n.into()))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Node, E> {
+                Ok(Node::Leaf(v.into()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Node, E> {
+                Ok(Node::Leaf(v.into()))
+            }
+            fn visit_unit<E>(self) -> Result<Node, E> {
+                Ok(Node::Leaf(serde_json::Value::Null))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The first key that appears twice.
+fn duplicate(pairs: &[(String, Node)]) -> Option<&str> {
+    let mut seen = std::collections::BTreeSet::new();
+    pairs
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .find(|k| !seen.insert(*k))
 }
 
 /// The attributes of a simulated request, as the local host gives them to
@@ -288,6 +393,26 @@ mod tests {
                 .unwrap()
                 .effective_port(),
             8080
+        );
+    }
+
+    #[test]
+    fn duplicates_bom_and_schemes_are_not_silent() {
+        let e = parse_line(r#"{"method":"GET","host":"a","host":"b","path":"/"}"#).unwrap_err();
+        assert!(e.contains("\"host\" appears twice"), "{e}");
+        let e =
+            parse_line(r#"{"method":"GET","host":"a","path":"/","headers":{"x-a":"1","x-a":"2"}}"#)
+                .unwrap_err();
+        assert!(e.contains("appears twice in \"headers\""), "{e}");
+        let r = parse_line("\u{feff}{\"sni\":\"a.com\"}").unwrap();
+        assert_eq!(r.sni.as_deref(), Some("a.com"));
+        let e = parse_line(r#"{"method":"GET","host":"a","path":"/","scheme":"ftp"}"#).unwrap_err();
+        assert!(e.contains("\"http\" or \"https\""), "{e}");
+        assert!(parse_line("[1]").unwrap_err().contains("JSON object"));
+        assert!(
+            parse_line(r#"{"method":"GET","host":"a","path":"/","headers":[1]}"#)
+                .unwrap_err()
+                .contains("must be an object")
         );
     }
 }

@@ -268,7 +268,7 @@ fn valid_cases_compile_cleanly_and_their_tables_match_the_snapshots() {
     });
 }
 
-/// Every `"E0…"`/`"W0…"` string literal in the compiler's source.
+/// Every `"E0…"`/`"W0…"`/`"N0…"` string literal in the compiler's source.
 fn codes_in_source() -> BTreeSet<String> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut out = BTreeSet::new();
@@ -280,7 +280,8 @@ fn codes_in_source() -> BTreeSet<String> {
                 stack.push(p);
             } else if p.extension().is_some_and(|e| e == "rs") {
                 let text = std::fs::read_to_string(&p).unwrap();
-                for (i, _) in text.match_indices("\"E0").chain(text.match_indices("\"W0")) {
+                let starts = ["\"E0", "\"W0", "\"N0"];
+                for (i, _) in starts.iter().flat_map(|s| text.match_indices(s)) {
                     let code = &text[i + 1..(i + 6).min(text.len())];
                     let closed = text[i + 6..].starts_with('"');
                     if closed && code[1..].bytes().all(|b| b.is_ascii_digit()) {
@@ -301,6 +302,21 @@ fn is_istio_code(code: &str) -> bool {
     code.starts_with("W05") || code.starts_with("W06") || code.starts_with("E06")
 }
 
+/// Notes (N04xx) about a compiled set, from [`egressc::outside_table`]
+/// (the compiler does not report them itself).
+fn notes(outcome: &Outcome) -> BTreeSet<&'static str> {
+    outcome
+        .compiled
+        .as_ref()
+        .map(|c| {
+            egressc::outside_table(&c.checked)
+                .iter()
+                .map(|d| d.code)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The codes `docs/diagnostics.md` documents: its `### E0101` headings.
 fn codes_in_docs() -> BTreeSet<String> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/diagnostics.md");
@@ -308,7 +324,9 @@ fn codes_in_docs() -> BTreeSet<String> {
     text.lines()
         .filter_map(|l| l.strip_prefix("### "))
         .filter_map(|l| l.split_whitespace().next())
-        .filter(|c| c.len() == 5 && (c.starts_with("E0") || c.starts_with("W0")))
+        .filter(|c| {
+            c.len() == 5 && (c.starts_with("E0") || c.starts_with("W0") || c.starts_with("N0"))
+        })
         .map(str::to_owned)
         .collect()
 }
@@ -333,9 +351,10 @@ fn every_code_is_documented_and_produced_by_the_corpus() {
         "codes docs/diagnostics.md documents but the compiler never emits: {stale:?}"
     );
     let mut covered = BTreeSet::new();
-    for case in cases("invalid") {
-        let (_, outcome) = compile(&case);
+    for case in cases("invalid").iter().chain(&cases("valid")) {
+        let (_, outcome) = compile(case);
         covered.extend(codes(&outcome).into_iter().map(str::to_owned));
+        covered.extend(notes(&outcome).into_iter().map(str::to_owned));
     }
     // W05xx come from the Istio emitter, not from compiling: tests/istio.rs
     // shows each of them.
@@ -345,7 +364,7 @@ fn every_code_is_documented_and_produced_by_the_corpus() {
         .collect();
     assert!(
         missing.is_empty(),
-        "documented codes no invalid case produces: {missing:?}"
+        "documented codes no case produces: {missing:?}"
     );
 }
 
@@ -385,8 +404,13 @@ fn docs_examples_produce_their_codes() {
             ),
         };
         let (sources, outcome) = egressc::compile_str("example.egress", &file);
+        let produced = if code.starts_with('N') {
+            notes(&outcome)
+        } else {
+            codes(&outcome)
+        };
         assert!(
-            codes(&outcome).contains(code),
+            produced.contains(code),
             "the docs' example for {code} does not produce it:\n{file}\n{}",
             render(&sources, &outcome)
         );
@@ -400,4 +424,55 @@ fn the_corpus_is_large_enough() {
     let n = cases("invalid").len();
     assert!(n >= 50, "{n} invalid cases");
     assert!(cases("valid").len() >= 3);
+}
+
+/// `egressc::outside_table`: notes (N0401) on the settings the rule table
+/// does not carry, rendered as `note:` (JSON `"note"`), neither errors nor
+/// warnings.
+#[test]
+fn settings_outside_the_table_are_notes() {
+    let text = r#"policy "p" {
+  destination "httpbin.org" port 80 http originate-tls 443 timeout 3s {
+    allow GET
+  }
+  destination "api.example.com" port 80 http timeout 250ms service "default/api"
+  destination "pypi.org" port 443 tls
+  destination cidr 91.198.174.192 port 443 tcp service "default/wikipedia"
+}
+"#;
+    let (sources, outcome) = egressc::compile_str("notes.egress", text);
+    assert!(
+        outcome.diagnostics.is_empty(),
+        "{}",
+        render(&sources, &outcome)
+    );
+    let compiled = outcome.compiled.unwrap();
+    let notes = egressc::outside_table(&compiled.checked);
+    assert_eq!(notes.len(), 3);
+    for n in &notes {
+        assert_eq!(n.severity, egressc::Severity::Note);
+        assert!(!n.is_error() && !n.is_warning(), "{n:?}");
+        assert_eq!(n.code, "N0401");
+    }
+    let human: Vec<String> = notes
+        .iter()
+        .map(|d| egressc::diag::render(d, &sources))
+        .collect();
+    let json: Vec<String> = notes
+        .iter()
+        .map(|d| egressc::diag::render_json(d, &sources))
+        .collect();
+    for l in &json {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        assert_eq!(v["severity"], "note", "{l}");
+    }
+    insta::with_settings!({ omit_expression => true }, {
+        insta::assert_snapshot!("notes-outside-table", format!("{}\n{}", human.join("\n"), json.join("\n")));
+    });
+    // Nothing to say about a policy without such settings.
+    let (_, plain) = egressc::compile_str(
+        "plain.egress",
+        "policy \"p\" {\n  destination \"pypi.org\" port 443 tls\n}\n",
+    );
+    assert!(egressc::outside_table(&plain.compiled.unwrap().checked).is_empty());
 }

@@ -13,24 +13,17 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn egressc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_egressc"))
-        .args(args)
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
-        .env_remove("EGRESS_FILTER_WASM")
-        .output()
-        .unwrap()
-}
+mod common;
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+use common::text;
+
+/// `egressc ARGS` at the repository's root.
+fn egressc(args: &[&str]) -> Output {
+    common::egressc_in(&common::repo(), args)
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("egressc-mesh-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::scratch("mesh", name)
 }
 
 #[test]
@@ -106,7 +99,7 @@ fn istio_exit_codes_and_errors() {
     let json = egressc(&[
         "istio",
         "policies/audit.egress",
-        "--error-format",
+        "--format",
         "json",
         "-o",
         fresh.to_str().unwrap(),
@@ -178,7 +171,7 @@ fn istio_exit_codes_and_errors() {
 fn posture_in_every_form() {
     for (posture, mode) in [("restricted", "REGISTRY_ONLY"), ("allowed", "ALLOW_ANY")] {
         for format in ["istioctl", "helm", "configmap"] {
-            let out = egressc(&["posture", posture, "--format", format]);
+            let out = egressc(&["posture", posture, "--emit", format]);
             assert_eq!(out.status.code(), Some(0));
             let t = text(&out.stdout);
             assert!(t.contains(&format!("mode: {mode}")), "{t}");
@@ -192,7 +185,7 @@ fn posture_in_every_form() {
     }
     assert!(text(&egressc(&["posture", "restricted"]).stdout).contains("kind: IstioOperator"));
     assert!(
-        text(&egressc(&["posture", "restricted", "--format", "helm"]).stdout)
+        text(&egressc(&["posture", "restricted", "--emit", "helm"]).stdout)
             .contains("helm upgrade istiod")
     );
     let d = scratch("posture");

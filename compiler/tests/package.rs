@@ -18,19 +18,15 @@ use std::process::{Command, Output};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
+mod common;
+
+/// `egressc ARGS` at the repository's root.
 fn egressc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_egressc"))
-        .args(args)
-        .env_remove("EGRESS_FILTER_WASM")
-        .output()
-        .unwrap()
+    common::egressc_in(&common::repo(), args)
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("egressc-package-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::scratch("package", name)
 }
 
 fn sha256(b: &[u8]) -> String {

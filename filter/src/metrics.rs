@@ -1,9 +1,19 @@
 //! Counters, defined once per VM in `on_configure`.
 //!
-//! Envoy exposes a wasm metric named `N` as the stat `wasmcustom.N`. Tags
-//! ride in the name in Istio's `tag=.=value;.;` form, so that Istio's
-//! `extraStatTags` (or Envoy `stats_tags` regexes `(tag=\.=(.*?);\.;)`)
-//! turn them into Prometheus labels:
+//! A counter's name is its tags in Istio's `tag=.=value;.;` form followed by
+//! the metric (`tagged`): `policy=.=p;.;decision=.=allow;.;…;.;egress_decisions_total`,
+//! the order the proxy-wasm C++ SDK and Istio's own stats plugin use.
+//! Envoy prefixes it with the custom stat namespace `wasmcustom.` (Envoy
+//! `source/extensions/common/wasm/context.cc`, `stats_handler.h`). Istio's
+//! `extraStatTags` become Envoy `stats_tags` regexes `(tag=\.=(.*?);\.;)`,
+//! which run on the full name and cut each `tag=.=value;.;` out of it,
+//! leaving `wasmcustom.egress_decisions_total`. Envoy's Prometheus exporter
+//! (`source/server/admin/prometheus_stats.cc`) strips the registered
+//! `wasmcustom` namespace, maps every other character outside
+//! `[a-zA-Z0-9_]` to `_` and adds no `envoy_` prefix, so the Prometheus
+//! names are exactly `egress_decisions_total` and so on. (With the metric
+//! first, `name.tag=.=value;.;`, the dot before the first tag would be left
+//! over and become a trailing `_`.) See docs/filter.md.
 //!
 //! - `egress_decisions_total` — tags `policy`, `decision`, `reason`: every
 //!   applied decision. `reason` is `rule`, `default`, a refusal code such as
@@ -52,16 +62,22 @@ fn define(name: &str) -> Option<u32> {
     }
 }
 
-/// `base.tag1=.=v1;.;tag2=.=v2;.;`, the form Istio's stats use.
+/// `tag1=.=v1;.;tag2=.=v2;.;base`, the form Istio's stats and the proxy-wasm
+/// C++ SDK use: tags first, so cutting them out leaves exactly `base`.
 fn tagged(base: &str, tags: &[(&str, &str)]) -> String {
-    let mut s = String::from(base);
-    s.push('.');
+    let len = base.len()
+        + tags
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + "=.=;.;".len())
+            .sum::<usize>();
+    let mut s = String::with_capacity(len);
     for (k, v) in tags {
         s.push_str(k);
         s.push_str("=.=");
         s.push_str(v);
         s.push_str(";.;");
     }
+    s.push_str(base);
     s
 }
 

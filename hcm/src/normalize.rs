@@ -340,8 +340,8 @@ pub fn canonicalize(s: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// Envoy's HTTP/1 codec and connection manager refuse a method that is not an
-/// upper-case token with 400 (per the project's reference,
-/// `shared/reference/egress-semantics.md` §(b)4).
+/// upper-case token with 400 (a method is an RFC 9110 §9.1 token; Envoy's
+/// HTTP/1 parser also refuses lower-case letters in it).
 pub fn check_method(m: &[u8]) -> Result<(), Rejection> {
     let ok = !m.is_empty() && m.iter().all(|c| is_tchar(*c) && !c.is_ascii_lowercase());
     if ok {

@@ -43,11 +43,11 @@ pub mod vm;
 
 pub use egress_abi::{Action, LogLevel, MetricKind, PeerType, Status};
 pub use egress_hcm::normalize;
-pub use egress_hcm::{PathNormalization, UnknownNormalization, normalize_path};
+pub use egress_hcm::{ClientRequest, PathNormalization, UnknownNormalization, normalize_path};
 pub use error::HostError;
 pub use properties::{Properties, Value};
 pub use types::{
     Connection, ConnectionOutcome, GrpcCall, Headers, HttpCall, HttpCallResponse, HttpOutcome,
     HttpRequest, LocalResponse, LogLine, Metric, StreamId, UpstreamResponse,
 };
-pub use vm::{HostConfig, Plugin, Vm};
+pub use vm::{Decision, HostConfig, Plugin, Vm};

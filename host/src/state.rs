@@ -5,6 +5,7 @@
 //! unless said otherwise).
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -20,6 +21,32 @@ use crate::types::{GrpcCall, Headers, HttpCall, HttpCallResponse, LocalResponse,
 pub(crate) const VM_CONTEXT: u32 = 0;
 /// The id of the (single) root context: the first id `allocContextId` issues.
 pub(crate) const ROOT_CONTEXT: u32 = 1;
+
+/// Hashes a context id (or any small key) with one multiplication: the
+/// per-VM maps are keyed by ids the host issues itself, so SipHash's
+/// protection against chosen keys buys nothing and costs a few percent of
+/// a request.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.0 = (self.0 ^ u64::from(n)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+/// A map keyed by context id.
+pub(crate) type IdMap<V> = HashMap<u32, V, BuildHasherDefault<IdHasher>>;
 
 /// Names and plugin-wide values: what Envoy's `Plugin` carries.
 #[derive(Debug, Clone)]
@@ -321,7 +348,7 @@ pub(crate) struct HostState {
     pub(crate) current: u32,
     pub(crate) effective: u32,
     pub(crate) root_created: bool,
-    pub(crate) streams: HashMap<u32, Stream>,
+    pub(crate) streams: IdMap<Stream>,
     pub(crate) after: Vec<After>,
     /// `stopNextIteration(true)` was called (by `proxy_send_local_response`).
     pub(crate) stop_iteration: bool,
@@ -345,6 +372,9 @@ pub(crate) struct HostState {
     pub(crate) http_call_response: Option<HttpCallResponse>,
     pub(crate) status: (u32, Vec<u8>),
     pub(crate) inbox: Inbox,
+    /// This VM registered a shared queue, so readiness can arrive in its
+    /// inbox (only a queue's owner is told of it).
+    pub(crate) owns_queue: bool,
     pub(crate) scratch: Vec<u8>,
     pub(crate) clock: Clock,
     pub(crate) log_level: LogLevel,
@@ -381,7 +411,7 @@ impl HostState {
             current: VM_CONTEXT,
             effective: 0,
             root_created: false,
-            streams: HashMap::new(),
+            streams: IdMap::default(),
             after: Vec::new(),
             stop_iteration: false,
             logs: Vec::new(),
@@ -400,6 +430,7 @@ impl HostState {
             http_call_response: None,
             status: (0, Vec::new()),
             inbox: Inbox::default(),
+            owns_queue: false,
             scratch: Vec::new(),
             clock: Clock::Real,
             log_level: LogLevel::Info,

@@ -16,7 +16,7 @@
 
 use std::sync::Arc;
 
-use egress_host::{Headers, HttpRequest, Value};
+use egress_host::Headers;
 use hyper::body::Incoming;
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::{Request, Response, Uri};
@@ -122,29 +122,37 @@ pub(crate) async fn handle(state: Arc<State>, req: Request<Incoming>) -> Respons
             );
         }
     }
-    let port = authority.port_u16().unwrap_or(80);
     let what: Arc<str> = Arc::from(what);
     let (parts, client_body) = req.into_parts();
-    let headers: Headers = if state.bypass_filter {
-        bypass_headers(&parts, &authority)
+    let upstream = if state.bypass_filter {
+        upstream_request(
+            &bypass_headers(&parts, &authority),
+            client_body,
+            &state,
+            what.clone(),
+        )
     } else {
-        let mut hr = HttpRequest::new(parts.method.as_str(), "", "");
-        hr.authority = None;
-        hr.path = uri.to_string().into_bytes();
-        hr.headers = parts
-            .headers
-            .iter()
-            .map(|(k, v)| (k.as_str().as_bytes().to_vec(), v.as_bytes().to_vec()))
-            .collect();
-        hr.properties
-            .set(&["destination", "port"], Value::Int(i64::from(port)));
-        match state.filters.http(&hr) {
-            Ok(HttpVerdict::Forward(h)) => h,
-            Ok(HttpVerdict::Respond {
-                status,
-                headers,
-                body,
-            }) => return filter_reply(status, &headers, body),
+        // The connection manager takes `destination.port` from the URL's
+        // authority (80 if none): the port the proxy connects to.
+        let decided =
+            state.filters.http(
+                &parts.method,
+                &uri,
+                &parts.headers,
+                |verdict| match verdict {
+                    HttpVerdict::Forward(h) => {
+                        Decided::Upstream(upstream_request(h, client_body, &state, what.clone()))
+                    }
+                    HttpVerdict::Respond {
+                        status,
+                        headers,
+                        body,
+                    } => Decided::Answer(filter_reply(status, headers, body.to_vec())),
+                },
+            );
+        match decided {
+            Ok(Decided::Upstream(r)) => r,
+            Ok(Decided::Answer(answer)) => return answer,
             Err(e) => {
                 state.log.error(&format!(
                     "500 {what}: {e}; the request is refused (fail closed)"
@@ -157,11 +165,19 @@ pub(crate) async fn handle(state: Arc<State>, req: Request<Incoming>) -> Respons
             }
         }
     };
-    let upstream = match upstream_request(&headers, client_body, &state, what.clone()) {
+    let upstream = match upstream {
         Ok(r) => r,
         Err(e) => return refuse(&state, &what, 400, &format!("egress proxy: {e}\n")),
     };
     send(&state, upstream, &what).await
+}
+
+/// What the HTTP filter's verdict turns into.
+enum Decided {
+    /// The request to send upstream (or why it cannot be built).
+    Upstream(Result<Request<ProxyBody>, String>),
+    /// The filter's (or the connection manager's) answer to the client.
+    Answer(Response<ProxyBody>),
 }
 
 /// The headers as they go upstream when the filter is bypassed: the same
@@ -202,6 +218,9 @@ fn filter_reply(status: u16, headers: &Headers, body: Vec<u8>) -> Response<Proxy
     let mut r = Response::new(body::full(body));
     *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::FORBIDDEN);
     for (k, v) in headers {
+        if k.first() == Some(&b':') {
+            continue;
+        }
         if let (Ok(k), Ok(v)) = (HeaderName::from_bytes(k), HeaderValue::from_bytes(v)) {
             // hyper frames the body itself.
             if k != hyper::header::CONTENT_LENGTH {

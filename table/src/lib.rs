@@ -33,6 +33,7 @@ mod dump;
 pub mod format;
 mod hash;
 pub mod host;
+pub mod json;
 pub mod names;
 pub mod path;
 pub mod plugin_config;

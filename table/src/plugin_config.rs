@@ -17,9 +17,12 @@
 //!   match the table's own checksum, so a table swapped in transit is caught.
 //!
 //! Unknown keys are refused, so a typo (`"tabel"`) is an error, not a
-//! silently empty policy.
+//! silently empty policy; so is a key given twice. The JSON is read by
+//! [`crate::json`], which keeps a general JSON library out of the filter.
 
 use core::fmt;
+
+use crate::json::{self, Document, Value};
 
 /// Which filter a plugin instance is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,17 +64,25 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// Builds the JSON for `pluginConfig`.
+/// Builds the JSON for `pluginConfig`: compact, keys sorted, so the same
+/// bytes from every build. The base64 alphabet and the other values need
+/// no escaping.
 pub fn encode(table: &[u8], layer: Layer) -> String {
-    let mut obj = serde_json::json!({
-        "table": crate::base64::encode(table),
-        "layer": layer.as_str(),
-        "checksum": format!("crc32c:{:08x}", table_checksum(table)),
-    });
-    // Sorted keys whatever serde_json's `preserve_order` says: the same
-    // bytes from every build.
-    obj.sort_all_objects();
-    obj.to_string()
+    let b64 = crate::base64::encode(table);
+    let mut out = String::with_capacity(b64.len() + 64);
+    out.push_str("{\"checksum\":\"");
+    out.push_str(&checksum_text(table));
+    out.push_str("\",\"layer\":\"");
+    out.push_str(layer.as_str());
+    out.push_str("\",\"table\":\"");
+    out.push_str(&b64);
+    out.push_str("\"}");
+    out
+}
+
+/// `crc32c:<8 hex digits>`, the table's own checksum.
+fn checksum_text(table: &[u8]) -> String {
+    format!("crc32c:{:08x}", table_checksum(table))
 }
 
 fn table_checksum(table: &[u8]) -> u32 {
@@ -87,48 +98,66 @@ fn table_checksum(table: &[u8]) -> u32 {
 pub fn decode(json: &[u8]) -> Result<PluginConfig, ConfigError> {
     let e = |m: String| Err(ConfigError(m));
     if json.iter().all(u8::is_ascii_whitespace) {
-        return e("the plugin configuration is empty: set pluginConfig to the output of `egressc compile --format plugin-config`".into());
+        return e("the plugin configuration is empty: set pluginConfig to the output of `egressc compile --emit plugin-config`".into());
     }
-    let value: serde_json::Value = match serde_json::from_slice(json) {
-        Ok(v) => v,
+    let members = match json::parse(json) {
+        Ok(Document::Object(members)) => members,
+        Ok(Document::Other(_)) => {
+            return e("the plugin configuration must be a JSON object with a \"table\" key".into());
+        }
         Err(err) => return e(format!("the plugin configuration is not JSON: {err}")),
     };
-    let Some(obj) = value.as_object() else {
-        return e("the plugin configuration must be a JSON object with a \"table\" key".into());
-    };
-    if let Some(k) = obj
-        .keys()
-        .find(|k| !matches!(k.as_str(), "table" | "layer" | "checksum"))
+    if let Some(m) = members
+        .iter()
+        .find(|m| !matches!(m.key.as_ref(), "table" | "layer" | "checksum"))
     {
         return e(format!(
-            "unknown key {k:?} in the plugin configuration (expected \"table\", \"layer\", \"checksum\")"
+            "unknown key {:?} in the plugin configuration (expected \"table\", \"layer\", \"checksum\")",
+            m.key
         ));
     }
-    let Some(text) = obj.get("table").and_then(|t| t.as_str()) else {
+    let get = |key: &str| members.iter().find(|m| m.key == key).map(|m| &m.value);
+    let Some(Value::String(text)) = get("table") else {
         return e("the plugin configuration has no \"table\" string".into());
     };
     let table = match crate::base64::decode(text.as_bytes()) {
         Ok(t) => t,
         Err(err) => return e(format!("\"table\" is not valid base64: {err}")),
     };
-    let layer = match obj.get("layer").map(|l| l.as_str()) {
-        None | Some(Some("http")) => Layer::Http,
-        Some(Some("network")) => Layer::Network,
+    let layer = match get("layer") {
+        None => Layer::Http,
+        Some(Value::String(l)) if l == "http" => Layer::Http,
+        Some(Value::String(l)) if l == "network" => Layer::Network,
         Some(other) => {
             return e(format!(
-                "\"layer\" must be \"http\" or \"network\", not {other:?}"
+                "\"layer\" must be \"http\" or \"network\", not {}",
+                Shown(other)
             ));
         }
     };
-    if let Some(c) = obj.get("checksum") {
-        let want = format!("crc32c:{:08x}", table_checksum(&table));
-        if c.as_str() != Some(want.as_str()) {
+    if let Some(c) = get("checksum") {
+        let want = checksum_text(&table);
+        if !matches!(c, Value::String(s) if *s == want) {
             return e(format!(
-                "\"checksum\" is {c}, but the table's checksum is {want:?}"
+                "\"checksum\" is {}, but the table's checksum is {want:?}",
+                Shown(c)
             ));
         }
     }
     Ok(PluginConfig { layer, table })
+}
+
+/// A value as it is shown in an error: a string quoted, anything else as
+/// its JSON text.
+struct Shown<'v, 'a>(&'v Value<'a>);
+
+impl fmt::Display for Shown<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Value::String(s) => write!(f, "{s:?}"),
+            Value::Other(raw) => f.write_str(raw),
+        }
+    }
 }
 
 /// The layer a configuration names, as far as it can be told, even when
@@ -142,10 +171,11 @@ pub fn layer_hint(json: &[u8]) -> Option<Layer> {
         b"network" => Some(Layer::Network),
         _ => None,
     };
-    if let Ok(serde_json::Value::Object(obj)) = serde_json::from_slice::<serde_json::Value>(json) {
-        return match obj.get("layer") {
+    if let Ok(Document::Object(members)) = json::parse(json) {
+        return match members.iter().find(|m| m.key == "layer").map(|m| &m.value) {
             None => Some(Layer::Http),
-            Some(v) => v.as_str().and_then(|s| of(s.as_bytes())),
+            Some(Value::String(s)) => of(s.as_bytes()),
+            Some(Value::Other(_)) => None,
         };
     }
     let key = b"\"layer\"";
@@ -212,5 +242,61 @@ mod tests {
                 .contains("checksum")
         );
         assert_eq!(decode(br#"{"table":"AAAA"}"#).unwrap().layer, Layer::Http);
+    }
+
+    #[test]
+    fn envelope_errors() {
+        let err = |j: &str| decode(j.as_bytes()).unwrap_err().0;
+        assert!(err(" \n").contains("empty"));
+        assert!(err("\"x\"").contains("object"));
+        let e = err("{\"table\":\"AAAA\",\n\"table\":\"AAAA\"}");
+        assert!(e.contains("not JSON"), "{e}");
+        assert!(e.contains("line 2, column 1"), "{e}");
+        assert!(e.contains("key \"table\" appears twice"), "{e}");
+        let e = err("{\"table\":\"AAAA\"");
+        assert!(e.contains("not JSON") && e.contains("byte 15"), "{e}");
+        assert!(err(r#"{"table":5}"#).contains("no \"table\" string"));
+        assert!(err(r#"{"layer":"http"}"#).contains("no \"table\" string"));
+        assert_eq!(
+            err(r#"{"table":"AAAA","layer":7}"#),
+            "\"layer\" must be \"http\" or \"network\", not 7"
+        );
+        assert_eq!(
+            err(r#"{"table":"AAAA","layer":"tcp"}"#),
+            "\"layer\" must be \"http\" or \"network\", not \"tcp\""
+        );
+        assert_eq!(
+            err(r#"{"table":"AAAAAAAA","checksum":null}"#),
+            "\"checksum\" is null, but the table's checksum is \"crc32c:00000000\""
+        );
+        // Escapes are unescaped before the values are looked at.
+        let ok = decode(br#"{"t\u0061ble":"AA\u003d\u003d","layer":"net\u0077ork"}"#).unwrap();
+        assert_eq!((ok.layer, ok.table), (Layer::Network, vec![0]));
+        assert_eq!(layer_hint(br#"{"table":"AA","layer":{}}"#), None);
+    }
+
+    /// `encode` as it was, on serde_json: the reference for the bytes.
+    fn encode_with_serde_json(table: &[u8], layer: Layer) -> String {
+        let mut obj = serde_json::json!({
+            "table": crate::base64::encode(table),
+            "layer": layer.as_str(),
+            "checksum": format!("crc32c:{:08x}", table_checksum(table)),
+        });
+        obj.sort_all_objects();
+        obj.to_string()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn encode_matches_the_serde_json_encoding(
+            table in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+            network in proptest::prelude::any::<bool>(),
+        ) {
+            let layer = if network { Layer::Network } else { Layer::Http };
+            let json = encode(&table, layer);
+            proptest::prop_assert_eq!(&json, &encode_with_serde_json(&table, layer));
+            let back = decode(json.as_bytes()).unwrap();
+            proptest::prop_assert_eq!(back, PluginConfig { layer, table });
+        }
     }
 }

@@ -399,7 +399,7 @@ fn audit_mode_logs_and_counts_a_would_be_deny() {
         assert_eq!(v["audit"]["policy"], "ci-allowlist");
         assert_eq!(v["host"], "example.com");
         assert_eq!(v["principal"], "cluster.local/ns/ci/sa/builder");
-        let m = "egress_audit_decisions_total.policy=.=ci-allowlist;.;decision=.=deny;.;reason=.=default;.;";
+        let m = "policy=.=ci-allowlist;.;decision=.=deny;.;reason=.=default;.;egress_audit_decisions_total";
         assert_eq!(
             f.network.metric(m),
             Some(1),
@@ -513,28 +513,122 @@ fn metrics_count_decisions_per_policy_and_rule() {
         f.http(&req("GET", Some(b""), b"/"));
         let m = |name: &str| f.http.metric(name);
         assert_eq!(
-            m("egress_decisions_total.policy=.=httpbin;.;decision=.=allow;.;reason=.=rule;.;"),
+            m("policy=.=httpbin;.;decision=.=allow;.;reason=.=rule;.;egress_decisions_total"),
             Some(3),
             "{target}: {:?}",
             f.http.metrics()
         );
         assert_eq!(
-            m("egress_decisions_total.policy=.=httpbin;.;decision=.=deny;.;reason=.=default;.;"),
+            m("policy=.=httpbin;.;decision=.=deny;.;reason=.=default;.;egress_decisions_total"),
             Some(1)
         );
         assert_eq!(
-            m(
-                "egress_decisions_total.policy=.=-;.;decision=.=deny;.;reason=.=missing-authority;.;"
-            ),
+            m("policy=.=-;.;decision=.=deny;.;reason=.=missing-authority;.;egress_decisions_total"),
             Some(1)
         );
         assert_eq!(
-            m("egress_rule_matches_total.policy=.=httpbin;.;rule=.=httpbin/1;.;"),
+            m("policy=.=httpbin;.;rule=.=httpbin/1;.;egress_rule_matches_total"),
             Some(3)
         );
         assert_eq!(
-            m("egress_rule_matches_total.policy=.=httpbin;.;rule=.=httpbin/2;.;"),
+            m("policy=.=httpbin;.;rule=.=httpbin/2;.;egress_rule_matches_total"),
             Some(0)
+        );
+    }
+}
+
+/// The tags the filter puts in its metric names, as listed in Istio's
+/// `extraStatTags` in docs/filter.md.
+const STAT_TAGS: [&str; 4] = ["policy", "decision", "reason", "rule"];
+
+/// What Envoy, Istio and Envoy's Prometheus exporter make of a Wasm metric
+/// name: Envoy prefixes `wasmcustom.`; each of Istio's `extraStatTags` `T`
+/// becomes the unanchored regex `(T=\.=(.*?);\.;)`, applied to the full
+/// name, whose first group is cut out and whose second is the label value;
+/// the exporter strips the registered `wasmcustom` namespace and maps every
+/// character outside `[a-zA-Z0-9_]` to `_`. Returns the Prometheus name and
+/// the labels.
+fn prometheus(stat: &str) -> (String, Vec<(&'static str, String)>) {
+    let mut name = if stat.starts_with("wasmcustom.") {
+        stat.to_owned()
+    } else {
+        format!("wasmcustom.{stat}")
+    };
+    let mut labels = Vec::new();
+    for tag in STAT_TAGS {
+        let open = format!("{tag}=.=");
+        let Some(start) = name.find(&open) else {
+            continue;
+        };
+        let value = start + open.len();
+        // `.*?` then `;\.;`: the value ends at the first `;.;` after it.
+        let Some(len) = name[value..].find(";.;") else {
+            continue;
+        };
+        labels.push((tag, name[value..value + len].to_owned()));
+        name.replace_range(start..value + len + ";.;".len(), "");
+    }
+    let name = name.strip_prefix("wasmcustom.").unwrap_or(&name);
+    let name = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    (name, labels)
+}
+
+#[test]
+fn metric_names_become_clean_prometheus_names_with_labels() {
+    // The emulation itself: the old `name.tags` order left a trailing `_`.
+    assert_eq!(
+        prometheus("egress_decisions_total.policy=.=p;.;decision=.=deny;.;").0,
+        "egress_decisions_total_"
+    );
+    let decision_tags = ["policy", "decision", "reason"];
+    let documented = [
+        ("egress_decisions_total", &decision_tags[..]),
+        ("egress_audit_decisions_total", &decision_tags[..]),
+        ("egress_rule_matches_total", &["policy", "rule"][..]),
+    ];
+    for target in TARGETS {
+        // An enforced and an audit policy, few rules: every kind of counter.
+        let f = Filters::new(target, include_str!("../../policies/audit.egress"));
+        let mut seen = std::collections::BTreeSet::new();
+        for m in f.http.metrics().into_iter().chain(f.network.metrics()) {
+            let (name, labels) = prometheus(&m.name);
+            let Some((_, tags)) = documented.iter().find(|(d, _)| *d == name) else {
+                panic!(
+                    "{target}: {:?} becomes {name:?}, not a documented name",
+                    m.name
+                );
+            };
+            assert!(
+                !name.starts_with('_') && !name.ends_with('_'),
+                "{target}: {:?} becomes {name:?}",
+                m.name
+            );
+            let keys: Vec<&str> = labels.iter().map(|(k, _)| *k).collect();
+            assert_eq!(keys, *tags, "{target}: labels of {:?}", m.name);
+            assert!(
+                labels.iter().all(|(_, v)| !v.is_empty()),
+                "{target}: {:?}",
+                m.name
+            );
+            seen.insert(name);
+        }
+        assert_eq!(
+            seen.into_iter().collect::<Vec<_>>(),
+            [
+                "egress_audit_decisions_total",
+                "egress_decisions_total",
+                "egress_rule_matches_total"
+            ],
+            "{target}"
         );
     }
 }

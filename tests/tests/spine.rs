@@ -118,3 +118,179 @@ fn bad_plugin_configurations_are_refused() {
         assert!(logs.iter().any(|l| l.contains(why)), "{why}: {logs:?}");
     }
 }
+
+/// The reasons in the source, scanned as text: every string literal passed
+/// where a function takes a `reason: &str` parameter, and every
+/// `reason: "…"` field, in the `.rs` files under `dir`.
+fn reason_literals(dir: &std::path::Path, out: &mut std::collections::BTreeSet<String>) {
+    /// The text of a string literal starting at `s[0] == '"'`, and its length.
+    fn literal(s: &str) -> Option<(String, usize)> {
+        let mut text = String::new();
+        let mut chars = s.char_indices().skip(1);
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => {
+                    chars.next();
+                }
+                '"' => return Some((text, i + 1)),
+                c => text.push(c),
+            }
+        }
+        None
+    }
+    /// The top-level, comma-separated items between the `(` at `s[0]` and
+    /// its matching `)`.
+    fn items(s: &str) -> Vec<String> {
+        let (mut depth, mut i, mut start, mut out) = (0, 0, 1, Vec::new());
+        while let Some(c) = s[i..].chars().next() {
+            match c {
+                '"' => {
+                    i += literal(&s[i..]).map_or(1, |(_, n)| n);
+                    continue;
+                }
+                '(' | '[' | '{' => depth += 1,
+                ')' | ']' | '}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        out.push(s[start..i].trim().to_owned());
+                        return out;
+                    }
+                }
+                ',' if depth == 1 => {
+                    out.push(s[start..i].trim().to_owned());
+                    start = i + 1;
+                }
+                _ => {}
+            }
+            i += c.len_utf8();
+        }
+        out
+    }
+    let mut files = vec![dir.to_path_buf()];
+    while let Some(p) = files.pop() {
+        if p.is_dir() {
+            files.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+            continue;
+        }
+        if p.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let src = std::fs::read_to_string(&p).unwrap();
+        // `reason: "…"` fields.
+        for (at, _) in src.match_indices("reason: \"") {
+            let (text, _) = literal(&src[at + "reason: ".len()..]).unwrap();
+            out.insert(text);
+        }
+        // Functions with a `reason: &str` parameter, then their calls.
+        for (at, _) in src.match_indices("fn ") {
+            let rest = &src[at + 3..];
+            let Some(name_len) = rest.find(|c: char| !(c.is_alphanumeric() || c == '_')) else {
+                continue;
+            };
+            let (name, after) = rest.split_at(name_len);
+            if !after.starts_with('(') {
+                continue;
+            }
+            let Some(index) = items(after).iter().position(|p| {
+                p.strip_prefix("reason:")
+                    .is_some_and(|t| t.trim() == "&str")
+            }) else {
+                continue;
+            };
+            let call = format!("{name}(");
+            for (c, _) in src.match_indices(&call) {
+                let before = &src[..c];
+                let is_call = !before.ends_with("fn ")
+                    && !before.ends_with(|ch: char| ch.is_alphanumeric() || ch == '_');
+                if !is_call {
+                    continue;
+                }
+                let args = items(&src[c + name.len()..]);
+                if let Some(arg) = args.get(index)
+                    && arg.starts_with('"')
+                {
+                    out.insert(literal(arg).unwrap().0);
+                }
+            }
+        }
+    }
+}
+
+/// Every `reason` that the filter, `egressc proxy` or egressc's local runs
+/// can report is a row of the reason table in docs/filter.md, and every row
+/// of that table is such a reason.
+#[test]
+fn the_reason_table_in_the_filter_docs_is_complete() {
+    use egress_table::request::Reason;
+    use egress_table::spec::Action;
+    use egress_table::{Cause, Table, Verdict, record};
+    use std::collections::BTreeSet;
+
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+
+    // The filter's reasons, through the table crate: one verdict per cause,
+    // described as filter state, the 403, the audit log and the metrics do.
+    let table = Table::from_bytes(&compile(HTTPBIN).unwrap()).unwrap();
+    // A match without a wildcard: a new `Cause` fails to compile here.
+    let cause = |c: Cause| match c {
+        Cause::Rule(_) | Cause::Default(_) | Cause::Invalid(_) | Cause::NoPolicy => c,
+    };
+    let mut causes = vec![
+        cause(Cause::Rule(0)),
+        cause(Cause::Default(0)),
+        cause(Cause::NoPolicy),
+    ];
+    causes.extend(Reason::ALL.iter().map(|r| cause(Cause::Invalid(*r))));
+    let mut reasons: BTreeSet<String> = causes
+        .into_iter()
+        .map(|cause| {
+            let v = Verdict {
+                action: Action::Deny,
+                cause,
+            };
+            record::describe(&table, &v).2.to_owned()
+        })
+        .collect();
+    assert_eq!(reasons.len(), Reason::ALL.len() + 3, "{reasons:?}");
+
+    // The reasons the proxy and the tools produce themselves, from their source.
+    let mut scanned = BTreeSet::new();
+    for dir in [
+        "filter/src",
+        "table/src",
+        "host/src",
+        "proxy/src",
+        "compiler/src",
+    ] {
+        reason_literals(&root.join(dir), &mut scanned);
+    }
+    assert!(
+        !scanned.is_empty(),
+        "the source scan found no reason literal at all: has the code's shape changed?"
+    );
+    reasons.extend(scanned);
+
+    // The first column of the table under "## Reasons".
+    let doc = std::fs::read_to_string(root.join("docs/filter.md")).unwrap();
+    let section = doc
+        .split("\n## Reasons\n")
+        .nth(1)
+        .expect("docs/filter.md has a \"## Reasons\" section");
+    let section = section.split("\n## ").next().unwrap();
+    let documented: BTreeSet<String> = section
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split_once('`').map(|(code, _)| code.to_owned()))
+        .collect();
+
+    let missing: Vec<_> = reasons.difference(&documented).collect();
+    assert!(
+        missing.is_empty(),
+        "reasons missing from the table in docs/filter.md#reasons: {missing:?}"
+    );
+    let stale: Vec<_> = documented.difference(&reasons).collect();
+    assert!(
+        stale.is_empty(),
+        "rows of docs/filter.md#reasons that no code produces: {stale:?}"
+    );
+}

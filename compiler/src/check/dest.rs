@@ -70,6 +70,8 @@ pub(super) fn check_dest(cx: &mut Ctx<'_>, d: &ast::Destination) -> Option<CDest
         empty_block,
         originate_tls: originate.map(|(_, p)| p),
         timeout_ms: timeout.map(|(_, t)| t),
+        originate_tls_span: originate.map(|(s, _)| s),
+        timeout_span: timeout.map(|(s, _)| s),
         services,
     })
 }

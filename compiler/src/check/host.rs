@@ -192,6 +192,29 @@ fn invalid_name(raw: &str, name: &str, stripped: &str, span: Span) -> Diagnostic
         .maybe_help(fix)
 }
 
+/// Whether host pattern `p` matches host `name` (normalised, as in
+/// [`egress_table::request::normalize_host`]): the same name, or a wildcard
+/// (which never matches an IP address) over it.
+pub fn pattern_matches(p: &HostPattern, name: &str) -> bool {
+    if p.kind == HostKind::Exact {
+        return p.name == name;
+    }
+    if name.parse::<IpAddr>().is_ok() {
+        return false;
+    }
+    match p.kind {
+        HostKind::Exact => false,
+        HostKind::OneLabel if p.name.is_empty() => !name.contains('.'),
+        HostKind::AnyDepth if p.name.is_empty() => true,
+        HostKind::OneLabel => name.split_once('.').is_some_and(|(_, rest)| rest == p.name),
+        HostKind::AnyDepth => {
+            name.len() > p.name.len()
+                && name.ends_with(&p.name)
+                && name.as_bytes().get(name.len() - p.name.len() - 1) == Some(&b'.')
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,7 +28,7 @@ use crate::diag::Diagnostic;
 use crate::sim::SimRequest;
 use crate::source::{Span, Spanned};
 
-pub use host::host_pattern;
+pub use host::{host_pattern, pattern_matches};
 pub use values::cidr;
 
 use policy::check_policy;
@@ -88,6 +88,10 @@ pub struct CDest {
     pub originate_tls: Option<u16>,
     /// `timeout`: request timeout in milliseconds.
     pub timeout_ms: Option<u64>,
+    /// Where `originate-tls` was written.
+    pub originate_tls_span: Option<Span>,
+    /// Where `timeout` was written.
+    pub timeout_span: Option<Span>,
     /// `service "NS/NAME"`: Kubernetes Services standing for it in the cluster.
     pub services: Vec<crate::service::ServiceRef>,
 }
@@ -210,6 +214,7 @@ pub fn check(files: &[ast::File], diags: &mut Vec<Diagnostic>) -> Checked {
     }
     let services = out.policies.iter().flat_map(|p| &p.dests);
     crate::service::duplicates(services.flat_map(|d| &d.services), cx.diags);
+    case::unreachable_cases(&out, cx.diags);
     out
 }
 

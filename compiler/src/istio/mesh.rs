@@ -86,7 +86,7 @@ pub(super) fn posture(cx: &mut Ctx<'_>, policies: &[CPolicy]) {
              mesh-wide install setting, not a resource: it is commented out so that \
              applying this file cannot change it by accident. Merge it into your \
              IstioOperator (istioctl install), or write it for Helm or the istio \
-             ConfigMap with `egressc posture restricted --format helm|configmap`. \
+             ConfigMap with `egressc posture restricted --emit helm|configmap`. \
              Ambient ztunnel does not apply it (istio/istio#54281); the waypoint does.",
                 p.name,
                 cx.at(span)
@@ -287,7 +287,7 @@ fn size_guard(diags: &mut Vec<Diagnostic>, span: Span, kind: &str, name: &str, s
                 ),
             )
             .label("the policies compiled together make one table, carried base64 in pluginConfig")
-            .help("split the policies into separate bundles (one table per waypoint or gateway), or shrink the table: `egressc compile --format dump` shows what takes room")
+            .help("split the policies into separate bundles (one table per waypoint or gateway), or shrink the table: `egressc compile --emit dump` shows what takes room")
             .note("etcd refuses objects over 1.5 MiB whatever the apply mode; keeping the table in the OCI image instead of pluginConfig would lift this limit, which the filter does not support yet"),
         );
     } else if size * 10 >= ANNOTATION_LIMIT * 9 {

@@ -130,16 +130,22 @@ impl Parser<'_> {
         let mut clauses = Vec::new();
         loop {
             let t = self.peek();
-            if t.kind != Kind::Ident
+            let kw = if let Some(kw) = self.colon_keyword(&CLAUSE_KEYWORDS) {
+                // `port: 443`: said, then read as `port 443`.
+                self.colon_error(kw);
+                kw
+            } else if t.kind != Kind::Ident
                 || (t.line_start && !CLAUSE_KEYWORDS.contains(&t.text.as_str()))
             {
                 break;
-            }
-            match t.text.as_str() {
+            } else {
+                t.text.as_str()
+            };
+            match kw {
                 "port" => clauses.push(self.port_clause()?),
                 "http" | "tls" | "tcp" => {
                     self.bump();
-                    clauses.push(DestClause::Protocol(Spanned::new(t.text.clone(), t.span)));
+                    clauses.push(DestClause::Protocol(Spanned::new(kw.to_owned(), t.span)));
                 }
                 "originate-tls" => {
                     self.bump();

@@ -311,6 +311,49 @@ impl<'a> Parser<'a> {
         file
     }
 
+    /// A YAML habit, `KEYWORD:` (the lexer reads `default:` as one word):
+    /// the keyword, if the next token is such a word and the keyword is
+    /// one of `kws`.
+    fn colon_keyword(&self, kws: &[&'static str]) -> Option<&'static str> {
+        let t = self.peek();
+        if t.kind != Kind::Word {
+            return None;
+        }
+        let stem = t.text.strip_suffix(':')?;
+        kws.iter().copied().find(|k| *k == stem)
+    }
+
+    /// E0201 for `KEYWORD:` (see [`Self::colon_keyword`]), at the next
+    /// token, with the line rewritten without the colon as the help.
+    fn colon_error(&mut self, kw: &str) {
+        let t = self.peek();
+        let mut fix = kw.to_owned();
+        for n in self.toks.iter().skip(self.pos + 1) {
+            if n.line_start || matches!(n.kind, Kind::LBrace | Kind::RBrace | Kind::Eof) {
+                break;
+            }
+            if n.kind != Kind::Comma {
+                fix.push(' ');
+            }
+            let word = n.text.as_str();
+            fix.push_str(match word.strip_suffix(':') {
+                Some(kw)
+                    if n.kind == Kind::Word
+                        && kw.starts_with(|c: char| c.is_ascii_alphabetic()) =>
+                {
+                    kw
+                }
+                _ => word,
+            });
+        }
+        self.error(
+            Diagnostic::error("E0201", t.span, format!("`{kw}` takes no colon"))
+                .label("remove the `:`")
+                .help(format!("write `{fix}`"))
+                .note("policy files are not YAML: a keyword is followed by its value, without `:`"),
+        );
+    }
+
     fn eat_comma(&mut self) -> bool {
         if self.at(Kind::Comma) {
             self.bump();
@@ -385,6 +428,45 @@ policy "httpbin" {
         };
         assert_eq!(t.cases.len(), 2);
         assert_eq!(t.cases[1].opts.len(), 2);
+    }
+
+    #[test]
+    fn yaml_colons_are_reported_and_read_without_them() {
+        let (f, d) = parse_str(
+            "policy \"p\" {\n  default: deny\n  mode:audit\n  destination \"a.com\" port: 80 http {\n    allow: GET path: \"/x\"\n  }\n}\n",
+        );
+        let codes: Vec<_> = d.iter().map(|d| d.code).collect();
+        assert_eq!(codes, vec!["E0201"; 5], "{d:#?}");
+        assert_eq!(d[0].help.as_deref(), Some("write `default deny`"));
+        assert_eq!(d[1].help.as_deref(), Some("write `mode audit`"));
+        assert_eq!(f.policies[0].items.len(), 3);
+        let Item::Destination(dest) = &f.policies[0].items[2] else {
+            panic!()
+        };
+        assert_eq!(dest.clauses.len(), 2);
+        assert_eq!(dest.block.as_ref().unwrap().1.len(), 1);
+    }
+
+    #[test]
+    fn a_bare_string_after_the_methods_needs_its_keyword() {
+        let (_, d) = parse_str(
+            "policy \"p\" {\n  destination \"a.com\" port 80 http {\n    allow GET \"/get\"\n    deny POST, PUT \"/x\", \"/y\"\n    allow any \"/z\"\n  }\n}\n",
+        );
+        let helps: Vec<_> = d
+            .iter()
+            .map(|d| (d.code, d.help.clone().unwrap()))
+            .collect();
+        assert_eq!(
+            helps,
+            vec![
+                ("E0208", "write `allow GET path \"/get\"`".to_owned()),
+                (
+                    "E0208",
+                    "write `deny POST, PUT path \"/x\", \"/y\"`".to_owned()
+                ),
+                ("E0208", "write `allow any path \"/z\"`".to_owned()),
+            ]
+        );
     }
 
     #[test]

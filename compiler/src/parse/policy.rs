@@ -6,6 +6,20 @@ use crate::diag::{Diagnostic, did_you_mean};
 use crate::lex::Kind;
 use crate::source::{Span, Spanned};
 
+/// The settings: `KEY VALUE` items of a policy.
+const SETTINGS: [&str; 4] = ["mode", "default", "log", "require"];
+
+/// `default:deny` written as one word: the setting and its value.
+fn glued_setting(word: &str) -> Option<(&'static str, &str)> {
+    let (key, value) = word.split_once(':')?;
+    let key = SETTINGS.iter().copied().find(|k| *k == key)?;
+    let is_name = !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    is_name.then_some((key, value))
+}
+
 impl Parser<'_> {
     /// `policy "name" { … }`: the name, the `{`, then the items up to `}`.
     pub(super) fn policy(&mut self) -> P<Policy> {
@@ -110,10 +124,47 @@ impl Parser<'_> {
                 Ok(x) => items.push(Item::Test(x)),
                 Err(()) => self.recover(&ITEM_KEYWORDS),
             },
-            Kind::Ident if matches!(t.text.as_str(), "mode" | "default" | "log" | "require") => {
-                if let Some(setting) = self.setting() {
+            Kind::Ident if SETTINGS.contains(&t.text.as_str()) => {
+                if let Some(setting) = self.setting(&t.text) {
                     items.push(Item::Setting(setting));
                 }
+            }
+            Kind::Word if self.colon_keyword(&ITEM_KEYWORDS).is_some() => {
+                // `default: deny`, `destination: "x"`: say so, then read
+                // the item as if the colon were not there.
+                let kw = self.colon_keyword(&ITEM_KEYWORDS).unwrap_or("default");
+                self.colon_error(kw);
+                match kw {
+                    "destination" => match self.destination() {
+                        Ok(d) => items.push(Item::Destination(d)),
+                        Err(()) => self.recover(&ITEM_KEYWORDS),
+                    },
+                    "test" => match self.test() {
+                        Ok(x) => items.push(Item::Test(x)),
+                        Err(()) => self.recover(&ITEM_KEYWORDS),
+                    },
+                    _ => {
+                        if let Some(setting) = self.setting(kw) {
+                            items.push(Item::Setting(setting));
+                        }
+                    }
+                }
+            }
+            Kind::Word if glued_setting(&t.text).is_some() => {
+                // `default:deny`, one word.
+                let (key, value) = glued_setting(&t.text).unwrap_or_default();
+                self.bump();
+                self.error(
+                    Diagnostic::error("E0201", t.span, format!("`{key}` takes no colon"))
+                        .label("remove the `:`")
+                        .help(format!("write `{key} {value}`"))
+                        .note("policy files are not YAML: a keyword is followed by its value, without `:`"),
+                );
+                items.push(Item::Setting(Setting {
+                    span: t.span,
+                    key: Spanned::new(key.to_owned(), t.span),
+                    value: Spanned::new(value.to_owned(), t.span),
+                }));
             }
             Kind::Ident => {
                 let mut d =
@@ -138,14 +189,14 @@ impl Parser<'_> {
 
     /// A setting, `KEY VALUE`: a quoted value is reported and kept, a
     /// missing one reported (E0201) with recovery.
-    fn setting(&mut self) -> Option<Setting> {
+    fn setting(&mut self, name: &str) -> Option<Setting> {
         let key = self.bump();
         let v = self.peek();
         if v.kind == Kind::Ident && !v.line_start {
             self.bump();
             Some(Setting {
                 span: key.span.to(v.span),
-                key: Spanned::new(key.text.clone(), key.span),
+                key: Spanned::new(name.to_owned(), key.span),
                 value: Spanned::new(v.text.clone(), v.span),
             })
         } else if v.kind == Kind::Str && !v.line_start {
@@ -155,29 +206,29 @@ impl Parser<'_> {
                 Diagnostic::error(
                     "E0201",
                     v.span,
-                    format!("`{}` takes a name, not a string", key.text),
+                    format!("`{}` takes a name, not a string", name),
                 )
                 .label("remove the quotes")
-                .help(format!("write `{} {value}`", key.text)),
+                .help(format!("write `{} {value}`", name)),
             );
             Some(Setting {
                 span: key.span.to(v.span),
-                key: Spanned::new(key.text.clone(), key.span),
+                key: Spanned::new(name.to_owned(), key.span),
                 value: Spanned::new(value, v.span),
             })
         } else {
-            let hint = match key.text.as_str() {
+            let hint = match name {
                 "mode" => "enforce or audit",
                 "default" => "allow or deny",
                 "log" => "none, denied or all",
                 _ => "sni-host-match",
             };
             self.error(
-                Diagnostic::error("E0201", key.span, format!("`{}` needs a value", key.text))
+                Diagnostic::error("E0201", key.span, format!("`{}` needs a value", name))
                     .label(format!("expected {hint}"))
                     .help(format!(
                         "write `{} {}`",
-                        key.text,
+                        name,
                         hint.split([',', ' ']).next().unwrap_or("")
                     )),
             );

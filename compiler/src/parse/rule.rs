@@ -14,6 +14,14 @@ impl Parser<'_> {
         let action = match (t.kind, t.text.as_str()) {
             (Kind::Ident, "allow") => RuleAction::Allow,
             (Kind::Ident, "deny") => RuleAction::Deny,
+            (Kind::Word, "allow:" | "deny:") => {
+                self.colon_error(t.text.trim_end_matches(':'));
+                if t.text == "allow:" {
+                    RuleAction::Allow
+                } else {
+                    RuleAction::Deny
+                }
+            }
             _ => {
                 let mut d = self.unexpected(what);
                 d.code = "E0203";
@@ -191,6 +199,7 @@ impl Parser<'_> {
         if self.at_kw("otherwise") {
             return self.otherwise();
         }
+        let rule_start = self.pos;
         let action = self.action("`allow` or `deny`")?;
         let mut methods = None;
         let t = self.peek();
@@ -220,10 +229,21 @@ impl Parser<'_> {
         let mut conds = Vec::new();
         loop {
             let t = self.peek();
-            if t.kind != Kind::Ident || matches!(t.text.as_str(), "allow" | "deny") {
-                break;
+            if t.kind == Kind::Str && !t.line_start && conds.is_empty() {
+                let d = self.bare_string(rule_start, t);
+                self.error(d);
+                return Err(());
             }
-            match t.text.as_str() {
+            let kw = if let Some(kw) = self.colon_keyword(&["path", "from", "when"]) {
+                // `path: "/x"`: said, then read as `path "/x"`.
+                self.colon_error(kw);
+                kw
+            } else if t.kind != Kind::Ident || matches!(t.text.as_str(), "allow" | "deny") {
+                break;
+            } else {
+                t.text.as_str()
+            };
+            match kw {
                 "path" => conds.push(self.path_cond()?),
                 "from" => conds.push(self.source_cond()?),
                 "when" => conds.push(self.when_cond()?),
@@ -268,6 +288,41 @@ impl Parser<'_> {
             methods,
             conds,
         })
+    }
+
+    /// E0208 for a string where a condition should start (`allow GET
+    /// "/get"`): the rule from `start` rewritten with the keyword the
+    /// string needs (`path`, or `from principal` for a principal).
+    fn bare_string(&self, start: usize, s: &Token) -> Diagnostic {
+        let mut written = String::new();
+        for t in self.toks.get(start..self.pos).unwrap_or_default() {
+            if t.kind != Kind::Comma && !written.is_empty() {
+                written.push(' ');
+            }
+            written.push_str(&t.text);
+        }
+        let mut strings = vec![s.text.as_str()];
+        let mut i = self.pos + 1;
+        while let (Some(c), Some(n)) = (self.toks.get(i), self.toks.get(i + 1)) {
+            if c.kind != Kind::Comma || n.kind != Kind::Str {
+                break;
+            }
+            strings.push(n.text.as_str());
+            i += 2;
+        }
+        let principal = s.bytes.starts_with(b"spiffe://") || s.text.contains("/ns/");
+        let (kw, what) = if principal {
+            ("from principal", "a source")
+        } else {
+            ("path", "a path")
+        };
+        Diagnostic::error(
+            "E0208",
+            s.span,
+            "expected `path`, `from` or `when` before a string",
+        )
+        .label(format!("{what} needs `{kw}` before it"))
+        .help(format!("write `{written} {kw} {}`", strings.join(", ")))
     }
 
     /// `except path …` or `except from …`.

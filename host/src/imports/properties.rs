@@ -35,8 +35,10 @@ pub(super) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             let Some(s) = st.stream_mut(ctx) else {
                 return Ok(Err(Status::NOT_FOUND));
             };
-            let mut k = String::from("wasm.");
-            k.push_str(&String::from_utf8_lossy(key));
+            let key = String::from_utf8_lossy(key);
+            let mut k = String::with_capacity(5 + key.len());
+            k.push_str("wasm.");
+            k.push_str(&key);
             s.fs_writes.insert(k, value.to_vec());
             Ok(Ok(()))
         }

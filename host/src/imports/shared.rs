@@ -42,6 +42,7 @@ pub(super) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             } else {
                 ROOT_CONTEXT
             };
+            st.owns_queue = true;
             let token = st.services.queues.register(
                 st.plugin.vm_id.as_bytes(),
                 name,

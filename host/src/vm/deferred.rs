@@ -117,14 +117,21 @@ impl Vm {
     /// it to the worker's dispatcher: between callbacks, never inside one.
     /// Returns whether anything was delivered.
     pub(super) fn deliver_queues(&mut self) -> Result<bool, HostError> {
-        let ready: Vec<(u32, u32)> = {
-            let inbox = self.store.data().inbox.clone();
-            let mut g = inbox.lock().unwrap_or_else(PoisonError::into_inner);
-            std::mem::take(&mut *g)
-        };
-        if ready.is_empty() {
+        if !self.store.data().owns_queue {
             return Ok(false);
         }
+        let ready: Vec<(u32, u32)> = {
+            let mut g = self
+                .store
+                .data()
+                .inbox
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if g.is_empty() {
+                return Ok(false);
+            }
+            std::mem::take(&mut *g)
+        };
         for (ctx, token) in ready {
             if self.store.data().context_exists(ctx) && ctx != VM_CONTEXT {
                 guest!(self.on_queue_ready(ctx, (id32(ctx), id32(token))))?;

@@ -4,14 +4,18 @@
 //! log and the context's end), with local replies and pauses.
 
 use std::collections::VecDeque;
+use std::io::Write as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use egress_abi::{Action, PeerType};
+use egress_hcm::{ClientRequest, Prepared, Rejection};
 
 use super::guest::{call_guest, guest, id32, len32};
+use super::timing::Timed;
 use super::{Finished, Flow, Vm};
 use crate::error::HostError;
 use crate::http::{self, local_reply_headers};
+use crate::properties::Properties;
 use crate::state::{Body, Dir, Kind, Peer, ROOT_CONTEXT, Restrict, Stream};
 use crate::types::{Headers, HttpOutcome, HttpRequest, StreamId, UpstreamResponse, split_chunks};
 
@@ -108,7 +112,97 @@ pub(super) struct HttpFlow {
     pub(super) resp_headers: Option<Headers>,
     pub(super) response_started: bool,
     pub(super) forwarded: bool,
+    /// Started by [`Vm::http_request`]: the stream stops where the request
+    /// would go upstream and waits for [`Vm::http_respond`] instead of
+    /// meeting the simulated upstream.
+    pub(super) proxied: bool,
+    /// Ended by [`Vm::http_respond`]: nobody takes the outcome, so none is
+    /// built.
+    pub(super) discard: bool,
     pub(super) out: HttpOutcome,
+}
+
+/// What a proxied stream leaves behind for the next one: its flow's box,
+/// its response header map and its details string, so that a request that
+/// goes upstream allocates none of them again.
+#[derive(Debug, Default)]
+pub(super) struct Spare {
+    flow: Option<Box<HttpFlow>>,
+    status: Headers,
+    details: String,
+}
+
+impl Spare {
+    fn flow(&mut self, flow: HttpFlow) -> Box<HttpFlow> {
+        match self.flow.take() {
+            Some(mut b) => {
+                *b = flow;
+                b
+            }
+            None => Box::new(flow),
+        }
+    }
+
+    /// `:status` and nothing else: the response headers of a proxied stream.
+    fn status_headers(&mut self, status: u16) -> Headers {
+        let mut h = std::mem::take(&mut self.status);
+        h.truncate(1);
+        match h.first_mut() {
+            Some((k, v)) => {
+                if k.as_slice() != b":status" {
+                    k.clear();
+                    k.extend_from_slice(b":status");
+                }
+                v.clear();
+                let _ = write!(v, "{status}");
+            }
+            None => h.push((b":status".to_vec(), status.to_string().into_bytes())),
+        }
+        h
+    }
+
+    fn details(&mut self, text: &str) -> String {
+        let mut d = std::mem::take(&mut self.details);
+        d.clear();
+        d.push_str(text);
+        d
+    }
+
+    /// Takes back what a finished proxied stream held.
+    fn keep(&mut self, s: &mut Stream, flow: Box<HttpFlow>) {
+        if let Some(h) = s.resp_headers.take() {
+            self.status = h;
+        }
+        self.details = std::mem::take(&mut s.details);
+        self.flow = Some(flow);
+    }
+}
+
+/// What [`Vm::http_request`] decided.
+#[derive(Debug)]
+pub enum Decision {
+    /// The request goes upstream. The stream stays open: read the request
+    /// headers as they go upstream with [`Vm::http_request_headers`], then
+    /// end the stream with [`Vm::http_respond`].
+    Forward(StreamId),
+    /// The request never goes upstream: the filter answered it (a local
+    /// response), the connection manager refused it, the filter reset it,
+    /// or it stayed paused and the stream idle timeout answered 408. The
+    /// stream is over; this is its outcome.
+    Answered(Box<HttpOutcome>),
+}
+
+/// The outcome of a request the connection manager refused before any filter ran.
+fn rejected(rej: &Rejection) -> HttpOutcome {
+    let reply = http::proxy_reply(rej.status, b"Bad Request");
+    HttpOutcome {
+        proxy_rejected: Some(rej.status),
+        status: rej.status,
+        response_headers: Some(local_reply_headers(reply.status, &Vec::new(), &reply.body)),
+        response_body: reply.body,
+        details: rej.details.to_owned(),
+        ..HttpOutcome::default()
+    }
 }
 
 impl HttpFlow {
@@ -148,27 +242,30 @@ impl Vm {
         let prepared = match http::prepare(req, self.plugin.cfg.path_normalization) {
             Ok(p) => p,
             Err(rej) => {
-                let reply = http::proxy_reply(rej.status, b"Bad Request");
-                let out = HttpOutcome {
-                    proxy_rejected: Some(rej.status),
-                    status: rej.status,
-                    response_headers: Some(local_reply_headers(
-                        reply.status,
-                        &Vec::new(),
-                        &reply.body,
-                    )),
-                    response_body: reply.body,
-                    details: rej.details.to_owned(),
-                    ..HttpOutcome::default()
-                };
                 let id = self.next_reject;
                 self.next_reject = self.next_reject.wrapping_sub(1);
-                self.finished.insert(id, Finished::Http(Box::new(out)));
+                self.finished
+                    .insert(id, Finished::Http(Box::new(rejected(&rej))));
                 return Ok(StreamId(id));
             }
         };
+        let pipe = Pipe::new(chunks, req.trailers.as_ref().map(lower_names));
+        let ctx = self.open_http(prepared, req.properties.clone(), pipe, false);
+        self.pump(ctx)?;
+        self.settle()?;
+        Ok(StreamId(ctx))
+    }
+
+    /// Opens an HTTP stream context for a prepared request.
+    fn open_http(
+        &mut self,
+        prepared: Prepared,
+        props: Properties,
+        req: Pipe,
+        proxied: bool,
+    ) -> u32 {
         let st = self.store.data_mut();
-        let ctx = st.open_stream(Kind::Http, req.properties.clone(), |ctx| Peer {
+        let ctx = st.open_stream(Kind::Http, props, |ctx| Peer {
             source: Some(SocketAddr::new(CLIENT, 40000 + (ctx % 20000) as u16)),
             destination: Some(SocketAddr::new(SERVICE_VIP, prepared.port)),
             ..Peer::default()
@@ -176,17 +273,111 @@ impl Vm {
         if let Some(s) = st.stream_mut(ctx) {
             s.req_headers = prepared.headers;
         }
-        self.flows.insert(
-            ctx,
-            Flow::Http(Box::new(HttpFlow {
-                next: Some(Next::Create),
-                req: Pipe::new(chunks, req.trailers.as_ref().map(lower_names)),
-                ..HttpFlow::default()
-            })),
-        );
+        let flow = HttpFlow {
+            next: Some(Next::Create),
+            req,
+            proxied,
+            ..HttpFlow::default()
+        };
+        let flow = if proxied {
+            self.spare.flow(flow)
+        } else {
+            Box::new(flow)
+        };
+        self.flows.insert(ctx, Flow::Http(flow));
+        ctx
+    }
+
+    /// Starts an HTTP stream for a real request on its way upstream, as a
+    /// forward proxy hands it over: the connection manager's checks, then
+    /// the context's creation and `proxy_on_request_headers` (with
+    /// `end_of_stream`: the filter decides on headers, and the body is not
+    /// shown to it). Allowed, the stream waits for [`Vm::http_respond`];
+    /// answered, it has run to its end.
+    ///
+    /// Unlike [`Vm::http`], nothing is simulated past the filter and, for
+    /// a request that goes upstream, no [`HttpOutcome`] is built: log
+    /// lines stay in the VM's log ([`Vm::logs`], [`Vm::clear_logs`]), and
+    /// the stream's header maps and bookkeeping are reused by the next one.
+    pub fn http_request(&mut self, req: &ClientRequest<'_>) -> Result<Decision, HostError> {
+        self.ready()?;
+        let prepared = match egress_hcm::prepare(req, self.plugin.cfg.path_normalization) {
+            Ok(p) => p,
+            Err(rej) => return Ok(Decision::Answered(Box::new(rejected(&rej)))),
+        };
+        let ctx = self.open_http(prepared, Properties::default(), Pipe::default(), true);
         self.pump(ctx)?;
         self.settle()?;
-        Ok(StreamId(ctx))
+        let waiting = match self.flows.get(&ctx) {
+            Some(Flow::Http(f)) => Some(!f.paused && f.next == Some(Next::Upstream)),
+            _ => None,
+        };
+        match waiting {
+            Some(true) => Ok(Decision::Forward(StreamId(ctx))),
+            Some(false) => self
+                .http_finish(StreamId(ctx))
+                .map(|o| Decision::Answered(Box::new(o))),
+            None => match self.finished.remove(&ctx) {
+                Some(Finished::Http(o)) => Ok(Decision::Answered(o)),
+                _ => Err(HostError::Usage(format!(
+                    "HTTP stream {ctx} ended without an outcome"
+                ))),
+            },
+        }
+    }
+
+    /// The request headers of a stream [`Vm::http_request`] let through,
+    /// as they go upstream (pseudo-headers first, the path as the
+    /// connection manager normalised it, the filter's changes applied);
+    /// `None` once the stream got its response.
+    pub fn http_request_headers(&self, id: StreamId) -> Option<&Headers> {
+        match self.flows.get(&id.0) {
+            Some(Flow::Http(f)) if f.proxied && f.next == Some(Next::Upstream) => {
+                self.store.data().stream(id.0).map(|s| &s.req_headers)
+            }
+            _ => None,
+        }
+    }
+
+    /// Ends a stream [`Vm::http_request`] let through, with the status the
+    /// upstream answered: the response headers (`:status` only, end of
+    /// stream) go through `proxy_on_response_headers`, then the access log
+    /// (`proxy_on_log`), `proxy_on_done` and `proxy_on_delete` run, as
+    /// Envoy runs them when the response completes. A filter that holds the
+    /// response gets the stream idle timeout, as in [`Vm::http_finish`].
+    pub fn http_respond(&mut self, id: StreamId, status: u16) -> Result<(), HostError> {
+        let ctx = id.0;
+        match self.flows.get(&ctx) {
+            Some(Flow::Http(f)) if f.proxied && !f.paused && f.next == Some(Next::Upstream) => {}
+            _ => {
+                return Err(HostError::Usage(format!(
+                    "HTTP stream {ctx} is not waiting for its response (Vm::http_request starts such streams)"
+                )));
+            }
+        }
+        self.flush(ctx, Dir::Request);
+        let headers = self.spare.status_headers(status);
+        let details = self.spare.details("via_upstream");
+        if let Some(s) = self.store.data_mut().stream_mut(ctx) {
+            s.req_headers_live = false;
+            s.req_body.live = false;
+            s.response_code = Some(status);
+            s.details = details;
+        }
+        if let Some(f) = self.http_flow(ctx) {
+            f.forwarded = true;
+            f.discard = true;
+            f.resp_headers = Some(headers);
+            f.next = Some(Next::RespHeaders);
+        }
+        self.pump(ctx)?;
+        self.settle()?;
+        if self.flows.contains_key(&ctx) {
+            self.proxy_local_reply(ctx, 408, b"stream timeout", "stream_idle_timeout");
+            self.pump(ctx)?;
+            self.settle()?;
+        }
+        Ok(())
     }
 
     /// Whether a stream has finished (its outcome is waiting).
@@ -242,12 +433,16 @@ impl Vm {
                     f.redirected = false;
                     f.resume = false;
                     match next {
+                        // A proxied request waits here for its real response.
+                        Next::Upstream if f.proxied => return Ok(()),
                         Next::Create => {
                             f.next = Some(Next::ReqHeaders);
                             if let Some(s) = self.store.data_mut().stream_mut(ctx) {
                                 s.created = true;
                             }
+                            let t = self.timer();
                             guest!(self.on_context_create(ctx, (id32(ctx), id32(ROOT_CONTEXT))))?;
+                            self.timed(Timed::ContextCreate, t);
                             self.apply_after()?;
                         }
                         Next::ReqHeaders => self.step_request_headers(ctx)?,
@@ -341,7 +536,9 @@ impl Vm {
             }
             None => 0,
         };
+        let t = self.timer();
         let returned = guest!(self.on_request_headers(ctx, (id32(ctx), len32(n), i32::from(eos))))?;
+        self.timed(Timed::RequestHeaders, t);
         let raw = returned.unwrap_or(0);
         // 2 (ContinueAndEndStream) is Continue to Envoy's `convertFilterHeadersStatus`.
         let stop =
@@ -475,7 +672,12 @@ impl Vm {
         self.apply_after()?;
         guest!(self.on_done(ctx, id32(ctx)))?;
         self.apply_after()?;
-        if let Some((s, logs, Flow::Http(mut f))) = self.delete_context(ctx)? {
+        if let Some((mut s, Flow::Http(mut f))) = self.delete_context(ctx)? {
+            if f.discard {
+                self.spare.keep(&mut s, f);
+                return Ok(());
+            }
+            let logs = self.logs_of(&s);
             let out = &mut f.out;
             out.reset = reset;
             out.status = if reset {

@@ -13,8 +13,9 @@ mod guest;
 mod http;
 mod plugin;
 mod tcp;
+mod timing;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::PoisonError;
 use std::time::{Duration, SystemTime};
@@ -23,11 +24,13 @@ use egress_abi::LogLevel;
 use wasmtime::Store;
 
 use self::guest::{Budget, Exports, call_guest, guest, id32, len32};
-use self::http::HttpFlow;
+pub use self::http::Decision;
+use self::http::{HttpFlow, Spare};
 pub use self::plugin::{HostConfig, Plugin};
 use self::tcp::TcpFlow;
+pub use self::timing::GuestTimes;
 use crate::error::HostError;
-use crate::state::{Clock, HostState, ROOT_CONTEXT, Restrict, Stream, VM_CONTEXT};
+use crate::state::{Clock, HostState, IdMap, ROOT_CONTEXT, Restrict, Stream, VM_CONTEXT};
 use crate::types::{ConnectionOutcome, HttpOutcome, LogLine, Metric, StreamId, UpstreamResponse};
 
 /// A stream in flight: an HTTP stream or a TCP connection.
@@ -54,12 +57,16 @@ pub struct Vm {
     budget: Budget,
     started: Option<bool>,
     configured: Option<bool>,
-    flows: HashMap<u32, Flow>,
-    finished: HashMap<u32, Finished>,
+    flows: IdMap<Flow>,
+    finished: IdMap<Finished>,
     dirty: Vec<u32>,
     upstream: UpstreamResponse,
     next_reject: u32,
     delete_root: bool,
+    /// What proxied streams leave behind for the next one to reuse.
+    spare: Spare,
+    /// Guest call timing, when a benchmark turned it on.
+    timing: Option<GuestTimes>,
 }
 
 impl fmt::Debug for Vm {
@@ -149,19 +156,19 @@ impl Vm {
     }
 
     /// `proxy_on_delete` for a stream's context, which is then gone: its
-    /// state, the lines it logged and its flow, for the outcome.
-    fn delete_context(
-        &mut self,
-        ctx: u32,
-    ) -> Result<Option<(Stream, Vec<LogLine>, Flow)>, HostError> {
+    /// state and its flow, for the outcome.
+    fn delete_context(&mut self, ctx: u32) -> Result<Option<(Stream, Flow)>, HostError> {
         guest!(self.on_delete(ctx, id32(ctx)))?;
         self.apply_after()?;
-        let st = self.store.data_mut();
-        let Some(s) = st.streams.remove(&ctx) else {
+        let Some(s) = self.store.data_mut().streams.remove(&ctx) else {
             return Ok(None);
         };
-        let logs = st.logs_since(s.log_seq);
-        Ok(self.flows.remove(&ctx).map(|f| (s, logs, f)))
+        Ok(self.flows.remove(&ctx).map(|f| (s, f)))
+    }
+
+    /// The lines logged since a stream opened.
+    fn logs_of(&self, s: &Stream) -> Vec<LogLine> {
+        self.store.data().logs_since(s.log_seq)
     }
 
     fn ready(&self) -> Result<(), HostError> {
@@ -230,6 +237,15 @@ impl Vm {
         let st = self.store.data_mut();
         st.log_seq_base += st.logs.len() as u64;
         std::mem::take(&mut st.logs)
+    }
+
+    /// Forgets the captured log lines (read them with [`Vm::logs`] first),
+    /// keeping the buffer for the next ones: a proxy that routes each
+    /// request's lines as it goes allocates nothing for them.
+    pub fn clear_logs(&mut self) {
+        let st = self.store.data_mut();
+        st.log_seq_base += st.logs.len() as u64;
+        st.logs.clear();
     }
 
     /// A metric's value (a histogram reports its sample count).

@@ -1,7 +1,6 @@
 //! [`Plugin`]: a module compiled and linked once, with the services its
 //! VMs share; [`HostConfig`]: how the host runs guests.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
@@ -12,12 +11,13 @@ use wasmtime::{Engine, InstancePre, Linker, Module, Store, StoreLimitsBuilder};
 
 use super::Vm;
 use super::guest::{Budget, Exports, typed};
+use super::http::Spare;
 use crate::engine;
 use crate::error::HostError;
 use crate::imports;
 use crate::properties::Properties;
 use crate::shared::Services;
-use crate::state::{HostState, PluginInfo};
+use crate::state::{HostState, IdMap, PluginInfo};
 use crate::types::UpstreamResponse;
 use egress_hcm::PathNormalization;
 
@@ -246,12 +246,14 @@ impl Plugin {
             budget,
             started: None,
             configured: None,
-            flows: HashMap::new(),
-            finished: HashMap::new(),
+            flows: IdMap::default(),
+            finished: IdMap::default(),
             dirty: Vec::new(),
             upstream: UpstreamResponse::default(),
             next_reject: u32::MAX,
             delete_root: false,
+            spare: Spare::default(),
+            timing: None,
         };
         vm.initialize()?;
         Ok(vm)

@@ -238,9 +238,9 @@ impl Vm {
         self.apply_after()?;
         guest!(self.on_log(ctx, id32(ctx)))?;
         self.apply_after()?;
-        if let Some((s, logs, Flow::Tcp(mut f))) = self.delete_context(ctx)? {
+        if let Some((s, Flow::Tcp(mut f))) = self.delete_context(ctx)? {
+            f.out.logs = self.logs_of(&s);
             f.out.filter_state = s.fs_writes;
-            f.out.logs = logs;
             self.finished.insert(ctx, Finished::Tcp(f.out));
         }
         Ok(())

@@ -6,46 +6,38 @@ use std::path::{Path, PathBuf};
 
 use egressc::cedar;
 
-use crate::ErrorFormat;
+use crate::DiagArgs;
 use crate::subcommands::report;
-
-fn fail(msg: &str) -> u8 {
-    eprintln!("egressc: error: {msg}");
-    2
-}
+use crate::ui::{self, fail_as};
 
 /// Compiles `paths` together, exports them to Cedar, validates the export
 /// with Cedar's strict validator and writes it to `output`. On any error
 /// nothing is written.
-pub fn cedar(
-    paths: &[PathBuf],
-    output: &Path,
-    error_format: ErrorFormat,
-    deny_warnings: bool,
-    allow_empty: bool,
-) -> u8 {
-    let (sources, compiled) =
-        match super::subcommands::load_and_compile(paths, error_format, deny_warnings, allow_empty)
-        {
-            Ok(c) => c,
-            Err(code) => return code,
-        };
+pub fn cedar(paths: &[PathBuf], output: &Path, diag: &DiagArgs) -> u8 {
+    let (sources, compiled) = match super::subcommands::load_and_compile(paths, diag) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
     let export = match cedar::export(&compiled, &sources) {
         Ok(e) => e,
         Err(diags) => {
-            report(&diags, &sources, error_format, deny_warnings);
+            report(&diags, &sources, diag.format, diag.deny_warnings);
             return 1;
         }
     };
     if let Err(e) = cedar::oracle::validate(&export) {
-        eprintln!(
-            "egressc: error: the Cedar export does not validate, so nothing was written:\n{e}\n\
-             This is a bug in egressc's exporter (every policy that compiles should export): \
-             please report it with the policy files."
+        fail_as(
+            diag.format,
+            &format!(
+                "the Cedar export does not validate, so nothing was written:\n{e}\n\
+                 This is a bug in egressc's exporter (every policy that compiles should export): \
+                 please report it with the policy files."
+            ),
         );
         return 1;
     }
     match write_dir(output, &export.files()) {
+        Ok(()) if ui::get().quiet => 0,
         Ok(()) => {
             let names: Vec<&str> = export.files().iter().map(|(n, _)| *n).collect();
             eprintln!(
@@ -55,7 +47,7 @@ pub fn cedar(
             );
             0
         }
-        Err(e) => fail(&e),
+        Err(e) => fail_as(diag.format, &e),
     }
 }
 

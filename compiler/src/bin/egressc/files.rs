@@ -27,10 +27,22 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     Ok(out)
 }
 
-/// Reads files into a source set.
+/// Reads files into a source set; `-` is standard input (`<stdin>`).
 pub fn load(paths: &[PathBuf]) -> Result<Sources, String> {
     let mut sources = Sources::new();
+    let stdin = paths.iter().filter(|p| p.as_os_str() == "-").count();
+    if stdin > 1 {
+        return Err("`-` (standard input) can be given only once".to_owned());
+    }
     for p in expand(paths)? {
+        if p.as_os_str() == "-" {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut text).map_err(
+                |e| format!("cannot read standard input: {e} (policy files are UTF-8 text)"),
+            )?;
+            sources.add("<stdin>".to_owned(), text);
+            continue;
+        }
         let text = read(&p)?;
         sources.add(p.display().to_string(), text);
     }

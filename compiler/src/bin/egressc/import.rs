@@ -8,9 +8,9 @@ use clap::{Subcommand, ValueEnum};
 use egressc::Sources;
 use egressc::import::{self, Input, Posture};
 
-use crate::ErrorFormat;
 use crate::files;
 use crate::subcommands::report;
+use crate::ui::{Format, fail_as};
 
 /// What to import.
 #[derive(Debug, Subcommand)]
@@ -29,6 +29,9 @@ pub enum ImportCommand {
         /// Treat warnings (what could not be imported exactly) as errors.
         #[arg(long)]
         deny_warnings: bool,
+        /// human: diagnostics on standard error; json: one object per diagnostic on standard output.
+        #[arg(long, value_parser = crate::ui::parse_format, default_value = "human", value_name = "human|json")]
+        format: Format,
     },
 }
 
@@ -41,11 +44,6 @@ pub enum ImportPosture {
     Allowed,
 }
 
-fn fail(msg: &str) -> u8 {
-    eprintln!("egressc: error: {msg}");
-    2
-}
-
 /// Runs an import subcommand.
 pub fn run(cmd: ImportCommand) -> u8 {
     match cmd {
@@ -54,17 +52,24 @@ pub fn run(cmd: ImportCommand) -> u8 {
             posture,
             output,
             deny_warnings,
-        } => istio(&files, posture, &output, deny_warnings),
+            format,
+        } => istio(&files, posture, &output, deny_warnings, format),
     }
 }
 
-fn istio(paths: &[PathBuf], posture: ImportPosture, output: &Path, deny_warnings: bool) -> u8 {
+fn istio(
+    paths: &[PathBuf],
+    posture: ImportPosture,
+    output: &Path,
+    deny_warnings: bool,
+    format: Format,
+) -> u8 {
     let mut sources = Sources::new();
     let mut texts = Vec::new();
     for p in paths {
         match files::read(p) {
             Ok(t) => texts.push((p.display().to_string(), t)),
-            Err(e) => return fail(&e),
+            Err(e) => return fail_as(format, &e),
         }
     }
     let ids: Vec<_> = texts
@@ -85,12 +90,7 @@ fn istio(paths: &[PathBuf], posture: ImportPosture, output: &Path, deny_warnings
         ImportPosture::Allowed => Posture::Allowed,
     };
     let imported = import::istio(&inputs, posture);
-    if report(
-        &imported.diagnostics,
-        &sources,
-        ErrorFormat::Human,
-        deny_warnings,
-    ) {
+    if report(&imported.diagnostics, &sources, format, deny_warnings) {
         return 1;
     }
     let Some(policy) = imported.policy else {
@@ -99,19 +99,15 @@ fn istio(paths: &[PathBuf], posture: ImportPosture, output: &Path, deny_warnings
     // What is written must compile: refuse (and write nothing) otherwise.
     let (check_sources, outcome) = egressc::compile_str("imported.egress", &policy);
     if outcome.has_errors() {
-        eprintln!(
-            "egressc: error: the imported policy does not compile (a bug in egressc import):"
+        fail_as(
+            format,
+            "the imported policy does not compile (a bug in egressc import; please report it with the YAML):",
         );
-        report(
-            &outcome.diagnostics,
-            &check_sources,
-            ErrorFormat::Human,
-            false,
-        );
+        report(&outcome.diagnostics, &check_sources, format, false);
         return 1;
     }
     match files::write_atomic(output, policy.as_bytes()) {
         Ok(()) => 0,
-        Err(e) => fail(&e),
+        Err(e) => fail_as(format, &e),
     }
 }

@@ -10,38 +10,94 @@ mod mesh;
 mod proxy;
 mod run;
 mod subcommands;
+mod ui;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory as _, Parser, Subcommand, ValueEnum};
+
+pub use ui::Format;
+
+/// Written under `egressc --help` and in README.
+const CONVENTIONS: &str = "\
+Conventions (every subcommand):
+  Policy files and directories (*.egress) are positional arguments.
+  --format human|json   how results and messages are printed (json: one object per line, on standard output)
+  -o FILE               where output goes; `-` or no -o is standard output (a binary table is never written to a terminal)
+  -q, --quiet           only errors and failures
+  --color auto|always|never   colour (auto honours NO_COLOR)
+
+Exit codes:
+  0  success
+  1  the policy, a test or a decision failed (errors, warnings under --deny-warnings, a failed test, a deny under explain --fail-on-deny)
+  2  the command could not run (bad arguments, unreadable or unwritable files, no filter module)
+
+Docs: README.md and docs/ in https://github.com/ (this repository); `egressc man` writes the manual pages.";
 
 #[derive(Debug, Parser)]
 #[command(
     name = "egressc",
     version,
-    about = "Compile, check, format, test and simulate egress policies (*.egress)."
+    about = "Compile, check, format, test and simulate egress policies (*.egress).",
+    after_help = CONVENTIONS
 )]
 struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
     #[command(subcommand)]
     command: Command,
 }
 
-/// How diagnostics are printed.
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum ErrorFormat {
-    /// `file:line:col: error: message [CODE]` with the source line, on standard error.
-    Human,
-    /// One JSON object per diagnostic, on standard output.
-    Json,
+/// Flags every subcommand takes.
+#[derive(Debug, clap::Args)]
+struct GlobalArgs {
+    /// Print only errors and failures: no warnings, notes, passing tests or progress lines.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    /// Colour: auto (on a terminal, unless NO_COLOR is set), always or never.
+    #[arg(long, value_enum, global = true, default_value = "auto")]
+    color: ui::ColorChoice,
+}
+
+/// The flags of the subcommands that compile policies and report diagnostics.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DiagArgs {
+    /// human: `file:line:col: error: message [CODE]` with the source line, on standard error; json: one object per diagnostic, on standard output.
+    #[arg(long, alias = "error-format", value_parser = ui::parse_format, default_value = "human", value_name = "human|json")]
+    pub format: Format,
+    /// Treat warnings as errors (they are printed as errors, and the exit code is 1).
+    #[arg(long)]
+    pub deny_warnings: bool,
+    /// Accept files that hold no policy (the table then enforces nothing).
+    #[arg(long)]
+    pub allow_empty: bool,
+}
+
+/// Policy files for the subcommands that once took them as `--policy`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PolicyFiles {
+    /// Policy files (or directories of *.egress files), compiled together into one table.
+    #[arg(value_name = "FILE_OR_DIR", required_unless_present = "policy")]
+    pub files: Vec<PathBuf>,
+    /// The same as the positional files (the older spelling, still accepted).
+    #[arg(long, hide = true, num_args = 1..)]
+    pub policy: Vec<PathBuf>,
+}
+
+impl PolicyFiles {
+    /// Every file named, positional first.
+    pub fn all(&self) -> Vec<PathBuf> {
+        self.files.iter().chain(&self.policy).cloned().collect()
+    }
 }
 
 /// What `compile` writes.
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum OutFormat {
-    /// The binary rule table.
+pub enum Emit {
+    /// The binary rule table (never written to a terminal).
     Table,
-    /// The JSON for Istio WasmPlugin `pluginConfig`.
+    /// The JSON for Istio WasmPlugin `pluginConfig` (with --layer).
     PluginConfig,
     /// A readable dump of the table.
     Dump,
@@ -56,90 +112,66 @@ pub enum LayerArg {
     Network,
 }
 
-/// How `simulate` prints results.
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum SimFormat {
-    /// One JSON object per input line.
-    Json,
-    /// An aligned table for people.
-    Table,
-}
-
-/// How reports are printed.
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum ReportFormat {
-    /// For people.
-    Human,
-    /// One JSON object per line.
-    Json,
-}
-
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Check policy files; exit 0 when they are valid.
     Check {
-        /// Policy files (or directories of *.egress files), compiled together.
-        #[arg(required = true)]
+        /// Policy files (or directories of *.egress files), compiled together into one table.
+        #[arg(required = true, value_name = "FILE_OR_DIR")]
         files: Vec<PathBuf>,
-        #[arg(long, value_enum, default_value = "human")]
-        error_format: ErrorFormat,
-        /// Treat warnings as errors.
-        #[arg(long)]
-        deny_warnings: bool,
-        /// Accept files that hold no policy (the table then enforces nothing).
-        #[arg(long)]
-        allow_empty: bool,
+        #[command(flatten)]
+        diag: DiagArgs,
     },
-    /// Compile policy files into a rule table. Nothing is written on error.
+    /// Compile policy files into a rule table (to standard output, or -o FILE). Nothing is written on error.
     Compile {
-        /// Policy files (or directories of *.egress files), compiled together.
-        #[arg(required = true)]
+        /// Policy files (or directories of *.egress files), compiled together into one table.
+        #[arg(required = true, value_name = "FILE_OR_DIR")]
         files: Vec<PathBuf>,
-        /// Output file (`-` for standard output).
-        #[arg(short, long)]
+        /// Output file (`-`, the default, is standard output).
+        #[arg(short, long, default_value = "-")]
         output: PathBuf,
+        /// What to write.
         #[arg(long, value_enum, default_value = "table")]
-        format: OutFormat,
-        /// With --format plugin-config: which filter the configuration is for.
-        #[arg(long, value_enum, default_value = "http")]
-        layer: LayerArg,
-        #[arg(long, value_enum, default_value = "human")]
-        error_format: ErrorFormat,
-        /// Treat warnings as errors.
-        #[arg(long)]
-        deny_warnings: bool,
-        /// Accept files that hold no policy (the table then enforces nothing).
-        #[arg(long)]
-        allow_empty: bool,
+        emit: Emit,
+        /// With --emit plugin-config: which filter the configuration is for [default: http].
+        #[arg(long, value_enum)]
+        layer: Option<LayerArg>,
+        #[command(flatten)]
+        diag: DiagArgs,
     },
-    /// Format policy files in place (canonical layout, comments kept).
+    /// Format policy files in place (canonical layout, comments kept); no file, or `-`, formats standard input to standard output.
     Fmt {
-        /// Policy files or directories.
-        #[arg(required = true)]
+        /// Policy files or directories; `-` (or none) for standard input.
+        #[arg(value_name = "FILE_OR_DIR")]
         files: Vec<PathBuf>,
         /// Change nothing; exit 1 if a file is not formatted.
         #[arg(long)]
         check: bool,
+        /// Change nothing; print what formatting would change as a unified diff, and exit 1 if it would change anything.
+        #[arg(long, conflicts_with = "check")]
+        diff: bool,
     },
     /// Explain the decision for one request: the deciding rule and why the others did not match.
     Explain {
-        /// Policy files, compiled together.
-        #[arg(long = "policy", required = true, num_args = 1..)]
-        policies: Vec<PathBuf>,
+        #[command(flatten)]
+        policies: PolicyFiles,
         /// The request as JSON, e.g. '{"method":"GET","host":"httpbin.org","path":"/get"}'.
         #[arg(long)]
         request: String,
-        #[arg(long, value_enum, default_value = "human")]
-        format: ReportFormat,
+        /// human or json.
+        #[arg(long, value_parser = ui::parse_format, default_value = "human", value_name = "human|json")]
+        format: Format,
         /// Envoy path normalization before the filter (as in `simulate`): none, base (Istio's default), merge-slashes, decode-and-merge-slashes.
         #[arg(long, default_value = "base")]
         path_normalization: egressc::explain::PathNormalization,
+        /// Exit 1 when the request is denied (for scripts and CI gates).
+        #[arg(long)]
+        fail_on_deny: bool,
     },
     /// Run requests through the real filter (.wasm) in the local proxy-wasm host.
     Simulate {
-        /// Policy files, compiled together.
-        #[arg(long = "policy", required = true, num_args = 1..)]
-        policies: Vec<PathBuf>,
+        #[command(flatten)]
+        policies: PolicyFiles,
         /// A file with one JSON request per line (`-` for standard input).
         #[arg(long)]
         requests: PathBuf,
@@ -151,19 +183,20 @@ enum Command {
         /// Print the final metric values after the last request.
         #[arg(long)]
         metrics: bool,
-        /// `json`: one JSON object per request (the default); `table`: a readable table.
-        #[arg(long, value_enum, default_value = "json")]
-        format: SimFormat,
+        /// human: an aligned table; json: one object per request.
+        #[arg(long, value_parser = ui::parse_format, default_value = "human", value_name = "human|json")]
+        format: Format,
     },
     /// Run the `test` blocks of policy files through the real filter.
     Test {
         /// Policy files or directories. Each file is compiled on its own and its tests run against it.
-        #[arg(required = true)]
+        #[arg(required = true, value_name = "FILE_OR_DIR")]
         files: Vec<PathBuf>,
         #[command(flatten)]
         host: run::HostArgs,
-        #[arg(long, value_enum, default_value = "human")]
-        format: ReportFormat,
+        /// human, or json: one object per test case, compile errors as diagnostics, then a summary.
+        #[arg(long, value_parser = ui::parse_format, default_value = "human", value_name = "human|json")]
+        format: Format,
     },
     /// Write the Istio resources for policy files: one multi-document YAML bundle (ServiceEntries, the filter as WasmPlugins, DestinationRules, VirtualServices, Telemetry, and what the attachment needs).
     Istio(mesh::IstioArgs),
@@ -173,8 +206,8 @@ enum Command {
         #[arg(value_enum)]
         posture: PostureArg,
         /// istioctl: an IstioOperator overlay; helm: istiod chart values; configmap: lines for the mesh key of ConfigMap istio-system/istio.
-        #[arg(long, value_enum, default_value = "istioctl")]
-        format: PostureFormatArg,
+        #[arg(long, alias = "format", value_enum, default_value = "istioctl")]
+        emit: PostureFormatArg,
         /// Output file (`-` for standard output).
         #[arg(short, long, default_value = "-")]
         output: PathBuf,
@@ -182,19 +215,13 @@ enum Command {
     /// Export policy files to Cedar: DIR/policies.cedar, schema.cedarschema, and audit.cedar and entities.json when needed; the export must pass Cedar's strict validation, else nothing is written (docs/cedar.md).
     Cedar {
         /// Policy files (or directories of *.egress files), compiled together.
-        #[arg(required = true)]
+        #[arg(required = true, value_name = "FILE_OR_DIR")]
         files: Vec<PathBuf>,
         /// The output directory (created, or replaced if it holds an earlier export).
         #[arg(short, long)]
         output: PathBuf,
-        #[arg(long, value_enum, default_value = "human")]
-        error_format: ErrorFormat,
-        /// Treat warnings as errors.
-        #[arg(long)]
-        deny_warnings: bool,
-        /// Accept files that hold no policy (the table then enforces nothing).
-        #[arg(long)]
-        allow_empty: bool,
+        #[command(flatten)]
+        diag: DiagArgs,
     },
     /// Import existing mesh configuration into the policy language.
     Import {
@@ -217,6 +244,18 @@ enum Command {
     Proxy(proxy::ProxyArgs),
     /// Print egressc's version, the table format it writes and the built-in filter module's sha256.
     Version,
+    /// Print a shell completion script: `egressc completions bash > /etc/bash_completion.d/egressc`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the manual pages: egressc(1) to standard output, or every page (egressc.1, egressc-check.1, …) into -o DIR.
+    Man {
+        /// A directory for all the pages (e.g. /usr/local/share/man/man1).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
 }
 
 /// Where `egressc istio` attaches the filter.
@@ -261,37 +300,30 @@ pub enum PostureFormatArg {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    ui::init(cli.global.quiet, cli.global.color);
     let code = match cli.command {
-        Command::Check {
-            files,
-            error_format,
-            deny_warnings,
-            allow_empty,
-        } => subcommands::check(&files, error_format, deny_warnings, allow_empty),
+        Command::Check { files, diag } => subcommands::check(&files, &diag),
         Command::Compile {
             files,
             output,
-            format,
+            emit,
             layer,
-            error_format,
-            deny_warnings,
-            allow_empty,
-        } => subcommands::compile(
-            &files,
-            &output,
-            format,
-            layer,
-            error_format,
-            deny_warnings,
-            allow_empty,
-        ),
-        Command::Fmt { files, check } => subcommands::fmt(&files, check),
+            diag,
+        } => subcommands::compile(&files, &output, emit, layer, &diag),
+        Command::Fmt { files, check, diff } => subcommands::fmt(&files, check, diff),
         Command::Explain {
             policies,
             request,
             format,
             path_normalization,
-        } => subcommands::explain(&policies, &request, format, path_normalization),
+            fail_on_deny,
+        } => subcommands::explain(
+            &policies.all(),
+            &request,
+            format,
+            path_normalization,
+            fail_on_deny,
+        ),
         Command::Simulate {
             policies,
             requests,
@@ -299,7 +331,7 @@ fn main() -> ExitCode {
             log,
             metrics,
             format,
-        } => subcommands::simulate(&policies, &requests, &host, log, metrics, format),
+        } => subcommands::simulate(&policies.all(), &requests, &host, log, metrics, format),
         Command::Test {
             files,
             host,
@@ -308,20 +340,70 @@ fn main() -> ExitCode {
         Command::Istio(args) => mesh::istio(&args),
         Command::Posture {
             posture,
-            format,
+            emit,
             output,
-        } => mesh::posture(posture, format, &output),
+        } => mesh::posture(posture, emit, &output),
         Command::Cedar {
             files,
             output,
-            error_format,
-            deny_warnings,
-            allow_empty,
-        } => cedar::cedar(&files, &output, error_format, deny_warnings, allow_empty),
+            diag,
+        } => cedar::cedar(&files, &output, &diag),
         Command::Import { what } => import::run(what),
         Command::Package { wasm, output, tag } => mesh::package(wasm.as_deref(), &output, &tag),
         Command::Proxy(args) => proxy::proxy(&args),
         Command::Version => mesh::version(),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "egressc",
+                &mut std::io::stdout(),
+            );
+            0
+        }
+        Command::Man { output } => man(output.as_deref()),
     };
     ExitCode::from(code)
+}
+
+/// `egressc man`: the pages clap_mangen renders from this very definition.
+fn man(dir: Option<&std::path::Path>) -> u8 {
+    let cmd = Cli::command();
+    let render = |c: clap::Command| -> Result<Vec<u8>, String> {
+        let mut buf = Vec::new();
+        clap_mangen::Man::new(c)
+            .render(&mut buf)
+            .map_err(|e| format!("cannot render the manual page: {e}"))?;
+        Ok(buf)
+    };
+    let Some(dir) = dir else {
+        return match render(cmd).and_then(|b| files::write_atomic(std::path::Path::new("-"), &b)) {
+            Ok(()) => 0,
+            Err(e) => ui::fail(&e),
+        };
+    };
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        return ui::fail(&format!("cannot create {}: {e}", dir.display()));
+    }
+    let mut pages = vec![("egressc.1".to_owned(), cmd.clone())];
+    for sub in cmd.get_subcommands() {
+        if sub.get_name() == "help" {
+            continue;
+        }
+        let name = format!("egressc-{}", sub.get_name());
+        pages.push((
+            format!("{name}.1"),
+            sub.clone().name(name).version(env!("CARGO_PKG_VERSION")),
+        ));
+    }
+    for (file, page) in pages {
+        let result = render(page).and_then(|b| files::write_atomic(&dir.join(&file), &b));
+        if let Err(e) = result {
+            return ui::fail(&e);
+        }
+        if !ui::get().quiet {
+            eprintln!("wrote {}", dir.join(&file).display());
+        }
+    }
+    0
 }

@@ -5,16 +5,13 @@
 use std::path::{Path, PathBuf};
 
 use egressc::istio::{self, Api, Attach};
-use egressc::{Diagnostic, Sources, oci, posture};
+use egressc::{oci, posture};
 
 use crate::files;
 use crate::run::{self, EMBEDDED, EMBEDDED_FROM};
-use crate::{AttachArg, ErrorFormat, IstioApiArg, PostureArg, PostureFormatArg};
-
-fn fail(msg: &str) -> u8 {
-    eprintln!("egressc: error: {msg}");
-    2
-}
+use crate::subcommands::report;
+use crate::ui::{self, fail, fail_as};
+use crate::{AttachArg, DiagArgs, IstioApiArg, PostureArg, PostureFormatArg};
 
 /// `egressc version`.
 pub fn version() -> u8 {
@@ -23,7 +20,9 @@ pub fn version() -> u8 {
         egress_table::format::VERSION_MINOR,
     );
     println!("egressc {}", env!("CARGO_PKG_VERSION"));
-    println!("table format {major}.{minor}");
+    println!(
+        "table format {major}.{minor} (reads {major}.0 to {major}.{minor}; writes {major}.0 unless a policy needs {major}.{minor}'s negations)"
+    );
     println!(
         "filter module sha256:{} ({} bytes, wasm32-wasip1 release build; source: {EMBEDDED_FROM})",
         oci::sha256_hex(EMBEDDED),
@@ -93,11 +92,8 @@ pub struct IstioArgs {
     /// The filter module whose digests the bundle names [default: $EGRESS_FILTER_WASM, else the module built into egressc].
     #[arg(long)]
     pub wasm: Option<PathBuf>,
-    #[arg(long, value_enum, default_value = "human")]
-    pub error_format: ErrorFormat,
-    /// Treat warnings as errors.
-    #[arg(long)]
-    pub deny_warnings: bool,
+    #[command(flatten)]
+    pub diag: DiagArgs,
 }
 
 /// `egressc istio`.
@@ -112,10 +108,13 @@ pub fn istio(args: &IstioArgs) -> u8 {
         .clone()
         .unwrap_or_else(|| attach.default_namespace().to_owned());
     if istio::k8s_name(&namespace) != namespace {
-        return fail(&format!(
-            "--namespace {namespace}: a namespace is a DNS label (lower-case letters, digits and `-`, at most 63), e.g. {}",
-            istio::k8s_name(&namespace)
-        ));
+        return fail_as(
+            args.diag.format,
+            &format!(
+                "--namespace {namespace}: a namespace is a DNS label (lower-case letters, digits and `-`, at most 63), e.g. {}",
+                istio::k8s_name(&namespace)
+            ),
+        );
     }
     let default_url = format!(
         "oci://registry.example/egress-filter:{}",
@@ -123,30 +122,30 @@ pub fn istio(args: &IstioArgs) -> u8 {
     );
     let url = args.wasm_url.clone().unwrap_or(default_url);
     if let Err(e) = check_url(&url) {
-        return fail(&e);
+        return fail_as(args.diag.format, &e);
     }
     let module = match run::module(args.wasm.as_deref()) {
         Ok(m) => m,
-        Err(e) => return fail(&e),
+        Err(e) => return fail_as(args.diag.format, &e),
     };
     let sources = match files::load(&args.files) {
         Ok(s) => s,
-        Err(e) => return fail(&e),
+        Err(e) => return fail_as(args.diag.format, &e),
     };
-    let outcome = egressc::compile(&sources);
-    let stop = report(
-        &outcome.diagnostics,
+    let outcome = egressc::compile_with(
         &sources,
-        args.error_format,
-        args.deny_warnings,
+        &egressc::Options {
+            allow_empty: args.diag.allow_empty,
+        },
     );
-    let Some(compiled) = outcome.compiled.filter(|_| !stop) else {
+    let Some(compiled) = outcome.compiled.as_ref().filter(|_| !outcome.has_errors()) else {
+        report(&outcome.diagnostics, &sources, args.diag.format, false);
         return 1;
     };
     let module_sha = oci::sha256_hex(&module.bytes);
     let sha = match url_sha256(&url, &module.bytes, &module_sha) {
         Ok(s) => s,
-        Err(e) => return fail(&e),
+        Err(e) => return fail_as(args.diag.format, &e),
     };
     let opts = istio::Options {
         attach,
@@ -160,40 +159,25 @@ pub fn istio(args: &IstioArgs) -> u8 {
         module_sha256: module_sha,
         generator: format!("egressc {}", env!("CARGO_PKG_VERSION")),
     };
-    let bundle = match istio::bundle(&compiled, &sources, &opts) {
+    let bundle = match istio::bundle(compiled, &sources, &opts) {
         Ok(b) => b,
-        Err(e) => return fail(&e),
+        Err(e) => return fail_as(args.diag.format, &e),
     };
-    if report(
-        &bundle.diagnostics,
-        &sources,
-        args.error_format,
-        args.deny_warnings,
-    ) {
+    let mut diags = outcome.diagnostics.clone();
+    diags.extend(bundle.diagnostics.iter().cloned());
+    egressc::diag::sort(&mut diags);
+    if report(&diags, &sources, args.diag.format, args.diag.deny_warnings) {
         return 1;
     }
-    if args.wasm_url.is_none() {
+    if args.wasm_url.is_none() && !ui::get().quiet {
         eprintln!(
             "egressc: note: no --wasm-url: the bundle names the placeholder {url}; push the image `egressc package` writes and pass its URL"
         );
     }
     if let Err(e) = files::write_atomic(&args.output, bundle.yaml.as_bytes()) {
-        return fail(&e);
+        return fail_as(args.diag.format, &e);
     }
     0
-}
-
-/// Prints diagnostics like `check` does; returns whether to stop.
-fn report(diags: &[Diagnostic], sources: &Sources, format: ErrorFormat, deny: bool) -> bool {
-    for d in diags {
-        match format {
-            ErrorFormat::Human => eprint!("{}", egressc::diag::render(d, sources)),
-            ErrorFormat::Json => println!("{}", egressc::diag::render_json(d, sources)),
-        }
-    }
-    let errors = diags.iter().filter(|d| d.is_error()).count();
-    let warnings = diags.len() - errors;
-    errors > 0 || (deny && warnings > 0)
 }
 
 /// `egressc posture`.
@@ -211,7 +195,7 @@ pub fn posture(which: PostureArg, format: PostureFormatArg, output: &Path) -> u8
     if let Err(e) = files::write_atomic(output, text.as_bytes()) {
         return fail(&e);
     }
-    if output.as_os_str() != "-" {
+    if output.as_os_str() != "-" && !ui::get().quiet {
         eprintln!(
             "egressc: wrote the {} posture ({}) to {}: {}",
             p.as_str(),

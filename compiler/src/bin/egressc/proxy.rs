@@ -12,13 +12,13 @@ use egress_proxy::{Config, PolicySource, Sink};
 
 use crate::files;
 use crate::run::HostArgs;
+use crate::ui::fail;
 
 /// `egressc proxy`'s flags.
 #[derive(Debug, clap::Args)]
 pub struct ProxyArgs {
-    /// Policy files or directories (*.egress), compiled at start and again whenever one changes.
-    #[arg(long = "policy", required = true, num_args = 1..)]
-    pub policy: Vec<PathBuf>,
+    #[command(flatten)]
+    pub policies: crate::PolicyFiles,
     /// Where to listen.
     #[arg(long, default_value = "127.0.0.1:3128")]
     pub listen: SocketAddr,
@@ -42,11 +42,6 @@ pub struct ProxyArgs {
     pub bypass_filter: bool,
     #[command(flatten)]
     pub host: HostArgs,
-}
-
-fn fail(msg: &str) -> u8 {
-    eprintln!("egressc: error: {msg}");
-    2
 }
 
 fn parse_resolve(s: &str) -> Result<(String, IpAddr), String> {
@@ -89,7 +84,7 @@ pub fn proxy(args: &ProxyArgs) -> u8 {
             Err(e) => return fail(&e),
         }
     }
-    let paths = args.policy.clone();
+    let paths = args.policies.all();
     let watch = match files::expand(&paths) {
         Ok(mut found) => {
             // The directories too, so a new file in one is noticed.

@@ -4,47 +4,113 @@ use std::io::{BufRead as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use egress_table::plugin_config::Layer;
-use egressc::diag::json_text;
-use egressc::emit::{self, Format};
+use egress_table::spec::Protocol;
+use egressc::diag::{Severity, json_text};
+use egressc::emit::{self, Format as Emitted};
 use egressc::{Diagnostic, Sources};
 
 use crate::files;
 use egressc::run::RunResult;
 
 use crate::run::HostArgs;
-use crate::{ErrorFormat, LayerArg, OutFormat, ReportFormat, SimFormat};
+use crate::ui::{self, Format, Style, fail, fail_as, paint};
+use crate::{DiagArgs, Emit, LayerArg};
 
-fn fail(msg: &str) -> u8 {
-    eprintln!("egressc: error: {msg}");
-    2
-}
-
-/// Prints diagnostics; returns whether compilation must stop.
+/// Prints diagnostics; returns whether compilation must stop. Under
+/// `--deny-warnings` a warning is printed as the error it has become; under
+/// `--quiet` only errors are printed.
 pub(crate) fn report(
     diags: &[Diagnostic],
     sources: &Sources,
-    format: ErrorFormat,
+    format: Format,
     deny_warnings: bool,
 ) -> bool {
+    let ui = ui::get();
     let mut stdout = std::io::stdout().lock();
+    let (mut errors, mut warnings, mut denied) = (0usize, 0usize, 0usize);
     for d in diags {
+        let promoted;
+        let d = if deny_warnings && d.severity == Severity::Warning {
+            denied += 1;
+            let mut p = d.clone();
+            p.severity = Severity::Error;
+            let why = "--deny-warnings makes this warning an error";
+            p.note = Some(match p.note.take() {
+                Some(n) => format!("{n}; {why}"),
+                None => why.to_owned(),
+            });
+            promoted = p;
+            &promoted
+        } else {
+            d
+        };
+        if d.is_error() {
+            errors += 1;
+        } else if d.severity == Severity::Warning {
+            warnings += 1;
+        }
+        if ui.quiet && !d.is_error() {
+            continue;
+        }
         match format {
-            ErrorFormat::Human => eprint!("{}", egressc::diag::render(d, sources)),
-            ErrorFormat::Json => {
+            Format::Human => eprint!(
+                "{}",
+                ui::paint_diagnostic(ui.color_err, &egressc::diag::render(d, sources))
+            ),
+            Format::Json => {
                 let _ = writeln!(stdout, "{}", egressc::diag::render_json(d, sources));
             }
         }
     }
-    let errors = diags.iter().filter(|d| d.is_error()).count();
-    let warnings = diags.len() - errors;
-    if format == ErrorFormat::Human && !diags.is_empty() {
+    let printed = if ui.quiet {
+        errors > 0
+    } else {
+        errors + warnings > 0
+    };
+    if format == Format::Human && printed {
         eprintln!(
-            "{errors} error{}, {warnings} warning{}",
+            "{errors} error{}, {warnings} warning{}{}",
             if errors == 1 { "" } else { "s" },
-            if warnings == 1 { "" } else { "s" }
+            if warnings == 1 { "" } else { "s" },
+            match denied {
+                0 => String::new(),
+                n => format!(" ({n} warning{} denied)", if n == 1 { "" } else { "s" }),
+            }
         );
     }
-    errors > 0 || (deny_warnings && warnings > 0)
+    errors > 0
+}
+
+/// Reads and compiles `paths`; the source set and the outcome, or the exit
+/// code when the files cannot be read (2).
+fn read_and_compile(paths: &[PathBuf], diag: &DiagArgs) -> Result<(Sources, egressc::Outcome), u8> {
+    let sources = files::load(paths).map_err(|e| fail_as(diag.format, &e))?;
+    let outcome = egressc::compile_with(
+        &sources,
+        &egressc::Options {
+            allow_empty: diag.allow_empty,
+        },
+    );
+    Ok((sources, outcome))
+}
+
+/// Prints the diagnostics of `outcome` and `extra` together; the compiled
+/// policies, or exit code 1 (errors, or warnings under `--deny-warnings`).
+fn finish(
+    sources: &Sources,
+    outcome: egressc::Outcome,
+    extra: Vec<Diagnostic>,
+    diag: &DiagArgs,
+) -> Result<egressc::Compiled, u8> {
+    let mut diags = outcome.diagnostics;
+    if !extra.is_empty() {
+        diags.extend(extra);
+        egressc::diag::sort(&mut diags);
+    }
+    if report(&diags, sources, diag.format, diag.deny_warnings) {
+        return Err(1);
+    }
+    outcome.compiled.ok_or(1)
 }
 
 /// Reads and compiles `paths`, printing the diagnostics; the exit code when
@@ -52,64 +118,167 @@ pub(crate) fn report(
 /// `--deny-warnings`).
 pub(crate) fn load_and_compile(
     paths: &[PathBuf],
-    format: ErrorFormat,
-    deny_warnings: bool,
-    allow_empty: bool,
+    diag: &DiagArgs,
 ) -> Result<(Sources, egressc::Compiled), u8> {
-    let sources = files::load(paths).map_err(|e| fail(&e))?;
-    let outcome = egressc::compile_with(&sources, &egressc::Options { allow_empty });
-    if report(&outcome.diagnostics, &sources, format, deny_warnings) {
-        return Err(1);
-    }
-    match outcome.compiled {
-        Some(compiled) => Ok((sources, compiled)),
-        None => Err(1),
+    let (sources, outcome) = read_and_compile(paths, diag)?;
+    let compiled = finish(&sources, outcome, Vec::new(), diag)?;
+    Ok((sources, compiled))
+}
+
+pub fn check(paths: &[PathBuf], diag: &DiagArgs) -> u8 {
+    match load_and_compile(paths, diag) {
+        Ok((sources, compiled)) => {
+            if diag.format == Format::Human && !ui::get().quiet {
+                let policies = &compiled.checked.policies;
+                let dests: usize = policies.iter().map(|p| p.dests.len()).sum();
+                let rules: usize = policies
+                    .iter()
+                    .flat_map(|p| &p.dests)
+                    .map(|d| d.rules.len())
+                    .sum();
+                let tests: usize = policies
+                    .iter()
+                    .flat_map(|p| &p.tests)
+                    .map(|t| t.cases.len())
+                    .sum();
+                eprintln!(
+                    "{}: {}, {}, {}, {}, {} in one table",
+                    paint(ui::get().color_err, Style::Good, "ok"),
+                    plural(sources.iter().count(), "file"),
+                    plural(policies.len(), "policy"),
+                    plural(dests, "destination"),
+                    plural(rules, "rule"),
+                    plural(tests, "test case"),
+                );
+            }
+            0
+        }
+        Err(code) => code,
     }
 }
 
-pub fn check(paths: &[PathBuf], format: ErrorFormat, deny_warnings: bool, allow_empty: bool) -> u8 {
-    match load_and_compile(paths, format, deny_warnings, allow_empty) {
-        Ok(_) => 0,
-        Err(code) => code,
+/// `1 policy`, `2 policies`, `3 rules`.
+fn plural(n: usize, what: &str) -> String {
+    match (n, what.strip_suffix('y')) {
+        (1, _) => format!("1 {what}"),
+        (_, Some(stem)) => format!("{n} {stem}ies"),
+        _ => format!("{n} {what}s"),
     }
+}
+
+/// W0504: a plugin configuration for a filter that none of the
+/// destinations reach (an HTTP configuration for tls/tcp-only policies, or
+/// the reverse).
+fn unused_layer(compiled: &egressc::Compiled, layer: Layer) -> Option<Diagnostic> {
+    let dests = || compiled.checked.policies.iter().flat_map(|p| &p.dests);
+    let wanted = |proto: Protocol| match layer {
+        Layer::Http => proto == Protocol::Http,
+        Layer::Network => proto != Protocol::Http,
+    };
+    if dests().any(|d| wanted(d.protocol)) {
+        return None;
+    }
+    let first = dests().next()?;
+    let (this, other, flag, kind) = match layer {
+        Layer::Http => (
+            "the HTTP filter",
+            "the network filter",
+            "network",
+            "NETWORK",
+        ),
+        Layer::Network => ("the network filter", "the HTTP filter", "http", "HTTP"),
+    };
+    Some(
+        Diagnostic::warning(
+            "W0504",
+            first.span,
+            format!(
+                "this plugin configuration is for {this}, but no destination is decided by it"
+            ),
+        )
+        .label(format!(
+            "a `{}` destination: {other} decides it",
+            first.protocol.as_str()
+        ))
+        .help(format!(
+            "write {other}'s configuration with `--layer {flag}` (WasmPlugin type {kind}), or let `egressc istio` write one WasmPlugin per filter the policies need"
+        )),
+    )
 }
 
 pub fn compile(
     paths: &[PathBuf],
     output: &Path,
-    format: OutFormat,
-    layer: LayerArg,
-    error_format: ErrorFormat,
-    deny_warnings: bool,
-    allow_empty: bool,
+    emit: Emit,
+    layer: Option<LayerArg>,
+    diag: &DiagArgs,
 ) -> u8 {
-    let (_, compiled) = match load_and_compile(paths, error_format, deny_warnings, allow_empty) {
+    use std::io::IsTerminal as _;
+    if layer.is_some() && emit != Emit::PluginConfig {
+        return fail_as(
+            diag.format,
+            "--layer applies only to --emit plugin-config: the table (and its dump) holds the rules of both filters",
+        );
+    }
+    if emit == Emit::Table && output.as_os_str() == "-" && std::io::stdout().is_terminal() {
+        return fail_as(
+            diag.format,
+            "the table is binary and standard output is a terminal: write it with -o FILE, pipe it, or see it with --emit dump",
+        );
+    }
+    let layer = match layer {
+        Some(LayerArg::Network) => Layer::Network,
+        Some(LayerArg::Http) | None => Layer::Http,
+    };
+    let (sources, outcome) = match read_and_compile(paths, diag) {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let fmt = match format {
-        OutFormat::Table => Format::Table,
-        OutFormat::Dump => Format::Dump,
-        OutFormat::PluginConfig => Format::PluginConfig(match layer {
-            LayerArg::Http => Layer::Http,
-            LayerArg::Network => Layer::Network,
-        }),
+    let mut extra = Vec::new();
+    if let Some(c) = &outcome.compiled {
+        if emit == Emit::PluginConfig {
+            extra.extend(unused_layer(c, layer));
+        }
+        extra.extend(egressc::outside_table(&c.checked));
+    }
+    let compiled = match finish(&sources, outcome, extra, diag) {
+        Ok(c) => c,
+        Err(code) => return code,
     };
-    let bytes = match emit::emit(&compiled.spec, fmt) {
+    let what = match emit {
+        Emit::Table => Emitted::Table,
+        Emit::Dump => Emitted::Dump,
+        Emit::PluginConfig => Emitted::PluginConfig(layer),
+    };
+    let bytes = match emit::emit(&compiled.spec, what) {
         Ok(b) => b,
-        Err(e) => return fail(&format!("internal error while emitting the table: {}", e.0)),
+        Err(e) => {
+            return fail_as(
+                diag.format,
+                &format!("internal error while emitting the table: {}", e.0),
+            );
+        }
     };
     match files::write_atomic(output, &bytes) {
         Ok(()) => 0,
-        Err(e) => fail(&e),
+        Err(e) => fail_as(diag.format, &e),
     }
 }
 
-pub fn fmt(paths: &[PathBuf], check: bool) -> u8 {
+/// `egressc fmt`: files in place (`--check`: report; `--diff`: show), or
+/// standard input to standard output.
+pub fn fmt(paths: &[PathBuf], check: bool, diff: bool) -> u8 {
+    if paths.is_empty() || paths.iter().any(|p| p.as_os_str() == "-") {
+        if paths.len() > 1 {
+            return fail("`-` (standard input) cannot be formatted together with files");
+        }
+        return fmt_stdin(check, diff);
+    }
     let list = match files::expand(paths) {
         Ok(l) => l,
         Err(e) => return fail(&e),
     };
+    let quiet = ui::get().quiet;
     let mut code = 0;
     for p in list {
         let text = match files::read(&p) {
@@ -119,27 +288,23 @@ pub fn fmt(paths: &[PathBuf], check: bool) -> u8 {
                 continue;
             }
         };
-        match egressc::fmt::format_source(&text) {
-            Err(diags) => {
-                let mut s = Sources::new();
-                s.add(p.display().to_string(), text);
-                report(&diags, &s, ErrorFormat::Human, false);
-                eprintln!(
-                    "egressc: {} was not formatted: fix the errors first",
-                    p.display()
-                );
+        let name = p.display().to_string();
+        match format_or_report(&name, &text) {
+            None => code = code.max(1),
+            Some(out) if out == text => {}
+            Some(out) if diff => {
+                print!("{}", egressc::textdiff::unified(&name, &text, &out));
                 code = code.max(1);
             }
-            Ok(out) if out == text => {}
-            Ok(_) if check => {
-                println!("{} is not formatted", p.display());
+            Some(_) if check => {
+                println!("{name} is not formatted");
                 code = code.max(1);
             }
-            Ok(out) => {
+            Some(out) => {
                 if let Err(e) = files::write_atomic(&p, out.as_bytes()) {
                     code = fail(&e);
-                } else {
-                    println!("formatted {}", p.display());
+                } else if !quiet {
+                    println!("formatted {name}");
                 }
             }
         }
@@ -147,8 +312,51 @@ pub fn fmt(paths: &[PathBuf], check: bool) -> u8 {
     code
 }
 
-fn compile_quiet(paths: &[PathBuf]) -> Result<(Sources, egressc::Compiled), u8> {
-    let sources = files::load(paths).map_err(|e| fail(&e))?;
+/// The formatted text, or `None` after printing why it cannot be formatted.
+fn format_or_report(name: &str, text: &str) -> Option<String> {
+    match egressc::fmt::format_source(text) {
+        Ok(out) => Some(out),
+        Err(diags) => {
+            let mut s = Sources::new();
+            s.add(name.to_owned(), text.to_owned());
+            report(&diags, &s, Format::Human, false);
+            eprintln!("egressc: {name} was not formatted: fix the errors first");
+            None
+        }
+    }
+}
+
+fn fmt_stdin(check: bool, diff: bool) -> u8 {
+    let mut text = String::new();
+    if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut text) {
+        return fail(&format!(
+            "cannot read standard input: {e} (policy files are UTF-8 text)"
+        ));
+    }
+    let Some(out) = format_or_report("<stdin>", &text) else {
+        return 1;
+    };
+    if diff {
+        print!("{}", egressc::textdiff::unified("<stdin>", &text, &out));
+        return u8::from(out != text);
+    }
+    if check {
+        if out != text {
+            println!("<stdin> is not formatted");
+            return 1;
+        }
+        return 0;
+    }
+    match files::write_atomic(Path::new("-"), out.as_bytes()) {
+        Ok(()) => 0,
+        Err(e) => fail(&e),
+    }
+}
+
+/// Compiles for `explain`, `simulate` and `test`: only errors are printed
+/// (in `format`); warnings are `check`'s business.
+fn compile_quiet(paths: &[PathBuf], format: Format) -> Result<(Sources, egressc::Compiled), u8> {
+    let sources = files::load(paths).map_err(|e| fail_as(format, &e))?;
     let outcome = egressc::compile(&sources);
     let errors: Vec<Diagnostic> = outcome
         .diagnostics
@@ -157,7 +365,7 @@ fn compile_quiet(paths: &[PathBuf]) -> Result<(Sources, egressc::Compiled), u8> 
         .cloned()
         .collect();
     if !errors.is_empty() {
-        report(&errors, &sources, ErrorFormat::Human, false);
+        report(&errors, &sources, format, false);
         return Err(1);
     }
     match outcome.compiled {
@@ -169,38 +377,43 @@ fn compile_quiet(paths: &[PathBuf]) -> Result<(Sources, egressc::Compiled), u8> 
 pub fn explain(
     paths: &[PathBuf],
     request: &str,
-    format: ReportFormat,
+    format: Format,
     normalization: egressc::explain::PathNormalization,
+    fail_on_deny: bool,
 ) -> u8 {
-    let (_, compiled) = match compile_quiet(paths) {
+    let (_, compiled) = match compile_quiet(paths, format) {
         Ok(c) => c,
         Err(code) => return code,
     };
     let req = match egressc::sim::parse_line(request) {
         Ok(r) => r,
-        Err(e) => return fail(&format!("--request: {e}")),
+        Err(e) => return fail_as(format, &format!("--request: {e}")),
     };
     match egressc::explain::explain(&compiled.spec, &req, normalization) {
         Ok(e) => {
             match format {
-                ReportFormat::Human => print!("{}", e.render()),
-                ReportFormat::Json => println!("{}", json_text(e.to_json())),
+                Format::Human => print!("{}", e.render()),
+                Format::Json => println!("{}", json_text(e.to_json())),
             }
-            0
+            u8::from(fail_on_deny && !e.enforced.record.allowed())
         }
-        Err(e) => fail(&e),
+        Err(e) => fail_as(format, &e),
     }
 }
 
 /// The table of `compiled`, loaded into both filters of the local host.
-fn runner_for(compiled: &egressc::Compiled, host: &HostArgs) -> Result<egressc::run::Runner, u8> {
-    let table = table_bytes(compiled)?;
-    crate::run::runner(host, &table).map_err(|e| fail(&e))
-}
-
-fn table_bytes(compiled: &egressc::Compiled) -> Result<Vec<u8>, u8> {
-    emit::emit(&compiled.spec, Format::Table)
-        .map_err(|e| fail(&format!("internal error while emitting the table: {}", e.0)))
+fn runner_for(
+    compiled: &egressc::Compiled,
+    host: &HostArgs,
+    format: Format,
+) -> Result<egressc::run::Runner, u8> {
+    let table = emit::emit(&compiled.spec, Emitted::Table).map_err(|e| {
+        fail_as(
+            format,
+            &format!("internal error while emitting the table: {}", e.0),
+        )
+    })?;
+    crate::run::runner(host, &table).map_err(|e| fail_as(format, &e))
 }
 
 fn result_json(r: &RunResult) -> serde_json::Value {
@@ -220,13 +433,13 @@ pub fn simulate(
     host: &HostArgs,
     log: bool,
     metrics: bool,
-    format: SimFormat,
+    format: Format,
 ) -> u8 {
-    let (_, compiled) = match compile_quiet(paths) {
+    let (_, compiled) = match compile_quiet(paths, format) {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let mut runner = match runner_for(&compiled, host) {
+    let mut runner = match runner_for(&compiled, host, format) {
         Ok(r) => r,
         Err(code) => return code,
     };
@@ -235,46 +448,52 @@ pub fn simulate(
     } else {
         match std::fs::File::open(requests) {
             Ok(f) => Box::new(std::io::BufReader::new(f)),
-            Err(e) => return fail(&format!("cannot read {}: {e}", requests.display())),
+            Err(e) => {
+                return fail_as(format, &format!("cannot read {}: {e}", requests.display()));
+            }
         }
     };
     let mut out = std::io::stdout().lock();
     let mut bad_lines = 0;
-    if format == SimFormat::Table {
-        let _ = writeln!(
-            out,
-            "{:>3}  {:<52} {:<8} {:<6} decided by",
-            "#", "request", "decision", "status"
-        );
-    }
-    for (i, line) in input.lines().enumerate() {
+    // The readable table is aligned on its widest request, so it is printed
+    // once every line has run.
+    let mut rows: Vec<Row> = Vec::new();
+    for (i, line) in input.split(b'\n').enumerate() {
         let n = i + 1;
         let line = match line {
             Ok(l) => l,
-            Err(e) => return fail(&format!("{}: line {n}: {e}", requests.display())),
+            Err(e) => return fail_as(format, &format!("{}: line {n}: {e}", requests.display())),
         };
-        let parsed = if line.trim().is_empty() {
-            Err("empty line: expected a JSON request".to_owned())
+        let line = if n == 1 {
+            line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&line)
         } else {
-            egressc::sim::parse_line(&line)
+            &line
+        };
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let parsed = match std::str::from_utf8(line) {
+            Err(e) => Err(format!(
+                "not UTF-8 (byte {}): a request is a line of JSON text",
+                e.valid_up_to()
+            )),
+            Ok(l) if l.trim().is_empty() => Err("empty line: expected a JSON request".to_owned()),
+            Ok(l) => egressc::sim::parse_line(l),
         };
         let result = parsed.and_then(|req| runner.run(&req).map(|r| (req, r)));
-        match (&result, format) {
-            (Err(e), SimFormat::Json) => {
+        match (result, format) {
+            (Err(e), Format::Json) => {
                 bad_lines += 1;
-                eprintln!("{}:{n}: error: {e}", requests.display());
                 let _ = writeln!(
                     out,
                     "{}",
                     json_text(serde_json::json!({"line": n, "error": e}))
                 );
             }
-            (Err(e), SimFormat::Table) => {
+            (Err(e), Format::Human) => {
                 bad_lines += 1;
-                let _ = writeln!(out, "{n:>3}  error: {e}");
+                rows.push(Row::Error(n, e));
             }
-            (Ok((req, r)), SimFormat::Json) => {
-                let mut v = result_json(r);
+            (Ok((req, r)), Format::Json) => {
+                let mut v = result_json(&r);
                 if let Some(o) = v.as_object_mut() {
                     o.insert("line".into(), n.into());
                     o.insert("request".into(), req.describe().into());
@@ -291,7 +510,7 @@ pub fn simulate(
                 }
                 let _ = writeln!(out, "{}", json_text(v));
             }
-            (Ok((req, r)), SimFormat::Table) => {
+            (Ok((req, r)), Format::Human) => {
                 let status = r.status.map_or_else(
                     || {
                         if !r.record.allowed() {
@@ -302,31 +521,36 @@ pub fn simulate(
                     },
                     |s| s.to_string(),
                 );
-                let _ = writeln!(
-                    out,
-                    "{n:>3}  {:<52} {:<8} {:<6} {}",
-                    req.describe(),
-                    r.record.decision.as_str(),
+                rows.push(Row::Decided {
+                    n,
+                    request: req.describe(),
+                    decision: r.record.decision.as_str(),
                     status,
-                    decided_by(r)
-                );
-                if log {
-                    for l in &r.logs {
-                        let _ = writeln!(out, "{:>5}log [{}] {}", "", l.level, l.message);
-                    }
-                }
+                    by: decided_by(&r),
+                    logs: if log {
+                        r.logs
+                            .iter()
+                            .map(|l| format!("[{}] {}", l.level, l.message))
+                            .collect()
+                    } else {
+                        Vec::new()
+                    },
+                });
             }
         }
+    }
+    if format == Format::Human {
+        print_rows(&mut out, &rows);
     }
     if metrics {
         let m = runner.metrics();
         match format {
-            SimFormat::Json => {
+            Format::Json => {
                 let m: serde_json::Map<String, serde_json::Value> =
                     m.into_iter().map(|(k, v)| (k, v.into())).collect();
                 let _ = writeln!(out, "{}", json_text(serde_json::json!({"metrics": m})));
             }
-            SimFormat::Table => {
+            Format::Human => {
                 let _ = writeln!(out, "\nmetrics:");
                 for (k, v) in m.into_iter().filter(|(_, v)| *v > 0) {
                     let _ = writeln!(out, "  {k} = {v}");
@@ -337,15 +561,72 @@ pub fn simulate(
     if bad_lines > 0 { 1 } else { 0 }
 }
 
-pub fn test(paths: &[PathBuf], host: &HostArgs, format: ReportFormat) -> u8 {
+/// A line of `simulate`'s readable table.
+enum Row {
+    /// A request and its decision.
+    Decided {
+        n: usize,
+        request: String,
+        decision: &'static str,
+        status: String,
+        by: String,
+        logs: Vec<String>,
+    },
+    /// A line that could not run.
+    Error(usize, String),
+}
+
+fn print_rows(out: &mut impl std::io::Write, rows: &[Row]) {
+    let width = rows
+        .iter()
+        .filter_map(|r| match r {
+            Row::Decided { request, .. } => Some(request.chars().count()),
+            Row::Error(..) => None,
+        })
+        .max()
+        .unwrap_or(0)
+        .max("request".len());
+    let _ = writeln!(
+        out,
+        "{:>3}  {:<width$}  {:<8} {:<6} decided by",
+        "#", "request", "decision", "status"
+    );
+    for r in rows {
+        match r {
+            Row::Decided {
+                n,
+                request,
+                decision,
+                status,
+                by,
+                logs,
+            } => {
+                let _ = writeln!(
+                    out,
+                    "{n:>3}  {request:<width$}  {decision:<8} {status:<6} {by}"
+                );
+                for l in logs {
+                    let _ = writeln!(out, "{:>5}log {l}", "");
+                }
+            }
+            Row::Error(n, e) => {
+                let _ = writeln!(out, "{n:>3}  error: {e}");
+            }
+        }
+    }
+}
+
+pub fn test(paths: &[PathBuf], host: &HostArgs, format: Format) -> u8 {
     let list = match files::expand(paths) {
         Ok(l) => l,
-        Err(e) => return fail(&e),
+        Err(e) => return fail_as(format, &e),
     };
+    let ui = ui::get();
+    let human = format == Format::Human;
     let (mut passed, mut failed, mut files_failed) = (0usize, 0usize, 0usize);
     let mut out = std::io::stdout().lock();
     for path in &list {
-        let (sources, compiled) = match compile_quiet(std::slice::from_ref(path)) {
+        let (sources, compiled) = match compile_quiet(std::slice::from_ref(path), format) {
             Ok(c) => c,
             Err(2) => return 2,
             Err(_) => {
@@ -361,22 +642,22 @@ pub fn test(paths: &[PathBuf], host: &HostArgs, format: ReportFormat) -> u8 {
             .map(|t| t.cases.len())
             .sum();
         if cases == 0 {
-            if format == ReportFormat::Human {
+            if human && !ui.quiet {
                 let _ = writeln!(out, "{}: no tests", path.display());
             }
             continue;
         }
-        let mut runner = match runner_for(&compiled, host) {
+        let mut runner = match runner_for(&compiled, host, format) {
             Ok(r) => r,
             Err(code) => return code,
         };
-        if format == ReportFormat::Human {
+        if human && !ui.quiet {
             let _ = writeln!(out, "{}", path.display());
         }
         let file = sources.iter().next().map(|(_, f)| f);
         for p in &compiled.checked.policies {
             for t in &p.tests {
-                if format == ReportFormat::Human {
+                if human && !ui.quiet {
                     let _ = writeln!(out, "  test \"{}\" (policy {})", t.name, p.name);
                 }
                 for c in &t.cases {
@@ -401,17 +682,31 @@ pub fn test(paths: &[PathBuf], host: &HostArgs, format: ReportFormat) -> u8 {
                         failed += 1
                     }
                     match format {
-                        ReportFormat::Human if ok => {
-                            let _ = writeln!(out, "    ok    {} => {}", c.request.describe(), got);
+                        Format::Human if ok => {
+                            if !ui.quiet {
+                                let _ = writeln!(
+                                    out,
+                                    "    {}    {} => {}",
+                                    paint(ui.color_out, Style::Good, "ok"),
+                                    c.request.describe(),
+                                    got
+                                );
+                            }
                         }
-                        ReportFormat::Human => {
+                        Format::Human => {
+                            // Under --quiet no file header precedes it.
+                            let what = if ui.quiet {
+                                format!("{}:{line}: {}", path.display(), c.request.describe())
+                            } else {
+                                format!("{} (line {line})", c.request.describe())
+                            };
                             let _ = writeln!(
                                 out,
-                                "    FAIL  {} (line {line})\n          expected {expected}\n          got      {got}",
-                                c.request.describe()
+                                "    {}  {what}\n          expected {expected}\n          got      {got}",
+                                paint(ui.color_out, Style::Error, "FAIL"),
                             );
                         }
-                        ReportFormat::Json => {
+                        Format::Json => {
                             let mut v = serde_json::json!({
                                 "file": path.display().to_string(), "line": line, "policy": p.name, "test": t.name,
                                 "request": c.request.describe(), "expected": expected, "passed": ok,
@@ -429,7 +724,8 @@ pub fn test(paths: &[PathBuf], host: &HostArgs, format: ReportFormat) -> u8 {
         }
     }
     match format {
-        ReportFormat::Human => {
+        Format::Human if ui.quiet && failed == 0 && files_failed == 0 => {}
+        Format::Human => {
             let _ = writeln!(
                 out,
                 "\n{passed} passed, {failed} failed{}",
@@ -440,7 +736,7 @@ pub fn test(paths: &[PathBuf], host: &HostArgs, format: ReportFormat) -> u8 {
                 }
             );
         }
-        ReportFormat::Json => {
+        Format::Json => {
             let _ = writeln!(
                 out,
                 "{}",
@@ -468,6 +764,10 @@ fn decided_by(r: &RunResult) -> String {
         (None, Some(p)) if r.record.reason == "default" => {
             format!("by the default of policy {p}")
         }
+        (None, None) if r.record.reason == "no-enforced-policy" => {
+            "because no enforcing policy names it".to_owned()
+        }
+        _ if r.record.allowed() => format!("({})", r.record.reason),
         _ => format!("refused: {}", r.record.reason),
     };
     if let Some(a) = &r.audit {
