@@ -31,6 +31,10 @@
     reason = "test helpers: a failed unwrap or index is a failed test"
 )]
 
+/// Large policies (issue 12): the lints stay near linear.
+#[path = "diagnostics/scale.rs"]
+mod scale;
+
 use std::collections::BTreeSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
