@@ -154,7 +154,12 @@ type WildcardGroup<'a> = (usize, crate::source::FileId, Vec<(&'a HostPattern, Sp
 
 /// W0404: an exact host also matched by a wildcard (across policies of the
 /// same mode; `broken` policies left out).
-fn lint_wildcards(c: &Checked, broken: &[bool], diags: &mut Vec<Diagnostic>) {
+/// A host target with its destination, its policy's mode and its span.
+type HostAt<'a> = (&'a HostPattern, &'a CDest, Mode, Span);
+
+/// The host targets of the policies that are not `broken`, in order: the
+/// exact ones and the wildcards.
+fn host_targets<'a>(c: &'a Checked, broken: &[bool]) -> (Vec<HostAt<'a>>, Vec<HostAt<'a>>) {
     let mut exact = Vec::new();
     let mut wild = Vec::new();
     for p in c
@@ -176,6 +181,11 @@ fn lint_wildcards(c: &Checked, broken: &[bool], diags: &mut Vec<Diagnostic>) {
             }
         }
     }
+    (exact, wild)
+}
+
+fn lint_wildcards(c: &Checked, broken: &[bool], diags: &mut Vec<Diagnostic>) {
+    let (exact, wild) = host_targets(c, broken);
     // The wildcards by mode, protocol, kind and the name after the
     // wildcard, each list in order.
     let mut index: HashMap<(Mode, Protocol, HostKind, &str), Vec<usize>> = HashMap::new();
@@ -955,27 +965,7 @@ mod tests {
     /// W0404's groups (wildcard, file, entries), each exact host compared
     /// with every wildcard.
     fn wildcard_groups_pairwise(c: &Checked, broken: &[bool]) -> Vec<Diagnostic> {
-        let mut exact = Vec::new();
-        let mut wild = Vec::new();
-        for p in c
-            .policies
-            .iter()
-            .zip(broken)
-            .filter(|(_, b)| !**b)
-            .map(|(p, _)| p)
-        {
-            for d in &p.dests {
-                for t in &d.targets {
-                    if let Target::Host(h) = &t.value {
-                        if h.kind == HostKind::Exact {
-                            exact.push((h, d, p.mode, t.span))
-                        } else {
-                            wild.push((h, d, p.mode, t.span))
-                        }
-                    }
-                }
-            }
-        }
+        let (exact, wild) = host_targets(c, broken);
         let mut groups: Vec<WildcardGroup<'_>> = Vec::new();
         for (h, d, mode, span) in &exact {
             let Some(wi) = wild.iter().position(|(w, wd, wmode, _)| {

@@ -14,21 +14,6 @@ mod common;
 use common::*;
 use egress_host::{Action, Connection, HttpCallResponse, HttpRequest, PeerType, UpstreamResponse};
 
-fn header<'a>(h: &'a [(Vec<u8>, Vec<u8>)], name: &str) -> Option<&'a str> {
-    h.iter()
-        .find(|(k, _)| k == name.as_bytes())
-        .map(|(_, v)| std::str::from_utf8(v).unwrap())
-}
-
-/// The callbacks of context `ctx` in order (the probe logs "args" or
-/// "called" for each).
-fn callbacks(r: &Recs, ctx: u32) -> Vec<String> {
-    r.0.iter()
-        .filter(|x| x.ctx == ctx && (x.name == "args" || x.name == "called" || x.name == "peer"))
-        .map(|x| x.phase.clone())
-        .collect()
-}
-
 #[test]
 fn http_stream_in_envoy_order() {
     for t in TARGETS {

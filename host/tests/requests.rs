@@ -15,20 +15,6 @@ mod common;
 use common::*;
 use egress_host::{ClientRequest, Decision, Headers, HttpOutcome, StreamId, Vm};
 
-fn header<'a>(h: &'a [(Vec<u8>, Vec<u8>)], name: &str) -> Option<&'a str> {
-    h.iter()
-        .find(|(k, _)| k == name.as_bytes())
-        .map(|(_, v)| std::str::from_utf8(v).unwrap())
-}
-
-/// The callbacks of context `ctx` in order.
-fn callbacks(r: &Recs, ctx: u32) -> Vec<String> {
-    r.0.iter()
-        .filter(|x| x.ctx == ctx && (x.name == "args" || x.name == "called" || x.name == "peer"))
-        .map(|x| x.phase.clone())
-        .collect()
-}
-
 /// `method http://a.example/x?y` with `x-probe-action: action`, as a
 /// forward proxy receives it (absolute form, a Host header).
 fn request(vm: &mut Vm, method: &str, action: &str) -> Decision {

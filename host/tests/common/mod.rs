@@ -160,3 +160,19 @@ pub fn pairs(v: &[(&str, &str)]) -> Vec<(Vec<u8>, Vec<u8>)> {
         .map(|(k, val)| (k.as_bytes().to_vec(), val.as_bytes().to_vec()))
         .collect()
 }
+
+/// The value of header `name` in `h`, as text.
+pub fn header<'a>(h: &'a [(Vec<u8>, Vec<u8>)], name: &str) -> Option<&'a str> {
+    h.iter()
+        .find(|(k, _)| k == name.as_bytes())
+        .map(|(_, v)| std::str::from_utf8(v).unwrap())
+}
+
+/// The callbacks of context `ctx` in order (the probe logs "args" or
+/// "called" for each).
+pub fn callbacks(r: &Recs, ctx: u32) -> Vec<String> {
+    r.0.iter()
+        .filter(|x| x.ctx == ctx && (x.name == "args" || x.name == "called" || x.name == "peer"))
+        .map(|x| x.phase.clone())
+        .collect()
+}
