@@ -8,9 +8,9 @@
 #
 # Two phases: saturated (every connection sends its next request as soon as
 # the last is answered: requests/s, and latency that is mostly queueing),
-# then paced (each connection waits LOADTEST_PACED_DELAY_MS between
-# requests, well below saturation: latency is the time one request takes
-# through the proxy, which is what a client notices).
+# then paced (each connection waits a random 0 to 2 × LOADTEST_PACED_DELAY_MS
+# between requests, well below saturation: latency is the time one request
+# takes through the proxy, which is what a client notices).
 #
 # LOADTEST_DURATION (default 10s), LOADTEST_CONNECTIONS (32),
 # LOADTEST_THREADS (wrk threads, 1), LOADTEST_PACED_DELAY_MS (10),
@@ -129,7 +129,10 @@ done = function(summary, latency, requests)
 end
 EOF
 
-{ cat "$tmp/proxy.lua"; echo "delay = function() return $PACED_DELAY_MS end"; } >"$tmp/paced.lua"
+# Each connection waits a random time (uniform, mean PACED_DELAY_MS) before
+# its next request, so the connections drift apart instead of sending in
+# bursts of CONNS requests that would queue behind each other.
+{ cat "$tmp/proxy.lua"; echo "delay = function() return math.random(0, 2 * $PACED_DELAY_MS) end"; } >"$tmp/paced.lua"
 
 run() {
     local port=$1 script=$2
@@ -150,5 +153,5 @@ table() {
 echo "== saturated: wrk -t$THREADS -c$CONNS -d$DURATION through each proxy to a local upstream ($(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'))"
 table proxy.lua
 echo
-echo "== paced: the same, each connection waiting ${PACED_DELAY_MS} ms between requests (at most $((CONNS * 1000 / PACED_DELAY_MS)) req/s offered)"
+echo "== paced: the same, each connection waiting 0-$((2 * PACED_DELAY_MS)) ms (mean ${PACED_DELAY_MS}) between requests (at most about $((CONNS * 1000 / PACED_DELAY_MS)) req/s offered)"
 table paced.lua
