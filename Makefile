@@ -59,8 +59,13 @@ policy-tests: wasm
 
 test: lint unit policy-tests
 
+# Both benches: benches/filter.rs (the httpbin policy through the .wasm) and
+# benches/scale.rs (10 to 100,000 generated hosts: native, .wasm, naive and
+# Cedar decisions, compile time, table size; docs/performance.md). A few
+# minutes; EGRESS_BENCH_QUICK=1 for a fast pass.
 bench: build
 	$(CARGO) bench -p egress-tests
+	@echo "results: bench/results.json"
 
 # Squid, `egressc proxy` and `egressc proxy --bypass-filter` under wrk on
 # loopback (needs squid and wrk: apt-get install squid wrk); prints the table

@@ -1,7 +1,8 @@
 //! The request-oriented API a forward proxy uses (`Vm::http_request`,
 //! `Vm::http_request_headers`, `Vm::http_respond`): the same callbacks in
 //! the same order as a whole stream, with the response given by the caller
-//! instead of the simulated upstream.
+//! instead of the simulated upstream; and the guest-call timing benchmarks
+//! use.
 
 #![allow(
     clippy::unwrap_used,
@@ -159,5 +160,25 @@ fn whole_streams_still_work_in_between() {
         let out = vm.http(&act("local")).unwrap();
         assert_eq!(out.status, 403, "{t}");
         assert!(vm.in_flight().is_empty(), "{t}");
+    }
+}
+
+/// `Vm::set_guest_timing`: the durations of `proxy_on_context_create` and
+/// `proxy_on_request_headers`, measured apart, for benchmarks.
+#[test]
+fn guest_calls_are_timed_only_when_asked() {
+    for t in TARGETS {
+        let mut vm = probe_vm(t, "");
+        vm.http(&egress_host::HttpRequest::new("GET", "a.example", "/"))
+            .unwrap();
+        assert_eq!(vm.guest_times(), None, "{t}: off by default");
+        vm.set_guest_timing(true);
+        vm.http(&egress_host::HttpRequest::new("GET", "a.example", "/"))
+            .unwrap();
+        let g = vm.guest_times().unwrap();
+        assert!(g.context_create > std::time::Duration::ZERO, "{t}: {g:?}");
+        assert!(g.request_headers > std::time::Duration::ZERO, "{t}: {g:?}");
+        vm.set_guest_timing(false);
+        assert_eq!(vm.guest_times(), None, "{t}");
     }
 }

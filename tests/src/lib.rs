@@ -2,6 +2,10 @@
 //! the real filter `.wasm` into the local proxy-wasm host, configure it as
 //! the HTTP or network filter, and send requests through it.
 
+#[path = "gen.rs"]
+pub mod generate;
+pub mod scale;
+
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
