@@ -109,6 +109,20 @@ fn lint_policy(p: &CPolicy, broken: bool, diags: &mut Vec<Diagnostic>) {
     lint_duplicate_hosts(p, diags);
 }
 
+/// W0403 at `again` for host `h`, first listed at `first` (in the same
+/// destination when `same_dest`).
+fn listed_twice(h: &HostPattern, again: Span, first: Span, same_dest: bool) -> Diagnostic {
+    let help = if same_dest {
+        "remove the second one"
+    } else {
+        "the rules of both destinations apply; merge them into one destination"
+    };
+    Diagnostic::warning("W0403", again, format!("host \"{h}\" is listed twice"))
+        .label("again here")
+        .with_label(first, "first here")
+        .help(help)
+}
+
 /// W0403: the same host twice within a policy (same protocol, overlapping
 /// ports).
 fn lint_duplicate_hosts(p: &CPolicy, diags: &mut Vec<Diagnostic>) {
@@ -125,21 +139,7 @@ fn lint_duplicate_hosts(p: &CPolicy, diags: &mut Vec<Diagnostic>) {
                     .find(|(ports, _, _)| overlap(ports, &d.ports))
                     .map(|&(_, prev, j)| (prev, j));
                 if let Some((prev, j)) = first {
-                    let help = if j == i {
-                        "remove the second one"
-                    } else {
-                        "the rules of both destinations apply; merge them into one destination"
-                    };
-                    diags.push(
-                        Diagnostic::warning(
-                            "W0403",
-                            t.span,
-                            format!("host \"{h}\" is listed twice"),
-                        )
-                        .label("again here")
-                        .with_label(prev, "first here")
-                        .help(help),
-                    );
+                    diags.push(listed_twice(h, t.span, prev, j == i));
                 } else {
                     kept.push((&d.ports, t.span, i));
                 }
@@ -939,21 +939,7 @@ mod tests {
                     if let Some((_, _, _, prev, j)) = seen.iter().find(|(h2, pr, ports, _, _)| {
                         *h2 == h && *pr == d.protocol && overlap(ports, &d.ports)
                     }) {
-                        let help = if *j == i {
-                            "remove the second one"
-                        } else {
-                            "the rules of both destinations apply; merge them into one destination"
-                        };
-                        diags.push(
-                            Diagnostic::warning(
-                                "W0403",
-                                t.span,
-                                format!("host \"{h}\" is listed twice"),
-                            )
-                            .label("again here")
-                            .with_label(*prev, "first here")
-                            .help(help),
-                        );
+                        diags.push(listed_twice(h, t.span, *prev, *j == i));
                     } else {
                         seen.push((h, d.protocol, &d.ports, t.span, i));
                     }

@@ -87,7 +87,9 @@ pub(super) fn k8s_service(
                 object("v1", "Service")
                     .with(
                         "spec",
-                        Node::map().with("clusterIP", "None").with("ports", service_ports),
+                        Node::map()
+                            .with("clusterIP", "None")
+                            .with("ports", service_ports.clone()),
                     ),
             );
             let addresses: Vec<Node> = d
@@ -108,20 +110,11 @@ pub(super) fn k8s_service(
                 ],
                 object("v1", "Endpoints").with(
                     "subsets",
-                    vec![
-                        Node::map().with("addresses", addresses).with(
-                            "ports",
-                            ports
-                                .iter()
-                                .map(|&n| {
-                                    Node::map()
-                                        .with("name", port_name(n))
-                                        .with("protocol", "TCP")
-                                        .with("port", n)
-                                })
-                                .collect::<Vec<_>>(),
-                        ),
-                    ],
+                    vec![Node::map().with("addresses", addresses).with(
+                        "ports",
+                        // Endpoints ports are named and numbered as the Service's.
+                        service_ports,
+                    )],
                 ),
             );
         }

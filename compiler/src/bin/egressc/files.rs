@@ -36,17 +36,21 @@ pub fn load(paths: &[PathBuf]) -> Result<Sources, String> {
     }
     for p in expand(paths)? {
         if p.as_os_str() == "-" {
-            let mut text = String::new();
-            std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut text).map_err(
-                |e| format!("cannot read standard input: {e} (policy files are UTF-8 text)"),
-            )?;
-            sources.add("<stdin>".to_owned(), text);
+            sources.add("<stdin>".to_owned(), read_stdin()?);
             continue;
         }
         let text = read(&p)?;
         sources.add(p.display().to_string(), text);
     }
     Ok(sources)
+}
+
+/// Reads standard input (a policy, as UTF-8 text) with a clear error.
+pub fn read_stdin() -> Result<String, String> {
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut text)
+        .map_err(|e| format!("cannot read standard input: {e} (policy files are UTF-8 text)"))?;
+    Ok(text)
 }
 
 /// Reads a UTF-8 file with a clear error.

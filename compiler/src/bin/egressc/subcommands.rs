@@ -327,12 +327,10 @@ fn format_or_report(name: &str, text: &str) -> Option<String> {
 }
 
 fn fmt_stdin(check: bool, diff: bool) -> u8 {
-    let mut text = String::new();
-    if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut text) {
-        return fail(&format!(
-            "cannot read standard input: {e} (policy files are UTF-8 text)"
-        ));
-    }
+    let text = match files::read_stdin() {
+        Ok(t) => t,
+        Err(e) => return fail(&e),
+    };
     let Some(out) = format_or_report("<stdin>", &text) else {
         return 1;
     };
