@@ -4,7 +4,7 @@
 CARGO ?= cargo
 EGRESSC := target/native/egressc
 
-.PHONY: all setup wasm build install demo test lint unit e2e policy-tests bench fuzz fmt clean loadtest
+.PHONY: all setup wasm build install demo test lint unit e2e policy-tests bench plots fuzz fmt clean loadtest
 
 # The property tests in `make test` run from a fixed seed, so a CI run is
 # reproducible and a landing never depends on luck; `make fuzz` explores
@@ -66,6 +66,11 @@ test: lint unit policy-tests
 bench: build
 	$(CARGO) bench -p egress-tests
 	@echo "results: bench/results.json"
+
+# docs/scale-decisions.png and docs/scale-sizes.png drawn again from
+# bench/results.json, without measuring anything.
+plots:
+	EGRESS_BENCH_REPLOT=1 $(CARGO) bench -p egress-tests --bench scale
 
 # Squid, `egressc proxy` and `egressc proxy --bypass-filter` under wrk on
 # loopback (needs squid and wrk: apt-get install squid wrk); prints the table

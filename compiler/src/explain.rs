@@ -242,7 +242,7 @@ pub fn explain(
             .map(|(i, o)| {
                 let spec_rule = rules.get(*i as usize);
                 Considered {
-                    rule: table.rule_id(*i).to_owned(),
+                    rule: table.rule_id(*i).to_string(),
                     line: table.rule_line(*i),
                     text: spec_rule.map(|r| rule_text(r)).unwrap_or_default(),
                     miss: match (o, spec_rule, &d.request) {

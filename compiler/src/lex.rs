@@ -118,7 +118,13 @@ pub fn lex(file: FileId, text: &str) -> Lexed {
     let mut lx = Lexer {
         file,
         text,
-        chars: text.char_indices().collect(),
+        // An ASCII file (the usual case) is indexed by byte: the table of
+        // characters and their offsets would take 16 bytes a byte.
+        chars: if text.is_ascii() {
+            None
+        } else {
+            Some(text.char_indices().collect())
+        },
         i: 0,
         newline: true,
         line_has_token: false,
@@ -142,8 +148,10 @@ pub fn lex(file: FileId, text: &str) -> Lexed {
 struct Lexer<'t> {
     file: FileId,
     text: &'t str,
-    chars: Vec<(usize, char)>,
-    /// The next character (an index into `chars`).
+    /// The characters with their byte offsets; `None` when the text is
+    /// ASCII, where character `i` is byte `i`.
+    chars: Option<Vec<(usize, char)>>,
+    /// The next character (an index into `chars`, or the text's bytes).
     i: usize,
     /// Whether a newline came since the last token.
     newline: bool,
@@ -154,12 +162,18 @@ struct Lexer<'t> {
 
 impl Lexer<'_> {
     fn at(&self, i: usize) -> Option<char> {
-        self.chars.get(i).map(|&(_, c)| c)
+        match &self.chars {
+            None => self.text.as_bytes().get(i).map(|&b| char::from(b)),
+            Some(chars) => chars.get(i).map(|&(_, c)| c),
+        }
     }
 
     /// The byte offset of character `i` (the text's length past the end).
     fn off(&self, i: usize) -> usize {
-        self.chars.get(i).map_or(self.text.len(), |&(o, _)| o)
+        match &self.chars {
+            None => i.min(self.text.len()),
+            Some(chars) => chars.get(i).map_or(self.text.len(), |&(o, _)| o),
+        }
     }
 
     fn slice(&self, a: usize, b: usize) -> String {

@@ -29,6 +29,7 @@ pub mod diag;
 pub mod emit;
 pub mod explain;
 pub mod fmt;
+mod hash;
 pub mod import;
 pub mod istio;
 pub mod lex;

@@ -2,7 +2,7 @@
 //! something, but probably not what the author intended.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{BinaryHeap, HashMap};
 
 use egress_table::spec::{
     Action, HeaderSpec, HostKind, HostPattern, MethodSet, Mode, PortRange, Protocol, SourceSpec,
@@ -11,6 +11,7 @@ use egress_table::spec::{
 
 use crate::check::{CDest, CPath, CPolicy, CRule, Checked};
 use crate::diag::Diagnostic;
+use crate::hash::{FastMap, FastSet};
 use crate::source::Span;
 
 /// Where the errors in `diags` start, by file, sorted: for [`has_error`].
@@ -129,7 +130,7 @@ fn lint_duplicate_hosts(p: &CPolicy, diags: &mut Vec<Diagnostic>) {
     // The first listing of each host and protocol, in the order seen; a
     // listing is kept only when its ports overlap none kept before it.
     type Kept<'a> = Vec<(&'a [PortRange], Span, usize)>;
-    let mut seen: HashMap<(&HostPattern, Protocol), Kept<'_>> = HashMap::new();
+    let mut seen: FastMap<(&HostPattern, Protocol), Kept<'_>> = FastMap::default();
     for (i, d) in p.dests.iter().enumerate() {
         for t in &d.targets {
             if let Target::Host(h) = &t.value {
@@ -188,7 +189,7 @@ fn lint_wildcards(c: &Checked, broken: &[bool], diags: &mut Vec<Diagnostic>) {
     let (exact, wild) = host_targets(c, broken);
     // The wildcards by mode, protocol, kind and the name after the
     // wildcard, each list in order.
-    let mut index: HashMap<(Mode, Protocol, HostKind, &str), Vec<usize>> = HashMap::new();
+    let mut index: FastMap<(Mode, Protocol, HostKind, &str), Vec<usize>> = FastMap::default();
     for (wi, (w, wd, wmode, _)) in wild.iter().enumerate() {
         index
             .entry((*wmode, wd.protocol, w.kind, w.name.as_str()))
@@ -197,8 +198,8 @@ fn lint_wildcards(c: &Checked, broken: &[bool], diags: &mut Vec<Diagnostic>) {
     }
     // One warning per wildcard and file of swallowed entries, listing them.
     let mut groups: Vec<WildcardGroup<'_>> = Vec::new();
-    let mut group_of: HashMap<(usize, crate::source::FileId), usize> = HashMap::new();
-    let mut listed: Vec<HashSet<&HostPattern>> = Vec::new();
+    let mut group_of: FastMap<(usize, crate::source::FileId), usize> = FastMap::default();
+    let mut listed: Vec<FastSet<&HostPattern>> = Vec::new();
     for (h, d, mode, span) in &exact {
         // The first wildcard over `h`: only those whose name is what
         // follows the first label of `h` (`*.`), or any of its suffixes
@@ -240,7 +241,7 @@ fn lint_wildcards(c: &Checked, broken: &[bool], diags: &mut Vec<Diagnostic>) {
             }
             None => {
                 group_of.insert((wi, span.file), groups.len());
-                listed.push(HashSet::from([*h]));
+                listed.push(FastSet::from_iter([*h]));
                 groups.push((wi, span.file, vec![(h, *span)]));
             }
         }
@@ -459,9 +460,48 @@ fn lint_dest(d: &CDest, diags: &mut Vec<Diagnostic>) {
 /// rule, so it shadows only another `otherwise deny`), and for an allow the
 /// first deny (`otherwise deny` aside) that subsumes it (W0402).
 ///
-/// The rules are indexed ([`RuleIndex`]) rather than compared pairwise: a
-/// destination may have tens of thousands.
+/// The rules of a large destination are indexed ([`RuleIndex`]) rather
+/// than compared pairwise: a destination may have tens of thousands; a
+/// small one is compared pairwise, which is cheaper than its indexes.
 fn overlaps(rules: &[CRule]) -> Vec<(usize, Option<usize>, Option<usize>)> {
+    if rules.len() <= SMALL_DEST {
+        overlaps_pairwise(rules)
+    } else {
+        overlaps_indexed(rules)
+    }
+}
+
+/// Up to this many rules in a destination, [`overlaps`] compares every pair
+/// of rules: fewer comparisons than it takes to build the indexes.
+const SMALL_DEST: usize = 32;
+
+/// [`overlaps`], every pair of rules compared.
+fn overlaps_pairwise(rules: &[CRule]) -> Vec<(usize, Option<usize>, Option<usize>)> {
+    let mut out = Vec::new();
+    for (j, later) in rules.iter().enumerate() {
+        let shadowing = rules.iter().take(j).position(|earlier| {
+            if earlier.fallback || later.fallback {
+                earlier.fallback && later.fallback
+            } else {
+                earlier.action == later.action && subsumes(earlier, later)
+            }
+        });
+        let deny = if later.action == Action::Allow {
+            rules
+                .iter()
+                .position(|r| r.action == Action::Deny && !r.fallback && subsumes(r, later))
+        } else {
+            None
+        };
+        if shadowing.is_some() || deny.is_some() {
+            out.push((j, shadowing, deny));
+        }
+    }
+    out
+}
+
+/// [`overlaps`], the rules indexed ([`RuleIndex`]).
+fn overlaps_indexed(rules: &[CRule]) -> Vec<(usize, Option<usize>, Option<usize>)> {
     let allows = RuleIndex::new(rules, |r| r.action == Action::Allow && !r.fallback);
     let denies = RuleIndex::new(rules, |r| r.action == Action::Deny && !r.fallback);
     let first_fallback = rules.iter().position(|r| r.fallback);
@@ -523,7 +563,7 @@ enum Part<K> {
 }
 
 /// Rule indices, each list in ascending order, by key.
-type Lists<K> = HashMap<K, Vec<usize>>;
+type Lists<K> = FastMap<K, Vec<usize>>;
 
 /// Adds `i` to the list of `k` once (a rule may name a key twice).
 fn add_to<K: std::hash::Hash + Eq>(lists: &mut Lists<K>, k: K, i: usize) {
@@ -571,14 +611,14 @@ impl<'a> RuleIndex<'a> {
     fn new(rules: &'a [CRule], keep: impl Fn(&CRule) -> bool) -> Self {
         let mut x = RuleIndex {
             rules,
-            methods: HashMap::new(),
-            conditions: HashMap::new(),
+            methods: FastMap::default(),
+            conditions: FastMap::default(),
             prefix_lens: Vec::new(),
-            headers: HashMap::new(),
-            except_paths: HashMap::new(),
-            except_sources: HashMap::new(),
+            headers: FastMap::default(),
+            except_paths: FastMap::default(),
+            except_sources: FastMap::default(),
         };
-        let mut lens = HashSet::new();
+        let mut lens = FastSet::default();
         for (i, r) in rules.iter().enumerate().filter(|(_, r)| keep(r)) {
             add_to(&mut x.methods, r.methods.0, i);
             let mut paths: Vec<Part<PathKey<'a>>> = r
@@ -753,26 +793,27 @@ fn subsumes(a: &CRule, b: &CRule) -> bool {
     // the CONNECT another rule may name.
     let connect_gap = a.action == Action::Allow && a.methods.is_open() && names_connect(b.methods);
     let methods = !connect_gap && a.methods.0 & b.methods.0 == b.methods.0;
-    // `except …` lists narrow `a`: each must be one `b` has as well.
-    let excepts = a
-        .except_paths
-        .iter()
-        .all(|ap| b.except_paths.iter().any(|bp| bp.value == ap.value))
+    // Each condition is tried only while the others held (the cheap first).
+    methods
+        // `except …` lists narrow `a`: each must be one `b` has as well.
+        && a
+            .except_paths
+            .iter()
+            .all(|ap| b.except_paths.iter().any(|bp| bp.value == ap.value))
         && a.except_sources
             .iter()
-            .all(|s| b.except_sources.contains(s));
-    let paths = a.paths.is_empty()
-        || (!b.paths.is_empty()
-            && b.paths
-                .iter()
-                .all(|bp| a.paths.iter().any(|ap| path_covers(&ap.value, &bp.value))));
-    let sources = a.sources.is_empty()
-        || (!b.sources.is_empty()
-            && b.sources
-                .iter()
-                .all(|bs| a.sources.iter().any(|s| source_covers(s, bs))));
-    let headers = a.headers.iter().all(|h: &HeaderSpec| b.headers.contains(h));
-    methods && excepts && paths && sources && headers
+            .all(|s| b.except_sources.contains(s))
+        && (a.paths.is_empty()
+            || (!b.paths.is_empty()
+                && b.paths
+                    .iter()
+                    .all(|bp| a.paths.iter().any(|ap| path_covers(&ap.value, &bp.value)))))
+        && (a.sources.is_empty()
+            || (!b.sources.is_empty()
+                && b.sources
+                    .iter()
+                    .all(|bs| a.sources.iter().any(|s| source_covers(s, bs)))))
+        && a.headers.iter().all(|h: &HeaderSpec| b.headers.contains(h))
 }
 
 fn path_covers(a: &CPath, b: &CPath) -> bool {
@@ -904,31 +945,6 @@ mod tests {
 
     use super::*;
     use crate::Sources;
-
-    /// W0401 and W0402, every pair of rules compared.
-    fn overlaps_pairwise(rules: &[CRule]) -> Vec<(usize, Option<usize>, Option<usize>)> {
-        let mut out = Vec::new();
-        for (j, later) in rules.iter().enumerate() {
-            let shadowing = rules.iter().take(j).position(|earlier| {
-                if earlier.fallback || later.fallback {
-                    earlier.fallback && later.fallback
-                } else {
-                    earlier.action == later.action && subsumes(earlier, later)
-                }
-            });
-            let deny = if later.action == Action::Allow {
-                rules
-                    .iter()
-                    .position(|r| r.action == Action::Deny && !r.fallback && subsumes(r, later))
-            } else {
-                None
-            };
-            if shadowing.is_some() || deny.is_some() {
-                out.push((j, shadowing, deny));
-            }
-        }
-        out
-    }
 
     /// W0403, each host compared with every one before it.
     fn duplicate_hosts_pairwise(p: &CPolicy, diags: &mut Vec<Diagnostic>) {
@@ -1154,7 +1170,7 @@ mod tests {
             let broken: Vec<bool> = c.policies.iter().map(|p| has_error(&errors, p.span)).collect();
             for p in &c.policies {
                 for d in &p.dests {
-                    prop_assert_eq!(overlaps(&d.rules), overlaps_pairwise(&d.rules));
+                    prop_assert_eq!(overlaps_indexed(&d.rules), overlaps_pairwise(&d.rules));
                 }
                 let (mut a, mut b) = (Vec::new(), Vec::new());
                 lint_duplicate_hosts(p, &mut a);

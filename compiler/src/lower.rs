@@ -4,14 +4,13 @@
 //! template and regex is compiled ahead of time into a DFA (E0330 if one is
 //! too large).
 
-use std::collections::{HashMap, HashSet};
-
 use egress_table::spec::{
     DestSpec, PathSpec, PatternKind, PolicySpec, RuleSpec, TableSpec, Target,
 };
 
 use crate::check::{CPath, Checked};
 use crate::diag::Diagnostic;
+use crate::hash::{FastMap, FastSet};
 use crate::source::{Sources, Spanned};
 
 /// Lowers `c`. DFA construction can fail (too large); those errors are returned.
@@ -47,7 +46,7 @@ pub fn lower(c: &Checked, sources: &Sources) -> Result<TableSpec, Vec<Diagnostic
             // Each target once, in order (a set: a destination may list
             // many thousands).
             let mut targets: Vec<Target> = Vec::new();
-            let mut seen: HashSet<&Target> = HashSet::new();
+            let mut seen: FastSet<&Target> = FastSet::default();
             for t in &d.targets {
                 if seen.insert(&t.value) {
                     targets.push(t.value.clone());
@@ -55,7 +54,7 @@ pub fn lower(c: &Checked, sources: &Sources) -> Result<TableSpec, Vec<Diagnostic
             }
             // `service "NS/NAME"`: clients send the in-cluster name.
             if d.protocol != egress_table::spec::Protocol::Tcp {
-                let mut added: HashSet<Target> = HashSet::new();
+                let mut added: FastSet<Target> = FastSet::default();
                 for h in d.services.iter().flat_map(|s| s.hosts()) {
                     let t = Target::Host(egress_table::spec::HostPattern {
                         kind: egress_table::spec::HostKind::Exact,
@@ -128,7 +127,7 @@ fn lower_paths(
 /// The DFAs built so far, by regex: a pattern written on many rules (the
 /// same template on thousands of destinations) is built once.
 #[derive(Debug, Default)]
-struct Dfas(HashMap<String, Result<Vec<u8>, String>>);
+struct Dfas(FastMap<String, Result<Vec<u8>, String>>);
 
 impl Dfas {
     /// The DFA for `re` ([`dfa`]), built on first use.

@@ -16,36 +16,65 @@
 //! Strings are escaped so the line is always ASCII: bytes outside printable
 //! ASCII become `\u00XX`.
 
-use core::fmt::Write as _;
-
 use egress_table::proxy::Decided;
 use egress_table::{Cause, Table, Verdict, record};
 
-/// Appends `bytes` as a JSON string.
-pub fn json_str(out: &mut Vec<u8>, bytes: &[u8]) {
-    out.push(b'"');
-    for &b in bytes {
-        match b {
-            b'"' => out.extend_from_slice(b"\\\""),
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            0x20..=0x7e => out.push(b),
-            _ => {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                out.extend_from_slice(b"\\u00");
-                out.push(HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0'));
-                out.push(HEX.get(usize::from(b & 15)).copied().unwrap_or(b'0'));
-            }
+/// Whether a byte goes into a JSON string as it is.
+fn plain(b: u8) -> bool {
+    matches!(b, 0x20..=0x7e) && b != b'"' && b != b'\\'
+}
+
+/// Appends the escape of one byte that is not [`plain`].
+#[inline(never)]
+fn escape(out: &mut Vec<u8>, b: u8) {
+    match b {
+        b'"' => out.extend_from_slice(b"\\\""),
+        b'\\' => out.extend_from_slice(b"\\\\"),
+        _ => {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0'));
+            out.push(HEX.get(usize::from(b & 15)).copied().unwrap_or(b'0'));
         }
     }
+}
+
+/// Appends `bytes` as a JSON string. Runs of plain bytes are copied whole:
+/// byte-at-a-time pushes were the bulk of an audit line's cost in the `.wasm`.
+pub fn json_str(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    let mut rest = bytes;
+    while let Some(i) = rest.iter().position(|&b| !plain(b)) {
+        let (Some(run), Some((&b, tail))) =
+            (rest.get(..i), rest.get(i..).and_then(<[u8]>::split_first))
+        else {
+            break;
+        };
+        out.extend_from_slice(run);
+        escape(out, b);
+        rest = tail;
+    }
+    out.extend_from_slice(rest);
     out.push(b'"');
 }
 
-struct W<'a>(&'a mut Vec<u8>);
-impl core::fmt::Write for W<'_> {
-    fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        self.0.extend_from_slice(s.as_bytes());
-        Ok(())
+/// Appends `n` in decimal, zero-padded to at least `width` digits, without
+/// going through `core::fmt` (slow in the `.wasm`).
+#[inline(never)]
+fn push_num(out: &mut Vec<u8>, mut n: u64, width: usize) {
+    let mut digits = [b'0'; 20];
+    let mut len = 0;
+    for d in digits.iter_mut().rev() {
+        *d = b'0' + (n % 10) as u8;
+        n /= 10;
+        len += 1;
+        if n == 0 {
+            break;
+        }
     }
+    let len = len.max(width.min(digits.len()));
+    out.extend_from_slice(digits.get(digits.len() - len..).unwrap_or(&digits));
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
@@ -65,17 +94,25 @@ fn civil(days: i64) -> (i64, u32, u32) {
 
 /// Appends an RFC 3339 UTC timestamp with milliseconds.
 pub fn rfc3339(out: &mut Vec<u8>, nanos: u64) {
-    let secs = (nanos / 1_000_000_000) as i64;
+    let secs = nanos / 1_000_000_000;
     let ms = (nanos / 1_000_000) % 1000;
-    let (y, mo, d) = civil(secs.div_euclid(86_400));
-    let s = secs.rem_euclid(86_400);
-    let _ = write!(
-        W(out),
-        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z",
-        s / 3600,
-        s / 60 % 60,
-        s % 60
-    );
+    // `nanos` fits in u64: the year is at most 2554, never negative.
+    let (y, mo, d) = civil((secs / 86_400) as i64);
+    let s = secs % 86_400;
+    push_num(out, y.unsigned_abs(), 4);
+    out.push(b'-');
+    push_num(out, u64::from(mo), 2);
+    out.push(b'-');
+    push_num(out, u64::from(d), 2);
+    out.push(b'T');
+    push_num(out, s / 3600, 2);
+    out.push(b':');
+    push_num(out, s / 60 % 60, 2);
+    out.push(b':');
+    push_num(out, s % 60, 2);
+    out.push(b'.');
+    push_num(out, ms, 3);
+    out.push(b'Z');
 }
 
 /// What is known of the request, for the log line.
@@ -87,6 +124,9 @@ pub struct Fields<'a> {
     pub method: &'a [u8],
     pub path: &'a [u8],
     pub principal: Option<&'a [u8]>,
+    /// What the decision's principal fetch found, if it fetched one (see
+    /// `egress_table::proxy::Decided::fetched_principal`).
+    pub fetched_principal: Option<Option<&'a [u8]>>,
 }
 
 impl<'a> Fields<'a> {
@@ -99,6 +139,7 @@ impl<'a> Fields<'a> {
             method: d.method,
             path: d.path,
             principal: d.principal,
+            fetched_principal: d.fetched_principal,
         }
     }
 
@@ -113,6 +154,8 @@ impl<'a> Fields<'a> {
 
 fn verdict_fields(out: &mut Vec<u8>, table: &Table, v: &Verdict) {
     let (policy, rule, reason) = record::describe(table, v);
+    let mut id = [0u8; egress_table::RULE_ID_MAX_LEN];
+    let rule = rule.as_str_in(&mut id);
     out.extend_from_slice(b"\"decision\":");
     json_str(out, v.action.as_str().as_bytes());
     out.extend_from_slice(b",\"policy\":");
@@ -157,7 +200,8 @@ pub fn line(
     json_str(out, f.protocol.as_bytes());
     out.extend_from_slice(b",\"host\":");
     json_str(out, f.host);
-    let _ = write!(W(out), ",\"port\":{}", f.port);
+    out.extend_from_slice(b",\"port\":");
+    push_num(out, u64::from(f.port), 1);
     if !f.method.is_empty() {
         out.extend_from_slice(b",\"method\":");
         json_str(out, f.method);

@@ -55,7 +55,8 @@ fn respond(loaded: &Loaded, d: &Decision) -> Action {
         return Action::Continue;
     }
     let (policy, rule, reason) = record::describe(&loaded.table, &d.enforced);
-    deny_response(policy, rule, reason);
+    let mut id = [0u8; egress_table::RULE_ID_MAX_LEN];
+    deny_response(policy, rule.as_str_in(&mut id), reason);
     Action::Pause
 }
 

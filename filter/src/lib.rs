@@ -149,10 +149,15 @@ pub(crate) fn report(loaded: &Loaded, d: &egress_table::Decision, fields: &audit
     let late;
     let mut fields = *fields;
     if d.log && fields.principal.is_none() {
-        late = Attributes.peer_principal();
-        fields.principal = late
-            .as_ref()
-            .map(|b| egress_table::request::normalize_principal(b.as_ref()));
+        // What the decision fetched, else a fetch now (the same value).
+        if let Some(fetched) = fields.fetched_principal {
+            fields.principal = fetched;
+        } else {
+            late = Attributes.peer_principal();
+            fields.principal = late
+                .as_ref()
+                .map(|b| egress_table::request::normalize_principal(b.as_ref()));
+        }
     }
     let fields = &fields;
     loaded.metrics.record(&loaded.table, d);

@@ -137,7 +137,7 @@ impl Metrics {
                 let policy = table.policy_name(table.rule_policy(r));
                 rules.push(define(&tagged(
                     "egress_rule_matches_total",
-                    &[("policy", policy), ("rule", table.rule_id(r))],
+                    &[("policy", policy), ("rule", &table.rule_id(r).to_string())],
                 )));
             }
         }

@@ -8,8 +8,10 @@ use crate::hash::Index;
 use crate::path::MatchForm;
 use crate::spec::{Action, HostKind, LogSetting, Mode, PatternKind, PortRange, Protocol};
 use crate::table::{
-    CidrEntry, Dest, Header, Host, Path, Policy, PoolFacts, Rule, Source, Str, Table, u32_of,
+    Body, CidrEntry, Dest, Header, Host, Path, Policy, PoolFacts, Rule, Source, Span, Str, Table,
+    u32_of,
 };
+use crate::template::{self, Part, Piece};
 
 /// A path condition as the table stores it, before its match form is known.
 #[derive(Debug, Clone)]
@@ -17,6 +19,8 @@ pub(crate) enum PathPart {
     Exact(Str),
     Prefix(Str),
     Suffix(Str),
+    /// A template without a DFA: matched by its pieces.
+    Template(Str),
     Dfa {
         kind: PatternKind,
         text: Str,
@@ -35,6 +39,10 @@ pub(crate) struct Parts {
     pub(crate) strings: Box<[u8]>,
     pub(crate) policies: Vec<Policy>,
     pub(crate) rules: Vec<Rule>,
+    pub(crate) bodies: Vec<Body>,
+    pub(crate) path_refs: Vec<u32>,
+    pub(crate) source_refs: Vec<u32>,
+    pub(crate) header_refs: Vec<u32>,
     pub(crate) paths: Vec<PathPart>,
     pub(crate) dfas: Vec<PathDfa>,
     pub(crate) sources: Vec<Source>,
@@ -51,13 +59,15 @@ pub(crate) struct Parts {
 pub(crate) enum AssembleError {
     /// Host `0` has the kind and name of an earlier one.
     DuplicateHost(usize),
+    /// Path `0` is a template without a DFA that is not simple.
+    Template(usize),
 }
 
 impl Table {
     /// The table made of `parts`, with its indexes and per-pool facts.
     pub(crate) fn assemble(parts: Parts) -> Result<Table, AssembleError> {
         let [exact, one_label, any_depth] = host_indexes(&parts.hosts, &parts.strings)?;
-        let (forms, paths) = match_forms(parts.paths, &parts.strings);
+        let (forms, pieces, paths) = match_forms(parts.paths, &parts.strings)?;
         let (policies, dests, ports) = (&parts.policies, &parts.dests, &parts.ports);
         let enforce = pool_facts(policies, Mode::Enforce);
         let audit = pool_facts(policies, Mode::Audit);
@@ -65,7 +75,8 @@ impl Table {
             tls_ports(policies, dests, ports, Mode::Enforce),
             tls_ports(policies, dests, ports, Mode::Audit),
         ];
-        Ok(Table {
+        let mut table = Table {
+            rule_index: crate::rule_index::RuleIndex::default(),
             checksum: parts.checksum,
             version: parts.version,
             has_audit: policies.iter().any(|p| p.mode == Mode::Audit),
@@ -75,7 +86,12 @@ impl Table {
             forms,
             policies: parts.policies.into_boxed_slice(),
             rules: parts.rules.into_boxed_slice(),
+            bodies: parts.bodies.into_boxed_slice(),
+            path_refs: parts.path_refs.into_boxed_slice(),
+            source_refs: parts.source_refs.into_boxed_slice(),
+            header_refs: parts.header_refs.into_boxed_slice(),
             paths,
+            pieces,
             dfas: parts.dfas.into_boxed_slice(),
             sources: parts.sources.into_boxed_slice(),
             headers: parts.headers.into_boxed_slice(),
@@ -90,7 +106,9 @@ impl Table {
             enforce,
             audit,
             tls_ports,
-        })
+        };
+        table.rule_index = crate::rule_index::RuleIndex::build(&table);
+        Ok(table)
     }
 }
 
@@ -114,11 +132,13 @@ fn host_indexes(hosts: &[Host], strings: &[u8]) -> Result<[Index; 3], AssembleEr
     Ok([exact, one_label, any_depth])
 }
 
-/// The match forms of exact and prefix paths (see [`crate::path`]), in one
-/// buffer, and the paths that refer to them.
-fn match_forms(paths: Vec<PathPart>, strings: &[u8]) -> (Box<[u8]>, Box<[Path]>) {
+/// The match forms of exact, prefix and suffix paths and of template
+/// literals (see [`crate::path`]), in one buffer; the pieces of simple
+/// templates; and the paths that refer to them.
+fn match_forms(paths: Vec<PathPart>, strings: &[u8]) -> Result<Forms, AssembleError> {
     let mut forms: Vec<u8> = Vec::new();
-    let mut form_of = |text: Str| {
+    let mut pieces: Vec<Piece> = Vec::new();
+    let form_of = |text: Str, forms: &mut Vec<u8>| {
         let off = u32_of(forms.len());
         forms.extend(MatchForm::new(text.of(strings)));
         Str {
@@ -127,25 +147,63 @@ fn match_forms(paths: Vec<PathPart>, strings: &[u8]) -> (Box<[u8]>, Box<[Path]>)
         }
     };
     let mut out = Vec::with_capacity(paths.len());
-    for p in paths {
+    for (i, p) in paths.into_iter().enumerate() {
         out.push(match p {
             PathPart::Exact(text) => Path::Exact {
                 text,
-                form: form_of(text),
+                form: form_of(text, &mut forms),
             },
             PathPart::Prefix(text) => Path::Prefix {
                 text,
-                form: form_of(text),
+                form: form_of(text, &mut forms),
             },
             PathPart::Suffix(text) => Path::Suffix {
                 text,
-                form: form_of(text),
+                form: form_of(text, &mut forms),
             },
+            PathPart::Template(text) => {
+                let parts =
+                    template::simple_parts(text.of(strings)).ok_or(AssembleError::Template(i))?;
+                let start = u32_of(pieces.len());
+                let mut lit = |l: &[u8]| {
+                    let off = u32_of(forms.len());
+                    forms.extend_from_slice(l);
+                    (off, u32_of(l.len()))
+                };
+                for part in parts {
+                    pieces.push(match part {
+                        Part::Lit(l) => {
+                            let (o, n) = lit(&l);
+                            Piece::Lit(o, n)
+                        }
+                        Part::Segment => Piece::Segment,
+                        Part::NotSlash => Piece::NotSlash,
+                        Part::Rest(l) => {
+                            let (o, n) = lit(&l);
+                            Piece::Rest(o, n)
+                        }
+                    });
+                }
+                Path::Template {
+                    text,
+                    pieces: Span {
+                        start,
+                        end: u32_of(pieces.len()),
+                    },
+                }
+            }
             PathPart::Dfa { kind, text, dfa } => Path::Dfa { kind, text, dfa },
         });
     }
-    (forms.into_boxed_slice(), out.into_boxed_slice())
+    Ok((
+        forms.into_boxed_slice(),
+        pieces.into_boxed_slice(),
+        out.into_boxed_slice(),
+    ))
 }
+
+/// The match forms, the template pieces and the paths.
+type Forms = (Box<[u8]>, Box<[Piece]>, Box<[Path]>);
 
 /// The facts of the pool of policies in `mode`.
 fn pool_facts(policies: &[Policy], mode: Mode) -> PoolFacts {

@@ -30,8 +30,9 @@ use core::net::IpAddr;
 
 use crate::path::Subject;
 use crate::request::{Method, Reason, principal_parts};
+use crate::rule_index::Candidates;
 use crate::spec::{Action, LogSetting, MethodSet, Mode, Protocol, ValueOp};
-use crate::table::{Dest, Header, Path, PoolFacts, Rule, Source, Table};
+use crate::table::{Body, Dest, Header, Path, PoolFacts, Source, Table};
 
 /// What kind of traffic is being decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,9 +214,19 @@ pub trait Tracer {
     fn dest_skipped(&mut self, _dest: u32) {}
     /// A candidate rule was tested.
     fn rule(&mut self, _rule: u32, _outcome: Result<(), Miss>) {}
+    /// Whether every candidate rule must be tested (and reported), even one
+    /// that can no longer change the verdict.
+    fn wants_every_rule(&self) -> bool {
+        true
+    }
 }
 
-impl Tracer for () {}
+/// Observes nothing: the decision skips rules that cannot change it.
+impl Tracer for () {
+    fn wants_every_rule(&self) -> bool {
+        false
+    }
+}
 
 #[derive(Default, Clone, Copy)]
 struct Best {
@@ -226,7 +237,19 @@ struct Best {
 }
 
 impl Best {
-    fn record(&mut self, rule: &Rule, idx: u32) {
+    /// Whether rule `idx` (of `rule`'s kind) could change this pool's
+    /// verdict: a deny decides over any allow, and among rules of the
+    /// deciding kind the first in table order is reported.
+    fn could_change(&self, rule: &Body, idx: u32) -> bool {
+        let before = |slot: Option<u32>| slot.is_none_or(|r| idx < r);
+        match (rule.fallback, rule.action) {
+            (true, _) => self.deny.is_none() && self.allow.is_none() && before(self.fallback),
+            (false, Action::Deny) => before(self.deny),
+            (false, Action::Allow) => self.deny.is_none() && before(self.allow),
+        }
+    }
+
+    fn record(&mut self, rule: &Body, idx: u32) {
         let slot = match (rule.fallback, rule.action) {
             (true, _) => &mut self.fallback,
             (false, Action::Deny) => &mut self.deny,
@@ -248,7 +271,9 @@ impl Table {
     pub fn decide_traced(&self, req: &Request<'_>, tracer: &mut impl Tracer) -> Decision {
         let mut enforced = Best::default();
         let mut audit = Best::default();
-        self.for_each_candidate(req, tracer, |table, dest, tracer| {
+        let every = tracer.wants_every_rule();
+        let plain = req.path.is_some_and(|p| !p.contains(&b'%'));
+        self.for_each_candidate(req, tracer, |table, di, dest, tracer| {
             let Some(policy) = table.policies.get(dest.policy as usize) else {
                 return;
             };
@@ -256,12 +281,28 @@ impl Table {
                 Mode::Enforce => &mut enforced,
                 Mode::Audit => &mut audit,
             };
-            for (k, rule) in dest.rules.of(&table.rules).iter().enumerate() {
-                let idx = dest.rules.start + k as u32;
+            let mut test = |idx: u32| {
+                let Some(rule) = table.body(idx) else {
+                    return;
+                };
+                if !every && !best.could_change(rule, idx) {
+                    return;
+                }
                 let outcome = table.rule_matches(rule, req);
                 tracer.rule(idx, outcome);
                 if outcome.is_ok() {
                     best.record(rule, idx);
+                }
+            };
+            let candidates = if every {
+                Candidates::All(dest.rules)
+            } else {
+                table.rule_index.candidates(di, dest.rules, req.path, plain)
+            };
+            match candidates {
+                Candidates::All(span) => (span.start..span.end).for_each(&mut test),
+                Candidates::Lists(always, keyed) => {
+                    always.iter().chain(keyed).for_each(|&idx| test(idx));
                 }
             }
         });
@@ -308,9 +349,8 @@ impl Table {
     fn logs(&self, pool: &PoolFacts, v: Verdict) -> bool {
         let setting = match v.cause {
             Cause::Rule(r) => self
-                .rules
-                .get(r as usize)
-                .and_then(|r| self.policies.get(r.policy as usize))
+                .policies
+                .get(self.rule_policy(r) as usize)
                 .map_or(LogSetting::None, |p| p.log),
             Cause::Default(_) | Cause::Invalid(_) => pool.log,
             Cause::NoPolicy => LogSetting::None,
@@ -371,7 +411,7 @@ impl Table {
         &self,
         req: &Request<'_>,
         tracer: &mut T,
-        mut f: impl FnMut(&Self, &Dest, &mut T),
+        mut f: impl FnMut(&Self, u32, &Dest, &mut T),
     ) {
         let wanted = match req.kind {
             Kind::Http => Protocol::Http,
@@ -389,7 +429,7 @@ impl Table {
                     .iter()
                     .any(|r| r.lo <= req.port && req.port <= r.hi);
                 if dest.protocol == proto && port_ok {
-                    f(self, dest, tracer);
+                    f(self, d, dest, tracer);
                 } else {
                     tracer.dest_skipped(d);
                 }
@@ -458,7 +498,7 @@ impl Table {
     /// principal holds for a `deny` and fails for an `allow`; a plain
     /// source condition needs a principal. An `otherwise deny` rule always
     /// matches (it is weighed after every other rule).
-    fn rule_matches(&self, rule: &Rule, req: &Request<'_>) -> Result<(), Miss> {
+    fn rule_matches(&self, rule: &Body, req: &Request<'_>) -> Result<(), Miss> {
         if rule.methods & req.method.0 == 0 {
             return Err(Miss::Method);
         }
@@ -466,16 +506,21 @@ impl Table {
         if connect && rule.action == Action::Allow && MethodSet(rule.methods).is_open() {
             return Err(Miss::ConnectNotNamed);
         }
-        let paths = rule.paths.of(&self.paths);
-        let except_paths = rule.except_paths.of(&self.paths);
+        let paths = rule.paths.of(&self.path_refs);
+        let except_paths = rule.except_paths.of(&self.path_refs);
         if !paths.is_empty() || !except_paths.is_empty() {
             match req.path {
                 Some(path) => {
                     let subject = Subject::new(path);
-                    if !paths.is_empty() && !paths.iter().any(|p| self.path_matches(p, &subject)) {
+                    let hit = |&i: &u32| {
+                        self.paths
+                            .get(i as usize)
+                            .is_some_and(|p| self.path_matches(p, &subject))
+                    };
+                    if !paths.is_empty() && !paths.iter().any(hit) {
                         return Err(Miss::Path);
                     }
-                    if except_paths.iter().any(|p| self.path_matches(p, &subject)) {
+                    if except_paths.iter().any(hit) {
                         return Err(Miss::ExceptPath);
                     }
                 }
@@ -483,20 +528,20 @@ impl Table {
                 None => return Err(Miss::NoPath),
             }
         }
-        let sources = rule.sources.of(&self.sources);
-        let except_sources = rule.except_sources.of(&self.sources);
+        let sources = rule.sources.of(&self.source_refs);
+        let except_sources = rule.except_sources.of(&self.source_refs);
         if !sources.is_empty() || !except_sources.is_empty() {
             match req.principal {
                 Some(principal) => {
-                    if !sources.is_empty()
-                        && !sources.iter().any(|s| self.source_matches(s, principal))
-                    {
+                    let hit = |&i: &u32| {
+                        self.sources
+                            .get(i as usize)
+                            .is_some_and(|s| self.source_matches(s, principal))
+                    };
+                    if !sources.is_empty() && !sources.iter().any(hit) {
                         return Err(Miss::Source);
                     }
-                    if except_sources
-                        .iter()
-                        .any(|s| self.source_matches(s, principal))
-                    {
+                    if except_sources.iter().any(hit) {
                         return Err(Miss::ExceptSource);
                     }
                 }
@@ -504,7 +549,10 @@ impl Table {
                 None => return Err(Miss::NoPrincipal),
             }
         }
-        for (i, h) in rule.headers.of(&self.headers).iter().enumerate() {
+        for (i, h) in rule.headers.of(&self.header_refs).iter().enumerate() {
+            let Some(h) = self.headers.get(*h as usize) else {
+                return Err(Miss::Header(i as u32));
+            };
             if !self.header_holds(h, rule.action, req.headers) {
                 return Err(Miss::Header(i as u32));
             }
@@ -519,6 +567,11 @@ impl Table {
             Path::Exact { form, .. } => path.equals(self.form(*form)),
             Path::Prefix { form, .. } => path.starts_with(self.form(*form)),
             Path::Suffix { form, .. } => path.ends_with(self.form(*form)),
+            Path::Template { pieces, .. } => crate::template::matches(
+                pieces.of(&self.pieces),
+                |off, len| self.form(crate::table::Str { off, len }),
+                path,
+            ),
             Path::Dfa { dfa, .. } => self
                 .dfas
                 .get(*dfa as usize)

@@ -42,17 +42,29 @@ impl Table {
             })
             .collect();
         for (di, d) in self.dests.iter().enumerate() {
-            let rules = d.rules.of(&self.rules).iter().map(|r| RuleSpec {
-                id: self.text(r.id).to_owned(),
-                action: r.action,
-                methods: MethodSet(r.methods),
-                paths: map_span(r.paths, &self.paths, |p| self.path_spec(p)),
-                sources: map_span(r.sources, &self.sources, |s| self.source_spec(s)),
-                headers: map_span(r.headers, &self.headers, |h| self.header_spec(h)),
-                line: r.line,
-                except_paths: map_span(r.except_paths, &self.paths, |p| self.path_spec(p)),
-                except_sources: map_span(r.except_sources, &self.sources, |s| self.source_spec(s)),
-                fallback: r.fallback,
+            let rules = (d.rules.start..d.rules.end).filter_map(|i| {
+                let (r, b) = (self.rules.get(i as usize)?, self.body(i)?);
+                let paths =
+                    |span| map_refs(span, &self.path_refs, &self.paths, |p| self.path_spec(p));
+                let sources = |span| {
+                    map_refs(span, &self.source_refs, &self.sources, |s| {
+                        self.source_spec(s)
+                    })
+                };
+                Some(RuleSpec {
+                    id: self.rule_id(i).to_string(),
+                    action: b.action,
+                    methods: MethodSet(b.methods),
+                    paths: paths(b.paths),
+                    sources: sources(b.sources),
+                    headers: map_refs(b.headers, &self.header_refs, &self.headers, |h| {
+                        self.header_spec(h)
+                    }),
+                    line: r.line,
+                    except_paths: paths(b.except_paths),
+                    except_sources: sources(b.except_sources),
+                    fallback: b.fallback,
+                })
             });
             let dest = DestSpec {
                 targets: targets.get_mut(di).map(std::mem::take).unwrap_or_default(),
@@ -102,6 +114,11 @@ impl Table {
             Path::Exact { text, .. } => PathSpec::Exact(self.text(*text).to_owned()),
             Path::Prefix { text, .. } => PathSpec::Prefix(self.text(*text).to_owned()),
             Path::Suffix { text, .. } => PathSpec::Suffix(self.text(*text).to_owned()),
+            Path::Template { text, .. } => PathSpec::Pattern {
+                kind: PatternKind::Template,
+                source: self.text(*text).to_owned(),
+                dfa: Vec::new(),
+            },
             Path::Dfa { kind, text, .. } => {
                 // The DFA bytes are not kept after loading; the dump shows the source text.
                 PathSpec::Pattern {
@@ -114,9 +131,14 @@ impl Table {
     }
 }
 
-/// The items of `span` in `items`, each turned into a spec by `f`.
-fn map_span<T, S>(span: Span, items: &[T], f: impl FnMut(&T) -> S) -> Vec<S> {
-    span.of(items).iter().map(f).collect()
+/// The items `span` of `refs` points to in `items`, each turned into a spec
+/// by `f`.
+fn map_refs<T, S>(span: Span, refs: &[u32], items: &[T], f: impl FnMut(&T) -> S) -> Vec<S> {
+    span.of(refs)
+        .iter()
+        .filter_map(|&i| items.get(i as usize))
+        .map(f)
+        .collect()
 }
 
 impl TableSpec {

@@ -39,9 +39,30 @@ pub fn hash64(bytes: &[u8]) -> u64 {
 /// most half full, so a probe sequence always ends at an empty slot.
 #[derive(Debug, Clone, Default)]
 pub struct Index {
-    slots: Box<[u32]>,
+    /// 0 for an empty slot, else the key's hash tag (its high 32 bits) in
+    /// the high half and the value plus one in the low half: a probe
+    /// compares tags first, so a lookup that misses (most wildcard lookups
+    /// do) never touches a stored key, and one that hits touches one.
+    slots: Box<[u64]>,
     mask: usize,
     len: usize,
+    /// Bit `n` (of 256): some key is `n` bytes long (255: 255 or more).
+    /// A lookup of a length no key has returns at once (most lookups of
+    /// wildcard suffixes).
+    lengths: [u64; 4],
+}
+
+/// The word and bit of `lengths` for a key of `len` bytes.
+#[inline]
+fn length_bit(len: usize) -> (usize, u64) {
+    let n = len.min(255);
+    (n / 64, 1 << (n % 64))
+}
+
+/// The tag stored with a key of hash `h`.
+#[inline]
+fn tag(h: u64) -> u64 {
+    h & 0xFFFF_FFFF_0000_0000
 }
 
 impl Index {
@@ -52,6 +73,7 @@ impl Index {
             slots: vec![0; size].into_boxed_slice(),
             mask: size - 1,
             len: 0,
+            lengths: [0; 4],
         }
     }
 
@@ -63,18 +85,23 @@ impl Index {
         value: u32,
         key_of: impl Fn(u32) -> &'k [u8],
     ) -> Result<(), u32> {
-        let mut i = (hash64(key) as usize) & self.mask;
+        let h = hash64(key);
+        let mut i = (h as usize) & self.mask;
         for _ in 0..self.slots.len() {
             let Some(slot) = self.slots.get_mut(i) else {
                 return Err(u32::MAX);
             };
             if *slot == 0 {
-                *slot = value.wrapping_add(1);
+                *slot = tag(h) | u64::from(value.wrapping_add(1)).max(1);
                 self.len += 1;
+                let (w, bit) = length_bit(key.len());
+                if let Some(word) = self.lengths.get_mut(w) {
+                    *word |= bit;
+                }
                 return Ok(());
             }
-            let existing = slot.wrapping_sub(1);
-            if key_of(existing) == key {
+            let existing = (*slot as u32).wrapping_sub(1);
+            if tag(*slot) == tag(h) && key_of(existing) == key {
                 return Err(existing);
             }
             i = (i + 1) & self.mask;
@@ -91,14 +118,19 @@ impl Index {
     /// The value stored under `key`, if any.
     #[inline]
     pub fn get<'k>(&self, key: &[u8], key_of: impl Fn(u32) -> &'k [u8]) -> Option<u32> {
-        let mut i = (hash64(key) as usize) & self.mask;
+        let (w, bit) = length_bit(key.len());
+        if self.lengths.get(w).is_none_or(|word| word & bit == 0) {
+            return None;
+        }
+        let h = hash64(key);
+        let mut i = (h as usize) & self.mask;
         for _ in 0..self.slots.len() {
             let slot = *self.slots.get(i)?;
             if slot == 0 {
                 return None;
             }
-            let v = slot - 1;
-            if key_of(v) == key {
+            let v = (slot as u32).wrapping_sub(1);
+            if tag(slot) == tag(h) && key_of(v) == key {
                 return Some(v);
             }
             i = (i + 1) & self.mask;

@@ -40,8 +40,10 @@ pub mod plugin_config;
 pub mod proxy;
 pub mod record;
 pub mod request;
+mod rule_index;
 pub mod spec;
 mod table;
+mod template;
 
 pub use decide::{Cause, Decision, Headers, Kind, Miss, NoHeaders, Request, Sni, Tracer, Verdict};
-pub use table::Table;
+pub use table::{RULE_ID_MAX_LEN, RuleId, Table};

@@ -269,6 +269,12 @@ impl<'a> Subject<'a> {
         self.raw
     }
 
+    /// Whether the path has no escape, so its bytes are its match form.
+    #[inline]
+    pub fn is_plain(&self) -> bool {
+        !self.escaped
+    }
+
     /// The match form, byte by byte.
     pub fn bytes(&self) -> MatchForm<'a> {
         MatchForm::new(self.raw)

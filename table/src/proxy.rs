@@ -41,6 +41,14 @@ fn peer_principal<P: Properties>(table: &Table, props: &P) -> Option<P::Bytes> {
     }
 }
 
+/// What was fetched for the principal, if it was: see
+/// [`Decided::fetched_principal`].
+fn fetched_of<'b, B: AsRef<[u8]>>(table: &Table, buf: Option<&'b B>) -> Option<Option<&'b [u8]>> {
+    table
+        .uses_sources()
+        .then(|| buf.map(|b| request::normalize_principal(b.as_ref())))
+}
+
 /// The principal as rules compare it; `None` when there is none or it is
 /// empty.
 fn principal_of<B: AsRef<[u8]>>(buf: Option<&B>) -> Option<&[u8]> {
@@ -67,6 +75,11 @@ pub struct Decided<'a> {
     pub path: &'a [u8],
     /// The normalised principal, if it was fetched.
     pub principal: Option<&'a [u8]>,
+    /// What the principal fetch found, normalised but not filtered for
+    /// emptiness, when the decision fetched it (`Some(None)`: there is
+    /// none); `None` when it was not fetched. Saves a caller that logs the
+    /// principal a second fetch.
+    pub fetched_principal: Option<Option<&'a [u8]>>,
     /// The request the rules saw; `None` when it was refused before any rule.
     pub request: Option<Request<'a>>,
     /// Why it was refused before any rule, if it was.
@@ -94,10 +107,10 @@ pub fn decide_http<P: Properties, T: Tracer, R>(
     }
     let connection_port = props.destination_port();
     let method = view.method.unwrap_or(b"");
-    let path = request::strip_query(view.path.unwrap_or(b""));
     let n = match request::normalize_http(&view, connection_port) {
         Ok(n) => n,
         Err(reason) => {
+            let path = request::strip_query(view.path.unwrap_or(b""));
             return finish(
                 &Decided {
                     decision: table.reject(reason),
@@ -107,6 +120,7 @@ pub fn decide_http<P: Properties, T: Tracer, R>(
                     method,
                     path,
                     principal: None,
+                    fetched_principal: None,
                     request: None,
                     refused: Some(reason),
                 },
@@ -143,8 +157,11 @@ pub fn decide_http<P: Properties, T: Tracer, R>(
             host: n.host.as_bytes(),
             port: n.port,
             method,
-            path,
+            // `normalize_http` stripped the query already; `None` only for a
+            // CONNECT without `:path`.
+            path: n.path.unwrap_or(b""),
             principal,
+            fetched_principal: fetched_of(table, principal_buf.as_ref()),
             request: Some(req),
             refused: None,
         },
@@ -212,6 +229,7 @@ pub fn decide_connection<P: Properties, T: Tracer, R>(
             method: b"",
             path: b"",
             principal,
+            fetched_principal: fetched_of(table, principal_buf.as_ref()),
             request: refused.is_none().then_some(req),
             refused,
         },

@@ -18,7 +18,7 @@
 //! the version; [`Record::parse`] refuses versions it does not know.
 
 use crate::spec::Action;
-use crate::{Cause, Table, Verdict};
+use crate::{Cause, RuleId, Table, Verdict};
 
 /// The version tag [`write`] puts first.
 pub const VERSION: &str = "v1";
@@ -39,16 +39,16 @@ pub struct Record {
 
 /// The policy name, rule id and reason code of a verdict (empty strings for
 /// "none"), borrowed from the table: what [`write`] and the audit log use.
-pub fn describe<'t>(table: &'t Table, v: &Verdict) -> (&'t str, &'t str, &'static str) {
+pub fn describe<'t>(table: &'t Table, v: &Verdict) -> (&'t str, RuleId<'t>, &'static str) {
     match v.cause {
         Cause::Rule(r) => (
             table.policy_name(table.rule_policy(r)),
             table.rule_id(r),
             "rule",
         ),
-        Cause::Default(p) => (table.policy_name(p), "", "default"),
-        Cause::Invalid(reason) => ("", "", reason.as_str()),
-        Cause::NoPolicy => ("", "", "no-enforced-policy"),
+        Cause::Default(p) => (table.policy_name(p), RuleId::NONE, "default"),
+        Cause::Invalid(reason) => ("", RuleId::NONE, reason.as_str()),
+        Cause::NoPolicy => ("", RuleId::NONE, "no-enforced-policy"),
     }
 }
 
@@ -58,14 +58,23 @@ pub fn write(out: &mut Vec<u8>, table: &Table, v: &Verdict) {
     let (policy, rule, reason) = describe(table, v);
     out.clear();
     out.extend_from_slice(VERSION.as_bytes());
-    for part in [v.action.as_str(), policy, rule, reason] {
+    let field = |out: &mut Vec<u8>, part: &str| {
         out.push(b' ');
         out.extend_from_slice(if part.is_empty() {
             b"-"
         } else {
             part.as_bytes()
         });
+    };
+    field(out, v.action.as_str());
+    field(out, policy);
+    out.push(b' ');
+    if rule.is_none() {
+        out.push(b'-');
+    } else {
+        rule.write_to(out);
     }
+    field(out, reason);
 }
 
 impl Record {
@@ -76,7 +85,7 @@ impl Record {
         Self {
             decision: v.action,
             policy: some(policy),
-            rule: some(rule),
+            rule: (!rule.is_none()).then(|| rule.to_string()),
             reason: reason.to_owned(),
         }
     }

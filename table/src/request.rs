@@ -174,36 +174,49 @@ pub struct HttpView<'a> {
 /// when they name the same host and no two different ports.
 pub fn scan_headers<'s>(headers: &'s dyn crate::Headers) -> HttpView<'s> {
     let mut s = HttpView::default();
-    headers.for_each(&mut |k, v| {
-        if k == b":authority" || k.eq_ignore_ascii_case(b"host") {
-            let Some(first) = s.authority else {
-                s.authority = Some(v);
-                return;
-            };
-            match (
-                crate::host::parse_authority(first),
-                crate::host::parse_authority(v),
-            ) {
-                (Ok(a), Ok(b)) if a.host.as_bytes() == b.host.as_bytes() => {
-                    let known = a.port.or(s.extra_port);
-                    if let (Some(p), Some(q)) = (known, b.port)
-                        && p != q
-                    {
-                        s.authority_conflict = true;
-                    }
-                    s.extra_port = s.extra_port.or(b.port);
-                }
-                _ => s.authority_conflict = true,
+    // Dispatch on the first byte: most headers are neither pseudo-headers
+    // nor `host`, and are passed over without a comparison.
+    headers.for_each(&mut |k, v| match k.first() {
+        Some(b':') => match k {
+            b":authority" => add_authority(&mut s, v),
+            b":path" => {
+                s.path.get_or_insert(v);
             }
-        } else if k == b":path" {
-            s.path.get_or_insert(v);
-        } else if k == b":method" {
-            s.method.get_or_insert(v);
-        } else if k == b":scheme" {
-            s.https = v.eq_ignore_ascii_case(b"https");
-        }
+            b":method" => {
+                s.method.get_or_insert(v);
+            }
+            b":scheme" => s.https = v.eq_ignore_ascii_case(b"https"),
+            _ => {}
+        },
+        Some(b'h' | b'H') if k.eq_ignore_ascii_case(b"host") => add_authority(&mut s, v),
+        _ => {}
     });
     s
+}
+
+/// One `:authority`/`host` value: the first is the authority; a later one
+/// must name the same host and no other port.
+#[inline(never)]
+fn add_authority<'s>(s: &mut HttpView<'s>, v: &'s [u8]) {
+    let Some(first) = s.authority else {
+        s.authority = Some(v);
+        return;
+    };
+    match (
+        crate::host::parse_authority(first),
+        crate::host::parse_authority(v),
+    ) {
+        (Ok(a), Ok(b)) if a.host.as_bytes() == b.host.as_bytes() => {
+            let known = a.port.or(s.extra_port);
+            if let (Some(p), Some(q)) = (known, b.port)
+                && p != q
+            {
+                s.authority_conflict = true;
+            }
+            s.extra_port = s.extra_port.or(b.port);
+        }
+        _ => s.authority_conflict = true,
+    }
 }
 
 /// An HTTP request normalised for [`crate::Table::decide`].
@@ -235,6 +248,56 @@ impl HttpView<'_> {
     }
 }
 
+/// The common `:authority`, an already normalised DNS name with an optional
+/// port (`api.example.com`, `api.example.com:8080`), split without the IP
+/// address parsers that [`crate::host::parse_authority`] runs: `Some` only
+/// when that would return the same authority. The last label must start
+/// with a letter, `-` or `_`, so the name cannot be an IPv4 address or end
+/// in a number, and a host part without `:` is never IPv6. Anything else
+/// (upper case, a trailing dot, brackets, a bad port) is `None`, left to
+/// `parse_authority`.
+fn plain_authority(raw: &[u8]) -> Option<Authority> {
+    let (host, port) = match raw.iter().position(|&b| b == b':') {
+        Some(c) => (raw.get(..c)?, raw.get(c + 1..)?),
+        None => (raw, &[][..]),
+    };
+    if host.is_empty() || host.len() > 253 {
+        return None;
+    }
+    let mut label = 0usize;
+    let mut last_start = 0u8;
+    for &b in host {
+        match b {
+            b'.' => {
+                if label == 0 {
+                    return None;
+                }
+                label = 0;
+            }
+            b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => {
+                if label == 0 {
+                    last_start = b;
+                }
+                label += 1;
+                if label > 63 {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+    }
+    if label == 0 || last_start.is_ascii_digit() {
+        return None;
+    }
+    let port = match port {
+        [] => None,
+        p => Some(parse_port(p)?),
+    };
+    let mut buf = HostBuf::new();
+    fmt::Write::write_str(&mut buf, core::str::from_utf8(host).ok()?).ok()?;
+    Some(Authority { host: buf, port })
+}
+
 /// Checks and normalises an HTTP request, the way the filter does:
 ///
 /// 1. the authority must be present, agree with any repeated value, and be
@@ -261,7 +324,10 @@ pub fn normalize_http<'a>(
     if view.authority_conflict {
         return Err(Reason::DuplicateAuthority);
     }
-    let authority = crate::host::parse_authority(raw).map_err(|()| Reason::InvalidAuthority)?;
+    let authority = match plain_authority(raw) {
+        Some(a) => a,
+        None => crate::host::parse_authority(raw).map_err(|()| Reason::InvalidAuthority)?,
+    };
     let method_raw = view.method.unwrap_or(b"");
     let method = Method::parse(method_raw)?;
     let connect = method == Method::CONNECT;
@@ -457,6 +523,39 @@ mod tests {
             normalize_http(&v, Some(80)).err(),
             Some(Reason::Path(PathProblem::NotAbsolute))
         );
+    }
+
+    #[test]
+    fn plain_authorities_agree_with_parse_authority() {
+        let labels: &[&[u8]] = &[
+            b"a", b"api", b"A", b"0", b"12", b"0x1f", b"x1", b"-a", b"_b", b"a-", b"", b"\xff",
+            b"[::1]", b"::1", b"1", b"255", b"256",
+        ];
+        let ports: &[&[u8]] = &[
+            b"", b":", b":80", b":0", b":65535", b":65536", b":8a", b":080",
+        ];
+        let mut n = 0;
+        for a in labels {
+            for b in labels {
+                for sep in [&b"."[..], b"", b".."] {
+                    for end in [&b""[..], b"."] {
+                        for p in ports {
+                            let raw = [*a, sep, *b, end, *p].concat();
+                            if let Some(fast) = plain_authority(&raw) {
+                                n += 1;
+                                let slow = crate::host::parse_authority(&raw).unwrap();
+                                assert_eq!(fast.host.as_bytes(), slow.host.as_bytes(), "{raw:?}");
+                                assert_eq!(fast.port, slow.port, "{raw:?}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(n > 100, "{n}");
+        let long = [&[b'a'; 64][..], b".com"].concat();
+        assert!(plain_authority(&long).is_none());
+        assert!(crate::host::parse_authority(&long).is_err());
     }
 
     #[test]

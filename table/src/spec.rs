@@ -438,11 +438,6 @@ impl HeaderSpec {
             (ValueOp::Suffix, true) => Self::NotSuffix(name, value),
         }
     }
-
-    /// Whether the condition needs format 2.1.
-    pub fn is_v2_1(&self) -> bool {
-        !matches!(self, Self::Present(_) | Self::Absent(_) | Self::Equals(..))
-    }
 }
 
 /// One rule: an action and conditions that must all hold (each list is an OR
@@ -470,22 +465,6 @@ pub struct RuleSpec {
     /// `otherwise deny` (format 2.1): a deny that applies only when no
     /// `deny` or `allow` rule matched the request. It has no conditions.
     pub fallback: bool,
-}
-
-impl RuleSpec {
-    /// Whether the rule needs format 2.1.
-    pub fn is_v2_1(&self) -> bool {
-        self.fallback
-            || !self.except_paths.is_empty()
-            || !self.except_sources.is_empty()
-            || (self.methods.is_open() && !self.methods.is_any())
-            || self.paths.iter().any(|p| matches!(p, PathSpec::Suffix(_)))
-            || self
-                .sources
-                .iter()
-                .any(|s| matches!(s, SourceSpec::AnyPrincipal))
-            || self.headers.iter().any(HeaderSpec::is_v2_1)
-    }
 }
 
 /// A destination: where traffic goes and the rules that apply there.
@@ -523,19 +502,4 @@ pub struct PolicySpec {
 pub struct TableSpec {
     /// The policies, in source order.
     pub policies: Vec<PolicySpec>,
-}
-
-impl TableSpec {
-    /// The oldest format minor version (of the current major) that can hold
-    /// this table: 1 when a rule uses a construct of format 2.1, else 0. The
-    /// encoder writes this version, so tables without 2.1 constructs still
-    /// load in filters that read only 2.0.
-    pub fn minor_version(&self) -> u16 {
-        let v2_1 = self
-            .policies
-            .iter()
-            .flat_map(|p| p.destinations.iter().flat_map(|d| d.rules.iter()))
-            .any(RuleSpec::is_v2_1);
-        u16::from(v2_1)
-    }
 }

@@ -32,6 +32,96 @@ pub(crate) fn u32_of(n: usize) -> u32 {
 }
 
 /// A range `start..end` of a flat array.
+/// The most bytes a rule id takes: a policy name (at most 128 bytes), `/`
+/// and a number.
+pub const RULE_ID_MAX_LEN: usize = 140;
+
+/// A rule id, `<policy>/<n>` (see [`Table::rule_id`]); empty for a rule
+/// that does not exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuleId<'a> {
+    policy: &'a str,
+    n: u32,
+}
+
+impl RuleId<'_> {
+    /// No rule.
+    pub const NONE: RuleId<'static> = RuleId { policy: "", n: 0 };
+
+    /// Whether this is [`RuleId::NONE`].
+    pub fn is_none(&self) -> bool {
+        self.n == 0
+    }
+
+    /// The id as text, written into `buf` (nothing is allocated; empty for
+    /// [`RuleId::NONE`]).
+    pub fn as_str_in<'b>(&self, buf: &'b mut [u8; RULE_ID_MAX_LEN]) -> &'b str {
+        let mut len = 0;
+        let mut put = |bytes: &[u8]| {
+            for &b in bytes {
+                if let Some(slot) = buf.get_mut(len) {
+                    *slot = b;
+                    len += 1;
+                }
+            }
+        };
+        if self.n != 0 {
+            put(self.policy.as_bytes());
+            put(b"/");
+            let mut digits = [0u8; 10];
+            let k = write_digits(&mut digits, self.n);
+            put(digits.get(k..).unwrap_or(&[]));
+        }
+        core::str::from_utf8(buf.get(..len).unwrap_or(&[])).unwrap_or("")
+    }
+
+    /// Appends the id to `out` without allocating beyond its capacity.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        if self.n == 0 {
+            return;
+        }
+        out.extend_from_slice(self.policy.as_bytes());
+        out.push(b'/');
+        let mut digits = [0u8; 10];
+        let k = write_digits(&mut digits, self.n);
+        out.extend_from_slice(digits.get(k..).unwrap_or(&[]));
+    }
+}
+
+/// Writes `n` in decimal at the end of `digits`; returns where it starts.
+fn write_digits(digits: &mut [u8; 10], mut n: u32) -> usize {
+    let mut k = digits.len();
+    loop {
+        k -= 1;
+        if let Some(d) = digits.get_mut(k) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || k == 0 {
+            return k;
+        }
+    }
+}
+
+impl core::fmt::Display for RuleId<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        if self.n == 0 {
+            return Ok(());
+        }
+        write!(f, "{}/{}", self.policy, self.n)
+    }
+}
+
+impl PartialEq<&str> for RuleId<'_> {
+    fn eq(&self, other: &&str) -> bool {
+        other
+            .strip_prefix(self.policy)
+            .and_then(|r| r.strip_prefix('/'))
+            .and_then(|n| n.parse::<u32>().ok())
+            .is_some_and(|n| n == self.n && self.n != 0)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Span {
     pub(crate) start: u32,
@@ -57,22 +147,31 @@ pub(crate) struct Policy {
     pub(crate) default: Action,
     pub(crate) log: LogSetting,
     pub(crate) sni_host_match: bool,
+    /// The policy's rules (policies tile the rules in order).
+    pub(crate) rules: Span,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Rule {
-    pub(crate) policy: u32,
+    /// Index into the bodies.
+    pub(crate) body: u32,
+    pub(crate) line: u32,
+}
+
+/// A rule's conditions, shared by every rule with the same ones. Its spans
+/// index `path_refs`, `source_refs` and `header_refs`, which index the
+/// paths, sources and headers.
+#[derive(Debug, Clone)]
+pub(crate) struct Body {
     pub(crate) action: Action,
     pub(crate) methods: u16,
-    pub(crate) id: Str,
-    pub(crate) line: u32,
     /// The plain paths (OR-ed).
     pub(crate) paths: Span,
-    /// `except path`: right after `paths` in PATHS.
+    /// `except path`: right after `paths`.
     pub(crate) except_paths: Span,
     /// The plain sources (OR-ed).
     pub(crate) sources: Span,
-    /// `except from`: right after `sources` in SOURCES.
+    /// `except from`: right after `sources`.
     pub(crate) except_sources: Span,
     pub(crate) headers: Span,
     /// `otherwise deny`: decides only when no deny or allow rule matched.
@@ -93,6 +192,11 @@ pub(crate) enum Path {
     Suffix {
         text: Str,
         form: Str,
+    },
+    /// A simple template, matched by its pieces (in `Table::pieces`).
+    Template {
+        text: Str,
+        pieces: Span,
     },
     Dfa {
         kind: PatternKind,
@@ -171,7 +275,12 @@ pub struct Table {
     pub(crate) forms: Box<[u8]>,
     pub(crate) policies: Box<[Policy]>,
     pub(crate) rules: Box<[Rule]>,
+    pub(crate) bodies: Box<[Body]>,
+    pub(crate) path_refs: Box<[u32]>,
+    pub(crate) source_refs: Box<[u32]>,
+    pub(crate) header_refs: Box<[u32]>,
     pub(crate) paths: Box<[Path]>,
+    pub(crate) pieces: Box<[crate::template::Piece]>,
     pub(crate) dfas: Box<[PathDfa]>,
     pub(crate) sources: Box<[Source]>,
     pub(crate) headers: Box<[Header]>,
@@ -181,6 +290,7 @@ pub struct Table {
     pub(crate) cidrs: Box<[CidrEntry]>,
     pub(crate) dest_refs: Box<[u32]>,
     // Derived at load time.
+    pub(crate) rule_index: crate::rule_index::RuleIndex,
     pub(crate) exact: Index,
     pub(crate) one_label: Index,
     pub(crate) any_depth: Index,
@@ -255,14 +365,33 @@ impl Table {
         self.hosts.len()
     }
 
-    /// The id of rule `i` (e.g. `httpbin/2`; empty if out of range).
-    pub fn rule_id(&self, i: u32) -> &str {
-        self.rules.get(i as usize).map_or("", |r| self.text(r.id))
+    /// The id of rule `i`: `<policy>/<n>`, *n* counting from 1 within the
+    /// policy (e.g. `httpbin/2`; empty if out of range). Written through
+    /// [`core::fmt::Display`], so nothing is allocated.
+    pub fn rule_id(&self, i: u32) -> RuleId<'_> {
+        let p = self.rule_policy(i);
+        let n = self
+            .policies
+            .get(p as usize)
+            .filter(|p| i < p.rules.end)
+            .map_or(0, |pol| i.saturating_sub(pol.rules.start) + 1);
+        RuleId {
+            policy: if n == 0 { "" } else { self.policy_name(p) },
+            n,
+        }
     }
 
     /// The policy rule `i` belongs to.
     pub fn rule_policy(&self, i: u32) -> u32 {
-        self.rules.get(i as usize).map_or(0, |r| r.policy)
+        let idx = self.policies.partition_point(|p| p.rules.end <= i);
+        u32_of(idx.min(self.policies.len().saturating_sub(1)))
+    }
+
+    /// The conditions of rule `i`.
+    pub(crate) fn body(&self, i: u32) -> Option<&Body> {
+        self.rules
+            .get(i as usize)
+            .and_then(|r| self.bodies.get(r.body as usize))
     }
 
     /// The source line of rule `i` (0 when unknown).

@@ -42,7 +42,7 @@ fn http<'a>(
 
 fn rule_of(t: &Table, d: &Decision) -> Option<String> {
     match d.enforced.cause {
-        Cause::Rule(r) => Some(t.rule_id(r).to_owned()),
+        Cause::Rule(r) => Some(t.rule_id(r).to_string()),
         _ => None,
     }
 }
@@ -756,4 +756,59 @@ fn otherwise_deny_weighs_after_every_rule() {
         t.decide(&http("b.com", 80, "POST", "/", None)).allowed(),
         "other destinations keep the default"
     );
+}
+
+/// Records every rule tested, and asks for all of them: the reference
+/// path, without the rule index or the skipping of rules that can no
+/// longer change the verdict.
+struct Every;
+
+impl egress_table::Tracer for Every {}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+    /// The fast path (the per-destination index by first path segment, and
+    /// rules skipped once they cannot change the verdict) decides exactly
+    /// as testing every rule does, on destinations large enough to be
+    /// indexed, for paths with and without escapes.
+    #[test]
+    fn the_rule_index_changes_no_decision(
+        rules in proptest::collection::vec((0usize..12, 0usize..4, proptest::bool::ANY), 9..40),
+        paths in proptest::collection::vec((0usize..10, 0usize..4), 1..40),
+    ) {
+        const PATTERNS: [&str; 12] = [
+            "=/a/status", "=/a", "=/", "^/a/", "^/b/", "^/a", "^/",
+            "t/a/{*}/x", "t/b/{**}", "t/{*}/x", "s.json", "=/b%3Ax/y",
+        ];
+        const SEGS: [&str; 10] = [
+            "/a/status", "/a", "/", "/a/q/x", "/b/c.json", "/b/", "/c/x", "/b:x/y", "/b%3Ax/y", "/a%2Fq/x",
+        ];
+        const METHODS: [&str; 4] = ["GET", "POST", "DELETE", "HEAD"];
+        let mut spec = httpbin();
+        let d = &mut spec.policies[0].destinations[0];
+        d.rules.clear();
+        for (n, (p, m, deny)) in rules.iter().enumerate() {
+            let mut r = rule(&format!("httpbin/{}", n + 1), if *deny { Action::Deny } else { Action::Allow });
+            let pat = PATTERNS[*p];
+            let (kind, text) = pat.split_at(1);
+            r.paths = vec![match kind {
+                "=" => PathSpec::Exact(text.into()),
+                "^" => PathSpec::Prefix(text.into()),
+                "s" => PathSpec::Suffix(text.into()),
+                _ => regex(PatternKind::Template, text, &egress_table::dfa::template_regex(text).unwrap()),
+            }];
+            if *m < 3 {
+                r.methods = methods(&[METHODS[*m]]);
+            }
+            r.line = n as u32 + 1;
+            d.rules.push(r);
+        }
+        let t = table(&spec);
+        for (s, m) in paths {
+            let req = http("httpbin.org", 80, METHODS[m], SEGS[s], None);
+            let fast = t.decide(&req);
+            let slow = t.decide_traced(&req, &mut Every);
+            proptest::prop_assert_eq!(fast, slow, "{} {}", METHODS[m], SEGS[s]);
+        }
+    }
 }

@@ -71,7 +71,7 @@ fn rich() -> TableSpec {
     t
 }
 
-/// Every construct of format 2.1.
+/// Every construct added in format 2.1.
 fn negations() -> TableSpec {
     let mut t = httpbin();
     let mut deny = rule("neg/1", Action::Deny);
@@ -111,35 +111,23 @@ fn negations() -> TableSpec {
 }
 
 #[test]
-fn version_is_the_oldest_that_holds_the_table() {
-    for (spec, minor) in [(httpbin(), 0), (rich(), 0), (negations(), 1)] {
+fn the_encoder_writes_3_0() {
+    for spec in [httpbin(), rich(), negations()] {
         let bytes = encode(&spec).unwrap();
-        assert_eq!(u16::from_le_bytes([bytes[10], bytes[11]]), minor);
-        assert_eq!(decode(&bytes).unwrap().version(), (VERSION_MAJOR, minor));
+        assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 3);
+        assert_eq!(u16::from_le_bytes([bytes[10], bytes[11]]), 0);
+        assert_eq!(decode(&bytes).unwrap().version(), (VERSION_MAJOR, 0));
     }
-    // A 2.0 table made to say 2.1 still decodes (nothing in it is new) …
-    let mut b = encode(&rich()).unwrap();
-    b[10] = 1;
-    assert_eq!(decode(&reseal(b)).unwrap().version(), (2, 1));
-    // … but a table with a 2.1 construct that says 2.0 is refused, naming it.
-    let mut b = encode(&negations()).unwrap();
-    b[10] = 0;
-    let e = decode(&reseal(b)).unwrap_err();
-    assert!(e.problem.contains("2.1 construct"), "{e}");
 }
 
 #[test]
-fn each_2_1_construct_alone_needs_2_1() {
+fn each_construct_alone_round_trips() {
     let base = httpbin();
     let with = |f: &dyn Fn(&mut RuleSpec)| {
         let mut t = base.clone();
         f(&mut t.policies[0].destinations[0].rules[0]);
-        let mut b = encode(&t).unwrap();
-        assert_eq!(b[10], 1);
+        let b = encode(&t).unwrap();
         assert_eq!(decode(&b).unwrap().to_spec(), t.canonical());
-        b[10] = 0;
-        let e = decode(&reseal(b)).unwrap_err();
-        assert!(e.problem.contains("2.1"), "{e}");
     };
     with(&|r| r.methods = MethodSet::any_except(methods(&["GET"])));
     with(&|r| r.paths = vec![PathSpec::Suffix("x".into())]);
@@ -149,14 +137,78 @@ fn each_2_1_construct_alone_needs_2_1() {
     with(&|r| r.headers = vec![HeaderSpec::NotEquals("x".into(), b"1".to_vec())]);
     with(&|r| r.headers = vec![HeaderSpec::Prefix("x".into(), b"1".to_vec())]);
     with(&|r| r.headers = vec![HeaderSpec::Suffix("x".into(), b"1".to_vec())]);
+    with(&|r| r.paths = vec![regex(PatternKind::Template, "/{*}.json", "/[^/]+\\.json")]);
     with(&|r| {
         *r = rule("httpbin/1", Action::Deny);
         r.fallback = true;
     });
 }
 
+/// Rule ids are not stored: the encoder refuses ids that are not
+/// `<policy>/<n>` in table order, and the decoder gives them back.
 #[test]
-fn encoder_refuses_malformed_2_1_constructs() {
+fn rule_ids_are_implicit() {
+    let t = rich();
+    let table = decode(&encode(&t).unwrap()).unwrap();
+    let ids: Vec<String> = (0..table.rule_count() as u32)
+        .map(|i| table.rule_id(i).to_string())
+        .collect();
+    let want: Vec<&str> = t
+        .policies
+        .iter()
+        .flat_map(|p| p.destinations.iter().flat_map(|d| d.rules.iter()))
+        .map(|r| r.id.as_str())
+        .collect();
+    assert_eq!(ids, want);
+    assert!(table.rule_id(table.rule_count() as u32).is_none());
+    let mut bad = rich();
+    bad.policies[1].destinations[0].rules[0].id = "api/7".into();
+    assert!(encode(&bad).unwrap_err().0.contains("numbers rules api/1"));
+}
+
+/// Identical rule bodies, paths and sources are stored once: a thousand
+/// copies of a rule cost a few bytes each (body index and line).
+#[test]
+fn identical_conditions_are_stored_once() {
+    let size = |copies: usize| {
+        let mut t = rich();
+        let d = &mut t.policies[1].destinations[0];
+        let proto = d.rules[1].clone();
+        for _ in 0..copies {
+            d.rules.insert(1, proto.clone());
+        }
+        let mut n = 0;
+        for d in &mut t.policies[1].destinations {
+            for r in &mut d.rules {
+                n += 1;
+                r.id = format!("api/{n}");
+                r.line = n;
+            }
+        }
+        let b = encode(&t).unwrap();
+        assert_eq!(decode(&b).unwrap().to_spec(), t.canonical());
+        b.len()
+    };
+    let per_rule = (size(1000) - size(0)) as f64 / 1000.0;
+    assert!(per_rule <= 3.0, "{per_rule} bytes per copied rule");
+}
+
+/// Simple templates are matched by their pieces and need no DFA; others
+/// keep theirs.
+#[test]
+fn simple_templates_take_no_dfa() {
+    let with = |t: &str, re: &str| {
+        let mut spec = httpbin();
+        spec.policies[0].destinations[0].rules[0].paths = vec![regex(PatternKind::Template, t, re)];
+        encode(&spec).unwrap().len()
+    };
+    let simple = with("/v1/{*}/items/{**}", "/v1/[^/]+/items/(?s-u:.*)");
+    let other = with("/v1/{*}.json", "/v1/[^/]+\\.json");
+    assert!(other > simple + 200, "simple {simple} bytes, other {other}");
+}
+
+#[test]
+fn encoder_refuses_malformed_constructs() {
     let bad = |f: &dyn Fn(&mut RuleSpec)| {
         let mut t = httpbin();
         f(&mut t.policies[0].destinations[0].rules[0]);
@@ -241,13 +293,13 @@ fn refuses_truncation_bitflips_and_versions() {
     }
     let good = encode(&rich()).unwrap();
     let mut newer = good.clone();
-    newer[8] = 3;
+    newer[8] = 4;
     let e = decode(&reseal(newer)).unwrap_err();
     assert_eq!(e.field, "version");
-    assert!(e.problem.contains("3.0"), "{e}");
+    assert!(e.problem.contains("4.0"), "{e}");
     assert!(e.problem.contains("newer egressc"), "{e}");
     let mut older = good.clone();
-    older[8] = 1;
+    older[8] = 2;
     let e = decode(&reseal(older)).unwrap_err();
     assert_eq!(e.field, "version");
     assert!(e.problem.contains("recompile"), "{e}");

@@ -231,7 +231,7 @@ type Answer = (bool, Option<String>);
 
 fn answer_of(table: &Table, d: &egress_table::Decision) -> Answer {
     let rule = match d.enforced.cause {
-        Cause::Rule(r) => Some(table.rule_id(r).to_owned()),
+        Cause::Rule(r) => Some(table.rule_id(r).to_string()),
         _ => None,
     };
     (d.allowed(), rule)
@@ -1073,130 +1073,139 @@ impl Report {
     }
 }
 
-/// One series of a plot: a name, a colour and `(hosts, value)` points.
-type Series = (&'static str, &'static str, Vec<(f64, f64)>);
+/// How a plot's y values are labelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    /// Times in nanoseconds (ticks read 100 ns, 1 µs, ... 1 s).
+    Nanoseconds,
+    /// Bytes and other counts (ticks read 10, 1k, 1M, ...).
+    Count,
+}
 
-/// A log–log line plot as SVG text (no font or library needed to write
-/// it; the viewer renders the labels).
-fn svg_plot(title: &str, unit: &str, series: &[Series]) -> String {
-    let (w, h, l, r, t, b) = (720.0, 420.0, 70.0, 190.0, 40.0, 50.0);
-    let pts = series
-        .iter()
-        .flat_map(|s| s.2.iter())
-        .filter(|p| p.1 > 0.0 && p.1.is_finite());
-    let (mut y0, mut y1) = (f64::MAX, f64::MIN);
-    for p in pts {
-        y0 = y0.min(p.1.log10());
-        y1 = y1.max(p.1.log10());
+/// One line of a plot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    /// The legend's text.
+    pub name: &'static str,
+    /// The line's colour.
+    pub rgb: (u8, u8, u8),
+    /// `(hosts, value)`, by hosts.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// A log–log plot against policy size (hosts, 10 to 100,000), drawn by the
+/// benchmark (`tests/src/plot.rs`) as `docs/<file>`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plot {
+    /// The file name under `docs/`.
+    pub file: &'static str,
+    /// The title above the plot.
+    pub title: &'static str,
+    /// The x axis' title.
+    pub x_title: &'static str,
+    /// The y axis' title.
+    pub y_title: &'static str,
+    /// How the y ticks read.
+    pub unit: Unit,
+    /// The lines.
+    pub series: Vec<Series>,
+}
+
+/// The inverse of [`label`]: `"10k"` is 10,000 hosts.
+fn hosts_of(label: &str) -> Option<usize> {
+    match label.strip_suffix('k') {
+        Some(k) => k.parse::<usize>().ok()?.checked_mul(1000),
+        None => label.parse().ok(),
     }
-    let (y0, y1) = (y0.floor(), y1.ceil().max(y0.floor() + 1.0));
-    let (x0, x1) = (1.0, 5.0);
-    let px = |x: f64| l + (x.log10() - x0) / (x1 - x0) * (w - l - r);
-    let py = |y: f64| h - b - (y.log10() - y0) / (y1 - y0) * (h - t - b);
-    let mut s = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{l}\" y=\"24\" font-size=\"15\">{title}</text>\n"
-    );
-    for e in 1..=5 {
-        let x = px(10f64.powi(e));
-        s += &format!(
-            "<line x1=\"{x:.1}\" y1=\"{t}\" x2=\"{x:.1}\" y2=\"{:.1}\" stroke=\"#ddd\"/><text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>\n",
-            h - b,
-            h - b + 18.0,
-            label(10usize.pow(e as u32))
-        );
-    }
-    let mut e = y0;
-    while e <= y1 {
-        let y = py(10f64.powf(e));
-        s += &format!(
-            "<line x1=\"{l}\" y1=\"{y:.1}\" x2=\"{:.1}\" y2=\"{y:.1}\" stroke=\"#ddd\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">1e{e} {unit}</text>\n",
-            w - r,
-            l - 6.0,
-            y + 4.0
-        );
-        e += 1.0;
-    }
-    s += &format!(
-        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">hosts in the policy</text>\n",
-        (l + w - r) / 2.0,
-        h - 8.0
-    );
-    for (i, (name, colour, points)) in series.iter().enumerate() {
-        let path: Vec<String> = points
+}
+
+/// The two plots, decision time and table size against policy size, from
+/// the results' keys and values ([`Report::results`], or
+/// `bench/results.json` read by [`results_from_json`]): the sizes measured
+/// are those with a `rules_<size>` key; a figure missing or not positive
+/// for a size leaves that point out.
+pub fn plots(results: &BTreeMap<String, f64>) -> Vec<Plot> {
+    let mut hosts: Vec<(usize, &str)> = results
+        .keys()
+        .filter_map(|k| k.strip_prefix("rules_"))
+        .filter_map(|l| hosts_of(l).map(|n| (n, l)))
+        .collect();
+    hosts.sort_unstable();
+    let series = |name: &'static str, rgb: (u8, u8, u8), key: &str, factor: f64| Series {
+        name,
+        rgb,
+        points: hosts
             .iter()
-            .filter(|p| p.1 > 0.0 && p.1.is_finite())
-            .map(|p| format!("{:.1},{:.1}", px(p.0), py(p.1)))
-            .collect();
-        s += &format!(
-            "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\" points=\"{}\"/>\n",
-            path.join(" ")
-        );
-        let ly = t + 16.0 * i as f64 + 10.0;
-        s += &format!(
-            "<line x1=\"{:.1}\" y1=\"{ly:.1}\" x2=\"{:.1}\" y2=\"{ly:.1}\" stroke=\"{colour}\" stroke-width=\"2\"/><text x=\"{:.1}\" y=\"{:.1}\">{name}</text>\n",
-            w - r + 10.0,
-            w - r + 30.0,
-            w - r + 36.0,
-            ly + 4.0
-        );
-    }
-    s + "</svg>\n"
+            .filter_map(|(n, l)| {
+                let v = results.get(&format!("{key}_{l}"))? * factor;
+                (v.is_finite() && v > 0.0).then_some((*n as f64, v))
+            })
+            .collect(),
+    };
+    let decisions = Plot {
+        file: "scale-decisions.png",
+        title: "Decision time (median) against policy size",
+        x_title: "hosts in the policy",
+        y_title: "time per decision",
+        unit: Unit::Nanoseconds,
+        series: vec![
+            series("native", (0x1b, 0x9e, 0x77), "decision_native_ns_p50", 1.0),
+            series("wasm", (0xd9, 0x5f, 0x02), "decision_wasm_ns_p50", 1.0),
+            series("naive", (0x75, 0x70, 0xb3), "naive_ns_p50", 1.0),
+            series(
+                "Cedar grouped",
+                (0xe7, 0x29, 0x8a),
+                "cedar_grouped_ns_p50",
+                1.0,
+            ),
+            series(
+                "Cedar per host",
+                (0x66, 0xa6, 0x1e),
+                "cedar_per_host_ns_p50",
+                1.0,
+            ),
+        ],
+    };
+    let sizes = Plot {
+        file: "scale-sizes.png",
+        title: "Table size and compile time against policy size",
+        x_title: "hosts in the policy",
+        y_title: "bytes; compile time in µs",
+        unit: Unit::Count,
+        series: vec![
+            series("table bytes", (0x1b, 0x9e, 0x77), "table_bytes", 1.0),
+            series(
+                "pluginConfig bytes",
+                (0xd9, 0x5f, 0x02),
+                "plugin_config_bytes",
+                1.0,
+            ),
+            series(
+                "linear memory bytes",
+                (0x75, 0x70, 0xb3),
+                "linear_memory_bytes",
+                1.0,
+            ),
+            series("compile µs", (0xe7, 0x29, 0x8a), "compile_ms", 1e3),
+        ],
+    };
+    vec![decisions, sizes]
+}
+
+/// `bench/results.json` ([`Report::json`]) back as keys and values; a
+/// `null` (a figure not measured) is `NaN`.
+pub fn results_from_json(text: &str) -> Result<BTreeMap<String, f64>, String> {
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let map = v.as_object().ok_or("not a JSON object")?;
+    Ok(map
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_f64().unwrap_or(f64::NAN)))
+        .collect())
 }
 
 impl Report {
-    /// Two plots as SVG, `(file name, text)`: decision time and table size
-    /// against policy size, log scales.
-    pub fn plots(&self) -> Vec<(&'static str, String)> {
-        let pts = |f: &dyn Fn(&SizeReport) -> Option<f64>| -> Vec<(f64, f64)> {
-            self.sizes
-                .iter()
-                .filter_map(|s| f(s).map(|v| (s.hosts as f64, v)))
-                .collect()
-        };
-        let decisions = svg_plot(
-            "Decision time (median) against policy size",
-            "ns",
-            &[
-                ("native", "#1b9e77", pts(&|s| Some(s.native.p50))),
-                ("wasm", "#d95f02", pts(&|s| Some(s.wasm.p50))),
-                ("naive", "#7570b3", pts(&|s| s.naive.map(|n| n.p50))),
-                (
-                    "Cedar grouped",
-                    "#e7298a",
-                    pts(&|s| s.cedar_grouped.as_ref().map(|c| c.0.p50)),
-                ),
-                (
-                    "Cedar per host",
-                    "#66a61e",
-                    pts(&|s| s.cedar_per_host.as_ref().map(|c| c.0.p50)),
-                ),
-            ],
-        );
-        let sizes = svg_plot(
-            "Table size and compile time against policy size",
-            "",
-            &[
-                (
-                    "table bytes",
-                    "#1b9e77",
-                    pts(&|s| Some(s.table_bytes as f64)),
-                ),
-                (
-                    "pluginConfig bytes",
-                    "#d95f02",
-                    pts(&|s| Some(s.plugin_config_bytes as f64)),
-                ),
-                (
-                    "linear memory bytes",
-                    "#7570b3",
-                    pts(&|s| Some(s.linear_memory_bytes as f64)),
-                ),
-                ("compile µs", "#e7298a", pts(&|s| Some(s.compile_ms * 1e3))),
-            ],
-        );
-        vec![
-            ("scale-decisions.svg", decisions),
-            ("scale-sizes.svg", sizes),
-        ]
+    /// The two plots of this run ([`plots`] of [`Report::results`]).
+    pub fn plots(&self) -> Vec<Plot> {
+        plots(&self.results())
     }
 }

@@ -290,7 +290,8 @@ policy "fronting" {
     );
 }
 
-/// Format 2.1 through the real `.wasm` (both targets): negated conditions
+/// The constructs of format 2.1, in a 3.0 table, through the real `.wasm`
+/// (both targets): negated conditions
 /// (`except path`, `except from`, `!=`, `not prefix`, `not suffix`),
 /// suffix paths, `principal "*"`, `any except`, `otherwise deny`; plus a
 /// `deny … except from` on a pathless CONNECT and a request without a
@@ -300,9 +301,12 @@ fn format_2_1_negations() {
     let text = include_str!("../../compiler/tests/cases/valid/negations.egress");
     let table = egress_tests::compile(text).unwrap();
     assert_eq!(
-        u16::from_le_bytes([table[10], table[11]]),
-        1,
-        "a policy with 2.1 constructs compiles to a 2.1 table"
+        (
+            u16::from_le_bytes([table[8], table[9]]),
+            u16::from_le_bytes([table[10], table[11]])
+        ),
+        (3, 0),
+        "every table is format 3.0"
     );
     assert!(run_tests("negations", text) >= 2 * 17);
     run_tests(

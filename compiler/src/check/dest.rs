@@ -1,12 +1,10 @@
 //! A destination: its clauses (protocol, ports, `originate-tls`, `timeout`,
 //! `service`), its targets and its rules.
 
-use std::collections::HashMap;
-
 use egress_table::spec::{PortRange, Protocol, Target};
 
 use super::host::host_pattern;
-use super::rule::check_rule;
+use super::rule::{check_rule, replace_span};
 use super::values::{cidr, duration_ms, mapped_warning, parse_port, port_range};
 use super::{CDest, CRule, Ctx, a};
 use crate::ast::{self, DestClause, Targets};
@@ -79,7 +77,8 @@ pub(super) fn check_dest(cx: &mut Ctx<'_>, d: &ast::Destination) -> Option<CDest
 /// Checks each clause's value and that no clause is given twice (E0311).
 fn check_clauses<'a>(cx: &mut Ctx<'_>, d: &'a ast::Destination, ok: &mut bool) -> Clauses<'a> {
     let mut out = Clauses::default();
-    let mut seen: HashMap<&'static str, Span> = HashMap::new();
+    // A destination has a handful of clauses: a list beats a hash map.
+    let mut seen: Vec<(&'static str, Span)> = Vec::new();
     let mut first_ports: Option<&Vec<Spanned<String>>> = None;
     for c in &d.clauses {
         let key = match c {
@@ -89,7 +88,7 @@ fn check_clauses<'a>(cx: &mut Ctx<'_>, d: &'a ast::Destination, ok: &mut bool) -
             DestClause::Timeout(..) => "timeout",
             DestClause::Service(..) => "service",
         };
-        if let Some(prev) = seen.insert(key, c.span()) {
+        if let Some(prev) = replace_span(&mut seen, key, c.span()) {
             cx.err(duplicate_clause(c, key, prev, first_ports));
             *ok = false;
             continue;

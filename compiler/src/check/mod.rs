@@ -184,6 +184,8 @@ fn action(a: RuleAction) -> Action {
 
 struct Ctx<'a> {
     diags: &'a mut Vec<Diagnostic>,
+    /// What each regex compiled to (see [`path::RegexResults`]).
+    regexes: path::RegexResults,
 }
 
 impl Ctx<'_> {
@@ -194,7 +196,10 @@ impl Ctx<'_> {
 
 /// Checks the parsed files of one compilation.
 pub fn check(files: &[ast::File], diags: &mut Vec<Diagnostic>) -> Checked {
-    let mut cx = Ctx { diags };
+    let mut cx = Ctx {
+        diags,
+        regexes: path::RegexResults::new(),
+    };
     let mut out = Checked::default();
     let mut seen: HashMap<String, Span> = HashMap::new();
     for f in files {

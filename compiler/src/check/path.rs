@@ -1,18 +1,44 @@
 //! Path conditions: exact paths, prefixes, suffixes, URI templates and
 //! regexes.
 
+use std::collections::HashMap;
+
 use super::CPath;
 use crate::ast::{self, PathForm};
 use crate::diag::Diagnostic;
 use crate::source::Span;
 
-/// Checks a path condition of any form (E0327–E0331, E0341).
-pub(super) fn check_path(p: &ast::PathPat) -> Result<CPath, Diagnostic> {
+/// What compiling each regex said so far, by its text: `None` when it
+/// compiled, else the `regex` crate's error message. Building a regex is
+/// costly (the crate may build a DFA), and a policy writes the same few
+/// regexes on thousands of rules: each is compiled once per check.
+pub(super) type RegexResults = HashMap<String, Option<String>>;
+
+/// The `regex` crate's error for `t`, if it does not compile (remembered
+/// in `seen`).
+fn regex_error(t: &str, seen: &mut RegexResults) -> Option<String> {
+    if let Some(known) = seen.get(t) {
+        return known.clone();
+    }
+    let err = regex::bytes::RegexBuilder::new(t)
+        .unicode(false)
+        .build()
+        .err()
+        .map(|e| e.to_string());
+    seen.insert(t.to_owned(), err.clone());
+    err
+}
+
+/// Checks a path condition of any form (E0327–E0331, E0341); `regexes`
+/// remembers what each regex compiled to.
+pub(super) fn check_path(
+    p: &ast::PathPat,
+    regexes: &mut RegexResults,
+) -> Result<CPath, Diagnostic> {
     let t = &p.text.value;
     let span = p.text.span;
     if p.form == PathForm::Regex {
-        if let Err(e) = regex::bytes::RegexBuilder::new(t).unicode(false).build() {
-            let msg = e.to_string();
+        if let Some(msg) = regex_error(t, regexes) {
             let detail = msg
                 .lines()
                 .last()

@@ -175,10 +175,11 @@ fn check_conds(
     ok: &mut bool,
 ) -> Option<Conds> {
     let mut out = Conds::default();
-    let mut seen: HashMap<&'static str, Span> = HashMap::new();
+    // A rule has a handful of clauses: a list beats a hash map.
+    let mut seen: Vec<(&'static str, Span)> = Vec::new();
     for c in &r.conds {
         let key = c.keyword();
-        if let Some(prev) = seen.insert(key, c.span()) {
+        if let Some(prev) = replace_span(&mut seen, key, c.span()) {
             cx.err(duplicate_cond(c, key, prev));
             *ok = false;
             continue;
@@ -194,9 +195,15 @@ fn check_conds(
                 } else {
                     &mut out.except_paths
                 };
-                collect(cx, pats, into, ok, |p| {
-                    check_path(p).map(|cp| Spanned::new(cp, p.span))
-                });
+                for p in pats {
+                    match check_path(p, &mut cx.regexes) {
+                        Ok(cp) => into.push(Spanned::new(cp, p.span)),
+                        Err(e) => {
+                            cx.err(e);
+                            *ok = false;
+                        }
+                    }
+                }
             }
             Cond::From(_, items) | Cond::ExceptFrom(_, items) => {
                 let into = if matches!(c, Cond::From(..)) {
@@ -216,6 +223,22 @@ fn check_conds(
         }
     }
     Some(out)
+}
+
+/// Records `span` for `key` in `seen`, returning the span recorded before
+/// (as `HashMap::insert` does).
+pub(super) fn replace_span(
+    seen: &mut Vec<(&'static str, Span)>,
+    key: &'static str,
+    span: Span,
+) -> Option<Span> {
+    match seen.iter_mut().find(|(k, _)| *k == key) {
+        Some((_, prev)) => Some(std::mem::replace(prev, span)),
+        None => {
+            seen.push((key, span));
+            None
+        }
+    }
 }
 
 /// Checks each item with `check`, keeping what passes and reporting the rest.

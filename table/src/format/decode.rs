@@ -1,15 +1,13 @@
 //! Decoding: one function per section, in the order the sections are laid
-//! out, and [`decode`], which strings them together and hands the parts to
-//! [`Table::assemble`]. A section whose records point into later sections
-//! is read in two steps: its records first, its spans once the sections
-//! they point into are known.
+//! out (each section refers only to sections before it), and [`decode`],
+//! which strings them together and hands the parts to [`Table::assemble`].
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::collections::HashSet;
 
-use super::reader::{DecodeError, Field, Pool, R, Reader, action_of, err, tiled};
+use super::reader::{DecodeError, Field, Pool, R, Reader, action_of, err};
 use super::{
-    ACTION_FALLBACK, FLAG_SNI_HOST_MATCH, HEADER, MAGIC, NEGATED, NO_DFA, TRAILER, VERSION_MAJOR,
+    ACTION_FALLBACK, FLAG_SNI_HOST_MATCH, HEADER, MAGIC, NEGATED, TRAILER, VERSION_MAJOR,
     VERSION_MINOR, record,
 };
 use crate::assemble::{AssembleError, Parts, PathPart};
@@ -20,7 +18,9 @@ use crate::names::{is_header_name, is_principal_text, is_valid_name};
 use crate::spec::{
     Action, Cidr, HostKind, LogSetting, MethodSet, Mode, PatternKind, PortRange, Protocol, ValueOp,
 };
-use crate::table::{CidrEntry, Dest, Header, Host, Policy, Rule, Source, Span, Str, Table};
+use crate::table::{
+    Body, CidrEntry, Dest, Header, Host, Policy, Rule, Source, Span, Str, Table, u32_of,
+};
 
 impl Table {
     /// Decodes and validates a table; see [`crate::format`].
@@ -35,28 +35,30 @@ pub fn decode(bytes: &[u8]) -> Result<Table, DecodeError> {
     let (version, checksum, content) = header(bytes)?;
     // From here on the reader must not run into the trailer.
     let mut r = Reader::at(content, HEADER);
-    let v = Minor(version.1);
-    let pool = strings(&mut r)?;
+    let pool = strings(&mut r, content)?;
     let policies = policies(&mut r, pool)?;
-    let rule_heads = rules(&mut r, pool, policies.len(), v)?;
-    let path_heads = paths(&mut r, pool, v)?;
+    let paths = paths(&mut r, pool)?;
     let dfas = regexes(&mut r)?;
-    let (paths, path_negated) = path_dfas(path_heads, dfas.len())?;
-    let (sources, source_negated) = sources(&mut r, pool, v)?;
-    let headers = headers(&mut r, pool, v)?;
-    let rules = rule_spans(
-        content,
-        rule_heads,
-        [&path_negated, &source_negated],
-        headers.len(),
-        r.pos,
-    )?;
-    let ports = ports(&mut r)?;
-    let dests = dests(&mut r, policies.len(), ports.len(), &rules)?;
-    // HOSTS and CIDRS share DEST_REFS, which comes last; read the records first.
-    let host_heads = hosts(&mut r, pool)?;
-    let cidr_heads = cidrs(&mut r)?;
-    let dest_refs = dest_refs(&mut r, dests.len())?;
+    let paths = path_dfas(paths, dfas.len())?;
+    let (sources, source_negated) = sources(&mut r, pool)?;
+    let headers = headers(&mut r, pool)?;
+    let negated = Negated {
+        paths: &paths.iter().map(|(_, n)| *n).collect::<Vec<_>>(),
+        sources: &source_negated,
+        headers: headers.len(),
+    };
+    let bodies = bodies(&mut r, &negated)?;
+    let rules = rules(&mut r, &bodies, &policies)?;
+    let (dests, ports) = dests(&mut r, &policies, &rules, &bodies)?;
+    let mut dest_refs = Vec::new();
+    let mut targets_per_dest = vec![0u32; dests.len()];
+    let mut refs = DestRefs {
+        dests: &dests,
+        refs: &mut dest_refs,
+        seen: &mut targets_per_dest,
+    };
+    let hosts = hosts(&mut r, &mut refs)?;
+    let cidrs = cidrs(&mut r, &mut refs)?;
     if r.left() != 0 {
         return err(
             r.pos,
@@ -64,14 +66,25 @@ pub fn decode(bytes: &[u8]) -> Result<Table, DecodeError> {
             format!("{} unexpected bytes after the last section", r.left()),
         );
     }
-    let (hosts, cidrs) = target_spans(content, host_heads, cidr_heads, &dest_refs, &dests, r.pos)?;
+    if let Some(i) = targets_per_dest.iter().position(|&c| c == 0) {
+        return err(
+            HEADER,
+            format!("dests[{i}]"),
+            "destination has no host or CIDR",
+        );
+    }
+    let (path_refs, source_refs, header_refs, bodies) = bodies.into_parts();
     Table::assemble(Parts {
         checksum,
         version,
-        strings: pool.0.to_vec().into_boxed_slice(),
+        strings: content.to_vec().into_boxed_slice(),
         policies,
         rules,
-        paths,
+        bodies,
+        path_refs,
+        source_refs,
+        header_refs,
+        paths: paths.into_iter().map(|(p, _)| p).collect(),
         dfas,
         sources,
         headers,
@@ -83,28 +96,12 @@ pub fn decode(bytes: &[u8]) -> Result<Table, DecodeError> {
     })
     .or_else(|e| match e {
         AssembleError::DuplicateHost(i) => err(HEADER, format!("hosts[{i}]"), "duplicate host"),
+        AssembleError::Template(i) => err(
+            HEADER,
+            format!("paths[{i}]"),
+            "a template without a DFA that is not simple (or is malformed)",
+        ),
     })
-}
-
-/// The minor version of the table being read: what it may hold.
-#[derive(Clone, Copy)]
-struct Minor(u16);
-
-impl Minor {
-    /// `Ok` when the table's version may hold a construct of format 2.1;
-    /// otherwise the error for `field` at `at`: a table that says 2.0 but
-    /// holds one is not what its writer wrote.
-    fn allows_2_1(self, at: usize, field: Field<'_>, what: &str) -> R<()> {
-        if self.0 >= 1 {
-            Ok(())
-        } else {
-            err(
-                at,
-                field,
-                format!("{what} is a format 2.1 construct, in a table that says 2.0"),
-            )
-        }
-    }
 }
 
 /// The header and trailer: magic, version, body length and checksum. Returns
@@ -136,7 +133,7 @@ fn header(bytes: &[u8]) -> R<((u16, u16), u32, &[u8])> {
             8,
             "version",
             format!(
-                "table format {major}.{minor} was written by an older egressc; this reader understands {VERSION_MAJOR}.0 to {VERSION_MAJOR}.{VERSION_MINOR} (since 2.0 paths are compared with escapes decoded, so older tables would mean something else): recompile the policy with this egressc"
+                "table format {major}.{minor} was written by an older egressc; this reader understands {VERSION_MAJOR}.0 to {VERSION_MAJOR}.{VERSION_MINOR} (3.0 has a new, smaller layout): recompile the policy with this egressc"
             ),
         );
     }
@@ -175,9 +172,11 @@ fn header(bytes: &[u8]) -> R<((u16, u16), u32, &[u8])> {
 }
 
 /// STRINGS: the pool.
-fn strings<'a>(r: &mut Reader<'a>) -> R<Pool<'a>> {
-    let pool_len = r.count(1, "strings.length")?;
-    r.take(pool_len, "strings").map(Pool)
+fn strings<'a>(r: &mut Reader<'a>, table: &'a [u8]) -> R<Pool<'a>> {
+    let len = r.count(1, "strings.length")?;
+    let start = r.pos;
+    r.take(len, "strings")?;
+    Ok(Pool { table, start, len })
 }
 
 /// POLICIES.
@@ -185,6 +184,7 @@ fn policies(r: &mut Reader<'_>, pool: Pool<'_>) -> R<Vec<Policy>> {
     let mut names = HashSet::new();
     let n = r.count(record::POLICY, "policies.count")?;
     let mut policies = Vec::with_capacity(n);
+    let mut next_rule = 0u32;
     for i in 0..n {
         let at = r.pos;
         let f = |x: &'static str| Field::at("policies", i, x);
@@ -216,105 +216,30 @@ fn policies(r: &mut Reader<'_>, pool: Pool<'_>) -> R<Vec<Policy>> {
                 format!("unknown flag bits {flags:#04x}"),
             );
         }
+        let n_rules = r.v(f("rules"))?;
+        let rules = Span {
+            start: next_rule,
+            end: next_rule.saturating_add(n_rules),
+        };
+        next_rule = rules.end;
         policies.push(Policy {
             name,
             mode,
             default,
             log,
             sni_host_match: flags & FLAG_SNI_HOST_MATCH != 0,
+            rules,
         });
     }
     Ok(policies)
 }
 
-/// A rule record before its spans are checked.
-struct RuleHead {
-    policy: u32,
-    action: Action,
-    fallback: bool,
-    methods: u16,
-    id: Str,
-    line: u32,
-    /// The offset of the record's three spans.
-    spans_at: usize,
-}
+/// A path, whether it is negated, and its DFA reference (checked by
+/// [`path_dfas`]) with the offset to report.
+type PathHead = (PathPart, bool, (u32, usize));
 
-/// RULES, but for their spans ([`rule_spans`]).
-fn rules(r: &mut Reader<'_>, pool: Pool<'_>, n_policies: usize, v: Minor) -> R<Vec<RuleHead>> {
-    let n = r.count(record::RULE, "rules.count")?;
-    let mut rules = Vec::with_capacity(n);
-    for i in 0..n {
-        let at = r.pos;
-        let f = |x: &'static str| Field::at("rules", i, x);
-        let policy = r.u32(f("policy"))?;
-        if policy as usize >= n_policies {
-            return err(
-                at,
-                f("policy"),
-                format!("policy {policy} out of range ({n_policies} policies)"),
-            );
-        }
-        let (action, fallback) = match r.u8(f("action"))? {
-            ACTION_FALLBACK => {
-                v.allows_2_1(at + 4, f("action"), "an otherwise-deny rule")?;
-                (Action::Deny, true)
-            }
-            a => (action_of(a, at + 4, f("action"))?, false),
-        };
-        if r.u8(f("reserved"))? != 0 {
-            return err(at + 5, f("reserved"), "must be zero");
-        }
-        let methods = r.u16(f("methods"))?;
-        let set = MethodSet(methods);
-        if !set.is_valid() {
-            return err(
-                at + 6,
-                f("methods"),
-                format!("invalid method set {methods:#06x}"),
-            );
-        }
-        if set.is_open() && !set.is_any() {
-            v.allows_2_1(at + 6, f("methods"), "a method set `any except …`")?;
-        }
-        if fallback && !set.is_any() {
-            return err(
-                at + 6,
-                f("methods"),
-                "an otherwise-deny rule has no method condition",
-            );
-        }
-        let id = pool.str(r, f("id"))?;
-        if !is_valid_name(pool.bytes(id), true) {
-            return err(at + 8, f("id"), "not a valid rule id");
-        }
-        let line = r.u32(f("line"))?;
-        let spans_at = r.pos;
-        r.take(24, f("spans"))?;
-        rules.push(RuleHead {
-            policy,
-            action,
-            fallback,
-            methods,
-            id,
-            line,
-            spans_at,
-        });
-    }
-    Ok(rules)
-}
-
-/// A path record before its DFA reference is checked.
-struct PathHead {
-    /// The kind without the negation bit.
-    kind: u8,
-    negated: bool,
-    text: Str,
-    dfa: u32,
-    at: usize,
-}
-
-/// PATHS, but for their DFA references ([`path_dfas`]).
-fn paths(r: &mut Reader<'_>, pool: Pool<'_>, v: Minor) -> R<Vec<PathHead>> {
+/// PATHS.
+fn paths(r: &mut Reader<'_>, pool: Pool<'_>) -> R<Vec<PathHead>> {
     let n = r.count(record::PATH, "paths.count")?;
     let mut paths = Vec::with_capacity(n);
     for i in 0..n {
@@ -322,26 +247,23 @@ fn paths(r: &mut Reader<'_>, pool: Pool<'_>, v: Minor) -> R<Vec<PathHead>> {
         let f = |x: &'static str| Field::at("paths", i, x);
         let byte = r.u8(f("kind"))?;
         let (kind, negated) = (byte & !NEGATED, byte & NEGATED != 0);
-        if negated {
-            v.allows_2_1(at, f("kind"), "a negated path (`except path`)")?;
-        }
         let text = pool.str(r, f("text"))?;
-        let dfa = r.u32(f("dfa"))?;
+        let dfa_at = r.pos;
+        let dfa = r.v(f("dfa"))?;
         let t = pool.bytes(text);
         if t.is_empty() || core::str::from_utf8(t).is_err() {
             return err(at + 1, f("text"), "empty or not UTF-8");
         }
-        match kind {
+        let part = match kind {
             0 | 1 | 4 => {
-                if dfa != NO_DFA {
+                if dfa != 0 {
                     return err(
-                        at + 9,
+                        dfa_at,
                         f("dfa"),
                         "exact, prefix and suffix paths take no DFA",
                     );
                 }
                 let problem = if kind == 4 {
-                    v.allows_2_1(at, f("kind"), "a suffix path")?;
                     crate::path::suffix_problem(t)
                 } else {
                     crate::path::pattern_problem(t)
@@ -356,17 +278,30 @@ fn paths(r: &mut Reader<'_>, pool: Pool<'_>, v: Minor) -> R<Vec<PathHead>> {
                         ),
                     );
                 }
+                match kind {
+                    0 => PathPart::Exact(text),
+                    1 => PathPart::Prefix(text),
+                    _ => PathPart::Suffix(text),
+                }
             }
-            2 | 3 => {}
+            2 if dfa == 0 => PathPart::Template(text),
+            2 | 3 => {
+                if dfa == 0 {
+                    return err(dfa_at, f("dfa"), "a regex needs a DFA");
+                }
+                PathPart::Dfa {
+                    kind: if kind == 2 {
+                        PatternKind::Template
+                    } else {
+                        PatternKind::Regex
+                    },
+                    text,
+                    dfa: dfa - 1,
+                }
+            }
             k => return err(at, f("kind"), format!("unknown path kind {k}")),
-        }
-        paths.push(PathHead {
-            kind,
-            negated,
-            text,
-            dfa,
-            at,
-        });
+        };
+        paths.push((part, negated, (dfa, dfa_at)));
     }
     Ok(paths)
 }
@@ -393,45 +328,20 @@ fn regexes(r: &mut Reader<'_>) -> R<Vec<PathDfa>> {
     Ok(dfas)
 }
 
-/// The paths, their DFA references checked against the `n_dfas` DFAs, and
-/// which of them are negated.
-fn path_dfas(heads: Vec<PathHead>, n_dfas: usize) -> R<(Vec<PathPart>, Vec<bool>)> {
-    let mut paths = Vec::with_capacity(heads.len());
-    let mut negated = Vec::with_capacity(heads.len());
-    for (i, head) in heads.into_iter().enumerate() {
-        let PathHead {
-            kind,
-            negated: neg,
-            text,
-            dfa,
-            at,
-        } = head;
-        negated.push(neg);
-        paths.push(match kind {
-            0 => PathPart::Exact(text),
-            1 => PathPart::Prefix(text),
-            4 => PathPart::Suffix(text),
-            _ => {
-                if dfa as usize >= n_dfas {
-                    return err(
-                        at + 9,
-                        format!("paths[{i}].dfa"),
-                        format!("DFA {dfa} out of range ({n_dfas} DFAs)"),
-                    );
-                }
-                PathPart::Dfa {
-                    kind: if kind == 2 {
-                        PatternKind::Template
-                    } else {
-                        PatternKind::Regex
-                    },
-                    text,
-                    dfa,
-                }
-            }
-        });
+/// The paths, their DFA references checked against the `n_dfas` DFAs.
+fn path_dfas(paths: Vec<PathHead>, n_dfas: usize) -> R<Vec<(PathPart, bool)>> {
+    let mut out = Vec::with_capacity(paths.len());
+    for (i, (part, negated, (dfa, at))) in paths.into_iter().enumerate() {
+        if dfa as usize > n_dfas {
+            return err(
+                at,
+                format!("paths[{i}].dfa"),
+                format!("DFA {dfa} out of range ({n_dfas} DFAs)"),
+            );
+        }
+        out.push((part, negated));
     }
-    Ok((paths, negated))
+    Ok(out)
 }
 
 /// The layout SOURCES and HEADERS share: kind u8 · Str · Str.
@@ -441,7 +351,7 @@ fn kind_and_strs(r: &mut Reader<'_>, pool: Pool<'_>, fields: [Field<'_>; 3]) -> 
 }
 
 /// SOURCES, and which of them are negated.
-fn sources(r: &mut Reader<'_>, pool: Pool<'_>, v: Minor) -> R<(Vec<Source>, Vec<bool>)> {
+fn sources(r: &mut Reader<'_>, pool: Pool<'_>) -> R<(Vec<Source>, Vec<bool>)> {
     let n = r.count(record::SOURCE, "sources.count")?;
     let mut sources = Vec::with_capacity(n);
     let mut negated = Vec::with_capacity(n);
@@ -450,9 +360,6 @@ fn sources(r: &mut Reader<'_>, pool: Pool<'_>, v: Minor) -> R<(Vec<Source>, Vec<
         let f = |x: &'static str| Field::at("sources", i, x);
         let (byte, a, b) = kind_and_strs(r, pool, [f("kind"), f("a"), f("b")])?;
         let (kind, neg) = (byte & !NEGATED, byte & NEGATED != 0);
-        if neg {
-            v.allows_2_1(at, f("kind"), "a negated source (`except from`)")?;
-        }
         let a_ok = if kind == 3 {
             a.len == 0
         } else {
@@ -472,7 +379,7 @@ fn sources(r: &mut Reader<'_>, pool: Pool<'_>, v: Minor) -> R<(Vec<Source>, Vec<
         };
         if !b_ok {
             return err(
-                at + 9,
+                at + 1,
                 f("b"),
                 "service account name missing, or present on another kind",
             );
@@ -481,10 +388,7 @@ fn sources(r: &mut Reader<'_>, pool: Pool<'_>, v: Minor) -> R<(Vec<Source>, Vec<
             0 => Source::Principal(a),
             1 => Source::Namespace(a),
             2 => Source::ServiceAccount(a, b),
-            3 => {
-                v.allows_2_1(at, f("kind"), "an any-principal source")?;
-                Source::Any
-            }
+            3 => Source::Any,
             k => return err(at, f("kind"), format!("unknown source kind {k}")),
         });
         negated.push(neg);
@@ -493,7 +397,7 @@ fn sources(r: &mut Reader<'_>, pool: Pool<'_>, v: Minor) -> R<(Vec<Source>, Vec<
 }
 
 /// HEADERS (header conditions).
-fn headers(r: &mut Reader<'_>, pool: Pool<'_>, v: Minor) -> R<Vec<Header>> {
+fn headers(r: &mut Reader<'_>, pool: Pool<'_>) -> R<Vec<Header>> {
     let n = r.count(record::HEADER_CONDITION, "headers.count")?;
     let mut headers = Vec::with_capacity(n);
     for i in 0..n {
@@ -518,16 +422,9 @@ fn headers(r: &mut Reader<'_>, pool: Pool<'_>, v: Minor) -> R<Vec<Header>> {
                 "present and absent take no value and no negation",
             );
         }
-        if negated || kind > 2 {
-            v.allows_2_1(
-                at,
-                f("kind"),
-                "a prefix, suffix or negated header condition",
-            )?;
-        }
         if kind > 2 && value.len == 0 {
             return err(
-                at + 9,
+                at + 1,
                 f("value"),
                 "a prefix or suffix condition needs a value",
             );
@@ -546,160 +443,299 @@ fn headers(r: &mut Reader<'_>, pool: Pool<'_>, v: Minor) -> R<Vec<Header>> {
     Ok(headers)
 }
 
-/// Splits a rule's span at its first negated entry (`negated`: the flags of
-/// the section's records): plain entries, then negated ones, which must
-/// all come last.
-fn split_negated(span: Span, negated: &[bool], at: usize, field: Field<'_>) -> R<(Span, Span)> {
-    let flags = span.of(negated);
-    let plain = flags.iter().take_while(|n| !**n).count();
-    if flags.iter().skip(plain).any(|n| !*n) {
-        return err(at, field, "a plain entry after a negated one");
-    }
-    let mid = span.start + crate::table::u32_of(plain);
-    Ok((
-        Span {
-            start: span.start,
-            end: mid,
-        },
-        Span {
-            start: mid,
-            end: span.end,
-        },
-    ))
+/// What a body's references are checked against: the negation flag of
+/// each path and source, and the number of headers.
+struct Negated<'a> {
+    paths: &'a [bool],
+    sources: &'a [bool],
+    headers: usize,
 }
 
-/// The rules, their path, source and header spans checked against the
-/// number of paths and sources (the length of `negated`, their negation
-/// flags) and of headers; `end` is the offset reported when the spans do
-/// not cover a section.
-fn rule_spans(
-    content: &[u8],
-    heads: Vec<RuleHead>,
-    negated: [&[bool]; 2],
-    n_headers: usize,
-    end: usize,
-) -> R<Vec<Rule>> {
-    let [path_negated, source_negated] = negated;
-    let (n_paths, n_sources) = (path_negated.len(), source_negated.len());
-    let mut rules = Vec::with_capacity(heads.len());
-    let (mut np, mut ns, mut nh) = (0u32, 0u32, 0u32);
-    for (i, h) in heads.into_iter().enumerate() {
-        let mut rr = Reader::at(content, h.spans_at);
-        let f = |x: &'static str| Field::at("rules", i, x);
-        let paths = rr.span(f("paths"), &mut np, n_paths)?;
-        let sources = rr.span(f("sources"), &mut ns, n_sources)?;
-        let headers = rr.span(f("headers"), &mut nh, n_headers)?;
-        if h.fallback && (paths.len() + sources.len() + headers.len()) > 0 {
+/// BODIES, with the reference lists they point into.
+#[derive(Default)]
+struct Bodies {
+    bodies: Vec<Body>,
+    path_refs: Vec<u32>,
+    source_refs: Vec<u32>,
+    header_refs: Vec<u32>,
+}
+
+impl Bodies {
+    fn into_parts(self) -> (Vec<u32>, Vec<u32>, Vec<u32>, Vec<Body>) {
+        (
+            self.path_refs,
+            self.source_refs,
+            self.header_refs,
+            self.bodies,
+        )
+    }
+}
+
+/// Reads a list of indexes into `refs` (each below `flags.len()`); returns
+/// the plain entries' span and the negated entries' span (`flags[i]`: entry
+/// `i` is negated), which must come last.
+fn ref_list(
+    r: &mut Reader<'_>,
+    refs: &mut Vec<u32>,
+    flags: &[bool],
+    field: Field<'_>,
+) -> R<(Span, Span)> {
+    let at = r.pos;
+    let n = r.count(record::INDEX, field)?;
+    let start = u32_of(refs.len());
+    let mut plain = None;
+    for _ in 0..n {
+        let i = r.index(field, flags.len())?;
+        let negated = flags.get(i as usize).copied().unwrap_or(false);
+        match (negated, plain) {
+            (true, None) => plain = Some(u32_of(refs.len())),
+            (false, Some(_)) => return err(at, field, "a plain entry after a negated one"),
+            _ => {}
+        }
+        refs.push(i);
+    }
+    let end = u32_of(refs.len());
+    let mid = plain.unwrap_or(end);
+    Ok((Span { start, end: mid }, Span { start: mid, end }))
+}
+
+/// BODIES.
+fn bodies(r: &mut Reader<'_>, negated: &Negated<'_>) -> R<Bodies> {
+    let n = r.count(record::BODY, "bodies.count")?;
+    let mut out = Bodies {
+        bodies: Vec::with_capacity(n),
+        ..Bodies::default()
+    };
+    let no_flags = vec![false; negated.headers];
+    for i in 0..n {
+        let at = r.pos;
+        let f = |x: &'static str| Field::at("bodies", i, x);
+        let (action, fallback) = match r.u8(f("action"))? {
+            ACTION_FALLBACK => (Action::Deny, true),
+            a => (action_of(a, at, f("action"))?, false),
+        };
+        let methods = r.u16(f("methods"))?;
+        let set = MethodSet(methods);
+        if !set.is_valid() {
             return err(
-                h.spans_at,
-                f("spans"),
-                "an otherwise-deny rule has no conditions",
+                at + 1,
+                f("methods"),
+                format!("invalid method set {methods:#06x}"),
             );
         }
-        let (paths, except_paths) = split_negated(paths, path_negated, h.spans_at, f("paths"))?;
+        let (paths, except_paths) = ref_list(r, &mut out.path_refs, negated.paths, f("paths"))?;
         let (sources, except_sources) =
-            split_negated(sources, source_negated, h.spans_at + 8, f("sources"))?;
-        rules.push(Rule {
-            policy: h.policy,
-            action: h.action,
-            methods: h.methods,
-            id: h.id,
-            line: h.line,
+            ref_list(r, &mut out.source_refs, negated.sources, f("sources"))?;
+        let (headers, _) = ref_list(r, &mut out.header_refs, &no_flags, f("headers"))?;
+        let conditions =
+            paths.len() + except_paths.len() + sources.len() + except_sources.len() + headers.len();
+        if fallback && (!set.is_any() || conditions > 0) {
+            return err(at, f("action"), "an otherwise-deny rule has no conditions");
+        }
+        out.bodies.push(Body {
+            action,
+            methods,
             paths,
             except_paths,
             sources,
             except_sources,
             headers,
-            fallback: h.fallback,
+            fallback,
         });
     }
-    tiled(np, n_paths, end, "rules.paths")?;
-    tiled(ns, n_sources, end, "rules.sources")?;
-    tiled(nh, n_headers, end, "rules.headers")?;
+    Ok(out)
+}
+
+/// RULES: each rule's body and line.
+fn rules(r: &mut Reader<'_>, bodies: &Bodies, policies: &[Policy]) -> R<Vec<Rule>> {
+    let n = r.count(record::RULE, "rules.count")?;
+    let owned = policies.last().map_or(0, |p| p.rules.end as usize);
+    if n != owned {
+        return err(
+            r.pos,
+            "rules.count",
+            format!("{n} rules, but the policies own {owned}"),
+        );
+    }
+    let mut rules = Vec::with_capacity(n);
+    let mut line = 0u32;
+    for i in 0..n {
+        let f = |x: &'static str| Field::at("rules", i, x);
+        let body = r.index(f("body"), bodies.bodies.len())?;
+        let at = r.pos;
+        let z = r.v(f("line"))?;
+        let next = if z % 2 == 0 {
+            line.checked_add(z / 2)
+        } else {
+            line.checked_sub(z / 2 + 1)
+        };
+        line = match next {
+            Some(l) => l,
+            None => return err(at, f("line"), "line out of range"),
+        };
+        rules.push(Rule { body, line });
+    }
     Ok(rules)
 }
 
-/// PORTS.
-fn ports(r: &mut Reader<'_>) -> R<Vec<PortRange>> {
-    let n = r.count(record::PORT_RANGE, "ports.count")?;
-    let mut ports = Vec::with_capacity(n);
-    for i in 0..n {
-        let at = r.pos;
-        let lo = r.u16("ports.lo")?;
-        let hi = r.u16("ports.hi")?;
-        if lo == 0 || hi < lo {
-            return err(
-                at,
-                format!("ports[{i}]"),
-                format!("invalid port range {lo}-{hi}"),
-            );
-        }
-        ports.push(PortRange { lo, hi });
-    }
-    Ok(ports)
-}
-
-/// DESTS, with the rules they point to (which must belong to the same
-/// policy, and carry L7 conditions only on `http` destinations).
-fn dests(r: &mut Reader<'_>, n_policies: usize, n_ports: usize, rules: &[Rule]) -> R<Vec<Dest>> {
-    let (mut nport, mut nrule) = (0u32, 0u32);
+/// DESTS, and the port ranges they list (in one array their spans index).
+/// A destination's rules lie within its policy's and carry L7 conditions
+/// only on `http`.
+fn dests(
+    r: &mut Reader<'_>,
+    policies: &[Policy],
+    rules: &[Rule],
+    bodies: &Bodies,
+) -> R<(Vec<Dest>, Vec<PortRange>)> {
     let n = r.count(record::DEST, "dests.count")?;
     let mut dests = Vec::with_capacity(n);
+    let mut ports = Vec::new();
+    let mut next_rule = 0u32;
     for i in 0..n {
         let at = r.pos;
         let f = |x: &'static str| Field::at("dests", i, x);
-        let policy = r.u32(f("policy"))?;
-        if policy as usize >= n_policies {
-            return err(at, f("policy"), format!("policy {policy} out of range"));
-        }
+        let policy = r.index(f("policy"), policies.len())?;
         let protocol = match r.u8(f("protocol"))? {
             0 => Protocol::Http,
             1 => Protocol::Tls,
             2 => Protocol::Tcp,
-            p => return err(at + 4, f("protocol"), format!("unknown protocol {p}")),
+            p => return err(at, f("protocol"), format!("unknown protocol {p}")),
         };
-        let ps = r.span(f("ports"), &mut nport, n_ports)?;
-        if ps.len() == 0 {
-            return err(at + 5, f("ports"), "a destination needs at least one port");
+        let n_ports = r.count(4, f("ports"))?;
+        if n_ports == 0 {
+            return err(at, f("ports"), "a destination needs at least one port");
         }
-        let rs = r.span(f("rules"), &mut nrule, rules.len())?;
-        for (k, rule) in rs.of(rules).iter().enumerate() {
-            let field = format!("rules[{}]", rs.start as usize + k);
-            if rule.policy != policy {
-                return err(at, field, "belongs to another policy than its destination");
+        let start = u32_of(ports.len());
+        for _ in 0..n_ports {
+            let pat = r.pos;
+            let lo = r.u16(f("ports"))?;
+            let hi = r.u16(f("ports"))?;
+            if lo == 0 || hi < lo {
+                return err(pat, f("ports"), format!("invalid port range {lo}-{hi}"));
             }
-            if protocol != Protocol::Http
-                && (rule.methods != MethodSet::ANY.0
-                    || rule.paths.len() + rule.except_paths.len() > 0
-                    || rule.headers.len() > 0)
-            {
-                return err(
-                    at,
-                    field,
-                    format!(
-                        "method, path or header condition on a {} destination",
-                        protocol.as_str()
-                    ),
-                );
+            ports.push(PortRange { lo, hi });
+        }
+        let pspan = Span {
+            start,
+            end: u32_of(ports.len()),
+        };
+        let rat = r.pos;
+        let n_rules = r.v(f("rules"))?;
+        let rs = Span {
+            start: next_rule,
+            end: next_rule.saturating_add(n_rules),
+        };
+        next_rule = rs.end;
+        let owner = policies
+            .get(policy as usize)
+            .map_or(Span::default(), |p| p.rules);
+        if rs.len() > 0 && (rs.start < owner.start || rs.end > owner.end) {
+            return err(
+                rat,
+                f("rules"),
+                format!(
+                    "rules {}..{} are not all of the destination's policy ({}..{})",
+                    rs.start, rs.end, owner.start, owner.end
+                ),
+            );
+        }
+        if protocol != Protocol::Http {
+            for (k, rule) in rs.of(rules).iter().enumerate() {
+                let Some(b) = bodies.bodies.get(rule.body as usize) else {
+                    continue;
+                };
+                if b.methods != MethodSet::ANY.0
+                    || b.paths.len() + b.except_paths.len() > 0
+                    || b.headers.len() > 0
+                {
+                    return err(
+                        at,
+                        format!("rules[{}]", rs.start as usize + k),
+                        format!(
+                            "method, path or header condition on a {} destination",
+                            protocol.as_str()
+                        ),
+                    );
+                }
             }
         }
         dests.push(Dest {
             policy,
             protocol,
-            ports: ps,
+            ports: pspan,
             rules: rs,
         });
     }
-    tiled(nport, n_ports, r.pos, "dests.ports")?;
-    tiled(nrule, rules.len(), r.pos, "dests.rules")?;
-    Ok(dests)
+    if next_rule as usize != rules.len() {
+        return err(
+            r.pos,
+            "dests.rules",
+            format!("destinations own {next_rule} of {} rules", rules.len()),
+        );
+    }
+    Ok((dests, ports))
 }
 
-/// HOSTS, but for their dest spans ([`target_spans`]): (kind, name, offset
-/// of the span).
-fn hosts(r: &mut Reader<'_>, pool: Pool<'_>) -> R<Vec<(HostKind, Str, usize)>> {
+/// The destination lists of hosts and CIDRs, read into one array.
+struct DestRefs<'a> {
+    dests: &'a [Dest],
+    refs: &'a mut Vec<u32>,
+    /// How many hosts and CIDRs list each destination.
+    seen: &'a mut [u32],
+}
+
+impl DestRefs<'_> {
+    /// Reads a destination list: at least one, none twice, each of a
+    /// protocol the target fits (`cidr`: tcp; else http or tls).
+    fn read(&mut self, r: &mut Reader<'_>, field: Field<'_>, cidr: bool) -> R<Span> {
+        let at = r.pos;
+        let n = r.count(record::INDEX, field)?;
+        if n == 0 {
+            return err(at, field, "lists no destination");
+        }
+        let start = u32_of(self.refs.len());
+        for _ in 0..n {
+            let d = r.index(field, self.dests.len())?;
+            if self
+                .refs
+                .get(start as usize..)
+                .is_some_and(|l| l.contains(&d))
+            {
+                return err(at, field, format!("lists destination {d} twice"));
+            }
+            let proto = self.dests.get(d as usize).map(|x| x.protocol);
+            let fits = if cidr {
+                proto == Some(Protocol::Tcp)
+            } else {
+                matches!(proto, Some(Protocol::Http | Protocol::Tls))
+            };
+            if !fits {
+                return err(
+                    at,
+                    field,
+                    format!(
+                        "a {} target on a destination of another protocol",
+                        if cidr { "CIDR" } else { "host" }
+                    ),
+                );
+            }
+            if let Some(c) = self.seen.get_mut(d as usize) {
+                *c += 1;
+            }
+            self.refs.push(d);
+        }
+        Ok(Span {
+            start,
+            end: u32_of(self.refs.len()),
+        })
+    }
+}
+
+/// HOSTS: sorted by (kind, name) and unique.
+fn hosts(r: &mut Reader<'_>, refs: &mut DestRefs<'_>) -> R<Vec<Host>> {
     let n = r.count(record::HOST, "hosts.count")?;
-    let mut hosts = Vec::with_capacity(n);
+    let mut hosts: Vec<Host> = Vec::with_capacity(n);
+    let mut last: Option<(HostKind, &[u8])> = None;
     for i in 0..n {
         let at = r.pos;
         let f = |x: &'static str| Field::at("hosts", i, x);
@@ -709,57 +745,57 @@ fn hosts(r: &mut Reader<'_>, pool: Pool<'_>) -> R<Vec<(HostKind, Str, usize)>> {
             2 => HostKind::AnyDepth,
             k => return err(at, f("kind"), format!("unknown host kind {k}")),
         };
-        let name = pool.str(r, f("name"))?;
-        let nb = pool.bytes(name);
+        let len = r.count(1, f("name"))?;
+        let name_at = r.pos;
+        let nb = r.take(len, f("name"))?;
         let name_ok = if nb.is_empty() {
             kind != HostKind::Exact
         } else {
             is_normalized_host(nb)
         };
         if !name_ok {
-            return err(at + 1, f("name"), "not a normalised host name");
+            return err(name_at, f("name"), "not a normalised host name");
         }
-        let dests_at = r.pos;
-        r.take(8, f("dests"))?;
-        hosts.push((kind, name, dests_at));
-    }
-    for pair in hosts.windows(2) {
-        if let [(k1, n1, _), (k2, n2, at)] = pair
-            && (k1, pool.bytes(*n1)) >= (k2, pool.bytes(*n2))
-        {
-            return err(
-                at.saturating_sub(9),
-                "hosts",
-                "hosts are not sorted and unique",
-            );
+        if last.is_some_and(|l| l >= (kind, nb)) {
+            return err(at, "hosts", "hosts are not sorted and unique");
         }
+        last = Some((kind, nb));
+        let dests = refs.read(r, f("dests"), false)?;
+        hosts.push(Host {
+            kind,
+            name: Str {
+                off: u32_of(name_at),
+                len: u32_of(len),
+            },
+            dests,
+        });
     }
     Ok(hosts)
 }
 
-/// CIDRS, but for their dest spans ([`target_spans`]): (network, offset of
-/// the span).
-fn cidrs(r: &mut Reader<'_>) -> R<Vec<(Cidr, usize)>> {
+/// CIDRS: sorted and unique.
+fn cidrs(r: &mut Reader<'_>, refs: &mut DestRefs<'_>) -> R<Vec<CidrEntry>> {
     let n = r.count(record::CIDR, "cidrs.count")?;
-    let mut cidrs = Vec::with_capacity(n);
+    let mut cidrs: Vec<CidrEntry> = Vec::with_capacity(n);
     for i in 0..n {
         let at = r.pos;
         let f = |x: &'static str| Field::at("cidrs", i, x);
         let family = r.u8(f("family"))?;
         let prefix = r.u8(f("prefix"))?;
-        let addr: [u8; 16] = r.array(f("address"))?;
         let ip = match family {
             4 => {
-                if prefix > 32 || addr.iter().skip(4).any(|&b| b != 0) {
-                    return err(at, format!("cidrs[{i}]"), "invalid IPv4 network");
+                let a: [u8; 4] = r.array(f("address"))?;
+                if prefix > 32 {
+                    return err(at, format!("cidrs[{i}]"), "invalid IPv4 prefix");
                 }
-                IpAddr::V4(Ipv4Addr::new(addr[0], addr[1], addr[2], addr[3]))
+                IpAddr::V4(Ipv4Addr::from(a))
             }
             6 => {
+                let a: [u8; 16] = r.array(f("address"))?;
                 if prefix > 128 {
                     return err(at, format!("cidrs[{i}]"), "invalid IPv6 prefix");
                 }
-                IpAddr::V6(Ipv6Addr::from(addr))
+                IpAddr::V6(Ipv6Addr::from(a))
             }
             x => return err(at, f("family"), format!("unknown address family {x}")),
         };
@@ -767,20 +803,11 @@ fn cidrs(r: &mut Reader<'_>) -> R<Vec<(Cidr, usize)>> {
         if !cidr.contains(ip) || host_bits_set(&cidr) {
             return err(at, format!("cidrs[{i}]"), "host bits set below the prefix");
         }
-        let dests_at = r.pos;
-        r.take(8, f("dests"))?;
-        cidrs.push((cidr, dests_at));
-    }
-    for pair in cidrs.windows(2) {
-        if let [(c1, _), (c2, at)] = pair
-            && c1 >= c2
-        {
-            return err(
-                at.saturating_sub(18),
-                "cidrs",
-                "CIDRs are not sorted and unique",
-            );
+        if cidrs.last().is_some_and(|c| c.cidr >= cidr) {
+            return err(at, "cidrs", "CIDRs are not sorted and unique");
         }
+        let dests = refs.read(r, f("dests"), true)?;
+        cidrs.push(CidrEntry { cidr, dests });
     }
     Ok(cidrs)
 }
@@ -798,107 +825,4 @@ fn host_bits_set(c: &Cidr) -> bool {
             u128::from(a) & !mask != 0
         }
     }
-}
-
-/// DEST_REFS.
-fn dest_refs(r: &mut Reader<'_>, n_dests: usize) -> R<Vec<u32>> {
-    let n = r.count(record::DEST_REF, "dest_refs.count")?;
-    let mut dest_refs = Vec::with_capacity(n);
-    for i in 0..n {
-        let at = r.pos;
-        let d = r.u32("dest_refs")?;
-        if d as usize >= n_dests {
-            return err(
-                at,
-                format!("dest_refs[{i}]"),
-                format!("destination {d} out of range"),
-            );
-        }
-        dest_refs.push(d);
-    }
-    Ok(dest_refs)
-}
-
-/// The hosts and CIDRs, their dest spans checked (they tile DEST_REFS, in
-/// that order), and every destination the target of at least one of them;
-/// `end` is the offset reported when the spans do not cover DEST_REFS.
-fn target_spans(
-    content: &[u8],
-    host_heads: Vec<(HostKind, Str, usize)>,
-    cidr_heads: Vec<(Cidr, usize)>,
-    refs: &[u32],
-    dests: &[Dest],
-    end: usize,
-) -> R<(Vec<Host>, Vec<CidrEntry>)> {
-    let mut next = 0u32;
-    let mut targets_per_dest = vec![0u32; dests.len()];
-    // Reads the dests span of a host or CIDR record at `at`.
-    let mut dest_span = |at: usize, section: &'static str, i: usize, cidr: bool| -> R<Span> {
-        let ds =
-            Reader::at(content, at).span(Field::at(section, i, "dests"), &mut next, refs.len())?;
-        let field = Field::at(section, i, "");
-        check_targets(ds, refs, dests, &mut targets_per_dest, at, field, cidr)?;
-        Ok(ds)
-    };
-    let mut hosts = Vec::with_capacity(host_heads.len());
-    for (i, (kind, name, at)) in host_heads.into_iter().enumerate() {
-        let dests = dest_span(at, "hosts", i, false)?;
-        hosts.push(Host { kind, name, dests });
-    }
-    let mut cidrs = Vec::with_capacity(cidr_heads.len());
-    for (i, (cidr, at)) in cidr_heads.into_iter().enumerate() {
-        let dests = dest_span(at, "cidrs", i, true)?;
-        cidrs.push(CidrEntry { cidr, dests });
-    }
-    tiled(next, refs.len(), end, "dest_refs")?;
-    if let Some(i) = targets_per_dest.iter().position(|&c| c == 0) {
-        return err(
-            HEADER,
-            format!("dests[{i}]"),
-            "destination has no host or CIDR",
-        );
-    }
-    Ok((hosts, cidrs))
-}
-
-/// Checks the destinations a host (`cidr` false) or CIDR lists: at least
-/// one, none twice, each of a protocol the target fits; counts them in `seen`.
-fn check_targets(
-    ds: Span,
-    refs: &[u32],
-    dests: &[Dest],
-    seen: &mut [u32],
-    at: usize,
-    field: Field<'_>,
-    cidr: bool,
-) -> R<()> {
-    if ds.len() == 0 {
-        return err(at, field, "lists no destination");
-    }
-    let list = ds.of(refs);
-    for (k, &d) in list.iter().enumerate() {
-        if list.get(..k).is_some_and(|before| before.contains(&d)) {
-            return err(at, field, format!("lists destination {d} twice"));
-        }
-        let proto = dests.get(d as usize).map(|x| x.protocol);
-        let fits = if cidr {
-            proto == Some(Protocol::Tcp)
-        } else {
-            matches!(proto, Some(Protocol::Http | Protocol::Tls))
-        };
-        if !fits {
-            return err(
-                at,
-                field,
-                format!(
-                    "a {} target on a destination of another protocol",
-                    if cidr { "CIDR" } else { "host" }
-                ),
-            );
-        }
-        if let Some(c) = seen.get_mut(d as usize) {
-            *c += 1;
-        }
-    }
-    Ok(())
 }

@@ -2,10 +2,12 @@
 
 use core::fmt;
 use core::net::IpAddr;
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 
 use super::{
-    ACTION_FALLBACK, FLAG_SNI_HOST_MATCH, HEADER, MAGIC, NEGATED, NO_DFA, TRAILER, VERSION_MAJOR,
+    ACTION_FALLBACK, FLAG_SNI_HOST_MATCH, HEADER, MAGIC, NEGATED, TRAILER, VERSION_MAJOR,
+    VERSION_MINOR,
 };
 use crate::crc::crc32c;
 use crate::spec::{
@@ -32,34 +34,35 @@ impl std::error::Error for EncodeError {}
 /// invariants in the module docs; `encode` checks this by decoding its own
 /// output.
 pub fn encode(spec: &TableSpec) -> Result<Vec<u8>, EncodeError> {
-    let bytes = encode_unchecked(spec);
+    let bytes = encode_unchecked(spec)?;
     super::decode(&bytes).map_err(|e| EncodeError(format!("the table would not load: {e}")))?;
     Ok(bytes)
 }
 
-fn encode_unchecked(spec: &TableSpec) -> Vec<u8> {
+fn encode_unchecked(spec: &TableSpec) -> Result<Vec<u8>, EncodeError> {
     let mut e = Encoder::default();
     for (pi, p) in spec.policies.iter().enumerate() {
-        e.policy(u32_of(pi), p);
+        e.policy(u32_of(pi), p)?;
     }
     let body = e.body();
     let mut out = Vec::with_capacity(HEADER + body.len() + TRAILER);
     out.extend_from_slice(&MAGIC);
-    put_u16(&mut out, VERSION_MAJOR);
-    put_u16(&mut out, spec.minor_version());
-    put_u32(&mut out, u32_of(body.len()));
+    out.extend_from_slice(&VERSION_MAJOR.to_le_bytes());
+    out.extend_from_slice(&VERSION_MINOR.to_le_bytes());
+    out.extend_from_slice(&u32_of(body.len()).to_le_bytes());
     out.extend_from_slice(&body);
     let crc = crc32c(&out);
-    put_u32(&mut out, crc);
-    out
+    out.extend_from_slice(&crc.to_le_bytes());
+    Ok(out)
 }
 
-fn put_u32(out: &mut Vec<u8>, v: u32) {
-    out.extend_from_slice(&v.to_le_bytes());
-}
-
-fn put_u16(out: &mut Vec<u8>, v: u16) {
-    out.extend_from_slice(&v.to_le_bytes());
+/// Appends `v` as an unsigned LEB128 varint.
+pub(crate) fn put_v(out: &mut Vec<u8>, mut v: u32) {
+    while v >= 0x80 {
+        out.push((v as u8 & 0x7F) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
 }
 
 /// The string pool, each distinct string stored once.
@@ -70,19 +73,51 @@ struct Strings {
 }
 
 impl Strings {
-    /// The Str (offset, length) of `s`, added to the pool if new.
-    fn intern(&mut self, s: &[u8]) -> (u32, u32) {
-        if let Some(&r) = self.interned.get(s) {
-            return r;
-        }
-        let r = (u32_of(self.pool.len()), u32_of(s.len()));
-        self.pool.extend_from_slice(s);
-        self.interned.insert(s.to_vec(), r);
-        r
+    /// Writes the Str of `s` to `out`, adding `s` to the pool if new.
+    fn put(&mut self, out: &mut Vec<u8>, s: &[u8]) {
+        let (off, len) = match self.interned.get(s) {
+            Some(&r) => r,
+            None => {
+                let r = (u32_of(self.pool.len()), u32_of(s.len()));
+                self.pool.extend_from_slice(s);
+                self.interned.insert(s.to_vec(), r);
+                r
+            }
+        };
+        put_v(out, off);
+        put_v(out, len);
     }
 }
 
-/// A section of fixed-size records: their bytes and how many there are.
+/// A section whose records are stored once each: their bytes, how many
+/// there are, and the index of each distinct record.
+#[derive(Default)]
+struct Unique {
+    bytes: Vec<u8>,
+    index: HashMap<Vec<u8>, u32>,
+}
+
+impl Unique {
+    /// The index of the record `rec`, added if new.
+    fn add(&mut self, rec: Vec<u8>) -> u32 {
+        let next = u32_of(self.index.len());
+        match self.index.entry(rec) {
+            Entry::Occupied(o) => *o.get(),
+            Entry::Vacant(v) => {
+                self.bytes.extend_from_slice(v.key());
+                v.insert(next);
+                next
+            }
+        }
+    }
+
+    fn write_to(&self, body: &mut Vec<u8>) {
+        put_v(body, u32_of(self.index.len()));
+        body.extend_from_slice(&self.bytes);
+    }
+}
+
+/// A section of records written in order.
 #[derive(Default)]
 struct Section {
     bytes: Vec<u8>,
@@ -90,42 +125,24 @@ struct Section {
 }
 
 impl Section {
-    fn u8(&mut self, v: u8) {
-        self.bytes.push(v);
-    }
-    fn u16(&mut self, v: u16) {
-        put_u16(&mut self.bytes, v);
-    }
-    fn u32(&mut self, v: u32) {
-        put_u32(&mut self.bytes, v);
-    }
-    /// A Str or a Span.
-    fn pair(&mut self, (a, b): (u32, u32)) {
-        self.u32(a);
-        self.u32(b);
-    }
-    /// Ends a record.
-    fn done(&mut self) {
-        self.count += 1;
-    }
-    /// Appends the section to `body`: its count, then its records.
     fn write_to(&self, body: &mut Vec<u8>) {
-        put_u32(body, self.count);
+        put_v(body, self.count);
         body.extend_from_slice(&self.bytes);
     }
 }
 
-/// The sections as they are written, policy by policy. Hosts, CIDRs and
-/// dest refs are collected as maps and written at the end, sorted.
+/// The sections as they are written, policy by policy. Hosts and CIDRs are
+/// collected as maps and written at the end, sorted.
 #[derive(Default)]
 struct Encoder<'s> {
     strings: Strings,
     policies: Section,
+    paths: Unique,
+    sources: Unique,
+    headers: Unique,
+    bodies: Unique,
     rules: Section,
-    paths: Section,
-    sources: Section,
-    headers: Section,
-    ports: Section,
+    last_line: u32,
     dests: Section,
     dfas: Vec<&'s [u8]>,
     dfa_index: HashMap<&'s [u8], u32>,
@@ -134,52 +151,69 @@ struct Encoder<'s> {
 }
 
 impl<'s> Encoder<'s> {
-    fn policy(&mut self, pi: u32, p: &'s PolicySpec) {
-        let name = self.strings.intern(p.name.as_bytes());
-        let rec = &mut self.policies;
-        rec.pair(name);
-        rec.u8(match p.mode {
+    fn policy(&mut self, pi: u32, p: &'s PolicySpec) -> Result<(), EncodeError> {
+        let first_rule = self.rules.count;
+        for d in &p.destinations {
+            self.dest(pi, d);
+        }
+        // Rule ids are implicit: `<policy>/<n>` in table order.
+        for (n, r) in p
+            .destinations
+            .iter()
+            .flat_map(|d| d.rules.iter())
+            .enumerate()
+        {
+            let want = format!("{}/{}", p.name, n + 1);
+            if r.id != want {
+                return Err(EncodeError(format!(
+                    "rule {} of policy {} has id {:?}; format 3 numbers rules {want}",
+                    n + 1,
+                    p.name,
+                    r.id
+                )));
+            }
+        }
+        let rec = &mut self.policies.bytes;
+        self.strings.put(rec, p.name.as_bytes());
+        rec.push(match p.mode {
             Mode::Enforce => 0,
             Mode::Audit => 1,
         });
-        rec.u8(action_byte(p.default));
-        rec.u8(match p.log {
+        rec.push(action_byte(p.default));
+        rec.push(match p.log {
             LogSetting::None => 0,
             LogSetting::Denied => 1,
             LogSetting::All => 2,
         });
-        rec.u8(if p.require_sni_host_match {
+        rec.push(if p.require_sni_host_match {
             FLAG_SNI_HOST_MATCH
         } else {
             0
         });
-        rec.done();
-        for d in &p.destinations {
-            self.dest(pi, d);
-        }
+        put_v(rec, self.rules.count - first_rule);
+        self.policies.count += 1;
+        Ok(())
     }
 
     fn dest(&mut self, pi: u32, d: &'s DestSpec) {
         let di = self.dests.count;
-        self.dests.u32(pi);
-        self.dests.u8(match d.protocol {
+        for r in &d.rules {
+            self.rule(r);
+        }
+        let rec = &mut self.dests.bytes;
+        put_v(rec, pi);
+        rec.push(match d.protocol {
             Protocol::Http => 0,
             Protocol::Tls => 1,
             Protocol::Tcp => 2,
         });
-        let start = self.ports.count;
+        put_v(rec, u32_of(d.ports.len()));
         for r in &d.ports {
-            self.ports.u16(r.lo);
-            self.ports.u16(r.hi);
-            self.ports.done();
+            rec.extend_from_slice(&r.lo.to_le_bytes());
+            rec.extend_from_slice(&r.hi.to_le_bytes());
         }
-        self.dests.pair((start, self.ports.count));
-        let start = self.rules.count;
-        for r in &d.rules {
-            self.rule(pi, r);
-        }
-        self.dests.pair((start, self.rules.count));
-        self.dests.done();
+        put_v(rec, u32_of(d.rules.len()));
+        self.dests.count += 1;
         for t in &d.targets {
             match t {
                 Target::Host(h) => self
@@ -192,65 +226,74 @@ impl<'s> Encoder<'s> {
         }
     }
 
-    fn rule(&mut self, pi: u32, r: &'s RuleSpec) {
-        self.rules.u32(pi);
-        self.rules.u8(if r.fallback {
+    fn rule(&mut self, r: &'s RuleSpec) {
+        let mut body = vec![if r.fallback {
             ACTION_FALLBACK
         } else {
             action_byte(r.action)
-        });
-        self.rules.u8(0);
-        self.rules.u16(r.methods.0);
-        let id = self.strings.intern(r.id.as_bytes());
-        self.rules.pair(id);
-        self.rules.u32(r.line);
-        let start = self.paths.count;
-        for path in &r.paths {
-            self.path(path, 0);
+        }];
+        body.extend_from_slice(&r.methods.0.to_le_bytes());
+        let mut paths = Vec::with_capacity(r.paths.len() + r.except_paths.len());
+        for p in &r.paths {
+            paths.push(self.path(p, 0));
         }
-        for path in &r.except_paths {
-            self.path(path, NEGATED);
+        for p in &r.except_paths {
+            paths.push(self.path(p, NEGATED));
         }
-        self.rules.pair((start, self.paths.count));
-        let start = self.sources.count;
+        let mut sources = Vec::with_capacity(r.sources.len() + r.except_sources.len());
         for s in &r.sources {
-            self.source(s, 0);
+            sources.push(self.source(s, 0));
         }
         for s in &r.except_sources {
-            self.source(s, NEGATED);
+            sources.push(self.source(s, NEGATED));
         }
-        self.rules.pair((start, self.sources.count));
-        let start = self.headers.count;
-        for h in &r.headers {
-            self.header(h);
+        let headers: Vec<u32> = r.headers.iter().map(|h| self.header(h)).collect();
+        for list in [paths, sources, headers] {
+            put_v(&mut body, u32_of(list.len()));
+            for i in list {
+                put_v(&mut body, i);
+            }
         }
-        self.rules.pair((start, self.headers.count));
-        self.rules.done();
+        let b = self.bodies.add(body);
+        put_v(&mut self.rules.bytes, b);
+        let delta = if r.line >= self.last_line {
+            (r.line - self.last_line).saturating_mul(2)
+        } else {
+            (self.last_line - r.line).saturating_mul(2) - 1
+        };
+        put_v(&mut self.rules.bytes, delta);
+        self.last_line = r.line;
+        self.rules.count += 1;
     }
 
-    fn path(&mut self, path: &'s PathSpec, negated: u8) {
+    fn path(&mut self, path: &'s PathSpec, negated: u8) -> u32 {
         let (kind, text, dfa) = match path {
-            PathSpec::Exact(t) => (0u8, t.as_str(), NO_DFA),
-            PathSpec::Prefix(t) => (1, t.as_str(), NO_DFA),
-            PathSpec::Suffix(t) => (4, t.as_str(), NO_DFA),
+            PathSpec::Exact(t) => (0u8, t.as_str(), None),
+            PathSpec::Prefix(t) => (1, t.as_str(), None),
+            PathSpec::Suffix(t) => (4, t.as_str(), None),
             PathSpec::Pattern { kind, source, dfa } => {
-                let next = u32_of(self.dfas.len());
-                let idx = *self.dfa_index.entry(dfa.as_slice()).or_insert(next);
-                if idx == next {
-                    self.dfas.push(dfa);
-                }
+                let simple = *kind == PatternKind::Template
+                    && crate::template::simple_parts(source.as_bytes()).is_some();
                 let kind = if *kind == PatternKind::Template { 2 } else { 3 };
-                (kind, source.as_str(), idx)
+                if simple {
+                    (kind, source.as_str(), None)
+                } else {
+                    let next = u32_of(self.dfas.len());
+                    let idx = *self.dfa_index.entry(dfa.as_slice()).or_insert(next);
+                    if idx == next {
+                        self.dfas.push(dfa);
+                    }
+                    (kind, source.as_str(), Some(idx))
+                }
             }
         };
-        self.paths.u8(kind | negated);
-        let t = self.strings.intern(text.as_bytes());
-        self.paths.pair(t);
-        self.paths.u32(dfa);
-        self.paths.done();
+        let mut rec = vec![kind | negated];
+        self.strings.put(&mut rec, text.as_bytes());
+        put_v(&mut rec, dfa.map_or(0, |i| i + 1));
+        self.paths.add(rec)
     }
 
-    fn source(&mut self, s: &SourceSpec, negated: u8) {
+    fn source(&mut self, s: &SourceSpec, negated: u8) -> u32 {
         let (kind, a, b) = match s {
             SourceSpec::Principal(p) => (0u8, p.as_str(), ""),
             SourceSpec::Namespace(n) => (1, n.as_str(), ""),
@@ -259,15 +302,13 @@ impl<'s> Encoder<'s> {
             }
             SourceSpec::AnyPrincipal => (3, "", ""),
         };
-        self.sources.u8(kind | negated);
-        let a = self.strings.intern(a.as_bytes());
-        let b = self.strings.intern(b.as_bytes());
-        self.sources.pair(a);
-        self.sources.pair(b);
-        self.sources.done();
+        let mut rec = vec![kind | negated];
+        self.strings.put(&mut rec, a.as_bytes());
+        self.strings.put(&mut rec, b.as_bytes());
+        self.sources.add(rec)
     }
 
-    fn header(&mut self, h: &HeaderSpec) {
+    fn header(&mut self, h: &HeaderSpec) -> u32 {
         let (kind, v): (u8, &[u8]) = match h.value_test() {
             None if matches!(h, HeaderSpec::Present(_)) => (0, b""),
             None => (1, b""),
@@ -280,85 +321,69 @@ impl<'s> Encoder<'s> {
                 (kind | if negated { NEGATED } else { 0 }, v)
             }
         };
-        self.headers.u8(kind);
-        let n = self.strings.intern(h.name().as_bytes());
-        let v = self.strings.intern(v);
-        self.headers.pair(n);
-        self.headers.pair(v);
-        self.headers.done();
+        let mut rec = vec![kind];
+        self.strings.put(&mut rec, h.name().as_bytes());
+        self.strings.put(&mut rec, v);
+        self.headers.add(rec)
     }
 
     /// The body: every section, in order.
-    fn body(mut self) -> Vec<u8> {
-        let mut refs = Section::default();
+    fn body(self) -> Vec<u8> {
         let mut hosts = Section::default();
         for ((kind, name), ds) in &self.host_dests {
-            hosts.u8(match kind {
+            hosts.bytes.push(match kind {
                 HostKind::Exact => 0,
                 HostKind::OneLabel => 1,
                 HostKind::AnyDepth => 2,
             });
-            let n = self.strings.intern(name.as_bytes());
-            hosts.pair(n);
-            hosts.pair(dest_refs(&mut refs, ds));
-            hosts.done();
+            put_v(&mut hosts.bytes, u32_of(name.len()));
+            hosts.bytes.extend_from_slice(name.as_bytes());
+            dest_list(&mut hosts.bytes, ds);
+            hosts.count += 1;
         }
         let mut cidrs = Section::default();
         for (c, ds) in &self.cidr_dests {
-            let mut addr = [0u8; 16];
-            let family = match c.addr {
+            match c.addr {
                 IpAddr::V4(a) => {
-                    for (d, s) in addr.iter_mut().zip(a.octets()) {
-                        *d = s;
-                    }
-                    4
+                    cidrs.bytes.extend_from_slice(&[4, c.prefix]);
+                    cidrs.bytes.extend_from_slice(&a.octets());
                 }
                 IpAddr::V6(a) => {
-                    addr = a.octets();
-                    6
+                    cidrs.bytes.extend_from_slice(&[6, c.prefix]);
+                    cidrs.bytes.extend_from_slice(&a.octets());
                 }
-            };
-            cidrs.u8(family);
-            cidrs.u8(c.prefix);
-            cidrs.bytes.extend_from_slice(&addr);
-            cidrs.pair(dest_refs(&mut refs, ds));
-            cidrs.done();
+            }
+            dest_list(&mut cidrs.bytes, ds);
+            cidrs.count += 1;
         }
 
         let mut body = Vec::new();
-        put_u32(&mut body, u32_of(self.strings.pool.len()));
+        put_v(&mut body, u32_of(self.strings.pool.len()));
         body.extend_from_slice(&self.strings.pool);
         self.policies.write_to(&mut body);
-        self.rules.write_to(&mut body);
         self.paths.write_to(&mut body);
-        put_u32(&mut body, u32_of(self.dfas.len()));
+        put_v(&mut body, u32_of(self.dfas.len()));
         for d in &self.dfas {
-            put_u32(&mut body, u32_of(d.len()));
+            put_v(&mut body, u32_of(d.len()));
             body.extend_from_slice(d);
         }
-        for s in [
-            &self.sources,
-            &self.headers,
-            &self.ports,
-            &self.dests,
-            &hosts,
-            &cidrs,
-            &refs,
-        ] {
-            s.write_to(&mut body);
-        }
+        self.sources.write_to(&mut body);
+        self.headers.write_to(&mut body);
+        self.bodies.write_to(&mut body);
+        self.rules.write_to(&mut body);
+        self.dests.write_to(&mut body);
+        hosts.write_to(&mut body);
+        cidrs.write_to(&mut body);
         body
     }
 }
 
-/// Appends `ds` to the dest refs; returns their Span.
-fn dest_refs(refs: &mut Section, ds: &[u32]) -> (u32, u32) {
-    let start = refs.count;
+/// Appends a destination list: its length, then the indexes.
+fn dest_list(out: &mut Vec<u8>, ds: &[u32]) {
+    put_v(out, u32_of(ds.len()));
     for &d in ds {
-        refs.u32(d);
-        refs.done();
+        put_v(out, d);
     }
-    (start, refs.count)
 }
 
 fn action_byte(a: Action) -> u8 {

@@ -1,92 +1,103 @@
-//! The binary table format, version 2.1.
+//! The binary table format, version 3.0.
 //!
-//! A table is one byte string: a 16-byte header, a body of twelve sections in
-//! a fixed order, and a 4-byte trailer. All integers are little-endian; there
-//! is no padding anywhere.
+//! A table is one byte string: a 16-byte header, a body of eleven sections
+//! in a fixed order, and a 4-byte trailer. Fixed-size integers are
+//! little-endian; there is no padding anywhere.
 //!
 //! ```text
 //! offset  size  field
 //! 0       8     magic: the ASCII bytes "EGRTABLE"
-//! 8       2     major version (2). A decoder refuses any other major version.
-//! 10      2     minor version (0 or 1, see "Versions"). A decoder refuses a minor version newer than its own.
+//! 8       2     major version (3). A decoder refuses any other major version.
+//! 10      2     minor version (0). A decoder refuses a minor version newer than its own.
 //! 12      4     body length B: the number of bytes between header and trailer
 //! 16      B     body: the sections below, in this order, with nothing between them
 //! 16+B    4     CRC-32C (Castagnoli, see [`crate::crc`]) of bytes 0 .. 16+B
 //! ```
 //!
-//! Two compound fields recur: a **Str** is `u32 offset, u32 length` into the
-//! string pool (8 bytes), and a **Span** is `u32 start, u32 end` (8 bytes), a
-//! half-open range of records of another section. Every section but the first
-//! and the regex section is `u32 count` followed by `count` fixed-size records:
+//! Counts, indexes, lengths and offsets are **varints** (`v`): unsigned
+//! LEB128, seven bits per byte, least significant group first, the high bit
+//! set on every byte but the last; at most five bytes, at most `u32::MAX`,
+//! and in the fewest bytes (a last byte of zero after others is refused). A
+//! **Str** is `v offset · v length` into the string pool. Each section is
+//! `v count` followed by `count` records:
 //!
 //! ```text
-//! section    record                                                        bytes
-//! STRINGS    u32 byte length, then the bytes (the pool)                      —
-//! POLICIES   name Str · mode u8 (0 enforce, 1 audit) · default u8             12
-//!            (0 allow, 1 deny) · log u8 (0 none, 1 denied, 2 all) ·
-//!            flags u8 (bit 0: require SNI/Host agreement; others zero)
-//! RULES      policy u32 · action u8 (0 allow, 1 deny, 2 otherwise-deny) ·      44
-//!            reserved u8 (0) · methods u16 · id Str · line u32 ·
-//!            paths Span · sources Span · headers Span
-//! PATHS      kind u8 (bits 0–6: 0 exact, 1 prefix, 2 template, 3 regex,         13
-//!            4 suffix; bit 7: negated) · text Str · dfa u32 (index into
-//!            REGEXES; 0xFFFFFFFF for exact, prefix and suffix)
-//! REGEXES    u32 count, then per DFA: u32 length and the DFA's bytes            —
-//!            (regex-automata 0.4 dense DFA, little-endian serialization)
-//! SOURCES    kind u8 (bits 0–6: 0 principal, 1 namespace, 2 service         17
-//!            account, 3 any principal; bit 7: negated) · a Str · b Str
-//!            (service account name; empty otherwise; both empty for 3)
-//! HEADERS    kind u8 (bits 0–6: 0 present, 1 absent, 2 equals, 3 prefix,       17
-//!            4 suffix; bit 7: negated, on 2–4 only) · name Str · value Str
-//! PORTS      lo u16 · hi u16 (inclusive)                                        4
-//! DESTS      policy u32 · protocol u8 (0 http, 1 tls, 2 tcp) · ports Span ·     21
-//!            rules Span
-//! HOSTS      kind u8 (0 exact, 1 one label `*.`, 2 any depth `**.`) ·          17
-//!            name Str · dests Span (into DEST_REFS)
-//! CIDRS      family u8 (4 or 6) · prefix u8 · address [16] (IPv4 in the        26
-//!            first 4 bytes, the rest zero) · dests Span (into DEST_REFS)
-//! DEST_REFS  u32 index into DESTS                                               4
+//! section   record
+//! STRINGS   (not records: v byte length, then the bytes of the pool)
+//! POLICIES  name Str · mode u8 (0 enforce, 1 audit) · default u8 (0 allow,
+//!           1 deny) · log u8 (0 none, 1 denied, 2 all) · flags u8 (bit 0:
+//!           require SNI/Host agreement; others zero) · rules v
+//! PATHS     kind u8 (bits 0–6: 0 exact, 1 prefix, 2 template, 3 regex,
+//!           4 suffix; bit 7: negated) · text Str · dfa v (0: none; k: the
+//!           DFA REGEXES[k − 1])
+//! REGEXES   v length, then the DFA's bytes (regex-automata 0.4 dense DFA,
+//!           little-endian serialization)
+//! SOURCES   kind u8 (bits 0–6: 0 principal, 1 namespace, 2 service account,
+//!           3 any principal; bit 7: negated) · a Str · b Str (service
+//!           account name; empty otherwise; both empty for 3)
+//! HEADERS   kind u8 (bits 0–6: 0 present, 1 absent, 2 equals, 3 prefix,
+//!           4 suffix; bit 7: negated, on 2–4 only) · name Str · value Str
+//! BODIES    action u8 (0 allow, 1 deny, 2 otherwise-deny) · methods u16 ·
+//!           v n, then n path indexes v · v n, then n source indexes v ·
+//!           v n, then n header indexes v
+//! RULES     body v (index into BODIES) · line v (zigzag: 2d for a line d
+//!           after the previous rule's, 2|d|−1 for one |d| before; the first
+//!           rule's previous line is 0)
+//! DESTS     policy v · protocol u8 (0 http, 1 tls, 2 tcp) · v n, then n
+//!           port ranges (lo u16 · hi u16, inclusive) · rules v
+//! HOSTS     kind u8 (0 exact, 1 one label `*.`, 2 any depth `**.`) · v
+//!           length, then the name's bytes · v n, then n destination
+//!           indexes v
+//! CIDRS     family u8 (4 or 6) · prefix u8 · address (4 or 16 bytes) · v n,
+//!           then n destination indexes v
 //! ```
 //!
-//! Path texts (exact and prefix) are patterns as the author wrote them
-//! (passing [`crate::path::pattern_problem`]); they, template literals and
-//! regexes are compared against a request path in **match form**
-//! ([`crate::path`]: escapes decoded but for `%2F`, `%5C`, `%25`). The
-//! decoder computes the match forms once at load time.
+//! **Rules and their ids.** The policies' `rules` counts tile RULES in
+//! order (policy 0 owns the first rules, and so on), and so do the
+//! destinations' (each destination's rules lie within its policy's). A rule's
+//! id is not stored: it is `<policy name>/<n>`, *n* counting from 1 within
+//! its policy, which is how the compiler numbers rules (in file order). A
+//! rule's conditions are its **body**; identical bodies are stored once, so a
+//! table of 50,000 rules written from a few hundred path patterns stores each
+//! pattern, and each distinct rule body, once. Likewise paths, sources and
+//! headers are stored once each and referred to by index.
 //!
-//! Versions: **2.0** compares paths in match form; the byte layout is that
-//! of **1.0**, which compared paths as raw text. Because the same bytes
-//! would match different requests, a 2.x reader refuses 1.x tables
-//! (recompile them), and a 1.x reader refuses 2.x tables. **2.1** (this
-//! one) keeps the 2.0 layout and adds constructs a 2.0 reader cannot
-//! understand, so a 2.0 reader refuses a 2.1 table (its minor version is
-//! newer): negated conditions (`except path`, `except from`, `!=`, `not
-//! prefix`, `not suffix`: bit 7 of a path, source or header kind), suffix
-//! paths (path kind 4), any-principal sources (source kind 3), prefix and
-//! suffix header conditions (header kinds 3 and 4), open method sets (`any
-//! except …`) and otherwise-deny rules (action 2). The encoder writes 2.1
-//! only for a table that uses one of them, 2.0 otherwise, so such tables
-//! still load in 2.0 filters; a 2.1 reader refuses a table that says 2.0 but
-//! holds a 2.1 construct. `table/tests/golden/` holds tables of each version
-//! and the test that pins which of them decode.
+//! **Paths.** Path texts (exact, prefix, suffix) are patterns as the author
+//! wrote them (passing [`crate::path::pattern_problem`]); they, template
+//! literals and regexes are compared against a request path in **match
+//! form** ([`crate::path`]: escapes decoded but for `%2F`, `%5C`, `%25`).
+//! A template takes no DFA when it is *simple* (see `template.rs`: every
+//! `{*}` before `/`, `{**}` or the end); it is then matched piece by piece.
+//! Any other template, and every regex, takes a DFA. The decoder computes the
+//! match forms and template pieces once at load time.
+//!
+//! **Versions.** 1.0 compared paths as raw text, 2.0 in match form (same
+//! layout), 2.1 added negations, suffix paths, any-principal sources, prefix
+//! and suffix header conditions, open method sets and otherwise-deny rules.
+//! **3.0** (this one) keeps 2.1's meaning in a smaller layout: varints,
+//! implicit rule ids, shared rule bodies and conditions, ports and
+//! destination lists inline, host names inline, templates without DFAs. A
+//! 3.0 reader refuses 1.x and 2.x tables (recompile the policy: `egressc
+//! compile` writes 3.0), and 2.x readers refuse 3.0 tables (deploy the
+//! filter of the same release). `table/tests/golden/` holds tables of each
+//! version and the test that pins which of them decode.
 //!
 //! Methods are a bit set: bit *i* is `spec::METHODS[i]` (GET, HEAD, POST, PUT,
-//! DELETE, CONNECT, OPTIONS, TRACE, PATCH); `0xFFFF` is "any method"; and
-//! (2.1) a set with every bit from 9 to 15 and some standard bits clear is
-//! "any method except" those (bit 15 is the request's bit for a method
-//! outside the standard ones). Any other value is refused.
+//! DELETE, CONNECT, OPTIONS, TRACE, PATCH); `0xFFFF` is "any method"; and a
+//! set with every bit from 9 to 15 and some standard bits clear is "any
+//! method except" those (bit 15 is the request's bit for a method outside
+//! the standard ones). Any other value is refused.
 //!
-//! Negated entries (bit 7) of a rule's paths or sources come after its
-//! plain ones. The plain paths are OR-ed, and so are the negated ones: a
+//! A body's negated paths (bit 7) come after its plain ones, and so do its
+//! negated sources. The plain paths are OR-ed, and so are the negated ones: a
 //! rule's path condition holds when some plain path matches (or there is
 //! none) and no negated one does; likewise for sources. An otherwise-deny
-//! rule has methods `0xFFFF` and no path, source or header.
+//! body has methods `0xFFFF` and no path, source or header; a body used by a
+//! `tls` or `tcp` destination has methods `0xFFFF` and no path or header.
 //!
-//! The layout is canonical: the rules of destination *i* directly follow those
-//! of destination *i − 1* (so `rules` spans tile RULES from 0 to its end), and
-//! likewise for ports in DESTS, for paths, sources and headers in RULES, and
-//! for dest refs in HOSTS and then CIDRS. Hosts are sorted by (kind, name) and
-//! unique; CIDRs are sorted and unique.
+//! Hosts are sorted by (kind, name) and unique; CIDRs are sorted and unique;
+//! a host or CIDR lists each destination at most once and at least one;
+//! every destination is the target of some host or CIDR.
 //!
 //! [`decode()`] checks everything above plus the meaning of every value (host
 //! names normalised, header names lower case, L7 conditions only on `http`
@@ -112,34 +123,32 @@ pub use reader::DecodeError;
 /// The first eight bytes of every table.
 pub const MAGIC: [u8; 8] = *b"EGRTABLE";
 /// The major version this crate writes and reads.
-pub const VERSION_MAJOR: u16 = 2;
+pub const VERSION_MAJOR: u16 = 3;
 /// The minor version this crate writes (and the newest it reads).
-pub const VERSION_MINOR: u16 = 1;
+pub const VERSION_MINOR: u16 = 0;
 /// The size of the header: magic, version, body length.
 const HEADER: usize = 16;
 /// The size of the trailer: the checksum.
 const TRAILER: usize = 4;
-/// The `dfa` of an exact or prefix path.
-const NO_DFA: u32 = u32::MAX;
 /// Policy flag bit 0: require SNI/Host agreement.
 const FLAG_SNI_HOST_MATCH: u8 = 1;
-/// Bit 7 of a path, source or header kind: the condition is negated (2.1).
+/// Bit 7 of a path, source or header kind: the condition is negated.
 const NEGATED: u8 = 0x80;
-/// The RULES action byte of an otherwise-deny rule (2.1).
+/// The BODIES action byte of an otherwise-deny rule.
 const ACTION_FALLBACK: u8 = 2;
 
-/// The size in bytes of one record of each section, as in the table above
-/// (REGEXES: the least a DFA takes, its length).
+/// The fewest bytes a record of each section takes (a count of `n` records
+/// needs at least `n` times this many bytes).
 mod record {
-    pub(super) const POLICY: usize = 12;
-    pub(super) const RULE: usize = 44;
-    pub(super) const PATH: usize = 13;
-    pub(super) const REGEX: usize = 4;
-    pub(super) const SOURCE: usize = 17;
-    pub(super) const HEADER_CONDITION: usize = 17;
-    pub(super) const PORT_RANGE: usize = 4;
-    pub(super) const DEST: usize = 21;
-    pub(super) const HOST: usize = 17;
-    pub(super) const CIDR: usize = 26;
-    pub(super) const DEST_REF: usize = 4;
+    pub(super) const POLICY: usize = 7;
+    pub(super) const PATH: usize = 4;
+    pub(super) const REGEX: usize = 1;
+    pub(super) const SOURCE: usize = 5;
+    pub(super) const HEADER_CONDITION: usize = 5;
+    pub(super) const BODY: usize = 6;
+    pub(super) const RULE: usize = 2;
+    pub(super) const DEST: usize = 8;
+    pub(super) const HOST: usize = 3;
+    pub(super) const CIDR: usize = 7;
+    pub(super) const INDEX: usize = 1;
 }

@@ -5,7 +5,7 @@
 use core::fmt;
 
 use crate::spec::Action;
-use crate::table::{Span, Str};
+use crate::table::Str;
 
 /// Why a byte string is not a valid table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,8 +158,42 @@ impl<'a> Reader<'a> {
         self.array(field).map(u32::from_le_bytes)
     }
 
-    /// A record count, checked against the bytes left so that no allocation
-    /// can exceed the input's size.
+    /// A varint (see the module docs): unsigned LEB128, at most `u32::MAX`,
+    /// in the fewest bytes.
+    #[cfg_attr(target_family = "wasm", inline(never))]
+    pub(super) fn v<'f>(&mut self, field: impl Into<Field<'f>> + Copy) -> R<u32> {
+        let field: Field<'f> = field.into();
+        let at = self.pos;
+        let mut value: u64 = 0;
+        for k in 0..5u32 {
+            let b = self.u8(field)?;
+            value |= u64::from(b & 0x7F) << (7 * k);
+            if b & 0x80 == 0 {
+                if k > 0 && b == 0 {
+                    return err(at, field, "varint not in its fewest bytes");
+                }
+                return u32::try_from(value)
+                    .or_else(|_| err(at, field, "varint larger than 2^32 - 1"));
+            }
+        }
+        err(at, field, "varint longer than 5 bytes")
+    }
+
+    /// A varint that indexes one of `n` records.
+    #[cfg_attr(target_family = "wasm", inline(never))]
+    pub(super) fn index<'f>(&mut self, field: impl Into<Field<'f>> + Copy, n: usize) -> R<u32> {
+        let field: Field<'f> = field.into();
+        let at = self.pos;
+        let i = self.v(field)?;
+        if i as usize >= n {
+            return err(at, field, format!("index {i} out of range ({n} records)"));
+        }
+        Ok(i)
+    }
+
+    /// A record count, checked against the bytes left (each record takes
+    /// at least `record` bytes) so that no allocation can exceed the
+    /// input's size.
     #[cfg_attr(target_family = "wasm", inline(never))]
     pub(super) fn count<'f>(
         &mut self,
@@ -168,62 +202,30 @@ impl<'a> Reader<'a> {
     ) -> R<usize> {
         let field: Field<'f> = field.into();
         let at = self.pos;
-        let n = self.u32(field)? as usize;
+        let n = self.v(field)? as usize;
         let left = self.left();
         if n.checked_mul(record).is_none_or(|need| need > left) {
             return err(
                 at,
                 field,
-                format!("count {n} of {record}-byte records exceeds the {left} bytes left"),
+                format!(
+                    "count {n} of records of at least {record} bytes exceeds the {left} bytes left"
+                ),
             );
         }
         Ok(n)
     }
-
-    /// A Span that must start where the previous one of its kind ended
-    /// (`next`, advanced past it) and end within `limit` records.
-    #[cfg_attr(target_family = "wasm", inline(never))]
-    pub(super) fn span<'f>(
-        &mut self,
-        field: impl Into<Field<'f>> + Copy,
-        next: &mut u32,
-        limit: usize,
-    ) -> R<Span> {
-        let field: Field<'f> = field.into();
-        let at = self.pos;
-        let start = self.u32(field)?;
-        let end = self.u32(field)?;
-        if start != *next {
-            return err(
-                at,
-                field,
-                format!("span starts at {start}, expected {next} (spans must tile their section)"),
-            );
-        }
-        if end < start || end as usize > limit {
-            return err(
-                at,
-                field,
-                format!("span {start}..{end} is not within 0..{limit}"),
-            );
-        }
-        *next = end;
-        Ok(Span { start, end })
-    }
 }
 
-/// Checks that the spans read with [`Reader::span`] covered all `len`
-/// records of their section.
-pub(super) fn tiled(next: u32, len: usize, at: usize, field: &str) -> R<()> {
-    if next as usize != len {
-        return err(at, field, format!("spans cover {next} of {len} records"));
-    }
-    Ok(())
-}
-
-/// The string pool, which Str fields point into.
+/// The string pool, which Str fields point into: `start` is its offset in
+/// the table, `len` its length. A Str read from a record is returned with
+/// its offset in the table (so one buffer, the table, holds every string).
 #[derive(Clone, Copy)]
-pub(super) struct Pool<'a>(pub(super) &'a [u8]);
+pub(super) struct Pool<'a> {
+    pub(super) table: &'a [u8],
+    pub(super) start: usize,
+    pub(super) len: usize,
+}
 
 impl<'a> Pool<'a> {
     /// Reads a Str and checks that it lies within the pool.
@@ -231,22 +233,25 @@ impl<'a> Pool<'a> {
     pub(super) fn str<'f>(&self, r: &mut Reader<'_>, field: impl Into<Field<'f>> + Copy) -> R<Str> {
         let field: Field<'f> = field.into();
         let at = r.pos;
-        let off = r.u32(field)?;
-        let len = r.u32(field)?;
+        let off = r.v(field)?;
+        let len = r.v(field)?;
         let end = u64::from(off) + u64::from(len);
-        if end > self.0.len() as u64 {
+        if end > self.len as u64 {
             return err(
                 at,
                 field,
-                format!("string {off}+{len} outside the {}-byte pool", self.0.len()),
+                format!("string {off}+{len} outside the {}-byte pool", self.len),
             );
         }
-        Ok(Str { off, len })
+        Ok(Str {
+            off: crate::table::u32_of(self.start + off as usize),
+            len,
+        })
     }
 
-    /// The bytes of `s`.
+    /// The bytes of `s` (a Str of the table).
     pub(super) fn bytes(&self, s: Str) -> &'a [u8] {
-        s.of(self.0)
+        s.of(self.table)
     }
 }
 
