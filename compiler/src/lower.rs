@@ -117,7 +117,8 @@ fn lower_paths(
             Err(why) => errors.push(
                 Diagnostic::error("E0330", path.span, "path pattern is too complex to compile")
                     .label(why)
-                    .help("simplify the regex (fewer alternatives or bounded repetitions), or split it into several patterns"),
+                    .help("simplify the regex (fewer alternatives or bounded repetitions), or split it into several patterns; prefixes, suffixes and simple templates (`{*}` between slashes, one `{**}`) need no DFA")
+                    .note("a table holds at most 256 KiB of DFA per pattern and 1 MiB for all patterns together, so that its pluginConfig fits the 1.5 MiB of a Kubernetes object"),
             ),
         }
     }
@@ -125,18 +126,37 @@ fn lower_paths(
 }
 
 /// The DFAs built so far, by regex: a pattern written on many rules (the
-/// same template on thousands of destinations) is built once.
+/// same template on thousands of destinations) is built once, and its
+/// bytes count once towards [`egress_table::dfa::MAX_TOTAL_DFA_BYTES`].
 #[derive(Debug, Default)]
-struct Dfas(FastMap<String, Result<Vec<u8>, String>>);
+struct Dfas {
+    built: FastMap<String, Result<Vec<u8>, String>>,
+    /// Bytes of the distinct DFAs built so far.
+    total: usize,
+}
 
 impl Dfas {
-    /// The DFA for `re` ([`dfa`]), built on first use.
+    /// The DFA for `re` ([`dfa`]), built on first use; an error once the
+    /// table's DFAs together would exceed the limit.
     fn build(&mut self, re: &str) -> Result<Vec<u8>, String> {
-        if let Some(built) = self.0.get(re) {
+        if let Some(built) = self.built.get(re) {
             return built.clone();
         }
-        let built = dfa(re);
-        self.0.insert(re.to_owned(), built.clone());
+        let limit = egress_table::dfa::MAX_TOTAL_DFA_BYTES;
+        let built = dfa(re).and_then(|d| {
+            if self.total + d.len() > limit {
+                Err(format!(
+                    "its DFA ({} KiB) would take the table's DFAs past {} KiB together (they hold {} KiB before it)",
+                    d.len().div_ceil(1024),
+                    limit / 1024,
+                    self.total.div_ceil(1024)
+                ))
+            } else {
+                self.total += d.len();
+                Ok(d)
+            }
+        });
+        self.built.insert(re.to_owned(), built.clone());
         built
     }
 }

@@ -480,3 +480,44 @@ fn settings_outside_the_table_are_notes() {
     );
     assert!(egressc::outside_table(&plain.compiled.unwrap().checked).is_empty());
 }
+
+/// Many regexes, each well under the per-pattern limit, cannot add up to a
+/// table that no WasmPlugin can carry: the ones past the 1 MiB total are
+/// E0330, and nothing is emitted.
+#[test]
+fn the_dfas_of_a_table_are_bounded_together() {
+    let mut text =
+        String::from("policy \"many\" {\n  destination \"api.example.com\" port 80 http {\n");
+    for i in 0..60 {
+        // (a|b)*a(a|b){9}: about 1,000 states, tens of KiB each.
+        text.push_str(&format!(
+            "    allow GET path ~\"/r{i}/(a|b)*a(a|b){{9}}\"\n"
+        ));
+    }
+    text.push_str("  }\n}\n");
+    let (sources, outcome) = egressc::compile_str("many.egress", &text);
+    let e0330: Vec<_> = outcome
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "E0330")
+        .collect();
+    assert!(outcome.compiled.is_none(), "{}", render(&sources, &outcome));
+    assert!(
+        !e0330.is_empty() && e0330.len() < 60,
+        "{}",
+        render(&sources, &outcome)
+    );
+    let first = egressc::diag::render(e0330[0], &sources);
+    assert!(first.contains("past 1024 KiB together"), "{first}");
+    // The patterns before the limit were fine: as many as were accepted
+    // compile alone.
+    let accepted = 60 - e0330.len();
+    let few = text
+        .lines()
+        .take(2 + accepted)
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n  }\n}\n";
+    let (few_sources, ok) = egressc::compile_str("few.egress", &few);
+    assert!(ok.compiled.is_some(), "{}", render(&few_sources, &ok));
+}

@@ -109,6 +109,18 @@ impl HostBytes {
         // allocator handed out for exactly `len` bytes.
         unsafe { core::slice::from_raw_parts(self.ptr, self.len) }
     }
+
+    /// The bytes as a `Vec` that owns the block (no copy), so a caller can
+    /// rewrite them in place.
+    pub fn into_vec(self) -> Vec<u8> {
+        let me = core::mem::ManuallyDrop::new(self);
+        if me.ptr.is_null() {
+            return Vec::new();
+        }
+        // SAFETY: as in `drop`: a block of `len` bytes from the SDK's
+        // allocator, now owned by the Vec; `me` is never dropped.
+        unsafe { Vec::from_raw_parts(me.ptr, me.len, me.len) }
+    }
 }
 
 impl Drop for HostBytes {

@@ -94,14 +94,20 @@ impl RootContext for Root {
                 ));
             }
         };
-        let json = bytes.as_ref().map_or(&[][..], |b| b.as_slice());
+        // The configuration is decoded where the host put it: the base64
+        // table in place, then its string pool is that same buffer, so one
+        // copy of the table is in memory at a time.
+        let json = bytes.map_or_else(Vec::new, abi::HostBytes::into_vec);
         self.loaded = None;
-        self.layer = plugin_config::layer_hint(json);
-        let cfg = match plugin_config::decode(json) {
+        let cfg = match plugin_config::decode_owned(json) {
             Ok(c) => c,
-            Err(e) => return refuse(&e.0),
+            Err(r) => {
+                self.layer = r.layer;
+                return refuse(&r.error.0);
+            }
         };
-        let table = match Table::from_bytes(&cfg.table) {
+        self.layer = Some(cfg.layer);
+        let table = match Table::from_vec(cfg.table) {
             Ok(t) => t,
             Err(e) => return refuse(&e.to_string()),
         };
@@ -120,7 +126,6 @@ impl RootContext for Root {
         );
         abi::log(abi::LOG_INFO, msg.as_bytes());
         let metrics = metrics::Metrics::define(&table);
-        self.layer = Some(cfg.layer);
         self.loaded = Some(Rc::new(Loaded { table, metrics }));
         true
     }

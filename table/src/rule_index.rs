@@ -43,6 +43,58 @@ pub(crate) struct RuleIndex {
     lists: Box<[u32]>,
 }
 
+/// The lists [`RuleIndex::build`] reuses from one destination to the next.
+#[derive(Default)]
+struct Scratch<'t> {
+    /// The segments of one rule.
+    segs: Vec<&'t [u8]>,
+    /// (segment, rule), in rule order.
+    pairs: Vec<(&'t [u8], u32)>,
+    /// Per pair: its group.
+    group_of: Vec<u32>,
+    /// Per distinct segment, in first-seen order: the segment and how many
+    /// pairs have it.
+    groups: Vec<(&'t [u8], u32)>,
+    /// Open addressing from segment to group + 1 (0: empty).
+    slots: Vec<u32>,
+}
+
+impl Scratch<'_> {
+    /// Groups `pairs` by segment into `groups` and `group_of`.
+    fn group(&mut self) {
+        self.groups.clear();
+        self.group_of.clear();
+        let size = (self.pairs.len() * 2).next_power_of_two();
+        self.slots.clear();
+        self.slots.resize(size, 0);
+        let mask = size - 1;
+        for &(seg, _) in &self.pairs {
+            let mut i = crate::hash::hash64(seg) as usize & mask;
+            // At most half full: the probe ends at an empty slot.
+            let g = loop {
+                match self.slots.get(i).copied() {
+                    Some(0) | None => {
+                        self.groups.push((seg, 0));
+                        let g = u32_of(self.groups.len());
+                        if let Some(slot) = self.slots.get_mut(i) {
+                            *slot = g;
+                        }
+                        break g - 1;
+                    }
+                    Some(g) if self.groups.get(g as usize - 1).is_some_and(|e| e.0 == seg) => {
+                        break g - 1;
+                    }
+                    Some(_) => i = (i + 1) & mask,
+                }
+            };
+            if let Some((_, count)) = self.groups.get_mut(g as usize) {
+                *count += 1;
+            }
+            self.group_of.push(g);
+        }
+    }
+}
+
 /// The candidate rules of one destination for one request.
 pub(crate) enum Candidates<'a> {
     /// Every rule of the destination.
@@ -59,71 +111,78 @@ fn first_segment(path: &[u8]) -> Option<&[u8]> {
 }
 
 impl RuleIndex {
-    /// Builds the index of `table`'s destinations.
+    /// Builds the index of `table`'s destinations. One pass over the rules
+    /// and no allocation per key: each destination's (segment, rule) pairs
+    /// are gathered in scratch lists reused from one destination to the
+    /// next, grouped by segment through a small hash table, and appended
+    /// as entries whose rules stay in rule order.
     pub(crate) fn build(table: &Table) -> Self {
         let mut always = Vec::with_capacity(table.dests.len());
-        let mut lists: Vec<u32> = Vec::new();
-        // (key bytes, rules), in the order keys are first seen.
-        let mut keyed: Vec<(Vec<u8>, Vec<u32>)> = Vec::new();
+        let mut lists: Vec<u32> = Vec::with_capacity(table.rules.len());
+        let mut entries: Vec<(Str, Span)> = Vec::new();
+        let mut key_bytes: Vec<u8> = Vec::new();
+        let mut scratch = Scratch::default();
         for (di, d) in table.dests.iter().enumerate() {
             if d.rules.len() <= MIN_RULES {
                 always.push(None);
                 continue;
             }
-            let mut mine: Vec<(Vec<u8>, Vec<u32>)> = Vec::new();
+            scratch.pairs.clear();
             let start = u32_of(lists.len());
             for idx in d.rules.start..d.rules.end {
-                match table.body(idx).and_then(|b| rule_keys(table, b.paths)) {
-                    Some(segs) => {
-                        for seg in segs {
-                            match mine.iter_mut().find(|(k, _)| k.as_slice() == seg) {
-                                Some((_, rules)) => {
-                                    if rules.last() != Some(&idx) {
-                                        rules.push(idx);
-                                    }
-                                }
-                                None => mine.push((seg.to_vec(), vec![idx])),
-                            }
-                        }
-                    }
-                    None => lists.push(idx),
+                let keyed = table
+                    .body(idx)
+                    .is_some_and(|b| rule_keys(table, b.paths, &mut scratch.segs));
+                if keyed {
+                    let Scratch { pairs, segs, .. } = &mut scratch;
+                    pairs.extend(segs.iter().map(|&seg| (seg, idx)));
+                } else {
+                    lists.push(idx);
                 }
             }
             always.push(Some(Span {
                 start,
                 end: u32_of(lists.len()),
             }));
-            for (seg, rules) in mine {
-                let mut key = u32_of(di).to_le_bytes().to_vec();
-                key.extend_from_slice(&seg);
-                keyed.push((key, rules));
+            scratch.group();
+            // Each group's span in `lists`, then its rules, in rule order.
+            let mut at = lists.len();
+            for (seg, count) in &mut scratch.groups {
+                let key = Str {
+                    off: u32_of(key_bytes.len()),
+                    len: u32_of(4 + seg.len()),
+                };
+                key_bytes.extend_from_slice(&u32_of(di).to_le_bytes());
+                key_bytes.extend_from_slice(seg);
+                let start = at;
+                at += *count as usize;
+                entries.push((
+                    key,
+                    Span {
+                        start: u32_of(start),
+                        end: u32_of(at),
+                    },
+                ));
+                // From here on: where the group's next rule goes.
+                *count = u32_of(start);
+            }
+            lists.resize(at, 0);
+            for (&(_, rule), &g) in scratch.pairs.iter().zip(&scratch.group_of) {
+                if let Some((_, next)) = scratch.groups.get_mut(g as usize) {
+                    if let Some(slot) = lists.get_mut(*next as usize) {
+                        *slot = rule;
+                    }
+                    *next += 1;
+                }
             }
         }
-        let mut key_bytes = Vec::new();
-        let mut entries = Vec::with_capacity(keyed.len());
-        for (key, rules) in &keyed {
-            let k = Str {
-                off: u32_of(key_bytes.len()),
-                len: u32_of(key.len()),
-            };
-            key_bytes.extend_from_slice(key);
-            let start = u32_of(lists.len());
-            lists.extend_from_slice(rules);
-            entries.push((
-                k,
-                Span {
-                    start,
-                    end: u32_of(lists.len()),
-                },
-            ));
-        }
         let mut keys = Index::with_capacity(entries.len());
+        let key_of = |e: u32| {
+            entries
+                .get(e as usize)
+                .map_or(&[][..], |(k, _)| k.of(&key_bytes))
+        };
         for (i, (k, _)) in entries.iter().enumerate() {
-            let key_of = |e: u32| {
-                entries
-                    .get(e as usize)
-                    .map_or(&[][..], |(k, _)| k.of(&key_bytes))
-            };
             // Keys are distinct by construction.
             let _ = keys.insert(k.of(&key_bytes), u32_of(i), key_of);
         }
@@ -134,6 +193,15 @@ impl RuleIndex {
             key_bytes: key_bytes.into_boxed_slice(),
             lists: lists.into_boxed_slice(),
         }
+    }
+
+    /// Bytes of heap the index holds.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        core::mem::size_of_val(&*self.always)
+            + self.keys.heap_bytes()
+            + core::mem::size_of_val(&*self.entries)
+            + self.key_bytes.len()
+            + core::mem::size_of_val(&*self.lists)
     }
 
     /// The rules of destination `di` (whose rules are `rules`) that could
@@ -175,44 +243,47 @@ impl RuleIndex {
     }
 }
 
-/// The first segments a rule's plain paths fix, or `None` if some path does
-/// not fix one (or the rule has no plain path).
-fn rule_keys(table: &Table, paths: Span) -> Option<Vec<&[u8]>> {
+/// The first segments a rule's plain paths fix, each once, into `out`;
+/// false if some path does not fix one (or the rule has no plain path).
+fn rule_keys<'t>(table: &'t Table, paths: Span, out: &mut Vec<&'t [u8]>) -> bool {
+    out.clear();
     let refs = paths.of(&table.path_refs);
-    if refs.is_empty() {
-        return None;
-    }
-    let mut out = Vec::with_capacity(refs.len());
-    for &p in refs {
-        let seg = match table.paths.get(p as usize)? {
-            Path::Exact { form, .. } => first_segment(table.form(*form))?,
-            Path::Prefix { form, .. } => {
-                let f = table.form(*form);
-                let seg = first_segment(f)?;
-                // The prefix must go on past the segment with a `/`.
-                (f.len() > seg.len() + 1).then_some(seg)?
+    !refs.is_empty()
+        && refs.iter().all(|&p| match path_key(table, p) {
+            Some(seg) => {
+                if !out.contains(&seg) {
+                    out.push(seg);
+                }
+                true
             }
-            Path::Template { pieces, .. } => {
-                let pieces = pieces.of(&table.pieces);
-                let Some(Piece::Lit(off, len)) = pieces.first() else {
-                    return None;
-                };
-                let lit = table.form(Str {
-                    off: *off,
-                    len: *len,
-                });
-                let seg = first_segment(lit)?;
-                let whole = pieces.len() == 1;
-                (whole || lit.len() > seg.len() + 1).then_some(seg)?
-            }
-            Path::Suffix { .. } | Path::Dfa { .. } => return None,
-        };
-        if seg.len() > MAX_KEY {
-            return None;
+            None => false,
+        })
+}
+
+/// The first segment path `p` fixes, if it fixes one.
+fn path_key(table: &Table, p: u32) -> Option<&[u8]> {
+    let seg = match table.paths.get(p as usize)? {
+        Path::Exact { form, .. } => first_segment(table.form(*form))?,
+        Path::Prefix { form, .. } => {
+            let f = table.form(*form);
+            let seg = first_segment(f)?;
+            // The prefix must go on past the segment with a `/`.
+            (f.len() > seg.len() + 1).then_some(seg)?
         }
-        if !out.contains(&seg) {
-            out.push(seg);
+        Path::Template { pieces, .. } => {
+            let pieces = pieces.of(&table.pieces);
+            let Some(Piece::Lit(off, len)) = pieces.first() else {
+                return None;
+            };
+            let lit = table.form(Str {
+                off: *off,
+                len: *len,
+            });
+            let seg = first_segment(lit)?;
+            let whole = pieces.len() == 1;
+            (whole || lit.len() > seg.len() + 1).then_some(seg)?
         }
-    }
-    Some(out)
+        Path::Suffix { .. } | Path::Dfa { .. } => return None,
+    };
+    (seg.len() <= MAX_KEY).then_some(seg)
 }

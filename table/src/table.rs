@@ -410,6 +410,44 @@ impl Table {
         self.uses_headers
     }
 
+    /// The heap bytes the loaded table holds, by part, largest first (for
+    /// `docs/performance.md` and the scale benchmark's memory figures).
+    pub fn heap_report(&self) -> Vec<(&'static str, usize)> {
+        use core::mem::size_of_val as size;
+        let mut out = vec![
+            ("strings", self.strings.len()),
+            ("forms", self.forms.len()),
+            ("policies", size(&*self.policies)),
+            ("rules", size(&*self.rules)),
+            ("bodies", size(&*self.bodies)),
+            (
+                "condition refs",
+                size(&*self.path_refs) + size(&*self.source_refs) + size(&*self.header_refs),
+            ),
+            ("paths", size(&*self.paths) + size(&*self.pieces)),
+            (
+                "dfas",
+                self.dfas.iter().map(PathDfa::heap_bytes).sum::<usize>() + size(&*self.dfas),
+            ),
+            (
+                "sources and headers",
+                size(&*self.sources) + size(&*self.headers),
+            ),
+            (
+                "dests",
+                size(&*self.dests) + size(&*self.ports) + size(&*self.dest_refs),
+            ),
+            ("hosts", size(&*self.hosts) + size(&*self.cidrs)),
+            (
+                "host indexes",
+                self.exact.heap_bytes() + self.one_label.heap_bytes() + self.any_depth.heap_bytes(),
+            ),
+            ("rule index", self.rule_index.heap_bytes()),
+        ];
+        out.sort_by_key(|p| core::cmp::Reverse(p.1));
+        out
+    }
+
     /// Whether any policy in the table is in audit mode.
     pub fn has_audit(&self) -> bool {
         self.has_audit

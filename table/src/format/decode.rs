@@ -27,11 +27,95 @@ impl Table {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
         decode(bytes)
     }
+
+    /// [`Table::from_bytes`] of a buffer the table may keep: the strings
+    /// the table needs (the pool, then the host names) are moved to its
+    /// front, and it is cut there and kept as the table's strings, so
+    /// loading holds one copy of the table in memory and keeps only the
+    /// bytes it reads afterwards (the filter's `on_configure`).
+    pub fn from_vec(mut bytes: Vec<u8>) -> Result<Self, DecodeError> {
+        let (mut parts, pool) = decode_parts(&bytes)?;
+        keep_strings(&mut parts, pool, &mut bytes);
+        parts.strings = bytes.into_boxed_slice();
+        Table::assemble(parts).or_else(|e| match e {
+            AssembleError::DuplicateHost(i) => err(HEADER, format!("hosts[{i}]"), "duplicate host"),
+            AssembleError::Template(i) => err(
+                HEADER,
+                format!("paths[{i}]"),
+                "a template without a DFA that is not simple (or is malformed)",
+            ),
+        })
+    }
 }
 
 /// Decodes and validates a table. Never panics; see the module docs for what
 /// is checked.
 pub fn decode(bytes: &[u8]) -> Result<Table, DecodeError> {
+    Table::from_vec(bytes.to_vec())
+}
+
+/// Moves the strings the parts refer to, the pool (`pool`: its offset and
+/// length in `bytes`) and then each host's name, to the front of `bytes`,
+/// in place, points every [`Str`] at its new place and cuts `bytes` after
+/// them. Each string moves towards the front (the pool comes before the
+/// host names, and they are in table order), so none is overwritten
+/// before it has moved.
+fn keep_strings(parts: &mut Parts, pool: (usize, usize), bytes: &mut Vec<u8>) {
+    let (start, len) = pool;
+    let end = start.saturating_add(len).min(bytes.len());
+    bytes.copy_within(start.min(end)..end, 0);
+    let shift = u32_of(start);
+    let pool_str = |s: &mut Str| s.off = s.off.saturating_sub(shift);
+    for p in &mut parts.policies {
+        pool_str(&mut p.name);
+    }
+    for p in &mut parts.paths {
+        match p {
+            PathPart::Exact(t)
+            | PathPart::Prefix(t)
+            | PathPart::Suffix(t)
+            | PathPart::Template(t) => {
+                pool_str(t);
+            }
+            PathPart::Dfa { text, .. } => pool_str(text),
+        }
+    }
+    for s in &mut parts.sources {
+        match s {
+            Source::Principal(x) | Source::Namespace(x) => pool_str(x),
+            Source::ServiceAccount(ns, sa) => {
+                pool_str(ns);
+                pool_str(sa);
+            }
+            Source::Any => {}
+        }
+    }
+    for h in &mut parts.headers {
+        match h {
+            Header::Present(n) | Header::Absent(n) => pool_str(n),
+            Header::Value { name, value, .. } => {
+                pool_str(name);
+                pool_str(value);
+            }
+        }
+    }
+    let mut at = len;
+    for h in &mut parts.hosts {
+        let from = h.name.off as usize;
+        let n = h.name.len as usize;
+        if from.saturating_add(n) <= bytes.len() && at <= from {
+            bytes.copy_within(from..from + n, at);
+        }
+        h.name.off = u32_of(at);
+        at += n;
+    }
+    bytes.truncate(at);
+    bytes.shrink_to_fit();
+}
+
+/// Every section decoded and checked: the parts (with an empty string
+/// buffer, which [`keep_strings`] fills) and the pool's offset and length.
+fn decode_parts(bytes: &[u8]) -> R<(Parts, (usize, usize))> {
     let (version, checksum, content) = header(bytes)?;
     // From here on the reader must not run into the trailer.
     let mut r = Reader::at(content, HEADER);
@@ -74,10 +158,10 @@ pub fn decode(bytes: &[u8]) -> Result<Table, DecodeError> {
         );
     }
     let (path_refs, source_refs, header_refs, bodies) = bodies.into_parts();
-    Table::assemble(Parts {
+    let parts = Parts {
         checksum,
         version,
-        strings: content.to_vec().into_boxed_slice(),
+        strings: Box::default(),
         policies,
         rules,
         bodies,
@@ -93,15 +177,8 @@ pub fn decode(bytes: &[u8]) -> Result<Table, DecodeError> {
         hosts,
         cidrs,
         dest_refs,
-    })
-    .or_else(|e| match e {
-        AssembleError::DuplicateHost(i) => err(HEADER, format!("hosts[{i}]"), "duplicate host"),
-        AssembleError::Template(i) => err(
-            HEADER,
-            format!("paths[{i}]"),
-            "a template without a DFA that is not simple (or is malformed)",
-        ),
-    })
+    };
+    Ok((parts, (pool.start, pool.len)))
 }
 
 /// The header and trailer: magic, version, body length and checksum. Returns
