@@ -6,7 +6,7 @@
 //! keeps no large buffers on the stack (its JSON reader tracks nesting in a
 //! bit mask, its matchers are loops): 128 KiB is ample, and a stack
 //! overflow, were it to happen, runs below address 0 and traps rather than
-//! overwriting data (the stack comes first). `tests/tests/stack.rs` runs the
+//! overwriting data (the stack comes first). `tests/tests/hardening/stack.rs` runs the
 //! deepest paths the filter has (a 10,000-host table, bad configurations,
 //! the longest requests through every kind of rule with the longest audit
 //! line) inside the `.wasm`: they pass with a 16 KiB stack and trap with

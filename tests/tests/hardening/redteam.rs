@@ -68,7 +68,7 @@ fn field(s: &str) -> Option<Vec<u8>> {
 }
 
 fn corpus() -> Vec<Case> {
-    let text = include_str!("../redteam/corpus.txt");
+    let text = include_str!("../../redteam/corpus.txt");
     let mut out = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         if raw.trim().is_empty() || raw.starts_with('#') {
@@ -140,7 +140,7 @@ fn the_red_team_corpus_is_denied_and_its_controls_allowed() {
     let cases = corpus();
     let denials = cases.iter().filter(|c| !c.allow).count();
     assert!(denials >= 200, "{denials} attack requests");
-    let table = compile(include_str!("../redteam/policy.egress")).unwrap();
+    let table = compile(include_str!("../../redteam/policy.egress")).unwrap();
     let mut failures = Vec::new();
     for target in TARGETS {
         for mode in MODES {
