@@ -97,13 +97,7 @@ fn table_checksum(table: &[u8]) -> u32 {
 /// Parses the JSON from `pluginConfig`. The table itself is checked by
 /// [`crate::format::decode`]; this checks the envelope.
 pub fn decode(json: &[u8]) -> Result<PluginConfig, ConfigError> {
-    let env = envelope(json).map_err(|r| r.error)?;
-    let table = match env.table {
-        TableText::At(start, len) => json.get(start..start.saturating_add(len)).unwrap_or(&[]),
-        TableText::Owned(ref t) => t.as_bytes(),
-    };
-    let table = crate::base64::decode(table).map_err(not_base64)?;
-    finish(env.layer, env.checksum.as_ref(), table).map_err(|r| r.error)
+    decode_owned(json.to_vec()).map_err(|r| r.error)
 }
 
 /// [`decode`] of a configuration the caller owns: the table is decoded in

@@ -54,51 +54,17 @@ pub fn decode(bytes: &[u8]) -> Result<Table, DecodeError> {
     Table::from_vec(bytes.to_vec())
 }
 
-/// Moves the strings the parts refer to, the pool (`pool`: its offset and
-/// length in `bytes`) and then each host's name, to the front of `bytes`,
-/// in place, points every [`Str`] at its new place and cuts `bytes` after
-/// them. Each string moves towards the front (the pool comes before the
-/// host names, and they are in table order), so none is overwritten
+/// Moves the strings the table reads after loading to the front of
+/// `bytes`, in place: the pool (`pool`: its offset and length in `bytes`;
+/// Strs into it are already pool-relative), then each host's name (read
+/// inline, with its offset in `bytes`, which is updated), and cuts `bytes`
+/// after them. Each string moves towards the front (the pool comes before
+/// the host names, and they are in table order), so none is overwritten
 /// before it has moved.
 fn keep_strings(parts: &mut Parts, pool: (usize, usize), bytes: &mut Vec<u8>) {
     let (start, len) = pool;
     let end = start.saturating_add(len).min(bytes.len());
     bytes.copy_within(start.min(end)..end, 0);
-    let shift = u32_of(start);
-    let pool_str = |s: &mut Str| s.off = s.off.saturating_sub(shift);
-    for p in &mut parts.policies {
-        pool_str(&mut p.name);
-    }
-    for p in &mut parts.paths {
-        match p {
-            PathPart::Exact(t)
-            | PathPart::Prefix(t)
-            | PathPart::Suffix(t)
-            | PathPart::Template(t) => {
-                pool_str(t);
-            }
-            PathPart::Dfa { text, .. } => pool_str(text),
-        }
-    }
-    for s in &mut parts.sources {
-        match s {
-            Source::Principal(x) | Source::Namespace(x) => pool_str(x),
-            Source::ServiceAccount(ns, sa) => {
-                pool_str(ns);
-                pool_str(sa);
-            }
-            Source::Any => {}
-        }
-    }
-    for h in &mut parts.headers {
-        match h {
-            Header::Present(n) | Header::Absent(n) => pool_str(n),
-            Header::Value { name, value, .. } => {
-                pool_str(name);
-                pool_str(value);
-            }
-        }
-    }
     let mut at = len;
     for h in &mut parts.hosts {
         let from = h.name.off as usize;
@@ -114,7 +80,8 @@ fn keep_strings(parts: &mut Parts, pool: (usize, usize), bytes: &mut Vec<u8>) {
 }
 
 /// Every section decoded and checked: the parts (with an empty string
-/// buffer, which [`keep_strings`] fills) and the pool's offset and length.
+/// buffer, which [`keep_strings`] fills; Strs into the pool relative to
+/// it, host names relative to `bytes`) and the pool's offset and length.
 fn decode_parts(bytes: &[u8]) -> R<(Parts, (usize, usize))> {
     let (version, checksum, content) = header(bytes)?;
     // From here on the reader must not run into the trailer.

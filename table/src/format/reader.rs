@@ -218,8 +218,9 @@ impl<'a> Reader<'a> {
 }
 
 /// The string pool, which Str fields point into: `start` is its offset in
-/// the table, `len` its length. A Str read from a record is returned with
-/// its offset in the table (so one buffer, the table, holds every string).
+/// the table, `len` its length. A Str read from a record keeps its offset
+/// in the pool, which is where it points once the loaded table's string
+/// buffer begins with the pool (see `keep_strings` in `decode.rs`).
 #[derive(Clone, Copy)]
 pub(super) struct Pool<'a> {
     pub(super) table: &'a [u8],
@@ -243,15 +244,16 @@ impl<'a> Pool<'a> {
                 format!("string {off}+{len} outside the {}-byte pool", self.len),
             );
         }
-        Ok(Str {
-            off: crate::table::u32_of(self.start + off as usize),
-            len,
-        })
+        Ok(Str { off, len })
     }
 
-    /// The bytes of `s` (a Str of the table).
+    /// The bytes of `s` (a Str of the pool).
     pub(super) fn bytes(&self, s: Str) -> &'a [u8] {
-        s.of(self.table)
+        let pool = self
+            .table
+            .get(self.start..self.start.saturating_add(self.len))
+            .unwrap_or(&[]);
+        s.of(pool)
     }
 }
 

@@ -5,14 +5,6 @@
 //! fails closed (a request is denied as `unconfigured`, nothing traps), and
 //! the next good configuration restores it.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    reason = "test code: a failed unwrap is a failed test"
-)]
-
 use egress_host::{HostConfig, HttpRequest, Plugin};
 use egress_table::plugin_config::{self, Layer};
 use egress_tests::{TARGETS, compile, filter_wasm};

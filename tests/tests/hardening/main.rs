@@ -7,6 +7,14 @@
 //!   filter;
 //! - `stack`: the deepest paths the filter has, inside its 128 KiB stack.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a failed unwrap is a failed test"
+)]
+
 mod faults;
 mod redteam;
 mod stack;

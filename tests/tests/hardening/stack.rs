@@ -6,14 +6,6 @@
 //! runs out of linear memory rather than into it); every call here must
 //! return normally.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    reason = "test code: a failed unwrap is a failed test"
-)]
-
 use egress_table::plugin_config::Layer;
 use egress_tests::{HttpRequest, TARGETS, plugin, vm, vm_with_table};
 
