@@ -155,6 +155,65 @@ impl Diagnostic {
     }
 }
 
+/// The most errors one early stage (lexing, parsing) keeps for one file.
+/// Past it, the stage goes on (the tree is still built) but drops what it
+/// finds and says how many it dropped: a 10 MB file of `;` would otherwise
+/// become ten million diagnostics (some hundred bytes each, and each
+/// rendered with its source line), and after the first hundred mistakes in
+/// a file the next ones help nobody.
+pub const STAGE_ERROR_LIMIT: usize = 100;
+
+/// One stage's errors for one file, keeping the first
+/// [`STAGE_ERROR_LIMIT`] and counting the rest.
+#[derive(Debug, Default)]
+pub(crate) struct Collector {
+    kept: Vec<Diagnostic>,
+    dropped: usize,
+    /// Whether the last error pushed was dropped (so
+    /// [`Collector::last_mut`] does not hand out an earlier one).
+    last_dropped: bool,
+}
+
+impl Collector {
+    /// Keeps `d`, or counts it when the limit is reached.
+    pub(crate) fn push(&mut self, d: Diagnostic) {
+        self.last_dropped = self.kept.len() >= STAGE_ERROR_LIMIT;
+        if self.last_dropped {
+            self.dropped += 1;
+        } else {
+            self.kept.push(d);
+        }
+    }
+
+    /// The error pushed last, if it was kept.
+    pub(crate) fn last_mut(&mut self) -> Option<&mut Diagnostic> {
+        if self.last_dropped {
+            None
+        } else {
+            self.kept.last_mut()
+        }
+    }
+
+    /// The kept errors; when some were dropped, the last kept one says how
+    /// many `what` errors (e.g. "syntax") were left out.
+    pub(crate) fn finish(mut self, what: &str) -> Vec<Diagnostic> {
+        if self.dropped > 0
+            && let Some(last) = self.kept.last_mut()
+        {
+            let more = format!(
+                "{} more {what} error{} in this file not reported (at most {STAGE_ERROR_LIMIT} are)",
+                self.dropped,
+                if self.dropped == 1 { "" } else { "s" }
+            );
+            last.note = Some(match last.note.take() {
+                Some(n) => format!("{n}; {more}"),
+                None => more,
+            });
+        }
+        self.kept
+    }
+}
+
 /// Sorts diagnostics by file and position (stable for equal positions).
 pub fn sort(diags: &mut [Diagnostic]) {
     diags.sort_by_key(|d| (d.span.file, d.span.start));
@@ -250,6 +309,8 @@ fn marks(out: &mut String, width: usize, u: &Underline, marker: char, text: Opti
 pub fn render(d: &Diagnostic, sources: &Sources) -> String {
     let mut out = String::new();
     let (name, line, col) = position(d.span, sources);
+    // A file name is text from outside too (a directory listing).
+    let name = clip(&name);
     let _ = writeln!(
         out,
         "{name}:{line}:{col}: {}: {} [{}]",
@@ -275,6 +336,7 @@ pub fn render(d: &Diagnostic, sources: &Sources) -> String {
     }
     for l in d.labels.iter().filter(|l| !same_line(l)) {
         let (lname, lline, lcol) = position(l.span, sources);
+        let lname = clip(&lname);
         let _ = writeln!(out, "{:width$}--> {lname}:{lline}:{lcol}", "");
         if let Some(lu) = underline(sources, l.span) {
             let _ = writeln!(out, "{:width$} |", "");
@@ -394,11 +456,23 @@ pub fn levenshtein(a: &str, b: &str) -> usize {
 
 /// The closest candidate to `word`, if it is close enough to be a likely typo.
 pub fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    let lower = word.to_ascii_lowercase();
-    candidates
+    // The distance is at least the difference in length: a candidate that
+    // far off is skipped unmeasured (a 10 MB word must not cost a 10 MB x
+    // candidate table per candidate).
+    let n = word.chars().count();
+    let within = |c: &str| (c.len() / 3).max(1);
+    let near: Vec<&'a str> = candidates
         .iter()
-        .map(|c| (levenshtein(&lower, &c.to_ascii_lowercase()), *c))
-        .filter(|(d, c)| *d <= (c.len() / 3).max(1))
+        .copied()
+        .filter(|c| n.abs_diff(c.chars().count()) <= within(c))
+        .collect();
+    if near.is_empty() {
+        return None;
+    }
+    let lower = word.to_ascii_lowercase();
+    near.into_iter()
+        .map(|c| (levenshtein(&lower, &c.to_ascii_lowercase()), c))
+        .filter(|(d, c)| *d <= within(c))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }
@@ -420,6 +494,10 @@ mod tests {
         assert_eq!(suggest("GTE", &["GET", "PUT"]), Some("GET"));
         assert_eq!(suggest("zzzzzz", &["allow", "deny"]), None);
         assert_eq!(levenshtein("kitten", "sitting"), 3);
+        // A word far longer than every candidate is not measured against
+        // them (the table would be its length times theirs).
+        assert_eq!(suggest(&"p".repeat(10_000_000), &["policy"]), None);
+        assert_eq!(suggest("polic", &["policy"]), Some("policy"));
     }
 
     fn one(text: &str, start: u32, end: u32) -> String {
@@ -462,6 +540,11 @@ mod tests {
         let r = one("ab\0\x1b[31mcd", 2, 3);
         assert!(!r.contains('\0') && !r.contains('\x1b'), "{r:?}");
         assert!(r.contains("ab\u{fffd}\u{fffd}[31mcd"), "{r:?}");
+        // Nor in a file name.
+        let mut s = Sources::new();
+        let f = s.add("a\x1b[2J.egress", "x");
+        let r = render(&Diagnostic::error("E0202", Span::new(f, 0, 1), "m"), &s);
+        assert!(r.starts_with("a\u{fffd}[2J.egress:1:1: error"), "{r:?}");
     }
 
     #[test]

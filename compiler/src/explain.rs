@@ -13,7 +13,7 @@ use egress_table::{Cause, Miss, Request, Table, Tracer, Verdict};
 
 use crate::sim::{SimProps, SimRequest};
 
-pub use egress_hcm::PathNormalization;
+pub use egress_hcm::{PathNormalization, Settings};
 
 /// A verdict, described, with the source line of the deciding rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -199,13 +199,14 @@ fn miss_text(m: Miss, r: &RuleSpec, req: &Request<'_>) -> String {
 }
 
 /// Explains the decision for `req` under `spec`: the request goes through
-/// the emulation of Envoy's connection manager under `normalization` (as in
-/// `egressc simulate`), then the filter's decision path
+/// the emulation of Envoy's connection manager with `settings` (a
+/// [`Settings`], or a [`PathNormalization`] with Envoy's defaults for the
+/// rest; as in `egressc simulate`), then the filter's decision path
 /// ([`egress_table::proxy`]) with a tracer attached.
 pub fn explain(
     spec: &TableSpec,
     req: &SimRequest,
-    normalization: egress_hcm::PathNormalization,
+    settings: impl Into<Settings>,
 ) -> Result<Explanation, String> {
     let bytes = egress_table::format::encode(spec).map_err(|e| e.0)?;
     let table = Table::from_bytes(&bytes).map_err(|e| e.to_string())?;
@@ -276,7 +277,7 @@ pub fn explain(
     // What the proxy hands the filter: the client's request after Envoy's
     // connection manager (the same emulation the local host runs).
     let client_headers = req.header_pairs();
-    let prepared = match egress_hcm::prepare(&req.client_request(&client_headers), normalization) {
+    let prepared = match egress_hcm::prepare(&req.client_request(&client_headers), settings) {
         Ok(p) => p,
         Err(rejection) => {
             return Ok(Explanation {

@@ -13,22 +13,23 @@ use std::fmt::Write as _;
 
 use crate::ast::*;
 use crate::diag::Diagnostic;
-use crate::lex::{Comment, is_word, lex};
-use crate::parse::parse;
+use crate::lex::{Comment, Lexer, is_word};
+use crate::parse::parse_tokens;
 use crate::source::{FileId, Span};
 use egress_table::spec::ValueOp;
 
 /// Formats a file. Refuses (with the errors) a file that does not parse.
 pub fn format_source(text: &str) -> Result<String, Vec<Diagnostic>> {
-    let lexed = lex(FileId(0), text);
-    let (file, mut errors) = parse(&lexed);
-    errors.splice(0..0, lexed.errors.iter().cloned());
+    let mut lexer = Lexer::new(FileId(0), text).keep_comments();
+    let (file, mut errors) = parse_tokens(&mut lexer);
+    let (lex_errors, comments) = lexer.finish();
+    errors.splice(0..0, lex_errors);
     if !errors.is_empty() {
         return Err(errors);
     }
     let mut f = Formatter { units: Vec::new() };
     f.file(&file);
-    Ok(f.render(&lexed.comments))
+    Ok(f.render(&comments))
 }
 
 /// One output line (or group of lines) tied to the source it came from.
@@ -315,8 +316,8 @@ impl Formatter {
                         .get(i)
                         .is_some_and(|u| u.span.start >= c.span.end)
                 }) {
-                    Some(&i) => leading.get_mut(i).into_iter().for_each(|v| v.push(&c.text)),
-                    None => after_all.push(&c.text),
+                    Some(&i) => leading.get_mut(i).into_iter().for_each(|v| v.push(c.text)),
+                    None => after_all.push(c.text),
                 }
             } else {
                 let owner = by_pos.iter().rev().find(|&&i| {
@@ -325,11 +326,8 @@ impl Formatter {
                         .is_some_and(|u| u.span.start <= c.span.start)
                 });
                 match owner {
-                    Some(&i) => trailing
-                        .get_mut(i)
-                        .into_iter()
-                        .for_each(|v| v.push(&c.text)),
-                    None => after_all.push(&c.text),
+                    Some(&i) => trailing.get_mut(i).into_iter().for_each(|v| v.push(c.text)),
+                    None => after_all.push(c.text),
                 }
             }
         }

@@ -83,9 +83,11 @@ pub fn parse_all(sources: &Sources) -> (Vec<ast::File>, Vec<Diagnostic>) {
     let mut files = Vec::new();
     let mut diags = Vec::new();
     for (id, f) in sources.iter() {
-        let lexed = lex::lex(id, &f.text);
-        diags.extend(lexed.errors.iter().cloned());
-        let (file, errs) = parse::parse(&lexed);
+        // The parser pulls the tokens one at a time: no list of them.
+        let mut lexer = lex::Lexer::new(id, &f.text);
+        let (file, errs) = parse::parse_tokens(&mut lexer);
+        let (lex_errors, _) = lexer.finish();
+        diags.extend(lex_errors);
         diags.extend(errs);
         files.push(file);
     }

@@ -375,6 +375,179 @@ fn simulate_runs_each_line_and_reports_bad_ones() {
 }
 
 #[test]
+fn simulate_input_errors_stay_on_their_line() {
+    assert!(filter_built(), "build the filter first: make wasm");
+    let d = scratch("simulate-input");
+    let reqs = d.join("r.jsonl");
+    let get = br#"{"method":"GET","host":"httpbin.org","path":"/get"}"#;
+    let mut input = b"\xEF\xBB\xBF".to_vec();
+    for line in [
+        &get[..],
+        b"{\"method\":\"GET\",\"host\":\"httpbin.org\",\"path\":\"/g\xffet\"}",
+        br#"{"method":"GET","host":"httpbin.org","path":"/get","headers":{"x-a":"1","x-a":"2"}}"#,
+        br#"{"method":"GET","host":"httpbin.org","path":"/get","scheme":"ftp"}"#,
+        get,
+    ] {
+        input.extend_from_slice(line);
+        input.extend_from_slice(b"\r\n");
+    }
+    std::fs::write(&reqs, input).unwrap();
+    let out = egressc(&[
+        "simulate",
+        policies().join("httpbin.egress").to_str().unwrap(),
+        "--requests",
+        reqs.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "bad lines make the exit code 1");
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 5, "{}", text(&out.stdout));
+    // The BOM before the first line and the CRLF endings are accepted.
+    assert_eq!(lines[0]["decision"], "allow");
+    assert_eq!(lines[4]["decision"], "allow");
+    let error = |i: usize| lines[i]["error"].as_str().unwrap_or_default().to_owned();
+    assert!(error(1).contains("not UTF-8"), "{}", error(1));
+    assert!(error(2).contains("\"x-a\" appears twice"), "{}", error(2));
+    assert!(error(3).contains("\"http\" or \"https\""), "{}", error(3));
+}
+
+#[test]
+fn simulate_reports_what_envoy_answers_before_the_filter() {
+    assert!(filter_built(), "build the filter first: make wasm");
+    let d = scratch("simulate-envoy");
+    let policy = d.join("p.egress");
+    std::fs::write(
+        &policy,
+        "policy \"p\" {\n  default deny\n  destination \"a.example\" port 80 http {\n    allow any path \"/public/{**}\"\n  }\n}\n",
+    )
+    .unwrap();
+    let line = |method: &str, path: &str, headers: &str| {
+        format!(
+            "{{\"method\":\"{method}\",\"host\":\"a.example\",\"path\":\"{path}\",\"headers\":{{{headers}}}}}\n"
+        )
+    };
+    // `n` headers besides Host: Envoy counts Host as one of its 100.
+    let many = |n: usize| {
+        (0..n)
+            .map(|i| format!("\"x-{i}\":\"v\""))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    // "GET /public/x HTTP/1.1\r\n" "Host: a.example\r\n" "x: …\r\n" "\r\n"
+    let head = |len: usize| format!("\"x\":\"{}\"", "v".repeat(len - 24 - 17 - 5 - 2));
+    let reqs = d.join("r.jsonl");
+    std::fs::write(
+        &reqs,
+        [
+            line("BREW", "/public/x", ""),
+            line("GET", "/public/x", &many(99)),
+            line("GET", "/public/x", &many(100)),
+            line("GET", "/public/x", &head(60 * 1024)),
+            line("GET", "/public/x", &head(60 * 1024 + 1)),
+            line("GET", "/public/%%32%65%%32%65/private", ""),
+            line("GET", "/public/%25%32%65%25%32%65/private", ""),
+        ]
+        .concat(),
+    )
+    .unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "simulate",
+            policy.to_str().unwrap(),
+            "--requests",
+            reqs.to_str().unwrap(),
+            "--format",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        let out = egressc(&args);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        text(&out.stdout)
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                format!("{} {} {}", v["decision"], v["status"], v["reason"])
+            })
+            .collect::<Vec<_>>()
+    };
+    let rejected = |status: u16| format!("\"deny\" {status} \"proxy-rejected\"");
+    let allowed = "\"allow\" 200 \"rule\"".to_owned();
+    let double = "\"deny\" 403 \"path-double-encoded\"".to_owned();
+    assert_eq!(
+        run(&[]),
+        [
+            rejected(400),
+            allowed.clone(),
+            rejected(431),
+            allowed.clone(),
+            rejected(431),
+            double.clone(),
+            double.clone(),
+        ]
+    );
+    assert_eq!(
+        run(&[
+            "--allow-custom-methods",
+            "--max-headers-count",
+            "101",
+            "--max-request-headers-kb",
+            "61"
+        ]),
+        [
+            allowed.clone(),
+            allowed.clone(),
+            allowed.clone(),
+            allowed.clone(),
+            allowed,
+            double.clone(),
+            double,
+        ]
+    );
+    // explain takes the same settings and agrees.
+    let explain = |extra: &[&str]| {
+        let mut args = vec![
+            "explain",
+            policy.to_str().unwrap(),
+            "--request",
+            r#"{"method":"BREW","host":"a.example","path":"/public/x"}"#,
+        ];
+        args.extend_from_slice(extra);
+        text(&egressc(&args).stdout)
+    };
+    assert!(
+        explain(&[]).contains("refused by the proxy before any filter: 400 http1.codec_error"),
+        "{}",
+        explain(&[])
+    );
+    assert!(
+        explain(&["--allow-custom-methods"]).contains("decision: allow"),
+        "{}",
+        explain(&["--allow-custom-methods"])
+    );
+    // Settings Envoy would refuse are usage errors.
+    for bad in [
+        &["--max-request-headers-kb", "0"][..],
+        &["--max-request-headers-kb", "8193"],
+        &["--max-headers-count", "0"],
+    ] {
+        let mut args = vec![
+            "simulate",
+            policy.to_str().unwrap(),
+            "--requests",
+            reqs.to_str().unwrap(),
+        ];
+        args.extend_from_slice(bad);
+        let out = egressc(&args);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        assert!(text(&out.stderr).contains(bad[0]), "{}", text(&out.stderr));
+    }
+}
+
+#[test]
 fn test_command_passes_on_the_examples_and_fails_readably() {
     assert!(filter_built(), "build the filter first: make wasm");
     let ok = egressc(&["test", policies().to_str().unwrap()]);

@@ -16,6 +16,10 @@
 //!    (`.`, `..`, `%2e`), `\` turned into `/`, percent-escapes of unreserved
 //!    characters (`-`, `.`, `0-9`, `A-Z`, `_`, `a-z`, `~`) decoded once, unsafe
 //!    bytes escaped, and `%00` (or a raw NUL) makes the request invalid (400);
+//!    a `%` that began no escape but would begin one once the escapes after
+//!    it are decoded becomes `%25` (`CheckForNestedEscapes`: `%%32%65` →
+//!    `%252e`, `%%300` → `%2500`), as `%25%32%65` is `%252e` already, so a
+//!    nested escape never turns into the character it spells;
 //! 4. with `merge_slashes` (MERGE_SLASHES and above), runs of `/` in the part
 //!    before `?` collapse (`PathUtil::mergeSlashes`).
 //!
@@ -258,6 +262,45 @@ fn back_up(out: &mut Vec<u8>) {
     out.truncate(i + 1);
 }
 
+/// The canonicalizer's guard against nested escapes (`CheckForNestedEscapes`
+/// in the copy Envoy vendors): a `%` that began no valid escape, followed by
+/// decoded characters that make it one (`%%32%65` → `%2e`), is escaped to
+/// `%25` so the output cannot be read as the character (`%252e`).
+///
+/// Called right after an escape at most two output bytes after that `%`
+/// (at `p`) was decoded; `next` is the next unread input byte. When only one
+/// byte follows the `%`, the next input byte is tried in its place.
+fn fix_nested_escape(s: &[u8], next: usize, p: usize, out: &mut Vec<u8>) {
+    let len = out.len();
+    let Some(&decoded) = out.last() else {
+        return;
+    };
+    let borrowed = p.saturating_add(2) == len;
+    if borrowed {
+        match s.get(next) {
+            Some(&c) if c < 0x80 => out.push(c),
+            _ => return,
+        }
+    }
+    let escape = p.saturating_add(3) <= out.len()
+        && out.get(p + 1).copied().and_then(hex).is_some()
+        && out.get(p + 2).copied().and_then(hex).is_some();
+    if escape {
+        if !borrowed && let Some(&c) = out.get(p + 1) {
+            out.push(c);
+        }
+        if let Some(b) = out.get_mut(p + 1) {
+            *b = b'2';
+        }
+        if let Some(b) = out.get_mut(p + 2) {
+            *b = b'5';
+        }
+        out.push(decoded);
+    } else if borrowed {
+        out.truncate(len);
+    }
+}
+
 /// Our implementation of the canonicalizer's rules (see the module docs).
 /// `None` means the path is invalid (a NUL, raw or as `%00`).
 pub fn canonicalize(s: &[u8]) -> Option<Vec<u8>> {
@@ -270,6 +313,8 @@ pub fn canonicalize(s: &[u8]) -> Option<Vec<u8>> {
         out.push(b'/');
     }
     let mut ok = true;
+    // Where in `out` the last `%` that began no valid escape was written.
+    let mut last_invalid: Option<usize> = None;
     let mut i = 0;
     while let Some(&c) = s.get(i) {
         let dl = dot_len(s, i);
@@ -319,7 +364,14 @@ pub fn canonicalize(s: &[u8]) -> Option<Vec<u8>> {
                 match decoded {
                     Some(v) => {
                         match class(v) {
-                            Class::Unescape => out.push(v),
+                            Class::Unescape => {
+                                out.push(v);
+                                if let Some(p) = last_invalid
+                                    && p.saturating_add(3) >= out.len()
+                                {
+                                    fix_nested_escape(s, i + 3, p, &mut out);
+                                }
+                            }
                             Class::Invalid => {
                                 out.extend_from_slice(s.get(i..i + 3).unwrap_or_default());
                                 ok = false;
@@ -329,7 +381,10 @@ pub fn canonicalize(s: &[u8]) -> Option<Vec<u8>> {
                         i += 3;
                         continue;
                     }
-                    None => out.push(b'%'),
+                    None => {
+                        last_invalid = Some(out.len());
+                        out.push(b'%');
+                    }
                 }
             }
             Class::Escape => push_escaped(&mut out, c),
@@ -337,21 +392,6 @@ pub fn canonicalize(s: &[u8]) -> Option<Vec<u8>> {
         i += 1;
     }
     ok.then_some(out)
-}
-
-/// Envoy's HTTP/1 codec and connection manager refuse a method that is not an
-/// upper-case token with 400 (a method is an RFC 9110 §9.1 token; Envoy's
-/// HTTP/1 parser also refuses lower-case letters in it).
-pub fn check_method(m: &[u8]) -> Result<(), Rejection> {
-    let ok = !m.is_empty() && m.iter().all(|c| is_tchar(*c) && !c.is_ascii_lowercase());
-    if ok {
-        Ok(())
-    } else {
-        Err(Rejection {
-            status: 400,
-            details: "http1.codec_error",
-        })
-    }
 }
 
 /// RFC 9110 `tchar`.
@@ -389,6 +429,44 @@ mod tests {
         assert_eq!(n("/a#frag", b), Err(400));
         assert_eq!(n("/a..b/..c", b), Ok("/a..b/..c".into()));
         assert_eq!(n("/a/..", b), Ok("/".into()));
+    }
+
+    #[test]
+    fn nested_escapes_stay_escaped() {
+        // A '%' that begins no escape, followed by escapes that would make
+        // it one once decoded, becomes %25 (CheckForNestedEscapes).
+        for m in [
+            PathNormalization::Base,
+            PathNormalization::MergeSlashes,
+            PathNormalization::DecodeAndMergeSlashes,
+        ] {
+            assert_eq!(n("/%%32%65", m), Ok("/%252e".into()), "{m}");
+            assert_eq!(n("/%25%32%65", m), Ok("/%252e".into()), "{m}");
+            assert_eq!(
+                n("/public/%%32%65%%32%65/private", m),
+                Ok("/public/%252e%252e/private".into()),
+                "{m}"
+            );
+            assert_eq!(
+                n("/public/%25%32%65%25%32%65/private", m),
+                Ok("/public/%252e%252e/private".into()),
+                "{m}"
+            );
+            // One byte decoded, the next one raw; both decoded.
+            assert_eq!(n("/%%300", m), Ok("/%2500".into()), "{m}");
+            assert_eq!(n("/%%30%30", m), Ok("/%2500".into()), "{m}");
+            assert_eq!(n("/%%34%31x", m), Ok("/%2541x".into()), "{m}");
+            // No escape results: left alone.
+            assert_eq!(n("/%%7a", m), Ok("/%z".into()), "{m}");
+            assert_eq!(n("/%%3g", m), Ok("/%%3g".into()), "{m}");
+            assert_eq!(n("/%", m), Ok("/%".into()), "{m}");
+            assert_eq!(n("/%%", m), Ok("/%%".into()), "{m}");
+        }
+        // Without normalisation the path is not touched.
+        assert_eq!(
+            n("/%%32%65", PathNormalization::None),
+            Ok("/%%32%65".into())
+        );
     }
 
     #[test]
@@ -435,13 +513,5 @@ mod tests {
             Ok(PathNormalization::DecodeAndMergeSlashes)
         );
         assert!("bogus".parse::<PathNormalization>().is_err());
-    }
-
-    #[test]
-    fn methods() {
-        assert!(check_method(b"GET").is_ok());
-        assert!(check_method(b"get").is_err());
-        assert!(check_method(b"").is_err());
-        assert!(check_method(b"GE T").is_err());
     }
 }

@@ -1,15 +1,16 @@
 //! The HTTP connection manager before any filter: turns a client's
 //! HTTP/1.1 request into the header map Envoy hands to its filters (through
 //! `egress_hcm`, which `egressc explain` shares), or into Envoy's own local
-//! reply. Sources: the HTTP/1 codec (names must be
-//! tokens, values free of NUL, CR and LF, else 400 `http1.codec_error`;
-//! `allow_absolute_url`), Envoy's request header map (`host` is
+//! reply. Sources: the HTTP/1 codec (its method list unless
+//! `allow_custom_methods`, 431 past `max_request_headers_kb` or
+//! `max_headers_count`, names must be tokens, values free of NUL, CR and
+//! LF, else 400 `http1.codec_error`; `allow_absolute_url`), Envoy's request header map (`host` is
 //! `:authority`, a second value of an inline header is appended with `,`),
 //! `ConnectionManagerImpl::ActiveStream::decodeHeaders` (404
 //! `absolute_path`, 400 `missing_host_header`), then [`crate::normalize`].
 //! The rules in full: `host/README.md`, "Before the filter".
 
-use egress_hcm::{ClientRequest, PathNormalization, Rejection};
+use egress_hcm::{ClientRequest, Rejection, Settings};
 
 use crate::header_map::header_add;
 use crate::types::{Headers, HttpRequest, LocalResponse};
@@ -19,7 +20,10 @@ pub(crate) use egress_hcm::Prepared;
 
 /// Applies the connection manager's checks and normalisation
 /// ([`egress_hcm::prepare`]) to a test's request.
-pub(crate) fn prepare(req: &HttpRequest, mode: PathNormalization) -> Result<Prepared, Rejection> {
+pub(crate) fn prepare(
+    req: &HttpRequest,
+    settings: impl Into<Settings>,
+) -> Result<Prepared, Rejection> {
     egress_hcm::prepare(
         &ClientRequest {
             method: &req.method,
@@ -29,7 +33,7 @@ pub(crate) fn prepare(req: &HttpRequest, mode: PathNormalization) -> Result<Prep
             headers: &req.headers,
             body_len: req.body.as_ref().map(Vec::len),
         },
-        mode,
+        settings,
     )
 }
 
@@ -67,6 +71,7 @@ pub(crate) fn proxy_reply(status: u16, body: &[u8]) -> LocalResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use egress_hcm::PathNormalization;
 
     fn get(h: &Headers, k: &str) -> Option<String> {
         h.iter()

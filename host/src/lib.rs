@@ -43,7 +43,11 @@ pub mod vm;
 
 pub use egress_abi::{Action, LogLevel, MetricKind, PeerType, Status};
 pub use egress_hcm::normalize;
-pub use egress_hcm::{ClientRequest, PathNormalization, UnknownNormalization, normalize_path};
+pub use egress_hcm::{
+    ClientRequest, DEFAULT_MAX_HEADERS_COUNT, DEFAULT_MAX_REQUEST_HEADERS_KB, KNOWN_METHODS,
+    MAX_REQUEST_HEADERS_KB_LIMIT, PathNormalization, Settings as HcmSettings, UnknownNormalization,
+    normalize_path,
+};
 pub use error::HostError;
 pub use properties::{Properties, Value};
 pub use types::{

@@ -137,7 +137,7 @@ fn requests_the_connection_manager_refuses() {
             Some(400),
             "{t}: no pseudo-headers in HTTP/1"
         );
-        // Unusual but valid: an upper-case extension method, obs-text in a value.
+        // Unusual but valid: a WebDAV method from Envoy's list, obs-text in a value.
         assert_eq!(
             status(&mut vm, HttpRequest::new("PROPFIND", "a", "/")).0,
             None
@@ -150,6 +150,134 @@ fn requests_the_connection_manager_refuses() {
             .0,
             None
         );
+    }
+}
+
+/// `n` headers `x-0: v` … on a request that has a Host.
+fn with_headers(n: usize) -> HttpRequest {
+    (0..n).fold(HttpRequest::new("GET", "a", "/"), |r, i| {
+        r.header(format!("x-{i}"), "v")
+    })
+}
+
+#[test]
+fn unknown_methods_and_oversized_heads_get_the_codecs_reply() {
+    for t in TARGETS {
+        let mut vm = vm(t, PathNormalization::Base);
+        let refused = |vm: &mut egress_host::Vm, r: &HttpRequest| {
+            let out = vm.http(r).unwrap();
+            assert!(
+                out.logs.is_empty() && out.request_action.is_none(),
+                "{t}: no filter callback ran"
+            );
+            (
+                out.proxy_rejected,
+                out.details,
+                String::from_utf8_lossy(&out.response_body).into_owned(),
+            )
+        };
+        let bad = || {
+            (
+                Some(400),
+                "http1.codec_error".to_owned(),
+                "Bad Request".to_owned(),
+            )
+        };
+        for m in ["BREW", "QUERY", "get"] {
+            assert_eq!(
+                refused(&mut vm, &HttpRequest::new(m, "a", "/")),
+                bad(),
+                "{t} {m}"
+            );
+        }
+        // Host is one entry: 99 more headers make Envoy's 100.
+        assert_eq!(vm.http(&with_headers(99)).unwrap().proxy_rejected, None);
+        assert_eq!(
+            refused(&mut vm, &with_headers(100)),
+            (
+                Some(431),
+                "http1.too_many_headers".to_owned(),
+                "Request Header Fields Too Large".to_owned()
+            ),
+            "{t}"
+        );
+        // "GET / HTTP/1.1\r\n" "Host: a\r\n" "x: …\r\n" "\r\n": 32 bytes besides the value.
+        let head = |len: usize| HttpRequest::new("GET", "a", "/").header("x", "v".repeat(len - 32));
+        assert_eq!(vm.http(&head(60 * 1024)).unwrap().proxy_rejected, None);
+        assert_eq!(
+            refused(&mut vm, &head(60 * 1024 + 1)).1,
+            "http1.headers_too_large",
+            "{t}"
+        );
+    }
+}
+
+#[test]
+fn the_limits_and_custom_methods_are_settings() {
+    for t in TARGETS {
+        let mut vm = probe(
+            t,
+            HostConfig {
+                allow_custom_methods: true,
+                max_request_headers_kb: 1,
+                max_headers_count: 3,
+                ..HostConfig::default()
+            },
+        )
+        .configured_vm(b"", b"")
+        .unwrap();
+        let out = vm.http(&HttpRequest::new("BREW", "a", "/")).unwrap();
+        assert_eq!(out.proxy_rejected, None, "{t}");
+        assert_eq!(forwarded(&out, ":method").as_deref(), Some("BREW"));
+        assert_eq!(vm.http(&with_headers(2)).unwrap().proxy_rejected, None);
+        assert_eq!(
+            vm.http(&with_headers(3)).unwrap().details,
+            "http1.too_many_headers"
+        );
+        let out = vm
+            .http(&HttpRequest::new("GET", "a", "/").header("x", "v".repeat(1024)))
+            .unwrap();
+        assert_eq!(
+            (out.proxy_rejected, out.details.as_str()),
+            (Some(431), "http1.headers_too_large"),
+            "{t}"
+        );
+    }
+    // Envoy refuses these settings; so does the host.
+    for cfg in [
+        HostConfig {
+            max_request_headers_kb: 0,
+            ..HostConfig::default()
+        },
+        HostConfig {
+            max_request_headers_kb: 8193,
+            ..HostConfig::default()
+        },
+        HostConfig {
+            max_headers_count: 0,
+            ..HostConfig::default()
+        },
+    ] {
+        let e = egress_host::Plugin::from_bytes(&probe_wasm(TARGETS[0]), cfg).unwrap_err();
+        assert!(e.to_string().contains("Envoy"), "{e}");
+    }
+}
+
+#[test]
+fn nested_escapes_stay_escaped() {
+    use PathNormalization::*;
+    for t in TARGETS {
+        for mode in [Base, MergeSlashes, DecodeAndMergeSlashes] {
+            let mut vm = vm(t, mode);
+            for path in ["/p/%%32%65%%32%65/x", "/p/%25%32%65%25%32%65/x"] {
+                let out = vm.http(&HttpRequest::new("GET", "a", path)).unwrap();
+                assert_eq!(
+                    forwarded(&out, ":path").as_deref(),
+                    Some("/p/%252e%252e/x"),
+                    "{t} {mode} {path}"
+                );
+            }
+        }
     }
 }
 

@@ -95,8 +95,8 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            max_headers: 100,
-            max_header_bytes: 60 * 1024,
+            max_headers: egress_host::DEFAULT_MAX_HEADERS_COUNT as usize,
+            max_header_bytes: egress_host::DEFAULT_MAX_REQUEST_HEADERS_KB as usize * 1024,
             max_connections: 4096,
         }
     }

@@ -2,8 +2,11 @@
 //! the real filter `.wasm` into the local proxy-wasm host, configure it as
 //! the HTTP or network filter, and send requests through it.
 
+pub mod fuzz;
 #[path = "gen.rs"]
 pub mod generate;
+pub mod hardening;
+pub mod reference;
 pub mod scale;
 
 use std::path::PathBuf;

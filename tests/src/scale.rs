@@ -167,7 +167,7 @@ pub trait CedarSide {
 }
 
 /// The realistic headers of a sampled request, beside the pseudo-headers.
-fn extra_headers(i: usize) -> Vec<(&'static str, String)> {
+pub(crate) fn extra_headers(i: usize) -> Vec<(&'static str, String)> {
     vec![
         ("user-agent", "python-requests/2.32.3".into()),
         ("accept", "application/json, text/plain, */*".into()),

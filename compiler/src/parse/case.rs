@@ -6,7 +6,7 @@ use crate::diag::{Diagnostic, did_you_mean};
 use crate::lex::{Kind, Token};
 use crate::source::Spanned;
 
-impl Parser<'_> {
+impl Parser<'_, '_> {
     pub(super) fn test(&mut self) -> P<Test> {
         let start = self.bump().span;
         let name = self.string("a test name")?;
@@ -73,7 +73,7 @@ impl Parser<'_> {
         let first = self.peek();
         let method = if first.kind == Kind::Ident && self.peek2().kind == Kind::Url {
             self.bump();
-            Some(Spanned::new(first.text.clone(), first.span))
+            Some(Spanned::new(first.text.to_owned(), first.span))
         } else {
             None
         };
@@ -99,7 +99,7 @@ impl Parser<'_> {
             return Err(());
         }
         self.bump();
-        let url_s = Spanned::new(url.text.clone(), url.span);
+        let url_s = Spanned::new(url.text.to_owned(), url.span);
         let opts = self.case_opts()?;
         let (expect, expect_audit) = self.case_expect()?;
         let start = method.as_ref().map_or(url.span, |m| m.span);
@@ -115,14 +115,14 @@ impl Parser<'_> {
 
     /// E0211 for a case without a URL: a URL without its scheme, or
     /// something else.
-    fn missing_scheme(&mut self, first: &Token, url: &Token) -> Diagnostic {
+    fn missing_scheme(&mut self, first: Token<'_>, url: Token<'_>) -> Diagnostic {
         // `GET example.com/x` or `example.com:443`: a URL without its scheme.
         let hostish =
-            |t: &Token| matches!(t.kind, Kind::Word | Kind::Ident) && t.text.contains('.');
+            |t: Token<'_>| matches!(t.kind, Kind::Word | Kind::Ident) && t.text.contains('.');
         let second = self.peek2();
         let (bad, with_method) =
             if first.kind == Kind::Ident && !second.line_start && hostish(second) {
-                (second, Some(first.text.as_str()))
+                (second, Some(first.text))
             } else {
                 (url, None)
             };
@@ -153,7 +153,7 @@ impl Parser<'_> {
         let mut opts = Vec::new();
         loop {
             let t = self.peek();
-            match (t.kind, t.text.as_str()) {
+            match (t.kind, t.text) {
                 (Kind::Ident, "from") => {
                     self.bump();
                     if self.at_kw("principal") {
@@ -205,9 +205,9 @@ impl Parser<'_> {
                 let mut d = self.unexpected("`=>` and the expected decision");
                 d.code = "E0211";
                 if n.kind == Kind::Ident {
-                    d = d.maybe_help(did_you_mean(&n.text, &["from", "header", "sni"]));
+                    d = d.maybe_help(did_you_mean(n.text, &["from", "header", "sni"]));
                 }
-                if matches!(n.kind, Kind::Ident) && matches!(n.text.as_str(), "allow" | "deny") {
+                if matches!(n.kind, Kind::Ident) && matches!(n.text, "allow" | "deny") {
                     d = d.help(format!("write => {}", n.text));
                 }
                 d.or_help("end each case with => allow or => deny")
@@ -229,7 +229,7 @@ impl Parser<'_> {
                         self.prev_span_text(),
                         Some(self.peek2())
                             .filter(|t| t.kind == Kind::Ident && !t.line_start)
-                            .map_or("...", |t| t.text.as_str())
+                            .map_or("...", |t| t.text)
                     )),
             );
         }

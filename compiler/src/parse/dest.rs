@@ -6,7 +6,7 @@ use crate::diag::{Diagnostic, did_you_mean};
 use crate::lex::Kind;
 use crate::source::{Span, Spanned};
 
-impl Parser<'_> {
+impl Parser<'_, '_> {
     /// `destination TARGETS CLAUSES [ { RULES } ]`.
     pub(super) fn destination(&mut self) -> P<Destination> {
         let keyword = self.bump().span;
@@ -51,12 +51,12 @@ impl Parser<'_> {
                             .help(format!("write cidr \"{}\"", t.text)),
                         );
                     }
-                    cidrs.push(Spanned::new(t.text.clone(), t.span));
+                    cidrs.push(Spanned::new(t.text.to_owned(), t.span));
                 }
                 Kind::Str => {
                     self.bump();
                     cidrs.push(Spanned::new(
-                        String::from_utf8_lossy(&t.bytes).into_owned(),
+                        String::from_utf8_lossy(&t.value()).into_owned(),
                         t.span,
                     ));
                 }
@@ -79,10 +79,7 @@ impl Parser<'_> {
         let mut hosts = Vec::new();
         loop {
             let t = self.peek();
-            if t.kind == Kind::Ident
-                && CLAUSE_KEYWORDS.contains(&t.text.as_str())
-                && hosts.is_empty()
-            {
+            if t.kind == Kind::Ident && CLAUSE_KEYWORDS.contains(&t.text) && hosts.is_empty() {
                 self.error(
                     Diagnostic::error(
                         "E0201",
@@ -110,9 +107,7 @@ impl Parser<'_> {
                         .with_label(after, "add `,` after this")
                         .help(format!(
                             "write {}, {}",
-                            self.toks
-                                .get(self.pos.saturating_sub(1))
-                                .map_or("", |t| t.text.as_str()),
+                            self.prev_span_text(),
                             n.text
                         )),
                     );
@@ -134,12 +129,11 @@ impl Parser<'_> {
                 // `port: 443`: said, then read as `port 443`.
                 self.colon_error(kw);
                 kw
-            } else if t.kind != Kind::Ident
-                || (t.line_start && !CLAUSE_KEYWORDS.contains(&t.text.as_str()))
+            } else if t.kind != Kind::Ident || (t.line_start && !CLAUSE_KEYWORDS.contains(&t.text))
             {
                 break;
             } else {
-                t.text.as_str()
+                t.text
             };
             match kw {
                 "port" => clauses.push(self.port_clause()?),
@@ -151,7 +145,7 @@ impl Parser<'_> {
                     self.bump();
                     let port = (self.at(Kind::Word)).then(|| {
                         let p = self.bump();
-                        Spanned::new(p.text.clone(), p.span)
+                        Spanned::new(p.text.to_owned(), p.span)
                     });
                     clauses.push(DestClause::OriginateTls(t.span.to(self.prev_span()), port));
                 }
@@ -166,7 +160,7 @@ impl Parser<'_> {
                     self.bump();
                     clauses.push(DestClause::Timeout(
                         t.span.to(v.span),
-                        Spanned::new(v.text.clone(), v.span),
+                        Spanned::new(v.text.to_owned(), v.span),
                     ));
                 }
                 "service" => {
@@ -197,7 +191,7 @@ impl Parser<'_> {
             if p.kind == Kind::Str {
                 // `port "443"`: say so, and read the number.
                 self.bump();
-                let value = String::from_utf8_lossy(&p.bytes).into_owned();
+                let value = String::from_utf8_lossy(&p.value()).into_owned();
                 self.error(
                     Diagnostic::error("E0201", p.span, "a port is a number, not a string")
                         .label("remove the quotes")
@@ -206,7 +200,7 @@ impl Parser<'_> {
                 ports.push(Spanned::new(value, p.span));
             } else if p.kind != Kind::Word {
                 let mut d = self.unexpected("a port number or range such as 80 or 8000-8999");
-                let named = match p.text.as_str() {
+                let named = match p.text {
                     "http" => Some("80"),
                     "https" | "tls" => Some("443"),
                     "ssh" => Some("22"),
@@ -219,7 +213,7 @@ impl Parser<'_> {
                 return Err(());
             } else {
                 self.bump();
-                ports.push(Spanned::new(p.text.clone(), p.span));
+                ports.push(Spanned::new(p.text.to_owned(), p.span));
             }
             if !self.eat_comma() {
                 break;
@@ -243,12 +237,19 @@ impl Parser<'_> {
         if other == "ports" {
             // The list as written after `ports`.
             let mut list = Vec::new();
-            for t in self.toks.iter().skip(self.pos + 1) {
+            let mut whole = false;
+            for t in self.ahead() {
                 match t.kind {
-                    Kind::Word => list.push(t.text.as_str()),
+                    Kind::Word => list.push(t.text),
                     Kind::Comma => {}
-                    _ => break,
+                    _ => {
+                        whole = true;
+                        break;
+                    }
                 }
+            }
+            if !whole {
+                list.push("…");
             }
             let list = if list.is_empty() {
                 "80, 443".to_owned()

@@ -26,11 +26,19 @@
 //!
 //! Errors (E02xx) are collected, not returned on the first: after an error
 //! the parser skips to the next line that starts a setting, destination,
-//! test or rule, so one run reports every independent mistake.
+//! test or rule, so one run reports every independent mistake (up to
+//! [`crate::diag::STAGE_ERROR_LIMIT`] a file).
+//!
+//! The parser pulls its tokens one at a time from a [`Lexer`] and holds
+//! three: the previous, the current and the next. The few messages that
+//! quote more of a line (a rule rewritten with its missing keyword, a line
+//! without its YAML colons) lex that stretch again ([`Lexer::replay`]),
+//! reading at most [`QUOTED`] tokens. Nothing the parser keeps grows with
+//! the input but the tree and (bounded) diagnostics.
 
 use crate::ast::*;
-use crate::diag::{Diagnostic, did_you_mean};
-use crate::lex::{Kind, Lexed, Token};
+use crate::diag::{Collector, Diagnostic, did_you_mean};
+use crate::lex::{Kind, Lexed, Lexer, Token};
 use crate::source::{Span, Spanned};
 
 mod case;
@@ -73,52 +81,70 @@ const NOT_METHODS: [&str; 12] = [
 /// Words that start a rule: where the parser resumes after an error in one.
 const RULE_STARTS: [&str; 3] = ["allow", "deny", "otherwise"];
 
-struct Parser<'a> {
-    toks: &'a [Token],
+/// The most tokens a message quotes from the input (a line rewritten as
+/// help, a list repeated): past it the quote ends with `…`. It bounds the
+/// work and text of each such message, which would otherwise be
+/// quadratic on a long line of repeated mistakes.
+pub const QUOTED: usize = 40;
+
+struct Parser<'l, 'src> {
+    lexer: &'l mut Lexer<'src>,
+    /// The token before `cur` (none at the start).
+    prev: Option<Token<'src>>,
+    /// The current token.
+    cur: Token<'src>,
+    /// The token after it.
+    next: Token<'src>,
+    /// How many tokens were consumed.
     pos: usize,
-    diags: Vec<Diagnostic>,
+    diags: Collector,
 }
 
 type P<T> = Result<T, ()>;
 
-/// Parses a lexed file. Always returns a tree (possibly partial) and the errors found.
-pub fn parse(lexed: &Lexed) -> (File, Vec<Diagnostic>) {
-    let mut p = Parser {
-        toks: &lexed.tokens,
-        pos: 0,
-        diags: Vec::new(),
-    };
+/// Parses a lexed file (the text it was lexed from, lexed again token by
+/// token; its lexical errors are in `lexed.errors`). Always returns a tree
+/// (possibly partial) and the errors found.
+pub fn parse(lexed: &Lexed<'_>) -> (File, Vec<Diagnostic>) {
+    parse_tokens(&mut Lexer::new(lexed.file, lexed.text))
+}
+
+/// Parses the tokens `lexer` produces, pulling them one at a time: the
+/// tree (possibly partial) and the syntax errors. The lexer is left at the
+/// end of the file, with the lexical errors (and comments, if kept) for
+/// [`Lexer::finish`].
+pub fn parse_tokens(lexer: &mut Lexer<'_>) -> (File, Vec<Diagnostic>) {
+    let mut p = Parser::new(lexer);
     let file = p.file();
-    (file, p.diags)
+    (file, p.diags.finish("syntax"))
 }
 
-fn eof_token() -> &'static Token {
-    static EOF: std::sync::OnceLock<Token> = std::sync::OnceLock::new();
-    EOF.get_or_init(|| Token {
-        kind: Kind::Eof,
-        span: Span::default(),
-        text: String::new(),
-        bytes: Vec::new(),
-        line_start: true,
-    })
-}
+impl<'l, 'src> Parser<'l, 'src> {
+    fn new(lexer: &'l mut Lexer<'src>) -> Self {
+        let cur = lexer.next_token();
+        let next = lexer.next_token();
+        Self {
+            lexer,
+            prev: None,
+            cur,
+            next,
+            pos: 0,
+            diags: Collector::default(),
+        }
+    }
 
-impl<'a> Parser<'a> {
-    fn peek(&self) -> &'a Token {
-        self.toks
-            .get(self.pos)
-            .or_else(|| self.toks.last())
-            .unwrap_or_else(|| eof_token())
+    fn peek(&self) -> Token<'src> {
+        self.cur
     }
-    fn peek2(&self) -> &'a Token {
-        self.toks
-            .get(self.pos + 1)
-            .or_else(|| self.toks.last())
-            .unwrap_or_else(|| eof_token())
+    fn peek2(&self) -> Token<'src> {
+        self.next
     }
-    fn bump(&mut self) -> &'a Token {
-        let t = self.peek();
+    fn bump(&mut self) -> Token<'src> {
+        let t = self.cur;
         if t.kind != Kind::Eof {
+            self.prev = Some(t);
+            self.cur = self.next;
+            self.next = self.lexer.next_token();
             self.pos += 1;
         }
         t
@@ -130,15 +156,41 @@ impl<'a> Parser<'a> {
     fn at(&self, kind: Kind) -> bool {
         self.peek().kind == kind
     }
-    fn prev_span_text(&self) -> &'a str {
-        self.toks
-            .get(self.pos.saturating_sub(1))
-            .map_or("", |t| t.text.as_str())
+    /// The token before the current one (the current one at the start).
+    fn prev_token(&self) -> Token<'src> {
+        self.prev.unwrap_or(self.cur)
+    }
+    fn prev_span_text(&self) -> &'src str {
+        self.prev_token().text
     }
     fn prev_span(&self) -> Span {
-        self.toks
-            .get(self.pos.saturating_sub(1))
-            .map_or_else(|| self.peek().span, |t| t.span)
+        self.prev_token().span
+    }
+
+    /// The tokens from `from` (a token already read) on, lexed again; at
+    /// most [`QUOTED`], and none past the end of the file.
+    fn replay(&self, from: Token<'_>) -> impl Iterator<Item = Token<'src>> + use<'src> {
+        let mut lexer = Lexer::replay(
+            self.lexer.file(),
+            self.lexer.text(),
+            from.span.start as usize,
+            from.line_start,
+        );
+        let mut done = false;
+        std::iter::from_fn(move || {
+            if done {
+                return None;
+            }
+            let t = lexer.next_token();
+            done = t.kind == Kind::Eof;
+            Some(t)
+        })
+        .take(QUOTED)
+    }
+
+    /// The tokens after the current one (see [`Self::replay`]).
+    fn ahead(&self) -> impl Iterator<Item = Token<'src>> + use<'src> {
+        self.replay(self.next)
     }
 
     fn error(&mut self, d: Diagnostic) {
@@ -150,9 +202,7 @@ impl<'a> Parser<'a> {
     /// block's `}` was forgotten.
     fn at_item_start(&self) -> bool {
         let t = self.peek();
-        t.kind == Kind::Ident
-            && t.line_start
-            && matches!(t.text.as_str(), "policy" | "destination" | "test")
+        t.kind == Kind::Ident && t.line_start && matches!(t.text, "policy" | "destination" | "test")
     }
 
     /// E0204 for a block opened at `open` whose `}` was forgotten before the
@@ -182,7 +232,7 @@ impl<'a> Parser<'a> {
             .label(format!("expected {what}"))
     }
 
-    fn expect(&mut self, kind: Kind, what: &str) -> P<&'a Token> {
+    fn expect(&mut self, kind: Kind, what: &str) -> P<Token<'src>> {
         if self.at(kind) {
             return Ok(self.bump());
         }
@@ -198,7 +248,7 @@ impl<'a> Parser<'a> {
             Kind::Str => {
                 self.bump();
                 Ok(Spanned::new(
-                    String::from_utf8_lossy(&t.bytes).into_owned(),
+                    String::from_utf8_lossy(&t.value()).into_owned(),
                     t.span,
                 ))
             }
@@ -209,7 +259,7 @@ impl<'a> Parser<'a> {
                         .label("add quotes")
                         .help(format!("write \"{}\"", t.text)),
                 );
-                Ok(Spanned::new(t.text.clone(), t.span))
+                Ok(Spanned::new(t.text.to_owned(), t.span))
             }
             _ => {
                 let d = self.unexpected(what);
@@ -223,7 +273,7 @@ impl<'a> Parser<'a> {
         let t = self.peek();
         if t.kind == Kind::Str {
             self.bump();
-            return Ok(Spanned::new(t.bytes.clone(), t.span));
+            return Ok(Spanned::new(t.value().into_owned(), t.span));
         }
         self.string(what)
             .map(|s| Spanned::new(s.value.into_bytes(), s.span))
@@ -246,7 +296,7 @@ impl<'a> Parser<'a> {
                     if depth == 0
                         && t.line_start
                         && self.pos > first
-                        && starts.contains(&t.text.as_str()) =>
+                        && starts.contains(&t.text) =>
                 {
                     return;
                 }
@@ -275,8 +325,8 @@ impl<'a> Parser<'a> {
                     .label("this `}` closes nothing")
                     .help("remove it; if a block above ends early, look for a `}` too many there");
             } else if t.kind == Kind::Ident {
-                d = d.maybe_help(did_you_mean(&t.text, &["policy"]));
-                if ITEM_KEYWORDS.contains(&t.text.as_str()) {
+                d = d.maybe_help(did_you_mean(t.text, &["policy"]));
+                if ITEM_KEYWORDS.contains(&t.text) {
                     d = d.help(format!(
                         "`{}` belongs inside a policy: policy \"name\" {{ {} ... }}",
                         t.text, t.text
@@ -299,7 +349,7 @@ impl<'a> Parser<'a> {
                     Kind::Ident
                         if depth == 0
                             && t.line_start
-                            && (t.text == "policy" || ITEM_KEYWORDS.contains(&t.text.as_str())) =>
+                            && (t.text == "policy" || ITEM_KEYWORDS.contains(&t.text)) =>
                     {
                         break;
                     }
@@ -328,14 +378,16 @@ impl<'a> Parser<'a> {
     fn colon_error(&mut self, kw: &str) {
         let t = self.peek();
         let mut fix = kw.to_owned();
-        for n in self.toks.iter().skip(self.pos + 1) {
+        let mut whole = false;
+        for n in self.ahead() {
             if n.line_start || matches!(n.kind, Kind::LBrace | Kind::RBrace | Kind::Eof) {
+                whole = true;
                 break;
             }
             if n.kind != Kind::Comma {
                 fix.push(' ');
             }
-            let word = n.text.as_str();
+            let word = n.text;
             fix.push_str(match word.strip_suffix(':') {
                 Some(kw)
                     if n.kind == Kind::Word
@@ -345,6 +397,9 @@ impl<'a> Parser<'a> {
                 }
                 _ => word,
             });
+        }
+        if !whole {
+            fix.push_str(" …");
         }
         self.error(
             Diagnostic::error("E0201", t.span, format!("`{kw}` takes no colon"))
@@ -484,5 +539,98 @@ policy "p" {
         );
         let codes: Vec<_> = d.iter().map(|d| d.code).collect();
         assert_eq!(codes, vec!["E0202", "E0207", "E0203", "E0208"], "{d:#?}");
+    }
+
+    /// A megabyte of `{` (issue 14): one error, and the parser's look-ahead
+    /// is two tokens whatever the input.
+    #[test]
+    fn a_megabyte_of_braces_is_one_error() {
+        let text = "{".repeat(1 << 20);
+        let mut lexer = Lexer::new(FileId(0), &text);
+        let (file, errors) = parse_tokens(&mut lexer);
+        let (lex_errors, _) = lexer.finish();
+        assert!(file.policies.is_empty() && lex_errors.is_empty());
+        let codes: Vec<_> = errors.iter().map(|d| d.code).collect();
+        assert_eq!(codes, ["E0212"]);
+    }
+
+    #[test]
+    fn parsing_a_lexed_file_reads_its_text() {
+        let text = "policy \"p\" {\n  mode: audit\n  destination \"a.com\" port 80 http { allow GET \"/x\" }\n}\n";
+        let mut lexer = Lexer::new(FileId(0), text);
+        let streamed = parse_tokens(&mut lexer);
+        assert_eq!(format!("{:?}", parse_str(text)), format!("{streamed:?}"));
+    }
+
+    #[test]
+    fn syntax_errors_are_bounded() {
+        let (_, d) = parse_str(&"}".repeat(10_000));
+        assert_eq!(d.len(), crate::diag::STAGE_ERROR_LIMIT);
+        assert_eq!(
+            d.last().and_then(|d| d.note.as_deref()),
+            Some("9900 more syntax errors in this file not reported (at most 100 are)")
+        );
+        // A dropped error is not recoded in place of the last kept one.
+        let text = format!(
+            "policy \"p\" {{\n{}  test \"t\" {{\n    GET http://a.com/ => alow\n  }}\n}}\n",
+            "  mode\n".repeat(250)
+        );
+        let (_, d) = parse_str(&text);
+        assert_eq!(d.len(), crate::diag::STAGE_ERROR_LIMIT);
+        assert!(d.iter().all(|d| d.code == "E0201"), "{d:#?}");
+    }
+
+    /// Messages that quote a stretch of the input quote at most `QUOTED`
+    /// tokens of it: a line of ten thousand repeated mistakes costs ten
+    /// thousand bounded messages, not ten thousand copies of the line.
+    #[test]
+    fn quoted_input_is_bounded() {
+        let longest = |d: &[Diagnostic]| {
+            d.iter()
+                .filter_map(|d| d.help.as_deref())
+                .map(str::len)
+                .max()
+                .unwrap_or(0)
+        };
+        let line = "port: 1 ".repeat(10_000);
+        let (_, d) = parse_str(&format!(
+            "policy \"p\" {{\n  destination \"a.com\" {line}tls\n}}\n"
+        ));
+        assert_eq!(d.len(), crate::diag::STAGE_ERROR_LIMIT);
+        assert!(longest(&d) < 200, "{}", longest(&d));
+        assert_eq!(
+            d[0].help.as_deref().map(|h| h.ends_with(" port 1 port …`")),
+            Some(true),
+            "{:?}",
+            d[0].help
+        );
+        // The rest of a short line is quoted whole, as before.
+        let (_, d) = parse_str("policy \"p\" {\n  destination \"a.com\" port: 1 tls\n}\n");
+        assert_eq!(d[0].help.as_deref(), Some("write `port 1 tls`"));
+
+        let methods = vec!["GET"; 10_000].join(", ");
+        let (_, d) = parse_str(&format!(
+            "policy \"p\" {{\n  destination \"a.com\" port 80 http {{\n    allow {methods} \"/x\"\n  }}\n}}\n"
+        ));
+        assert_eq!(d.len(), 1, "{d:#?}");
+        let help = d[0].help.as_deref().unwrap_or("");
+        assert!(
+            help.len() < 300 && help.contains("GET, GET … path \"/x\""),
+            "{help}"
+        );
+
+        let paths = vec!["\"/x\""; 10_000].join(", ");
+        let (_, d) = parse_str(&format!(
+            "policy \"p\" {{\n  destination \"a.com\" port 80 http {{\n    allow GET {paths}\n  }}\n}}\n"
+        ));
+        let help = d[0].help.as_deref().unwrap_or("");
+        assert!(help.len() < 300 && help.ends_with("\"/x\", …`"), "{help}");
+
+        let ports = vec!["1"; 10_000].join(", ");
+        let (_, d) = parse_str(&format!(
+            "policy \"p\" {{\n  destination \"a.com\" ports {ports}\n}}\n"
+        ));
+        let help = d[0].help.as_deref().unwrap_or("");
+        assert!(help.len() < 300 && help.contains("1, 1, …`"), "{help}");
     }
 }

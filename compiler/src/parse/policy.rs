@@ -20,7 +20,7 @@ fn glued_setting(word: &str) -> Option<(&'static str, &str)> {
     is_name.then_some((key, value))
 }
 
-impl Parser<'_> {
+impl Parser<'_, '_> {
     /// `policy "name" { … }`: the name, the `{`, then the items up to `}`.
     pub(super) fn policy(&mut self) -> P<Policy> {
         let start = self.bump().span;
@@ -88,9 +88,7 @@ impl Parser<'_> {
         let open = self.peek().span;
         if self.at(Kind::LBrace) {
             self.bump();
-        } else if self.peek().kind == Kind::Ident
-            && ITEM_KEYWORDS.contains(&self.peek().text.as_str())
-        {
+        } else if self.peek().kind == Kind::Ident && ITEM_KEYWORDS.contains(&self.peek().text) {
             // `policy "p"` and then its items: the `{` was forgotten. Say so
             // and read the items as if it were there.
             let d = self.unexpected("`{`");
@@ -124,8 +122,8 @@ impl Parser<'_> {
                 Ok(x) => items.push(Item::Test(x)),
                 Err(()) => self.recover(&ITEM_KEYWORDS),
             },
-            Kind::Ident if SETTINGS.contains(&t.text.as_str()) => {
-                if let Some(setting) = self.setting(&t.text) {
+            Kind::Ident if SETTINGS.contains(&t.text) => {
+                if let Some(setting) = self.setting(t.text) {
                     items.push(Item::Setting(setting));
                 }
             }
@@ -150,9 +148,9 @@ impl Parser<'_> {
                     }
                 }
             }
-            Kind::Word if glued_setting(&t.text).is_some() => {
+            Kind::Word if glued_setting(t.text).is_some() => {
                 // `default:deny`, one word.
-                let (key, value) = glued_setting(&t.text).unwrap_or_default();
+                let (key, value) = glued_setting(t.text).unwrap_or_default();
                 self.bump();
                 self.error(
                     Diagnostic::error("E0201", t.span, format!("`{key}` takes no colon"))
@@ -170,8 +168,8 @@ impl Parser<'_> {
                 let mut d =
                     Diagnostic::error("E0202", t.span, format!("unknown policy item `{}`", t.text))
                         .label("expected mode, default, log, require, destination or test")
-                        .maybe_help(did_you_mean(&t.text, &ITEM_KEYWORDS));
-                if matches!(t.text.as_str(), "allow" | "deny") {
+                        .maybe_help(did_you_mean(t.text, &ITEM_KEYWORDS));
+                if matches!(t.text, "allow" | "deny") {
                     d = d.help(format!("rules go inside a destination's block: destination \"example.com\" port 80 http {{ {} ... }}", t.text));
                 }
                 self.error(d);
@@ -197,11 +195,11 @@ impl Parser<'_> {
             Some(Setting {
                 span: key.span.to(v.span),
                 key: Spanned::new(name.to_owned(), key.span),
-                value: Spanned::new(v.text.clone(), v.span),
+                value: Spanned::new(v.text.to_owned(), v.span),
             })
         } else if v.kind == Kind::Str && !v.line_start {
             self.bump();
-            let value = String::from_utf8_lossy(&v.bytes).into_owned();
+            let value = String::from_utf8_lossy(&v.value()).into_owned();
             self.error(
                 Diagnostic::error(
                     "E0201",

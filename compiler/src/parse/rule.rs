@@ -8,10 +8,10 @@ use crate::lex::{Kind, Token};
 use crate::source::Spanned;
 use egress_table::spec::ValueOp;
 
-impl Parser<'_> {
+impl Parser<'_, '_> {
     pub(super) fn action(&mut self, what: &str) -> P<Spanned<RuleAction>> {
         let t = self.peek();
-        let action = match (t.kind, t.text.as_str()) {
+        let action = match (t.kind, t.text) {
             (Kind::Ident, "allow") => RuleAction::Allow,
             (Kind::Ident, "deny") => RuleAction::Deny,
             (Kind::Word, "allow:" | "deny:") => {
@@ -26,14 +26,14 @@ impl Parser<'_> {
                 let mut d = self.unexpected(what);
                 d.code = "E0203";
                 if t.kind == Kind::Ident {
-                    d = d.maybe_help(did_you_mean(&t.text, &["allow", "deny"]));
-                    if ITEM_KEYWORDS.contains(&t.text.as_str()) {
+                    d = d.maybe_help(did_you_mean(t.text, &["allow", "deny"]));
+                    if ITEM_KEYWORDS.contains(&t.text) {
                         d = d.help(
                             "a destination's block holds only rules; close it with `}` first",
                         );
-                    } else if matches!(t.text.as_str(), "permit" | "accept") {
+                    } else if matches!(t.text, "permit" | "accept") {
                         d = d.help("write `allow`");
-                    } else if matches!(t.text.as_str(), "forbid" | "reject" | "block" | "drop") {
+                    } else if matches!(t.text, "forbid" | "reject" | "block" | "drop") {
                         d = d.help("write `deny`");
                     }
                 }
@@ -95,7 +95,7 @@ impl Parser<'_> {
                 return Err(());
             }
             self.bump();
-            list.push(Spanned::new(m.text.clone(), m.span));
+            list.push(Spanned::new(m.text.to_owned(), m.span));
             if !self.eat_comma() {
                 let n = self.peek();
                 // Another method without a comma between; any other
@@ -105,7 +105,7 @@ impl Parser<'_> {
                     || egress_table::spec::METHODS.contains(&n.text.to_ascii_uppercase().as_str());
                 if n.kind == Kind::Ident
                     && !n.line_start
-                    && !NOT_METHODS.contains(&n.text.as_str())
+                    && !NOT_METHODS.contains(&n.text)
                     && method_like
                 {
                     self.error(
@@ -116,7 +116,7 @@ impl Parser<'_> {
                         )
                         .label("methods are separated by commas")
                         .maybe_help(
-                            did_you_mean(&n.text, &COND_KEYWORDS)
+                            did_you_mean(n.text, &COND_KEYWORDS)
                                 .or_else(|| Some(format!("write `{}, {}`", m.text, n.text))),
                         ),
                     );
@@ -131,7 +131,7 @@ impl Parser<'_> {
     /// `absent`, `==`, `!=`, `[not] prefix` or `[not] suffix` (E0210).
     fn header_op(&mut self, name: &Spanned<String>) -> P<HeaderOp> {
         let op = self.peek();
-        Ok(match (op.kind, op.text.as_str()) {
+        Ok(match (op.kind, op.text) {
             (Kind::Ident, "present") => HeaderOp::Present(self.bump().span),
             (Kind::Ident, "absent") => HeaderOp::Absent(self.bump().span),
             (Kind::EqEq, _) => {
@@ -162,7 +162,7 @@ impl Parser<'_> {
             }
             (Kind::Ident, "not")
                 if self.peek2().kind == Kind::Ident
-                    && matches!(self.peek2().text.as_str(), "prefix" | "suffix") =>
+                    && matches!(self.peek2().text, "prefix" | "suffix") =>
             {
                 let not = self.bump().span;
                 let which = self.bump();
@@ -199,14 +199,14 @@ impl Parser<'_> {
         if self.at_kw("otherwise") {
             return self.otherwise();
         }
-        let rule_start = self.pos;
+        let rule_start = self.peek();
         let action = self.action("`allow` or `deny`")?;
         let mut methods = None;
         let t = self.peek();
         if t.kind == Kind::Ident
             && !t.line_start
-            && !NOT_METHODS.contains(&t.text.as_str())
-            && !matches!(t.text.as_str(), "allow" | "deny")
+            && !NOT_METHODS.contains(&t.text)
+            && !matches!(t.text, "allow" | "deny")
         {
             if t.text == "any" {
                 self.bump();
@@ -215,7 +215,7 @@ impl Parser<'_> {
                 let except_methods = n.kind == Kind::Ident
                     && n.text == "except"
                     && !n.line_start
-                    && !(after.kind == Kind::Ident && NOT_METHODS.contains(&after.text.as_str()));
+                    && !(after.kind == Kind::Ident && NOT_METHODS.contains(&after.text));
                 if except_methods {
                     let kw = self.bump().span;
                     methods = Some(Methods::AnyExcept(t.span.to(kw), self.method_list()?));
@@ -238,10 +238,10 @@ impl Parser<'_> {
                 // `path: "/x"`: said, then read as `path "/x"`.
                 self.colon_error(kw);
                 kw
-            } else if t.kind != Kind::Ident || matches!(t.text.as_str(), "allow" | "deny") {
+            } else if t.kind != Kind::Ident || matches!(t.text, "allow" | "deny") {
                 break;
             } else {
-                t.text.as_str()
+                t.text
             };
             match kw {
                 "path" => conds.push(self.path_cond()?),
@@ -262,11 +262,9 @@ impl Parser<'_> {
                     .label("expected path, from or when")
                     .maybe_help(did_you_mean(other, &COND_KEYWORDS));
                     if other == "header" {
-                        let name = self
-                            .toks
-                            .get(self.pos + 1)
+                        let name = Some(self.peek2())
                             .filter(|n| n.kind == Kind::Str)
-                            .map_or("\"x-tenant\"", |n| n.text.as_str());
+                            .map_or("\"x-tenant\"", |n| n.text);
                         d = d.help(format!(
                             "header conditions start with `when`: when header {name} present"
                         ));
@@ -291,26 +289,45 @@ impl Parser<'_> {
     }
 
     /// E0208 for a string where a condition should start (`allow GET
-    /// "/get"`): the rule from `start` rewritten with the keyword the
-    /// string needs (`path`, or `from principal` for a principal).
-    fn bare_string(&self, start: usize, s: &Token) -> Diagnostic {
+    /// "/get"`): the rule from `start` (its first token) rewritten with the
+    /// keyword the string `s`, the current token, needs (`path`, or `from
+    /// principal` for a principal). Both the rule and the strings are
+    /// quoted up to [`super::QUOTED`] tokens.
+    fn bare_string(&self, start: Token<'_>, s: Token<'_>) -> Diagnostic {
         let mut written = String::new();
-        for t in self.toks.get(start..self.pos).unwrap_or_default() {
+        let mut whole = false;
+        for t in self.replay(start) {
+            if t.span.start >= s.span.start || t.kind == Kind::Eof {
+                whole = true;
+                break;
+            }
             if t.kind != Kind::Comma && !written.is_empty() {
                 written.push(' ');
             }
-            written.push_str(&t.text);
+            written.push_str(t.text);
         }
-        let mut strings = vec![s.text.as_str()];
-        let mut i = self.pos + 1;
-        while let (Some(c), Some(n)) = (self.toks.get(i), self.toks.get(i + 1)) {
-            if c.kind != Kind::Comma || n.kind != Kind::Str {
+        if !whole {
+            written.push_str(" …");
+        }
+        let mut strings = vec![s.text];
+        let mut rest = self.ahead();
+        let mut whole = false;
+        while let Some(c) = rest.next() {
+            if c.kind != Kind::Comma {
+                whole = true;
                 break;
             }
-            strings.push(n.text.as_str());
-            i += 2;
+            let Some(n) = rest.next() else { break };
+            if n.kind != Kind::Str {
+                whole = true;
+                break;
+            }
+            strings.push(n.text);
         }
-        let principal = s.bytes.starts_with(b"spiffe://") || s.text.contains("/ns/");
+        if !whole {
+            strings.push("…");
+        }
+        let principal = s.value().starts_with(b"spiffe://") || s.text.contains("/ns/");
         let (kw, what) = if principal {
             ("from principal", "a source")
         } else {
@@ -329,13 +346,13 @@ impl Parser<'_> {
     fn except_cond(&mut self) -> P<Cond> {
         let kw = self.bump().span;
         let t = self.peek();
-        let cond = match (t.kind, t.text.as_str()) {
+        let cond = match (t.kind, t.text) {
             (Kind::Ident, "path") => self.path_cond()?,
             (Kind::Ident, "from") => self.source_cond()?,
             _ => {
                 let mut d = self.unexpected("`path` or `from` after `except`");
                 d.code = "E0208";
-                d = d.help(match (t.kind, t.text.as_str()) {
+                d = d.help(match (t.kind, t.text) {
                     (Kind::Ident, m) if egress_table::spec::METHODS.contains(&m) => {
                         "to leave out methods write `any except GET, POST` right after the action"
                     }
@@ -360,7 +377,7 @@ impl Parser<'_> {
         let mut pats = Vec::new();
         loop {
             let t = self.peek();
-            let (form, first) = match (t.kind, t.text.as_str()) {
+            let (form, first) = match (t.kind, t.text) {
                 (Kind::Tilde, _) => (PathForm::Regex, self.bump().span),
                 (Kind::Ident, "prefix") => (PathForm::Prefix, self.bump().span),
                 (Kind::Ident, "suffix") => (PathForm::Suffix, self.bump().span),
@@ -395,7 +412,7 @@ impl Parser<'_> {
             let t = self.peek();
             if t.kind == Kind::Ident {
                 self.bump();
-                if !SOURCE_KINDS.contains(&t.text.as_str()) {
+                if !SOURCE_KINDS.contains(&t.text) {
                     let mut d = Diagnostic::error(
                         "E0209",
                         t.span,
@@ -403,10 +420,10 @@ impl Parser<'_> {
                     )
                     .label("expected principal, namespace or serviceaccount")
                     .maybe_help(did_you_mean(
-                        &t.text,
+                        t.text,
                         &[&SOURCE_KINDS[..], &["service-account", "sa", "ns"]].concat(),
                     ));
-                    if matches!(t.text.as_str(), "service-account" | "sa" | "serviceAccount") {
+                    if matches!(t.text, "service-account" | "sa" | "serviceAccount") {
                         d = d.help("write serviceaccount \"namespace/name\"");
                     } else if t.text == "ns" {
                         d = d.help("write namespace \"name\"");
@@ -414,7 +431,7 @@ impl Parser<'_> {
                     self.error(d);
                     return Err(());
                 }
-                kind = Some(Spanned::new(t.text.clone(), t.span));
+                kind = Some(Spanned::new(t.text.to_owned(), t.span));
             } else if kind.is_none() {
                 let mut d = self.unexpected("principal, namespace or serviceaccount");
                 d.code = "E0209";
@@ -447,7 +464,7 @@ impl Parser<'_> {
                 let mut d = self.unexpected("`header`");
                 d.code = "E0210";
                 let name = if h.kind == Kind::Str {
-                    h.text.as_str()
+                    h.text
                 } else {
                     "\"x-name\""
                 };
@@ -474,9 +491,9 @@ impl Parser<'_> {
 
 /// E0210 for an unknown header test `op` on header `name`, with the likely
 /// one.
-fn bad_header_op(d: Diagnostic, op: &Token, name: &Spanned<String>) -> Diagnostic {
+fn bad_header_op(d: Diagnostic, op: Token<'_>, name: &Spanned<String>) -> Diagnostic {
     let h = &name.value;
-    match (op.kind, op.text.as_str()) {
+    match (op.kind, op.text) {
         (Kind::Ident, "exists" | "exist" | "set" | "is-present" | "defined") => {
             d.help(format!("write header \"{h}\" present"))
         }

@@ -194,7 +194,12 @@ pub enum Decision {
 
 /// The outcome of a request the connection manager refused before any filter ran.
 fn rejected(rej: &Rejection) -> HttpOutcome {
-    let reply = http::proxy_reply(rej.status, b"Bad Request");
+    // The codec's local reply carries the status's reason phrase.
+    let body: &[u8] = match rej.status {
+        431 => b"Request Header Fields Too Large",
+        _ => b"Bad Request",
+    };
+    let reply = http::proxy_reply(rej.status, body);
     HttpOutcome {
         proxy_rejected: Some(rej.status),
         status: rej.status,
@@ -239,7 +244,7 @@ impl Vm {
                 ))
             })?,
         };
-        let prepared = match http::prepare(req, self.plugin.cfg.path_normalization) {
+        let prepared = match http::prepare(req, self.plugin.cfg.hcm()) {
             Ok(p) => p,
             Err(rej) => {
                 let id = self.next_reject;
@@ -301,7 +306,7 @@ impl Vm {
     /// the stream's header maps and bookkeeping are reused by the next one.
     pub fn http_request(&mut self, req: &ClientRequest<'_>) -> Result<Decision, HostError> {
         self.ready()?;
-        let prepared = match egress_hcm::prepare(req, self.plugin.cfg.path_normalization) {
+        let prepared = match egress_hcm::prepare(req, self.plugin.cfg.hcm()) {
             Ok(p) => p,
             Err(rej) => return Ok(Decision::Answered(Box::new(rejected(&rej)))),
         };

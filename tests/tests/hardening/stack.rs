@@ -7,7 +7,9 @@
 //! return normally.
 
 use egress_table::plugin_config::Layer;
-use egress_tests::{HttpRequest, TARGETS, plugin, vm, vm_with_table};
+use egress_tests::{
+    HostConfig, HttpRequest, Plugin, TARGETS, compile, filter_wasm, plugin, vm_with_table,
+};
 
 const DEEP: &str = r#"
 policy "deep" {
@@ -25,8 +27,21 @@ policy "deep" {
 
 #[test]
 fn the_longest_requests_do_not_overflow_the_stack() {
+    // Envoy's largest head limit (`max_request_headers_kb` 8192) and more
+    // headers than its default 100: at the defaults these requests get 431
+    // before the filter, and an operator may raise both.
+    let cfg = HostConfig {
+        max_request_headers_kb: 8192,
+        max_headers_count: 10_000,
+        ..HostConfig::default()
+    };
+    let table = compile(DEEP).unwrap();
     for target in TARGETS {
-        let mut f = vm(target, DEEP, Layer::Http);
+        let p = Plugin::from_bytes(&filter_wasm(target).unwrap(), cfg.clone()).unwrap();
+        let mut f = p.vm().unwrap();
+        assert!(f.start(b"").unwrap());
+        let config = egress_table::plugin_config::encode(&table, Layer::Http);
+        assert!(f.configure(config.as_bytes()).unwrap());
         // About 60 KiB of headers in 100 headers, the longest name a DNS
         // host may have, paths of tens of KiB with escapes and dot segments
         // against the regex and template rules.

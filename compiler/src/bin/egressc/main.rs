@@ -161,9 +161,9 @@ enum Command {
         /// human or json.
         #[arg(long, value_parser = ui::parse_format, default_value = "human", value_name = "human|json")]
         format: Format,
-        /// Envoy path normalization before the filter (as in `simulate`): none, base (Istio's default), merge-slashes, decode-and-merge-slashes.
-        #[arg(long, default_value = "base")]
-        path_normalization: egressc::explain::PathNormalization,
+        /// Envoy's settings before the filter, as in `simulate`.
+        #[command(flatten)]
+        envoy: run::EnvoyArgs,
         /// Exit 1 when the request is denied (for scripts and CI gates).
         #[arg(long)]
         fail_on_deny: bool,
@@ -315,13 +315,13 @@ fn main() -> ExitCode {
             policies,
             request,
             format,
-            path_normalization,
+            envoy,
             fail_on_deny,
         } => subcommands::explain(
             &policies.all(),
             &request,
             format,
-            path_normalization,
+            envoy.settings(),
             fail_on_deny,
         ),
         Command::Simulate {

@@ -100,7 +100,13 @@ pub fn proxy(args: &ProxyArgs) -> u8 {
     let mut config = Config::new(module.bytes.into_owned(), policy);
     config.listen = args.listen;
     config.allow_remote = args.allow_remote;
-    config.host.path_normalization = args.host.path_normalization;
+    args.host.envoy.apply(&mut config.host);
+    // The proxy's HTTP server enforces the same two limits first (counting
+    // header lines and head bytes its own way); the host then applies
+    // Envoy's exact counting to what gets through.
+    config.limits.max_header_bytes = config.host.hcm().max_request_header_bytes();
+    config.limits.max_headers =
+        usize::try_from(args.host.envoy.max_headers_count).unwrap_or(usize::MAX);
     config.resolve = resolve;
     config.bypass_filter = args.bypass_filter;
     config.reload_interval = (!args.no_reload).then_some(Duration::from_secs(1));

@@ -12,15 +12,52 @@ pub static EMBEDDED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/egress_fi
 /// Where `build.rs` took the embedded module from.
 pub const EMBEDDED_FROM: &str = env!("EGRESSC_EMBEDDED_WASM_FROM");
 
-/// Flags shared by `simulate` and `test`.
+/// Flags shared by `simulate` and `test` (and `proxy`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct HostArgs {
     /// The filter module [default: $EGRESS_FILTER_WASM, else the module built into egressc].
     #[arg(long)]
     pub wasm: Option<PathBuf>,
+    #[command(flatten)]
+    pub envoy: EnvoyArgs,
+}
+
+/// The Envoy settings the emulation of its connection manager follows
+/// (`simulate`, `test`, `explain`, `proxy`); the defaults are Envoy's and
+/// Istio's.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EnvoyArgs {
     /// Envoy path normalization before the filter: none, base (Istio's default), merge-slashes, decode-and-merge-slashes.
     #[arg(long, default_value = "base")]
     pub path_normalization: PathNormalization,
+    /// Let methods outside Envoy's HTTP/1 list (GET, POST, PURGE, PROPFIND, … 34 in all) reach the filter, as Http1ProtocolOptions.allow_custom_methods does; without it they get 400.
+    #[arg(long)]
+    pub allow_custom_methods: bool,
+    /// Envoy's max_request_headers_kb: a request head (request line and headers) over this many KiB gets 431.
+    #[arg(long, value_name = "KIB", default_value_t = egress_host::DEFAULT_MAX_REQUEST_HEADERS_KB,
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(egress_host::MAX_REQUEST_HEADERS_KB_LIMIT)))]
+    pub max_request_headers_kb: u32,
+    /// Envoy's max_headers_count: a request with more headers gets 431.
+    #[arg(long, value_name = "N", default_value_t = egress_host::DEFAULT_MAX_HEADERS_COUNT,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_headers_count: u32,
+}
+
+impl EnvoyArgs {
+    /// Sets these settings on a host configuration.
+    pub fn apply(&self, cfg: &mut HostConfig) {
+        cfg.path_normalization = self.path_normalization;
+        cfg.allow_custom_methods = self.allow_custom_methods;
+        cfg.max_request_headers_kb = self.max_request_headers_kb;
+        cfg.max_headers_count = self.max_headers_count;
+    }
+
+    /// The same settings, for `explain`.
+    pub fn settings(&self) -> egress_host::HcmSettings {
+        let mut cfg = HostConfig::default();
+        self.apply(&mut cfg);
+        cfg.hcm()
+    }
 }
 
 /// A filter module and where it came from.
@@ -69,9 +106,7 @@ pub fn module(flag: Option<&Path>) -> Result<Module, String> {
 /// Loads the filter module and configures both filters with `table`.
 pub fn runner(args: &HostArgs, table: &[u8]) -> Result<Runner, String> {
     let m = module(args.wasm.as_deref())?;
-    let cfg = HostConfig {
-        path_normalization: args.path_normalization,
-        ..HostConfig::default()
-    };
+    let mut cfg = HostConfig::default();
+    args.envoy.apply(&mut cfg);
     Runner::new(&m.bytes, cfg, table).map_err(|e| format!("{}: {e}", m.origin))
 }

@@ -376,7 +376,7 @@ pub fn explain(
     paths: &[PathBuf],
     request: &str,
     format: Format,
-    normalization: egressc::explain::PathNormalization,
+    settings: egressc::explain::Settings,
     fail_on_deny: bool,
 ) -> u8 {
     let (_, compiled) = match compile_quiet(paths, format) {
@@ -387,7 +387,7 @@ pub fn explain(
         Ok(r) => r,
         Err(e) => return fail_as(format, &format!("--request: {e}")),
     };
-    match egressc::explain::explain(&compiled.spec, &req, normalization) {
+    match egressc::explain::explain(&compiled.spec, &req, settings) {
         Ok(e) => {
             match format {
                 Format::Human => print!("{}", e.render()),
