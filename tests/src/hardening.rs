@@ -32,7 +32,7 @@ use egress_table::plugin_config::Layer;
 use egress_table::record::Record;
 
 use crate::generate::{self, Rng, Sample};
-use crate::scale::Stats;
+use crate::scale::{PeerProps, Stats};
 use crate::{HttpRequest, Vm};
 
 /// Envoy's `max_request_headers_kb` default (60), in bytes of the request
@@ -156,28 +156,6 @@ impl Case {
     }
 }
 
-/// A request's principal, as the filter's host would report it.
-struct Props<'a>(Option<&'a str>);
-
-impl egress_table::proxy::Properties for Props<'_> {
-    type Bytes = Vec<u8>;
-    fn request_host(&self) -> Option<Vec<u8>> {
-        None
-    }
-    fn destination_port(&self) -> Option<u16> {
-        Some(80)
-    }
-    fn destination_address(&self) -> Option<(Option<std::net::IpAddr>, Option<u16>)> {
-        None
-    }
-    fn sni(&self) -> Option<Vec<u8>> {
-        None
-    }
-    fn peer_principal(&self) -> Option<Vec<u8>> {
-        self.0.map(|p| p.as_bytes().to_vec())
-    }
-}
-
 /// A header map as the native decision reads it.
 type Pairs<'a> = Vec<(&'a [u8], &'a [u8])>;
 
@@ -189,7 +167,7 @@ fn pairs(h: &[(Vec<u8>, Vec<u8>)]) -> Pairs<'_> {
 
 /// The native decision of a header map, as a [`Record`].
 fn native(table: &Table, h: &Pairs<'_>, principal: Option<&str>) -> Record {
-    egress_table::proxy::decide_http(table, h, &Props(principal), &mut (), |d, _| {
+    egress_table::proxy::decide_http(table, h, &PeerProps(principal), &mut (), |d, _| {
         Record::of(table, &d.decision.enforced)
     })
 }
@@ -671,7 +649,7 @@ pub fn measure_native(setup: &Setup, rounds: usize) -> Result<Column, String> {
         let principal = c.principal.as_deref();
         let t = Instant::now();
         let allowed =
-            egress_table::proxy::decide_http(table, h, &Props(principal), &mut (), |d, _| {
+            egress_table::proxy::decide_http(table, h, &PeerProps(principal), &mut (), |d, _| {
                 d.decision.allowed()
             });
         let ns = t.elapsed().as_nanos() as f64;

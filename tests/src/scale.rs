@@ -203,10 +203,11 @@ fn header_map(s: &Sample, i: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
     h
 }
 
-/// The attributes a sampled request comes with.
-struct SampleProps<'a>(&'a Sample);
+/// The attributes a request comes with here: a destination port of 80 and
+/// an optional peer principal (the scale and hardening benchmarks).
+pub(crate) struct PeerProps<'a>(pub(crate) Option<&'a str>);
 
-impl egress_table::proxy::Properties for SampleProps<'_> {
+impl egress_table::proxy::Properties for PeerProps<'_> {
     type Bytes = Vec<u8>;
     fn request_host(&self) -> Option<Vec<u8>> {
         None
@@ -221,7 +222,7 @@ impl egress_table::proxy::Properties for SampleProps<'_> {
         None
     }
     fn peer_principal(&self) -> Option<Vec<u8>> {
-        self.0.principal.as_ref().map(|p| p.as_bytes().to_vec())
+        self.0.map(|p| p.as_bytes().to_vec())
     }
 }
 
@@ -502,9 +503,13 @@ pub fn measure(
                 .iter()
                 .map(|(k, v)| (k.as_slice(), v.as_slice()))
                 .collect();
-            egress_table::proxy::decide_http(&table, &pairs, &SampleProps(s), &mut (), |d, _| {
-                answer_of(&table, &d.decision)
-            })
+            egress_table::proxy::decide_http(
+                &table,
+                &pairs,
+                &PeerProps(s.principal.as_deref()),
+                &mut (),
+                |d, _| answer_of(&table, &d.decision),
+            )
         })
         .collect();
     rep.allowed_share =
@@ -522,9 +527,13 @@ pub fn measure(
         let (Some(s), Some(h)) = (samples.get(i), pair_maps.get(i)) else {
             return false;
         };
-        egress_table::proxy::decide_http(&table, h, &SampleProps(s), &mut (), |d, _| {
-            d.decision.allowed()
-        })
+        egress_table::proxy::decide_http(
+            &table,
+            h,
+            &PeerProps(s.principal.as_deref()),
+            &mut (),
+            |d, _| d.decision.allowed(),
+        )
     }));
 
     // Native, pure: normalised requests built once.
@@ -712,7 +721,7 @@ pub fn measure(
         .min(samples.len());
         let mut creqs = Vec::with_capacity(take);
         for (s, h) in samples.iter().zip(&pair_maps).take(take) {
-            let r = egressc::cedar::request::http(h, &SampleProps(s), &tests)
+            let r = egressc::cedar::request::http(h, &PeerProps(s.principal.as_deref()), &tests)
                 .map_err(|reason| format!("{s:?} was refused: {}", reason.as_str()))?;
             creqs.push(r);
         }
