@@ -164,11 +164,8 @@ pub fn decide(data: &[u8]) {
     let Ok((text, names)) = gen_policy_naming(&mut u) else {
         return;
     };
-    let Some(spec) = compile(&text) else {
+    let Some((spec, bytes)) = compile(&text) else {
         return;
-    };
-    let Ok(bytes) = egress_table::format::encode(&spec) else {
-        panic!("a compiled spec does not encode:\n{text}");
     };
     let t = match Table::from_bytes(&bytes) {
         Ok(t) => t,
@@ -211,11 +208,8 @@ pub fn filter(data: &[u8]) {
     let Ok((text, names)) = gen_policy_naming(&mut u) else {
         return;
     };
-    let Some(spec) = compile(&text) else {
+    let Some((spec, bytes)) = compile(&text) else {
         return;
-    };
-    let Ok(bytes) = egress_table::format::encode(&spec) else {
-        panic!("a compiled spec does not encode:\n{text}");
     };
     let mut runner = match egressc::run::Runner::with_plugin(plugin, &bytes) {
         Ok(r) => r,
@@ -294,9 +288,15 @@ fn arbitrary_configuration(config: &[u8]) {
 // ---------------------------------------------------------------------------
 // Shared checks.
 
-fn compile(text: &str) -> Option<TableSpec> {
+/// The spec and the encoded table of a policy, or `None` if it does not
+/// compile. A compiled spec that does not encode is a finding.
+fn compile(text: &str) -> Option<(TableSpec, Vec<u8>)> {
     let (_, outcome) = egressc::compile_str("fuzz.egress", text);
-    outcome.compiled.map(|c| c.spec)
+    let spec = outcome.compiled?.spec;
+    match egress_table::format::encode(&spec) {
+        Ok(bytes) => Some((spec, bytes)),
+        Err(e) => panic!("a compiled spec does not encode: {e}\n{text}"),
+    }
 }
 
 /// Compile (rendering every diagnostic), and for a compiled policy: the
@@ -333,7 +333,7 @@ fn check_source(text: &str) {
     let again = egressc::fmt::format_source(&formatted)
         .unwrap_or_else(|e| panic!("formatted text does not parse: {e:?}\n{formatted}"));
     assert_eq!(again, formatted, "formatting is not idempotent\n{text}");
-    let Some(mut spec2) = compile(&formatted) else {
+    let Some((mut spec2, _)) = compile(&formatted) else {
         panic!("formatted text does not compile\n{text}\n---\n{formatted}");
     };
     let mut spec = spec;

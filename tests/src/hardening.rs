@@ -32,7 +32,7 @@ use egress_table::plugin_config::Layer;
 use egress_table::record::Record;
 
 use crate::generate::{self, Rng, Sample};
-use crate::scale::{PeerProps, Stats};
+use crate::scale::{PeerProps, Stats, json_numbers, ns};
 use crate::{HttpRequest, Vm};
 
 /// Envoy's `max_request_headers_kb` default (60), in bytes of the request
@@ -834,7 +834,7 @@ impl Worst {
 
     /// The results as JSON.
     pub fn json(&self) -> String {
-        to_json(&self.results())
+        json_numbers(&self.results())
     }
 
     /// The tables the benchmark prints: every case at Envoy's limit, then
@@ -921,32 +921,6 @@ impl Worst {
         }
         out
     }
-}
-
-/// A duration in ns, µs or ms.
-fn ns(x: f64) -> String {
-    if x.is_nan() {
-        "-".to_owned()
-    } else if x >= 1e6 {
-        format!("{:.2} ms", x / 1e6)
-    } else if x >= 1e4 {
-        format!("{:.1} µs", x / 1e3)
-    } else {
-        format!("{x:.0} ns")
-    }
-}
-
-/// Keys and values as a JSON object of numbers (`NaN` as `null`).
-fn to_json(m: &std::collections::BTreeMap<String, f64>) -> String {
-    let map: serde_json::Map<String, serde_json::Value> = m
-        .iter()
-        .map(|(k, v)| {
-            let v = serde_json::Number::from_f64((v * 1000.0).round() / 1000.0)
-                .map_or(serde_json::Value::Null, serde_json::Value::Number);
-            (k.clone(), v)
-        })
-        .collect();
-    serde_json::to_string_pretty(&serde_json::Value::Object(map)).unwrap_or_default()
 }
 
 // ---------------------------------------------------------------------------

@@ -203,6 +203,33 @@ fn header_map(s: &Sample, i: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
     h
 }
 
+/// A duration in ns, µs or ms (`-` for a figure not measured).
+pub(crate) fn ns(x: f64) -> String {
+    if x.is_nan() {
+        "-".to_owned()
+    } else if x >= 1e6 {
+        format!("{:.2} ms", x / 1e6)
+    } else if x >= 1e4 {
+        format!("{:.1} µs", x / 1e3)
+    } else {
+        format!("{x:.0} ns")
+    }
+}
+
+/// Keys and values as a JSON object of numbers rounded to three decimals
+/// (`NaN` as `null`): bench/results.json and bench/hardening.json.
+pub(crate) fn json_numbers(m: &std::collections::BTreeMap<String, f64>) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = m
+        .iter()
+        .map(|(k, v)| {
+            let v = serde_json::Number::from_f64((v * 1000.0).round() / 1000.0)
+                .map_or(serde_json::Value::Null, serde_json::Value::Number);
+            (k.clone(), v)
+        })
+        .collect();
+    serde_json::to_string_pretty(&serde_json::Value::Object(map)).unwrap_or_default()
+}
+
 /// The attributes a request comes with here: a destination port of 80 and
 /// an optional peer principal (the scale and hardening benchmarks).
 pub(crate) struct PeerProps<'a>(pub(crate) Option<&'a str>);
@@ -950,16 +977,7 @@ impl Report {
 
     /// The results as JSON (`NaN` as `null`).
     pub fn json(&self) -> String {
-        let map: serde_json::Map<String, serde_json::Value> = self
-            .results()
-            .into_iter()
-            .map(|(k, v)| {
-                let v = serde_json::Number::from_f64((v * 1000.0).round() / 1000.0)
-                    .map_or(serde_json::Value::Null, serde_json::Value::Number);
-                (k, v)
-            })
-            .collect();
-        serde_json::to_string_pretty(&serde_json::Value::Object(map)).unwrap_or_default()
+        json_numbers(&self.results())
     }
 
     /// The table printed at the end of a run.
@@ -972,17 +990,6 @@ impl Report {
                 out.push_str(&format!("{:>14}", f(s)));
             }
             out.push('\n');
-        };
-        let ns = |x: f64| {
-            if x.is_nan() {
-                "-".to_owned()
-            } else if x >= 1e6 {
-                format!("{:.2} ms", x / 1e6)
-            } else if x >= 1e4 {
-                format!("{:.1} µs", x / 1e3)
-            } else {
-                format!("{x:.0} ns")
-            }
         };
         let kib = |b: usize| format!("{:.0} KiB", b as f64 / 1024.0);
         row("hosts", &|s| s.hosts.to_string());
