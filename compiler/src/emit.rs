@@ -22,11 +22,22 @@ pub struct EmitError(pub String);
 
 /// Encodes `spec` in `format`.
 pub fn emit(spec: &TableSpec, format: Format) -> Result<Vec<u8>, EmitError> {
+    emit_with(spec, format, &plugin_config::Options::default())
+}
+
+/// [`emit`], with the filter's settings for the proxy written into a
+/// plugin configuration (`max_path_bytes`, `authority_header`; the table and
+/// the dump do not hold them).
+pub fn emit_with(
+    spec: &TableSpec,
+    format: Format,
+    options: &plugin_config::Options,
+) -> Result<Vec<u8>, EmitError> {
     let table = egress_table::format::encode(spec).map_err(|e| EmitError(e.0))?;
     Ok(match format {
         Format::Table => table,
         Format::PluginConfig(layer) => {
-            let mut json = plugin_config::encode(&table, layer).into_bytes();
+            let mut json = plugin_config::encode_with(&table, layer, options).into_bytes();
             json.push(b'\n');
             json
         }

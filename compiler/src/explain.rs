@@ -4,6 +4,7 @@
 //! It runs the same decision code as the filter (`egress_table`), natively,
 //! on the same table bytes, with a tracer attached.
 
+use egress_table::plugin_config::Options;
 use std::fmt::Write as _;
 
 use egress_table::proxy::{self, Decided};
@@ -208,6 +209,17 @@ pub fn explain(
     req: &SimRequest,
     settings: impl Into<Settings>,
 ) -> Result<Explanation, String> {
+    explain_with(spec, req, settings, &Options::default())
+}
+
+/// [`explain`] with the filter's settings for the proxy (a plugin
+/// configuration's `max_path_bytes` and `authority_header`).
+pub fn explain_with(
+    spec: &TableSpec,
+    req: &SimRequest,
+    settings: impl Into<Settings>,
+    options: &Options,
+) -> Result<Explanation, String> {
     let bytes = egress_table::format::encode(spec).map_err(|e| e.0)?;
     let table = Table::from_bytes(&bytes).map_err(|e| e.to_string())?;
     let rules: Vec<&RuleSpec> = spec
@@ -311,6 +323,7 @@ pub fn explain(
         &table,
         &pairs,
         &props,
+        options,
         &mut collect,
         describe,
     ))

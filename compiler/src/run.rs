@@ -50,9 +50,14 @@ pub struct Runner {
     network: Vm,
 }
 
-fn configure(plugin: &Plugin, table: &[u8], layer: Layer) -> Result<Vm, String> {
+fn configure(
+    plugin: &Plugin,
+    table: &[u8],
+    layer: Layer,
+    options: &plugin_config::Options,
+) -> Result<Vm, String> {
     let mut vm = plugin.vm().map_err(|e| e.to_string())?;
-    let config = plugin_config::encode(table, layer);
+    let config = plugin_config::encode_with(table, layer, options);
     let started = vm.start(b"").map_err(|e| e.to_string())?;
     let configured = started && vm.configure(config.as_bytes()).map_err(|e| e.to_string())?;
     if !configured {
@@ -78,9 +83,19 @@ impl Runner {
 
     /// Configures both filters of an already compiled plugin with `table`.
     pub fn with_plugin(plugin: &Plugin, table: &[u8]) -> Result<Self, String> {
+        Self::with_options(plugin, table, &plugin_config::Options::default())
+    }
+
+    /// [`Self::with_plugin`] with the plugin configuration's settings for
+    /// the proxy (`max_path_bytes`, `authority_header`).
+    pub fn with_options(
+        plugin: &Plugin,
+        table: &[u8],
+        options: &plugin_config::Options,
+    ) -> Result<Self, String> {
         Ok(Self {
-            http: configure(plugin, table, Layer::Http)?,
-            network: configure(plugin, table, Layer::Network)?,
+            http: configure(plugin, table, Layer::Http, options)?,
+            network: configure(plugin, table, Layer::Network, options)?,
         })
     }
 

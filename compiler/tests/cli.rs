@@ -416,6 +416,101 @@ fn simulate_input_errors_stay_on_their_line() {
 }
 
 #[test]
+fn filter_settings_reach_the_plugin_config_and_every_run() {
+    assert!(filter_built(), "build the filter first: make wasm");
+    let d = scratch("filter-settings");
+    let policy = d.join("p.egress");
+    std::fs::write(
+        &policy,
+        "policy \"p\" {\n  destination \"a.example\" port 80 http {\n    allow GET path prefix \"/files/\"\n  }\n}\n",
+    )
+    .unwrap();
+    let p = policy.to_str().unwrap();
+    // compile writes them into the plugin configuration, and only there.
+    let out = egressc(&[
+        "compile",
+        p,
+        "--emit",
+        "plugin-config",
+        "--max-path-bytes",
+        "9000",
+        "--authority-header",
+        "Host",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    assert_eq!(
+        (v["max_path_bytes"].as_u64(), v["authority_header"].as_str()),
+        (Some(9000), Some("host"))
+    );
+    let plain = egressc(&["compile", p, "--emit", "plugin-config"]);
+    assert!(
+        !text(&plain.stdout).contains("max_path_bytes"),
+        "defaults are left out"
+    );
+    let out = egressc(&["compile", p, "--emit", "dump", "--max-path-bytes", "9000"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("apply only to --emit plugin-config"),
+        "{}",
+        text(&out.stderr)
+    );
+    for bad in [
+        &["--max-path-bytes", "0"][..],
+        &["--authority-header", "x y"],
+    ] {
+        let mut args = vec!["compile", p, "--emit", "plugin-config"];
+        args.extend_from_slice(bad);
+        let out = egressc(&args);
+        assert_ne!(out.status.code(), Some(0), "{bad:?}");
+        assert!(
+            text(&out.stderr).contains(bad[0]),
+            "{bad:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    // simulate and explain run the filter as it will be configured.
+    let long = format!("/files/{}", "x".repeat(5000));
+    let reqs = d.join("r.jsonl");
+    std::fs::write(
+        &reqs,
+        format!("{{\"method\":\"GET\",\"host\":\"a.example\",\"path\":\"{long}\"}}\n"),
+    )
+    .unwrap();
+    let simulate = |extra: &[&str]| {
+        let mut args = vec![
+            "simulate",
+            p,
+            "--requests",
+            reqs.to_str().unwrap(),
+            "--format",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        let out = egressc(&args);
+        let v: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+        format!("{} {}", v["decision"], v["reason"])
+    };
+    assert_eq!(simulate(&[]), "\"deny\" \"path-too-long\"");
+    assert_eq!(
+        simulate(&["--max-path-bytes", "8192"]),
+        "\"allow\" \"rule\""
+    );
+    let request = format!("{{\"method\":\"GET\",\"host\":\"a.example\",\"path\":\"{long}\"}}");
+    let explain = |extra: &[&str]| {
+        let mut args = vec!["explain", p, "--request", &request];
+        args.extend_from_slice(extra);
+        text(&egressc(&args).stdout)
+    };
+    assert!(
+        explain(&[]).contains("refused before any rule: path-too-long"),
+        "{}",
+        explain(&[])
+    );
+    assert!(explain(&["--max-path-bytes", "8192"]).contains("decision: allow"));
+}
+
+#[test]
 fn simulate_reports_what_envoy_answers_before_the_filter() {
     assert!(filter_built(), "build the filter first: make wasm");
     let d = scratch("simulate-envoy");

@@ -878,6 +878,7 @@ fn the_size_guard_warns_before_kubernetes_refuses() {
         let (sources, outcome) = egressc::compile_str("big.egress", &text);
         let compiled = outcome.compiled.unwrap();
         let opts = egressc::istio::Options {
+            filter: egress_table::plugin_config::Options::default(),
             attach: egressc::istio::Attach::Waypoint,
             namespace: "istio-egress".into(),
             api: egressc::istio::Api::WasmPlugin,

@@ -14,10 +14,42 @@
 //! would-be decision of the audit policies (`"enforced":false`). `audit`
 //! appears when audit policies exist and their would-be decision differs.
 //! Strings are escaped so the line is always ASCII: bytes outside printable
-//! ASCII become `\u00XX`.
+//! ASCII become `\u00XX`. A line has a bounded length whatever the request:
+//! `host` keeps at most [`HOST_SHOWN`] bytes, `method` [`METHOD_SHOWN`] and
+//! `path` [`PATH_SHOWN`]; a host or path cut short is followed by its length in bytes
+//! (`"host_bytes":61440`), so a 60 KiB `Host` (refused `invalid-authority`)
+//! costs neither the filter nor the log pipeline 60 KiB per request.
 
 use egress_table::proxy::Decided;
 use egress_table::{Cause, Table, Verdict, record};
+
+/// The most bytes of `host` a line shows: the longest authority that can be
+/// valid (a longer one is refused unread).
+pub const HOST_SHOWN: usize = egress_table::host::MAX_AUTHORITY_LEN;
+
+/// The most bytes of `path` a line shows: the filter's default
+/// `max_path_bytes`.
+pub const PATH_SHOWN: usize = egress_table::plugin_config::DEFAULT_MAX_PATH_BYTES as usize;
+
+/// The most bytes of `method` a line shows (Envoy's longest known method,
+/// `VERSION-CONTROL`, has 15; a custom one may be longer, and is cut
+/// without a note: the decision does not depend on its length).
+pub const METHOD_SHOWN: usize = 64;
+
+/// Writes `"name":"value"` with at most `max` bytes of the value, then
+/// `"name_bytes":N` if it was cut.
+fn bounded(out: &mut Vec<u8>, name: &str, value: &[u8], max: usize) {
+    out.extend_from_slice(b",\"");
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"\":");
+    json_str(out, value.get(..max).unwrap_or(value));
+    if value.len() > max {
+        out.extend_from_slice(b",\"");
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"_bytes\":");
+        push_num(out, value.len() as u64, 1);
+    }
+}
 
 /// Whether a byte goes into a JSON string as it is.
 fn plain(b: u8) -> bool {
@@ -198,15 +230,13 @@ pub fn line(
     });
     out.extend_from_slice(b",\"protocol\":");
     json_str(out, f.protocol.as_bytes());
-    out.extend_from_slice(b",\"host\":");
-    json_str(out, f.host);
+    bounded(out, "host", f.host, HOST_SHOWN);
     out.extend_from_slice(b",\"port\":");
     push_num(out, u64::from(f.port), 1);
     if !f.method.is_empty() {
         out.extend_from_slice(b",\"method\":");
-        json_str(out, f.method);
-        out.extend_from_slice(b",\"path\":");
-        json_str(out, f.path);
+        json_str(out, f.method.get(..METHOD_SHOWN).unwrap_or(f.method));
+        bounded(out, "path", f.path, PATH_SHOWN);
     }
     out.extend_from_slice(b",\"principal\":");
     match f.principal {
@@ -234,6 +264,19 @@ mod tests {
         // 2024-02-29T12:34:56.789Z
         rfc3339(&mut b, 1_709_210_096_789_000_000);
         assert_eq!(b, b"2024-02-29T12:34:56.789Z");
+    }
+
+    #[test]
+    fn long_fields_are_cut_and_their_length_given() {
+        let mut b = Vec::new();
+        bounded(&mut b, "host", &[b'a'; 300], HOST_SHOWN);
+        let text = String::from_utf8(b).unwrap();
+        assert!(text.starts_with(",\"host\":\"aaaa"), "{text}");
+        assert!(text.ends_with("\",\"host_bytes\":300"), "{text}");
+        assert_eq!(text.matches('a').count(), HOST_SHOWN);
+        let mut b = Vec::new();
+        bounded(&mut b, "path", b"/get", PATH_SHOWN);
+        assert_eq!(b, b",\"path\":\"/get\"");
     }
 
     #[test]

@@ -40,6 +40,7 @@ impl HttpContext for HttpFilter {
             &loaded.table,
             &pairs,
             &crate::Attributes,
+            &loaded.options,
             &mut (),
             |d, _| {
                 crate::report(&loaded, &d.decision, &Fields::of(d));

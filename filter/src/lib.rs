@@ -49,6 +49,9 @@ proxy_wasm::main! {{
 #[derive(Debug)]
 pub(crate) struct Loaded {
     pub(crate) table: Table,
+    /// The configuration's settings for the proxy (`max_path_bytes`,
+    /// `authority_header`).
+    pub(crate) options: plugin_config::Options,
     pub(crate) metrics: metrics::Metrics,
 }
 
@@ -112,8 +115,17 @@ impl RootContext for Root {
             Err(e) => return refuse(&e.to_string()),
         };
         let names: Vec<&str> = table.policy_names().collect();
+        // The settings for the proxy, after the table's summary (HTTP only).
+        let options = match cfg.options.authority_header.as_deref() {
+            _ if cfg.layer == Layer::Network => String::new(),
+            Some(h) => format!(
+                "; paths up to {} bytes; destination from header \"{h}\"",
+                cfg.options.max_path_bytes
+            ),
+            None => format!("; paths up to {} bytes", cfg.options.max_path_bytes),
+        };
         let msg = format!(
-            "egress: loaded table (format {}.{}, checksum crc32c:{:08x}) for the {} layer: {} polic{} [{}], {} rules, {} host patterns",
+            "egress: loaded table (format {}.{}, checksum crc32c:{:08x}) for the {} layer: {} polic{} [{}], {} rules, {} host patterns{options}",
             table.version().0,
             table.version().1,
             table.checksum(),
@@ -126,7 +138,11 @@ impl RootContext for Root {
         );
         abi::log(abi::LOG_INFO, msg.as_bytes());
         let metrics = metrics::Metrics::define(&table);
-        self.loaded = Some(Rc::new(Loaded { table, metrics }));
+        self.loaded = Some(Rc::new(Loaded {
+            table,
+            options: cfg.options,
+            metrics,
+        }));
         true
     }
 

@@ -116,6 +116,9 @@ pub struct Config {
     pub host: HostConfig,
     /// The policy.
     pub policy: PolicySource,
+    /// The filter's settings for the proxy in its plugin configuration
+    /// (`max_path_bytes`, `authority_header`; default: the filter's).
+    pub filter: egress_table::plugin_config::Options,
     /// How often the policy files are checked for changes (`None`: never).
     pub reload_interval: Option<Duration>,
     /// Where audit lines go (default standard output).
@@ -150,6 +153,7 @@ impl Config {
             wasm: wasm.into(),
             host: capture_logs,
             policy,
+            filter: egress_table::plugin_config::Options::default(),
             reload_interval: Some(Duration::from_secs(1)),
             audit: Sink::Stdout,
             log: Sink::Stderr,

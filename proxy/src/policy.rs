@@ -96,12 +96,13 @@ fn try_configure(plugin: &Plugin, config: &str, layer: Layer) -> Result<Vec<Stri
 /// Loads the policy and checks that the filter accepts it for both layers.
 pub(crate) fn prepare(
     source: &PolicySource,
+    options: &plugin_config::Options,
     plugin: &Plugin,
     id: u64,
 ) -> Result<Generation, String> {
     let table = (source.load)()?;
-    let http = plugin_config::encode(&table, Layer::Http);
-    let network = plugin_config::encode(&table, Layer::Network);
+    let http = plugin_config::encode_with(&table, Layer::Http, options);
+    let network = plugin_config::encode_with(&table, Layer::Network, options);
     let lines = try_configure(plugin, &http, Layer::Http)?;
     try_configure(plugin, &network, Layer::Network)?;
     let summary = lines
@@ -146,6 +147,7 @@ pub(crate) fn fingerprint(paths: &[PathBuf]) -> Vec<(PathBuf, Option<(u64, Syste
 /// compiles and that the filter accepts. Runs until `stop` fires.
 pub(crate) async fn watch(
     source: PolicySource,
+    options: plugin_config::Options,
     plugin: Plugin,
     current: Arc<Current>,
     log: Log,
@@ -173,8 +175,8 @@ pub(crate) async fn watch(
         }
         seen = now;
         let next = current.latest() + 1;
-        let (s, pl) = (source.clone(), plugin.clone());
-        let prepared = tokio::task::spawn_blocking(move || prepare(&s, &pl, next)).await;
+        let (s, o, pl) = (source.clone(), options.clone(), plugin.clone());
+        let prepared = tokio::task::spawn_blocking(move || prepare(&s, &o, &pl, next)).await;
         let running = current.get();
         match prepared {
             Ok(Ok(g)) => {

@@ -95,7 +95,7 @@ pub fn start(config: Config) -> Result<Running, String> {
     let log = Log::open(&config.log, &config.audit)?;
     let plugin = Plugin::from_bytes(&config.wasm, config.host.clone())
         .map_err(|e| format!("cannot load the filter module: {e}"))?;
-    let first = policy::prepare(&config.policy, &plugin, 1)
+    let first = policy::prepare(&config.policy, &config.filter, &plugin, 1)
         .map_err(|e| format!("the policy cannot be served: {e}"))?;
     let summary = first.summary.clone();
     let current = Arc::new(Current::new(first));
@@ -151,6 +151,7 @@ pub fn start(config: Config) -> Result<Running, String> {
     if let Some(interval) = config.reload_interval {
         runtime.spawn(policy::watch(
             config.policy.clone(),
+            config.filter.clone(),
             plugin,
             current,
             log.clone(),

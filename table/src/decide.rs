@@ -572,10 +572,13 @@ impl Table {
                 |off, len| self.form(crate::table::Str { off, len }),
                 path,
             ),
-            Path::Dfa { dfa, .. } => self
-                .dfas
-                .get(*dfa as usize)
-                .is_some_and(|d| d.is_full_match(path.bytes())),
+            Path::Dfa { dfa, .. } => self.dfas.get(*dfa as usize).is_some_and(|d| {
+                if path.is_plain() {
+                    d.is_full_match_bytes(path.raw())
+                } else {
+                    d.is_full_match(path.bytes())
+                }
+            }),
         }
     }
 
@@ -665,10 +668,30 @@ fn value_holds(
             return;
         };
         exact += u32::from(is_exact);
-        let whole = op.holds(v, want);
-        any_hit |= whole || list_elements(v).any(|e| op.holds(e, want));
-        all_conform &= whole
-            || (list_elements(v).next().is_some() && list_elements(v).all(|e| op.holds(e, want)));
+        // Each occurrence is read once, and only while it can still change
+        // the answer: a deny has its answer at the first hit, an allow at
+        // the first occurrence that does not conform (the count of exact
+        // names goes on).
+        let settled = match action {
+            Action::Allow => !all_conform,
+            Action::Deny => any_hit,
+        };
+        if settled || op.holds(v, want) {
+            any_hit |= !settled;
+            return;
+        }
+        // Element by element, in one pass: any element (for a deny), every
+        // element and at least one (for an allow).
+        let (mut any, mut every, mut some) = (false, true, false);
+        for e in list_elements(v) {
+            let h = op.holds(e, want);
+            (any, every, some) = (any || h, every && h, true);
+            if (action == Action::Deny && any) || (action == Action::Allow && !every) {
+                break;
+            }
+        }
+        any_hit |= any;
+        all_conform &= some && every;
     });
     match action {
         Action::Allow => exact > 0 && all_conform,

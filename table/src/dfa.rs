@@ -55,14 +55,14 @@ impl PathDfa {
         Ok(Self { dfa, start })
     }
 
-    /// Whether the whole of `path` (its bytes, e.g. a path's match form
-    /// from [`crate::path::MatchForm`]) matches.
-    #[inline]
     /// Bytes of heap this DFA holds.
     pub fn heap_bytes(&self) -> usize {
         self.dfa.memory_usage()
     }
 
+    /// Whether the whole of `path` (its bytes, e.g. a path's match form
+    /// from [`crate::path::MatchForm`]) matches.
+    #[inline]
     pub fn is_full_match(&self, path: impl IntoIterator<Item = u8>) -> bool {
         let mut state = self.start;
         for b in path {
@@ -73,6 +73,13 @@ impl PathDfa {
         }
         state = self.dfa.next_eoi_state(state);
         self.dfa.is_match_state(state)
+    }
+
+    /// [`Self::is_full_match`] of bytes already in match form (a path
+    /// without escapes), read straight from the slice.
+    #[inline]
+    pub fn is_full_match_bytes(&self, path: &[u8]) -> bool {
+        self.is_full_match(path.iter().copied())
     }
 }
 

@@ -129,6 +129,11 @@ pub fn is_normalized_host(s: &[u8]) -> bool {
 /// literals (with or without brackets) in canonical form and IPv4-mapped
 /// ones folded to IPv4; then checks it with [`is_normalized_host`].
 pub fn normalize_host(raw: &[u8]) -> Option<HostBuf> {
+    // A name of 253 bytes and its trailing dot; anything longer is refused
+    // unread (an IPv6 literal is shorter).
+    if raw.len() > 254 {
+        return None;
+    }
     let mut out = HostBuf::new();
     let inner = raw.strip_prefix(b"[").and_then(|r| r.strip_suffix(b"]"));
     if let Some(v6) = inner.or_else(|| raw.contains(&b':').then_some(raw)) {
@@ -149,6 +154,12 @@ pub fn normalize_host(raw: &[u8]) -> Option<HostBuf> {
     out.len = raw.len();
     is_normalized_host(out.as_bytes()).then_some(out)
 }
+
+/// The longest `:authority` that can be valid: a 253-byte name, its
+/// trailing dot, `:` and five port digits (a bracketed IPv6 address is
+/// shorter). Longer text is refused before it is scanned, so a 60 KiB `Host`
+/// costs no more than a short bad one.
+pub const MAX_AUTHORITY_LEN: usize = 253 + 1 + 1 + 5;
 
 /// Parses a decimal port 1–65535.
 pub fn parse_port(p: &[u8]) -> Option<u16> {
@@ -179,6 +190,9 @@ pub struct Authority {
     reason = "one failure mode; the caller turns it into its own reason"
 )]
 pub fn parse_authority(raw: &[u8]) -> Result<Authority, ()> {
+    if raw.len() > MAX_AUTHORITY_LEN {
+        return Err(());
+    }
     let (host, port) = if raw.first() == Some(&b'[') {
         let close = raw.iter().position(|&b| b == b']').ok_or(())?;
         let (h, rest) = raw.split_at(close + 1);

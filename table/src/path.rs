@@ -64,6 +64,10 @@ pub enum PathProblem {
     /// as `%C0%AE`, a lone continuation byte, a surrogate), which lenient
     /// decoders have read as other characters.
     InvalidUtf8,
+    /// Longer than the filter's `max_path_bytes` (query excluded; see
+    /// [`crate::plugin_config::DEFAULT_MAX_PATH_BYTES`]): refused unread, so
+    /// no path costs more than one at the limit.
+    TooLong,
 }
 
 impl PathProblem {
@@ -82,6 +86,7 @@ impl PathProblem {
             Self::Parameter => "path-parameter",
             Self::DoubleEncoded => "path-double-encoded",
             Self::InvalidUtf8 => "path-invalid-utf8",
+            Self::TooLong => "path-too-long",
         }
     }
 }
@@ -93,6 +98,19 @@ pub fn strip_query(raw: &[u8]) -> &[u8] {
         .position(|&b| b == b'?' || b == b'#')
         .unwrap_or(raw.len());
     raw.get(..end).unwrap_or(raw)
+}
+
+/// [`strip_query`] of a path that may be at most `max` bytes long without
+/// its query: reads at most `max + 1` bytes, and refuses a longer path as
+/// [`PathProblem::TooLong`] without reading the rest.
+pub fn strip_query_within(raw: &[u8], max: u32) -> Result<&[u8], PathProblem> {
+    let max = usize::try_from(max).unwrap_or(usize::MAX);
+    let window = raw.get(..max.saturating_add(1)).unwrap_or(raw);
+    let path = strip_query(window);
+    if path.len() > max {
+        return Err(PathProblem::TooLong);
+    }
+    Ok(path)
 }
 
 fn hex(b: u8) -> Option<u8> {
@@ -115,19 +133,68 @@ fn is_unreserved(c: u8) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~')
 }
 
+/// What [`problem`]'s scan must stop at: bit 0 in both modes (NUL, `\\`,
+/// `%`, `/`), bit 1 only for a request (`;`, controls, space, DEL, bytes
+/// above 0x7F), bit 2 only for a pattern (bytes above 0x7F, which may make
+/// it fail to be UTF-8). Every other byte is passed over by one load and
+/// one test.
+#[expect(
+    clippy::indexing_slicing,
+    reason = "evaluated at compile time: an index out of range fails the build, never the filter"
+)]
+const STOP: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = match b as u8 {
+            0 | b'\\' | b'%' | b'/' => 1,
+            b';' | 0x01..=0x20 | 0x7F => 2,
+            0x80..=0xFF => 2 | 4,
+            _ => 0,
+        };
+        b += 1;
+    }
+    t
+};
+
 /// The checks shared by requests and patterns; `strict` adds the ones only
 /// a request fails (raw bytes Envoy would have escaped, and `;`).
+///
+/// One pass over the bytes (a path may be nearly 60 KiB, the most Envoy
+/// admits in a request head): bytes and escapes are checked as they come
+/// and refused at the first bad one; segments are checked at each `/`, and
+/// what they show (a dot segment, an empty one) is reported after the scan,
+/// in that order, then text that is not UTF-8 (a second pass, only when
+/// some byte is above 0x7F). So the reason for a path with several problems
+/// is the one the checks give in the order of [`PathProblem`]'s
+/// documentation: first bad byte or escape, then dot segment, then empty
+/// segment, then UTF-8.
 fn problem(path: &[u8], strict: bool) -> Result<(), PathProblem> {
     if path.first() != Some(&b'/') {
         return Err(PathProblem::NotAbsolute);
     }
-    let mut i = 0;
+    let stop = if strict { 1 | 2 } else { 1 | 4 };
     // Whether some byte (raw or escaped) is above 0x7F: only then can the
     // path fail to be UTF-8.
     let mut high = false;
+    let (mut dot, mut empty) = (false, false);
+    // Where the current segment starts (the path's first `/` opens the first).
+    let mut seg = 1;
+    let mut i = 1;
     while let Some(&b) = path.get(i) {
-        high |= b > 0x7F;
+        if STOP.get(usize::from(b)).is_some_and(|&c| c & stop == 0) {
+            i += 1;
+            continue;
+        }
         match b {
+            b'/' => {
+                match path.get(seg..i) {
+                    Some([]) => empty = true,
+                    Some(b"." | b"..") => dot = true,
+                    _ => {}
+                }
+                seg = i + 1;
+            }
             0 => return Err(PathProblem::Nul),
             b'\\' => return Err(PathProblem::Backslash),
             b';' if strict => return Err(PathProblem::Parameter),
@@ -149,17 +216,18 @@ fn problem(path: &[u8], strict: bool) -> Result<(), PathProblem> {
                 continue;
             }
             b if strict && (b <= 0x20 || b >= 0x7F) => return Err(PathProblem::InvalidByte),
-            _ => {}
+            b => high |= b > 0x7F,
         }
         i += 1;
     }
-    for seg in path.split(|&b| b == b'/').skip(1) {
-        if matches!(seg, b"." | b"..") {
-            return Err(PathProblem::DotSegment);
-        }
+    // The last segment may be empty ("/a/"), not a dot segment.
+    if matches!(path.get(seg..), Some(b"." | b"..")) {
+        dot = true;
     }
-    // An empty segment anywhere but at the very end ("/a/" is fine; "/a//b" and "//" are not).
-    if path.windows(2).any(|w| w == b"//") {
+    if dot {
+        return Err(PathProblem::DotSegment);
+    }
+    if empty {
         return Err(PathProblem::EmptySegment);
     }
     if high && !decodes_to_utf8(path) {
@@ -387,6 +455,90 @@ impl<'a> Subject<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The checks of [`problem`] written the plain way, one pass per check
+    /// (what the filter ran before the scan was fused): the fused scan must
+    /// give the same answer, reason included, for every short path over
+    /// the bytes that matter.
+    fn problem_by_passes(path: &[u8], strict: bool) -> Result<(), PathProblem> {
+        if path.first() != Some(&b'/') {
+            return Err(PathProblem::NotAbsolute);
+        }
+        let mut i = 0;
+        let mut high = false;
+        while let Some(&b) = path.get(i) {
+            high |= b > 0x7F;
+            match b {
+                0 => return Err(PathProblem::Nul),
+                b'\\' => return Err(PathProblem::Backslash),
+                b';' if strict => return Err(PathProblem::Parameter),
+                b'%' => {
+                    let c = escape_at(path, i).ok_or(PathProblem::InvalidEscape)?;
+                    high |= c > 0x7F;
+                    match c {
+                        0 => return Err(PathProblem::Nul),
+                        b'/' | b'\\' => return Err(PathProblem::EncodedSlash),
+                        c if is_unreserved(c) => return Err(PathProblem::EncodedUnreserved),
+                        b'%' if escape_at(path, i + 2).is_some() => {
+                            return Err(PathProblem::DoubleEncoded);
+                        }
+                        _ => {}
+                    }
+                    i += 3;
+                    continue;
+                }
+                b if strict && (b <= 0x20 || b >= 0x7F) => return Err(PathProblem::InvalidByte),
+                _ => {}
+            }
+            i += 1;
+        }
+        if path
+            .split(|&b| b == b'/')
+            .skip(1)
+            .any(|s| matches!(s, b"." | b".."))
+        {
+            return Err(PathProblem::DotSegment);
+        }
+        if path.windows(2).any(|w| w == b"//") {
+            return Err(PathProblem::EmptySegment);
+        }
+        if high && !decodes_to_utf8(path) {
+            return Err(PathProblem::InvalidUtf8);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn one_pass_agrees_with_one_pass_per_check() {
+        const BYTES: &[u8] = b"/.%2eEa;\\ \x00\xc3";
+        let mut path = Vec::new();
+        let mut checked = 0u32;
+        // Every path of up to five bytes over BYTES, each after a `/`, and
+        // the same after a prefix that is already fine.
+        for len in 0..=5u32 {
+            for n in 0..(BYTES.len() as u32).pow(len) {
+                for prefix in [&b"/"[..], b"/a/b"] {
+                    path.clear();
+                    path.extend_from_slice(prefix);
+                    let mut k = n;
+                    for _ in 0..len {
+                        path.push(BYTES[(k % BYTES.len() as u32) as usize]);
+                        k /= BYTES.len() as u32;
+                    }
+                    for strict in [true, false] {
+                        assert_eq!(
+                            problem(&path, strict),
+                            problem_by_passes(&path, strict),
+                            "{:?} strict={strict}",
+                            String::from_utf8_lossy(&path)
+                        );
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 1_000_000, "{checked}");
+    }
 
     #[test]
     fn canonical_paths() {

@@ -15,6 +15,17 @@
 //!   (WasmPlugin `type: NETWORK`).
 //! - `checksum` (optional): `"crc32c:<8 hex digits>"`; when present it must
 //!   match the table's own checksum, so a table swapped in transit is caught.
+//! - `max_path_bytes` (optional, default [`DEFAULT_MAX_PATH_BYTES`], 4096):
+//!   the longest path (query excluded) the HTTP filter decides on; a longer
+//!   one is refused as `path-too-long` before any rule, unread. An integer
+//!   from 1 to [`MAX_PATH_BYTES_LIMIT`].
+//! - `authority_header` (optional): the request header that names the
+//!   destination, for a proxy-wasm host other than Envoy (nginx with
+//!   ngx_wasm_module adds its own `:authority`, the server's name and port,
+//!   beside the client's `Host`: set `"host"` there). Only that header is
+//!   read then (`:authority`, and `host` unless named, are ignored, and
+//!   there is no fallback to the `request.host` attribute); absent, the
+//!   destination is Envoy's `:authority` (or `host`).
 //!
 //! Unknown keys are refused, so a typo (`"tabel"`) is an error, not a
 //! silently empty policy; so is a key given twice. The JSON is read by
@@ -44,13 +55,87 @@ impl Layer {
     }
 }
 
-/// A parsed plugin configuration: the layer and the (not yet decoded) table bytes.
+/// A parsed plugin configuration: the layer, the (not yet decoded) table
+/// bytes and the settings that depend on the proxy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginConfig {
     /// The layer.
     pub layer: Layer,
     /// The binary table.
     pub table: Vec<u8>,
+    /// `max_path_bytes` and `authority_header`.
+    pub options: Options,
+}
+
+/// The default of `max_path_bytes`: 4096 bytes of path, query excluded, as
+/// IIS's request filtering allows by default (`requestLimits maxUrl`); the
+/// URLs that CloudFront and Azure Front Door accept (8 KB) leave room for a
+/// query beside such a path. A path up to this length costs the filter at
+/// most a few times the median request (docs/security.md, "Worst case").
+pub const DEFAULT_MAX_PATH_BYTES: u32 = 4096;
+
+/// The largest `max_path_bytes`: Envoy's largest `max_request_headers_kb`
+/// (8192 KiB), beyond which no request head, so no path, can go.
+pub const MAX_PATH_BYTES_LIMIT: u32 = 8192 * 1024;
+
+/// The settings of a filter that depend on the proxy it runs in rather than
+/// on the policy (see the module documentation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// The longest path (query excluded) decided on; longer is refused as
+    /// `path-too-long`.
+    pub max_path_bytes: u32,
+    /// The header naming the destination, lower case; `None` for Envoy's
+    /// `:authority` and `host`.
+    pub authority_header: Option<Box<str>>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            max_path_bytes: DEFAULT_MAX_PATH_BYTES,
+            authority_header: None,
+        }
+    }
+}
+
+impl Options {
+    /// Checks a `max_path_bytes` value given on a command line or in a
+    /// configuration.
+    pub fn with_max_path_bytes(mut self, n: u64) -> Result<Self, ConfigError> {
+        match u32::try_from(n) {
+            Ok(n) if (1..=MAX_PATH_BYTES_LIMIT).contains(&n) => {
+                self.max_path_bytes = n;
+                Ok(self)
+            }
+            _ => Err(bad_max_path(n)),
+        }
+    }
+
+    /// Checks an `authority_header` value: a header name (lower-cased), or
+    /// `:authority`.
+    pub fn with_authority_header(mut self, name: &str) -> Result<Self, ConfigError> {
+        let lower = name.to_ascii_lowercase();
+        if !crate::names::is_header_name(lower.as_bytes()) {
+            return Err(bad_header(Shown(&Value::String(Cow::Borrowed(name)))));
+        }
+        self.authority_header = Some(lower.into_boxed_str());
+        Ok(self)
+    }
+}
+
+/// Why an `authority_header` value was refused; `shown` is the value.
+fn bad_header(shown: impl fmt::Display) -> ConfigError {
+    ConfigError(format!(
+        "\"authority_header\" must be a header name such as \"host\", not {shown}"
+    ))
+}
+
+/// Why a `max_path_bytes` value was refused; `shown` is the value.
+fn bad_max_path(shown: impl fmt::Display) -> ConfigError {
+    ConfigError(format!(
+        "\"max_path_bytes\" must be an integer from 1 to {MAX_PATH_BYTES_LIMIT}, not {shown}"
+    ))
 }
 
 /// Why a plugin configuration was refused.
@@ -69,13 +154,31 @@ impl std::error::Error for ConfigError {}
 /// bytes from every build. The base64 alphabet and the other values need
 /// no escaping.
 pub fn encode(table: &[u8], layer: Layer) -> String {
+    encode_with(table, layer, &Options::default())
+}
+
+/// [`encode`] with settings: a setting at its default is left out, so the
+/// bytes are [`encode`]'s unless a setting is changed.
+pub fn encode_with(table: &[u8], layer: Layer, options: &Options) -> String {
     let b64 = crate::base64::encode(table);
-    let mut out = String::with_capacity(b64.len() + 64);
-    out.push_str("{\"checksum\":\"");
+    let mut out = String::with_capacity(b64.len() + 128);
+    out.push('{');
+    if let Some(h) = options.authority_header.as_deref() {
+        out.push_str("\"authority_header\":\"");
+        out.push_str(h);
+        out.push_str("\",");
+    }
+    out.push_str("\"checksum\":\"");
     out.push_str(&checksum_text(table));
     out.push_str("\",\"layer\":\"");
     out.push_str(layer.as_str());
-    out.push_str("\",\"table\":\"");
+    if options.max_path_bytes != DEFAULT_MAX_PATH_BYTES {
+        out.push_str("\",\"max_path_bytes\":");
+        out.push_str(&options.max_path_bytes.to_string());
+        out.push_str(",\"table\":\"");
+    } else {
+        out.push_str("\",\"table\":\"");
+    }
     out.push_str(&b64);
     out.push_str("\"}");
     out
@@ -123,7 +226,7 @@ pub fn decode_owned(mut json: Vec<u8>) -> Result<PluginConfig, Refusal> {
     })?;
     json.truncate(n);
     json.shrink_to_fit();
-    finish(env.layer, env.checksum.as_ref(), json)
+    finish(env.layer, env.checksum.as_ref(), json, env.options)
 }
 
 /// A refused configuration.
@@ -149,6 +252,7 @@ struct Envelope {
     layer: Layer,
     table: TableText,
     checksum: Option<Claimed>,
+    options: Options,
 }
 
 /// The `checksum` member: a string, or some other JSON value (refused by
@@ -189,17 +293,41 @@ fn envelope(json: &[u8]) -> Result<Envelope, Refusal> {
     };
     let get = |key: &str| members.iter().find(|m| m.key == key).map(|m| &m.value);
     let hint = layer_of_member(get("layer"));
-    if let Some(m) = members
-        .iter()
-        .find(|m| !matches!(m.key.as_ref(), "table" | "layer" | "checksum"))
-    {
+    if let Some(m) = members.iter().find(|m| !KEYS.contains(&m.key.as_ref())) {
         return refuse(
             format!(
-                "unknown key {:?} in the plugin configuration (expected \"table\", \"layer\", \"checksum\")",
+                "unknown key {:?} in the plugin configuration (expected \"table\", \"layer\", \"checksum\", \"max_path_bytes\" or \"authority_header\")",
                 m.key
             ),
             hint,
         );
+    }
+    let mut options = Options::default();
+    if let Some(v) = get("max_path_bytes") {
+        let n = match v {
+            // Digits only (no sign, fraction or exponent), without overflow.
+            Value::Other(raw) if !raw.is_empty() => raw.bytes().try_fold(0u64, |n, d| {
+                let d = d.checked_sub(b'0').filter(|d| *d < 10)?;
+                n.checked_mul(10)?.checked_add(u64::from(d))
+            }),
+            _ => None,
+        };
+        let Some(n) = n else {
+            return refuse(bad_max_path(Shown(v)).0, hint);
+        };
+        options = match options.with_max_path_bytes(n) {
+            Ok(o) => o,
+            Err(e) => return refuse(e.0, hint),
+        };
+    }
+    if let Some(v) = get("authority_header") {
+        let Value::String(name) = v else {
+            return refuse(bad_header(Shown(v)).0, hint);
+        };
+        options = match options.with_authority_header(name) {
+            Ok(o) => o,
+            Err(e) => return refuse(e.0, hint),
+        };
     }
     let Some(Value::String(text)) = get("table") else {
         return refuse(
@@ -233,14 +361,25 @@ fn envelope(json: &[u8]) -> Result<Envelope, Refusal> {
         layer,
         table,
         checksum,
+        options,
     })
 }
+
+/// The keys a configuration may have.
+const KEYS: [&str; 5] = [
+    "table",
+    "layer",
+    "checksum",
+    "max_path_bytes",
+    "authority_header",
+];
 
 /// Checks the claimed checksum against the decoded table.
 fn finish(
     layer: Layer,
     claimed: Option<&Claimed>,
     table: Vec<u8>,
+    options: Options,
 ) -> Result<PluginConfig, Refusal> {
     if let Some(c) = claimed {
         let want = checksum_text(&table);
@@ -258,7 +397,11 @@ fn finish(
             });
         }
     }
-    Ok(PluginConfig { layer, table })
+    Ok(PluginConfig {
+        layer,
+        table,
+        options,
+    })
 }
 
 /// The layer a `layer` member names: absent is `http`; anything but the
@@ -435,7 +578,7 @@ mod tests {
             let json = encode(&table, layer);
             proptest::prop_assert_eq!(&json, &encode_with_serde_json(&table, layer));
             let back = decode(json.as_bytes()).unwrap();
-            proptest::prop_assert_eq!(&back, &PluginConfig { layer, table });
+            proptest::prop_assert_eq!(&back, &PluginConfig { layer, table, options: Options::default() });
             proptest::prop_assert_eq!(decode_owned(json.into_bytes()).unwrap(), back);
         }
     }

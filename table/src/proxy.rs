@@ -10,6 +10,7 @@
 
 use core::net::IpAddr;
 
+use crate::plugin_config::Options;
 use crate::request::{self, HttpView, Method, Reason, SniState};
 use crate::{Decision, Headers, Kind, NoHeaders, Request, Sni, Table, Tracer};
 
@@ -91,26 +92,36 @@ pub struct Decided<'a> {
 /// the outcome (and the tracer, to read what it saw). Every step is the filter's: [`request::scan_headers`],
 /// [`request::normalize_http`] on the connection's port, the principal when
 /// a rule has a source condition, the SNI when a policy requires it to
-/// agree with `Host`, then [`Table::decide_traced`].
+/// agree with `Host`, then [`Table::decide_traced`]. `options` are the
+/// plugin configuration's settings for the proxy: which header names the
+/// destination, and the longest path decided on.
 pub fn decide_http<P: Properties, T: Tracer, R>(
     table: &Table,
     headers: &dyn Headers,
     props: &P,
+    options: &Options,
     tracer: &mut T,
     finish: impl FnOnce(&Decided<'_>, &mut T) -> R,
 ) -> R {
-    let mut view: HttpView<'_> = request::scan_headers(headers);
+    let named = options.authority_header.as_deref().map(str::as_bytes);
+    let mut view: HttpView<'_> = request::scan_headers(headers, named);
     let fallback;
-    if view.authority.is_none() {
+    // Envoy's `request.host` when the map has no authority; a proxy that
+    // names its header has no fallback (its own attribute may be the very
+    // value the named header replaces).
+    if view.authority.is_none() && named.is_none() {
         fallback = props.request_host();
         view.authority = fallback.as_ref().map(AsRef::as_ref);
     }
     let connection_port = props.destination_port();
     let method = view.method.unwrap_or(b"");
-    let n = match request::normalize_http(&view, connection_port) {
+    let n = match request::normalize_http(&view, connection_port, options.max_path_bytes) {
         Ok(n) => n,
         Err(reason) => {
-            let path = request::strip_query(view.path.unwrap_or(b""));
+            // What is shown of the path stops where the limit does.
+            let raw = view.path.unwrap_or(b"");
+            let limit = usize::try_from(options.max_path_bytes).unwrap_or(usize::MAX);
+            let path = request::strip_query(raw.get(..limit).unwrap_or(raw));
             return finish(
                 &Decided {
                     decision: table.reject(reason),

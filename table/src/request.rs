@@ -65,6 +65,7 @@ impl Reason {
         Self::Path(PathProblem::Parameter),
         Self::Path(PathProblem::DoubleEncoded),
         Self::Path(PathProblem::InvalidUtf8),
+        Self::Path(PathProblem::TooLong),
         Self::InvalidMethod,
         Self::SniHostMismatch,
         Self::NoSni,
@@ -174,24 +175,37 @@ pub struct HttpView<'a> {
 /// Picks the pseudo-headers out of a request's header map. Several
 /// `:authority`/`host` values (HTTP/2 maps may carry both) are harmless only
 /// when they name the same host and no two different ports.
-pub fn scan_headers<'s>(headers: &'s dyn crate::Headers) -> HttpView<'s> {
+///
+/// `authority_header` names the one header that carries the destination
+/// when the proxy is not Envoy (see
+/// [`crate::plugin_config::Options::authority_header`]); `None` reads
+/// `:authority` and `host`.
+pub fn scan_headers<'s>(
+    headers: &'s dyn crate::Headers,
+    authority_header: Option<&[u8]>,
+) -> HttpView<'s> {
     let mut s = HttpView::default();
-    // Dispatch on the first byte: most headers are neither pseudo-headers
-    // nor `host`, and are passed over without a comparison.
-    headers.for_each(&mut |k, v| match k.first() {
-        Some(b':') => match k {
-            b":authority" => add_authority(&mut s, v),
-            b":path" => {
-                s.path.get_or_insert(v);
+    headers.for_each(&mut |k, v| {
+        if k.first() == Some(&b':') {
+            match k {
+                b":path" => {
+                    s.path.get_or_insert(v);
+                }
+                b":method" => {
+                    s.method.get_or_insert(v);
+                }
+                b":scheme" => s.https = v.eq_ignore_ascii_case(b"https"),
+                _ => {}
             }
-            b":method" => {
-                s.method.get_or_insert(v);
-            }
-            b":scheme" => s.https = v.eq_ignore_ascii_case(b"https"),
-            _ => {}
-        },
-        Some(b'h' | b'H') if k.eq_ignore_ascii_case(b"host") => add_authority(&mut s, v),
-        _ => {}
+        }
+        // Compare lengths first: most headers are not the authority.
+        let authority = match authority_header {
+            None => k == b":authority" || (k.len() == 4 && k.eq_ignore_ascii_case(b"host")),
+            Some(name) => k.len() == name.len() && k.eq_ignore_ascii_case(name),
+        };
+        if authority {
+            add_authority(&mut s, v);
+        }
     });
     s
 }
@@ -259,6 +273,9 @@ impl HttpView<'_> {
 /// (upper case, a trailing dot, brackets, a bad port) is `None`, left to
 /// `parse_authority`.
 fn plain_authority(raw: &[u8]) -> Option<Authority> {
+    if raw.len() > crate::host::MAX_AUTHORITY_LEN {
+        return None;
+    }
     let (host, port) = match raw.iter().position(|&b| b == b':') {
         Some(c) => (raw.get(..c)?, raw.get(c + 1..)?),
         None => (raw, &[][..]),
@@ -305,8 +322,9 @@ fn plain_authority(raw: &[u8]) -> Option<Authority> {
 /// 1. the authority must be present, agree with any repeated value, and be
 ///    a valid `host[:port]` (see [`crate::host`]);
 /// 2. the method must be an upper-case token;
-/// 3. the path (query stripped) must be canonical ([`check_path`]); a
-///    `CONNECT` may have none;
+/// 3. the path (query stripped) must be at most `max_path_bytes` long
+///    (read no further) and canonical ([`check_path`]); a `CONNECT` may
+///    have none;
 /// 4. the **port is the connection's destination port** (`destination.port`
 ///    in Envoy: the listener's or the original destination's), which is
 ///    where the request goes and what Istio's `ports` means. A port in the
@@ -318,6 +336,7 @@ fn plain_authority(raw: &[u8]) -> Option<Authority> {
 pub fn normalize_http<'a>(
     view: &HttpView<'a>,
     connection_port: Option<u16>,
+    max_path_bytes: u32,
 ) -> Result<NormalizedHttp<'a>, Reason> {
     let raw = view.authority.unwrap_or(b"");
     if raw.is_empty() {
@@ -336,7 +355,8 @@ pub fn normalize_http<'a>(
     let path = match view.path {
         None if connect => None,
         p => {
-            let path = strip_query(p.unwrap_or(b""));
+            let path = crate::path::strip_query_within(p.unwrap_or(b""), max_path_bytes)
+                .map_err(Reason::Path)?;
             check_path(path).map_err(Reason::Path)?;
             Some(path)
         }
@@ -407,12 +427,12 @@ mod tests {
     use super::*;
 
     fn view<'a>(pairs: &'a &'a [(&'a [u8], &'a [u8])]) -> HttpView<'a> {
-        scan_headers(pairs)
+        scan_headers(pairs, None)
     }
 
     fn norm(pairs: &[(&[u8], &[u8])], conn: Option<u16>) -> Result<(String, u16), Reason> {
         let v = view(&pairs);
-        normalize_http(&v, conn).map(|n| {
+        normalize_http(&v, conn, 4096).map(|n| {
             (
                 String::from_utf8_lossy(n.host.as_bytes()).into_owned(),
                 n.port,
@@ -507,14 +527,14 @@ mod tests {
         let pairs = [(&b":authority"[..], &b"a.com:443"[..]), c];
         let pairs: &[_] = &pairs;
         let v = view(&pairs);
-        let n = normalize_http(&v, Some(15001)).unwrap();
+        let n = normalize_http(&v, Some(15001), 4096).unwrap();
         assert_eq!((n.port, n.path), (443, None));
         assert_eq!(n.method, Method::CONNECT);
         let pairs = [(&b":authority"[..], &b"a.com"[..]), c];
         let pairs: &[_] = &pairs;
         let v = view(&pairs);
         assert_eq!(
-            normalize_http(&v, Some(80)).err(),
+            normalize_http(&v, Some(80), 4096).err(),
             Some(Reason::InvalidAuthority)
         );
         // Any other method needs a path.
@@ -522,8 +542,91 @@ mod tests {
         let pairs: &[_] = &pairs;
         let v = view(&pairs);
         assert_eq!(
-            normalize_http(&v, Some(80)).err(),
+            normalize_http(&v, Some(80), 4096).err(),
             Some(Reason::Path(PathProblem::NotAbsolute))
+        );
+    }
+
+    #[test]
+    fn a_named_authority_header_is_the_only_one_read() {
+        // nginx with ngx_wasm_module: `:authority` is the server's name and
+        // port; the client's `Host` names the destination.
+        let pairs: &[(&[u8], &[u8])] = &[
+            (b":authority", b"egress.local:8080"),
+            (b"Host", b"httpbin.org"),
+            GET,
+            (b":path", b"/get"),
+        ];
+        let named = scan_headers(&pairs, Some(b"host"));
+        assert_eq!(named.authority, Some(&b"httpbin.org"[..]));
+        assert!(!named.authority_conflict);
+        // Envoy's reading sees two hosts.
+        assert!(scan_headers(&pairs, None).authority_conflict);
+        // The named header repeated is held to the same rules.
+        let pairs: &[(&[u8], &[u8])] = &[(b"host", b"a.com"), (b"HOST", b"b.com"), GET];
+        assert!(scan_headers(&pairs, Some(b"host")).authority_conflict);
+        // Absent: no authority (the caller does not fall back either).
+        let pairs: &[(&[u8], &[u8])] = &[(b":authority", b"a.com"), GET];
+        assert_eq!(scan_headers(&pairs, Some(b"host")).authority, None);
+        assert_eq!(
+            scan_headers(&pairs, Some(b":authority")).authority,
+            Some(&b"a.com"[..])
+        );
+    }
+
+    #[test]
+    fn paths_over_the_limit_are_refused_unread() {
+        let long = [b"/".as_slice(), &[b'a'; 99]].concat();
+        let with_query = [long.as_slice(), b"?q=", &[b'x'; 500]].concat();
+        for (path, limit, ok) in [
+            (&long[..], 100, true),
+            (&long[..], 99, false),
+            // The query does not count.
+            (&with_query[..], 100, true),
+            (&with_query[..], 99, false),
+            // Not even a bad byte past the limit is read.
+            (&[long.as_slice(), b"\\"].concat()[..], 100, false),
+        ] {
+            let pairs: &[(&[u8], &[u8])] = &[(b":authority", b"a.com"), GET, (b":path", path)];
+            let v = view(&pairs);
+            let got = normalize_http(&v, Some(80), limit).map(|n| n.path.map(<[u8]>::len));
+            if ok {
+                assert_eq!(got, Ok(Some(100)), "{limit}");
+            } else {
+                assert_eq!(
+                    got.err(),
+                    Some(Reason::Path(PathProblem::TooLong)),
+                    "{limit}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn long_authorities_are_refused_unread() {
+        // 253-byte names with a trailing dot and a port are the longest valid.
+        let name = [
+            [b'a'; 63].as_slice(),
+            b".",
+            &[b'b'; 63],
+            b".",
+            &[b'c'; 63],
+            b".",
+            &[b'd'; 61],
+        ]
+        .concat();
+        assert_eq!(name.len(), 253);
+        let longest = [name.as_slice(), b".:65535"].concat();
+        assert_eq!(longest.len(), crate::host::MAX_AUTHORITY_LEN);
+        assert!(crate::host::parse_authority(&longest).is_ok());
+        let over = [name.as_slice(), b".:065535"].concat();
+        assert!(crate::host::parse_authority(&over).is_err());
+        let huge = vec![b'a'; 60 * 1024];
+        let pairs: &[(&[u8], &[u8])] = &[(b":authority", &huge), GET, (b":path", b"/")];
+        let v = view(&pairs);
+        assert_eq!(
+            normalize_http(&v, Some(80), 4096).err(),
+            Some(Reason::InvalidAuthority)
         );
     }
 

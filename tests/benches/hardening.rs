@@ -7,7 +7,9 @@
 //! `.wasm` of both targets in the local host, and natively, each as a ratio
 //! to the median request's, all interleaved in one run against a
 //! 10,000-host generated table. Prints a table and writes
-//! `bench/hardening.json`. `EGRESS_BENCH_QUICK=1` takes fewer rounds.
+//! `bench/hardening.json`. `EGRESS_BENCH_QUICK=1` takes fewer rounds;
+//! `EGRESS_BENCH_TARGETS` names the `.wasm` targets to time (comma-separated,
+//! default both; empty: natively only), for a quick look at one change.
 //!
 //! `make soak` (`EGRESS_SOAK=1`): `EGRESS_SOAK_REQUESTS` requests (default
 //! 10,000,000) through one VM, sampling linear memory and the mean time per
@@ -82,7 +84,26 @@ fn main() {
         return;
     }
     let rounds = if set("EGRESS_BENCH_QUICK") { 100 } else { 1000 };
-    let report = Worst::run(&setup, &TARGETS, rounds).unwrap_or_else(|e| fail(&e));
+    let targets: Vec<&'static str> = match std::env::var("EGRESS_BENCH_TARGETS") {
+        Err(_) => TARGETS.to_vec(),
+        Ok(list) => list
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(|t| {
+                TARGETS
+                    .iter()
+                    .copied()
+                    .find(|k| *k == t)
+                    .unwrap_or_else(|| {
+                        fail(&format!(
+                            "EGRESS_BENCH_TARGETS: {t} is not one of {TARGETS:?}"
+                        ))
+                    })
+            })
+            .collect(),
+    };
+    let report = Worst::run(&setup, &targets, rounds).unwrap_or_else(|e| fail(&e));
     println!("{}", report.table());
     let path = write("hardening.json", &report.json());
     println!(

@@ -532,8 +532,12 @@ impl RawRequest {
                     .iter()
                     .map(|(k, v)| (k.as_slice(), v.as_slice()))
                     .collect();
-                let view = request::scan_headers(&borrowed);
-                let n = match request::normalize_http(&view, self.connection_port) {
+                let view = request::scan_headers(&borrowed, None);
+                let n = match request::normalize_http(
+                    &view,
+                    self.connection_port,
+                    egress_table::plugin_config::DEFAULT_MAX_PATH_BYTES,
+                ) {
                     Ok(n) => n,
                     Err(reason) => return Built::Refused(reason),
                 };

@@ -28,7 +28,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use egress_table::Table;
-use egress_table::plugin_config::Layer;
+use egress_table::plugin_config::{DEFAULT_MAX_PATH_BYTES, Layer};
 use egress_table::record::Record;
 
 use crate::generate::{self, Rng, Sample};
@@ -136,7 +136,7 @@ impl Case {
     /// The header map the filter receives, for the native decision:
     /// pseudo-headers, then the headers with lower-case names. (The cases
     /// are canonical: Envoy's normalisation leaves them as they are.)
-    fn header_map(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
+    pub fn header_map(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
         let r = &self.request;
         let mut h = vec![
             (
@@ -167,9 +167,14 @@ fn pairs(h: &[(Vec<u8>, Vec<u8>)]) -> Pairs<'_> {
 
 /// The native decision of a header map, as a [`Record`].
 fn native(table: &Table, h: &Pairs<'_>, principal: Option<&str>) -> Record {
-    egress_table::proxy::decide_http(table, h, &PeerProps(principal), &mut (), |d, _| {
-        Record::of(table, &d.decision.enforced)
-    })
+    egress_table::proxy::decide_http(
+        table,
+        h,
+        &PeerProps(principal),
+        &Default::default(),
+        &mut (),
+        |d, _| Record::of(table, &d.decision.enforced),
+    )
 }
 
 /// The compiled table, the median requests and the adversarial cases.
@@ -357,10 +362,25 @@ fn adversarial(base: &Case, limit: usize) -> Vec<Case> {
         "deny invalid-authority",
     ));
 
-    // Paths as long as the limit admits, through every kind of path rule.
+    // Paths as long as the filter decides on (its default `max_path_bytes`,
+    // at Envoy's limit; the same share of a smaller limit), through every
+    // kind of path rule; then one filling the head, which the filter
+    // refuses unread.
     let h = "files.hardening.test";
     let seg = format!("{}/", "s".repeat(199));
-    let path = |prefix, unit: &str, suffix| long_path(limit, h, prefix, unit, suffix);
+    let budget = limit * DEFAULT_MAX_PATH_BYTES as usize / ENVOY_HEAD_BYTES;
+    let path = |prefix: &str, unit: &str, suffix: &str| {
+        let mut r = HttpRequest::new("GET", h, "");
+        r.headers = realistic(1);
+        r.path = fill(prefix, unit, suffix, budget).into_bytes();
+        r
+    };
+    out.push(case(
+        "path_over_limit",
+        "/files/ then 200-byte segments filling the head: longer than max_path_bytes",
+        long_path(limit, h, "/files/", &seg, "end"),
+        "deny path-too-long",
+    ));
     out.push(case(
         "path_long_segments",
         "/files/ then 200-byte segments, against {**}",
@@ -369,20 +389,20 @@ fn adversarial(base: &Case, limit: usize) -> Vec<Case> {
     ));
     out.push(case(
         "path_short_segments",
-        "/files/ then one-byte segments (30,000 at 60 KiB), against {**}",
+        "/files/ then one-byte segments (2,044 at 4 KiB), against {**}",
         path("/files/", "a/", "end"),
         "allow scale/1",
     ));
     out.push(case(
         "path_escapes",
-        "/files/ then %3A escapes (20,000 at 60 KiB), decoded to compare",
+        "/files/ then %3A escapes (1,363 at 4 KiB), decoded to compare",
         path("/files/", "%3A", ""),
         "allow scale/1",
     ));
     out.push(case(
         "path_query",
         "/files/x and a query filling the head",
-        path("/files/x?", "q=1&", ""),
+        long_path(limit, h, "/files/x?", "q=1&", ""),
         "allow scale/1",
     ));
     out.push(case(
@@ -437,7 +457,11 @@ impl Setup {
             .find(|c| c.allowed() && c.principal.is_some())
             .ok_or("no sampled request is allowed")?;
         let cases = adversarial(base, ENVOY_HEAD_BYTES);
-        let fills = |c: &Case| envoy_head_bytes(&c.request) > ENVOY_HEAD_BYTES - 1024;
+        // What fills the head, and the paths at the filter's limit.
+        let fills = |c: &Case| {
+            envoy_head_bytes(&c.request) > ENVOY_HEAD_BYTES - 1024
+                || c.request.path.len() >= DEFAULT_MAX_PATH_BYTES as usize - 256
+        };
         let mut scaled = Vec::new();
         for limit in SCALED_LIMITS {
             for c in adversarial(base, limit) {
@@ -648,10 +672,14 @@ pub fn measure_native(setup: &Setup, rounds: usize) -> Result<Column, String> {
         };
         let principal = c.principal.as_deref();
         let t = Instant::now();
-        let allowed =
-            egress_table::proxy::decide_http(table, h, &PeerProps(principal), &mut (), |d, _| {
-                d.decision.allowed()
-            });
+        let allowed = egress_table::proxy::decide_http(
+            table,
+            h,
+            &PeerProps(principal),
+            &Default::default(),
+            &mut (),
+            |d, _| d.decision.allowed(),
+        );
         let ns = t.elapsed().as_nanos() as f64;
         black_box(allowed);
         Ok(ns)

@@ -534,6 +534,7 @@ pub fn measure(
                 &table,
                 &pairs,
                 &PeerProps(s.principal.as_deref()),
+                &Default::default(),
                 &mut (),
                 |d, _| answer_of(&table, &d.decision),
             )
@@ -558,6 +559,7 @@ pub fn measure(
             &table,
             h,
             &PeerProps(s.principal.as_deref()),
+            &Default::default(),
             &mut (),
             |d, _| d.decision.allowed(),
         )

@@ -699,3 +699,199 @@ fn linear_memory_stays_flat() {
         assert_eq!(f.http.memory_size(), before, "{target}: linear memory grew");
     }
 }
+
+/// A VM of `target` configured with `json` (a whole plugin configuration).
+fn configured(target: &str, json: &str) -> Result<egress_tests::Vm, String> {
+    let mut vm = egress_tests::plugin(target)?
+        .vm()
+        .map_err(|e| e.to_string())?;
+    vm.start(b"").map_err(|e| e.to_string())?;
+    if vm.configure(json.as_bytes()).map_err(|e| e.to_string())? {
+        Ok(vm)
+    } else {
+        Err(vm
+            .logs()
+            .iter()
+            .map(|l| l.message.clone())
+            .collect::<Vec<_>>()
+            .join("\n"))
+    }
+}
+
+/// `pluginConfig` for `policy` with `extra` members (`"max_path_bytes":10`).
+fn config_json(policy: &str, extra: &str) -> String {
+    let table = egress_tests::compile(policy).unwrap();
+    let json =
+        egress_table::plugin_config::encode(&table, egress_table::plugin_config::Layer::Http);
+    format!("{{{extra},{}", json.strip_prefix('{').unwrap())
+}
+
+const FILES: &str =
+    r#"policy "p" { destination "a.com" port 80 http { allow GET path prefix "/files/" } }"#;
+
+#[test]
+fn paths_over_max_path_bytes_are_refused_before_any_rule() {
+    for target in TARGETS {
+        let path = |len: usize| {
+            let mut p = b"/files/".to_vec();
+            p.resize(len, b'x');
+            p
+        };
+        // The default, 4096 bytes, query excluded.
+        let mut f = Filters::new(target, FILES);
+        for (p, status, why) in [
+            (path(4096), 200, "rule"),
+            (path(4097), 403, "path-too-long"),
+            (
+                [path(4096), b"?q=".to_vec(), vec![b'y'; 20_000]].concat(),
+                200,
+                "rule",
+            ),
+            (
+                [path(5000), b"?q=1".to_vec()].concat(),
+                403,
+                "path-too-long",
+            ),
+        ] {
+            let out = f.http(&req("GET", Some(b"a.com"), &p));
+            assert_eq!(
+                (out.status, reason(&out)),
+                (status, why.to_owned()),
+                "{target}: {} bytes",
+                p.len()
+            );
+        }
+        // The log line shows the limit's worth of the path: the filter read
+        // no further.
+        let out = f.http(&req("GET", Some(b"a.com"), &path(50_000)));
+        let line = out
+            .logs
+            .iter()
+            .find(|l| l.message.starts_with('{'))
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line.message).unwrap();
+        assert_eq!(v["reason"], "path-too-long");
+        assert_eq!(v["path"].as_str().unwrap().len(), 4096, "{target}");
+        assert!(line.message.len() < 4096 + 512, "{target}");
+
+        // Raised and lowered by the configuration.
+        let mut vm = configured(target, &config_json(FILES, r#""max_path_bytes":10000"#)).unwrap();
+        let out = vm.http(&req("GET", Some(b"a.com"), &path(10_000))).unwrap();
+        assert_eq!(out.status, 200, "{target}");
+        let out = vm.http(&req("GET", Some(b"a.com"), &path(10_001))).unwrap();
+        assert_eq!(
+            (out.status, reason(&out)),
+            (403, "path-too-long".to_owned())
+        );
+        let mut vm = configured(target, &config_json(FILES, r#""max_path_bytes":8"#)).unwrap();
+        let out = vm.http(&req("GET", Some(b"a.com"), b"/files/x")).unwrap();
+        assert_eq!(out.status, 200, "{target}");
+        let out = vm.http(&req("GET", Some(b"a.com"), b"/files/xy")).unwrap();
+        assert_eq!(reason(&out), "path-too-long", "{target}");
+    }
+}
+
+#[test]
+fn a_named_authority_header_is_the_destination() {
+    // A host that puts its own name in `:authority` and the destination in
+    // another header (nginx with ngx_wasm_module: `Host`; the local host
+    // emulates Envoy, which folds `Host` into `:authority`, so a header of
+    // another name stands in here; table/src/request.rs tests `host`).
+    let other = |dest: Option<&[u8]>| {
+        let mut r = req("GET", Some(b"egress-gw.local"), b"/files/x");
+        if let Some(d) = dest {
+            r.headers.push((b"X-Destination".to_vec(), d.to_vec()));
+        }
+        r
+    };
+    for target in TARGETS {
+        let mut envoy = Filters::new(target, FILES);
+        let out = envoy.http(&other(Some(b"a.com")));
+        assert_eq!(
+            out.status, 403,
+            "{target}: Envoy's reading decides on `:authority`"
+        );
+        let json = config_json(FILES, r#""authority_header":"X-Destination""#);
+        let mut vm = configured(target, &json).unwrap();
+        assert!(
+            vm.logs().iter().any(|l| l
+                .message
+                .contains("destination from header \"x-destination\"")),
+            "{target}: the load line names the header"
+        );
+        for (dest, status, why) in [
+            (&b"a.com"[..], 200, "rule"),
+            (b"A.com:80", 200, "rule"),
+            (b"b.com", 403, "default"),
+            (b"a.com:8080", 403, "authority-port-mismatch"),
+            (b"user@a.com", 403, "invalid-authority"),
+        ] {
+            let out = vm.http(&other(Some(dest))).unwrap();
+            assert_eq!(
+                (out.status, reason(&out)),
+                (status, why.to_owned()),
+                "{target}: destination {}",
+                String::from_utf8_lossy(dest)
+            );
+        }
+        // Repeated, it must agree with itself.
+        let mut twice = other(Some(b"a.com"));
+        twice
+            .headers
+            .push((b"x-destination".to_vec(), b"b.com".to_vec()));
+        let out = vm.http(&twice).unwrap();
+        assert_eq!(reason(&out), "duplicate-authority", "{target}");
+        // Missing: no fallback to `:authority` or `request.host`.
+        let out = vm.http(&other(None)).unwrap();
+        assert_eq!(reason(&out), "missing-authority", "{target}");
+    }
+}
+
+#[test]
+fn bad_filter_settings_are_refused_at_configure() {
+    for target in TARGETS {
+        for (extra, says) in [
+            (r#""max_path_bytes":0"#, "from 1 to 8388608, not 0"),
+            (r#""max_path_bytes":8388609"#, "not 8388609"),
+            (r#""max_path_bytes":-1"#, "not -1"),
+            (r#""max_path_bytes":1.5"#, "not 1.5"),
+            (r#""max_path_bytes":"4096""#, "not \"4096\""),
+            (
+                r#""max_path_bytes":99999999999999999999999"#,
+                "not 99999999999999999999999",
+            ),
+            (r#""authority_header":5"#, "must be a header name"),
+            (r#""authority_header":"x y""#, "not \"x y\""),
+            (r#""authority_header":"""#, "not \"\""),
+        ] {
+            let err = configured(target, &config_json(FILES, extra))
+                .err()
+                .unwrap_or_default();
+            assert!(err.contains(says), "{target} {extra}: {err}");
+        }
+    }
+}
+
+#[test]
+fn a_long_host_is_refused_and_logged_cut_short() {
+    let policy = r#"policy "p" { destination "a.com" port 80 http { allow GET } }"#;
+    for target in TARGETS {
+        let mut f = Filters::new(target, policy);
+        let host = [vec![b'a'; 60_000], b".a.com".to_vec()].concat();
+        let out = f.http(&req("GET", Some(&host), b"/"));
+        assert_eq!(reason(&out), "invalid-authority", "{target}");
+        let line = out
+            .logs
+            .iter()
+            .find(|l| l.message.starts_with('{'))
+            .unwrap();
+        assert!(
+            line.message.len() < 1024,
+            "{target}: {} bytes",
+            line.message.len()
+        );
+        let v: serde_json::Value = serde_json::from_str(&line.message).unwrap();
+        assert_eq!(v["host"].as_str().unwrap().len(), 260);
+        assert_eq!(v["host_bytes"], 60_006);
+    }
+}

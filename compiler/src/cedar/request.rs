@@ -248,13 +248,17 @@ pub fn http<P: Properties>(
     props: &P,
     tests: &Tests,
 ) -> Result<CedarRequest, Reason> {
-    let mut view = request::scan_headers(headers);
+    let mut view = request::scan_headers(headers, None);
     let fallback;
     if view.authority.is_none() {
         fallback = props.request_host();
         view.authority = fallback.as_ref().map(AsRef::as_ref);
     }
-    let n = request::normalize_http(&view, props.destination_port())?;
+    let n = request::normalize_http(
+        &view,
+        props.destination_port(),
+        egress_table::plugin_config::DEFAULT_MAX_PATH_BYTES,
+    )?;
     let method = view.method.unwrap_or(b"");
     let action = METHODS
         .iter()

@@ -122,8 +122,9 @@ pub(super) fn filter(
         vec![(Layer::Http, HTTP_PLUGIN)]
     };
     for (layer, name) in layers {
-        let config: serde_json::Value = serde_json::from_str(&plugin_config::encode(table, layer))
-            .map_err(|e| format!("internal error: pluginConfig is not JSON: {e}"))?;
+        let config: serde_json::Value =
+            serde_json::from_str(&plugin_config::encode_with(table, layer, &opts.filter))
+                .map_err(|e| format!("internal error: pluginConfig is not JSON: {e}"))?;
         let config = Node::from_json(&config);
         let ptype = match layer {
             Layer::Http => "HTTP",

@@ -101,6 +101,10 @@ pub struct Options {
     pub module_sha256: String,
     /// `egressc <version>`, named in the header.
     pub generator: String,
+    /// The filter's settings for the proxy in each `pluginConfig`
+    /// (`max_path_bytes`; Istio's proxies are Envoy, so no
+    /// `authority_header`).
+    pub filter: egress_table::plugin_config::Options,
 }
 
 /// The bundle and what was noticed while writing it.

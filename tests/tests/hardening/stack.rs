@@ -40,7 +40,12 @@ fn the_longest_requests_do_not_overflow_the_stack() {
         let p = Plugin::from_bytes(&filter_wasm(target).unwrap(), cfg.clone()).unwrap();
         let mut f = p.vm().unwrap();
         assert!(f.start(b"").unwrap());
-        let config = egress_table::plugin_config::encode(&table, Layer::Http);
+        // And the largest `max_path_bytes`, so that the rules read the
+        // long paths rather than refusing them at the default 4096.
+        let options = egress_table::plugin_config::Options::default()
+            .with_max_path_bytes(u64::from(egress_table::plugin_config::MAX_PATH_BYTES_LIMIT))
+            .unwrap();
+        let config = egress_table::plugin_config::encode_with(&table, Layer::Http, &options);
         assert!(f.configure(config.as_bytes()).unwrap());
         // About 60 KiB of headers in 100 headers, the longest name a DNS
         // host may have, paths of tens of KiB with escapes and dot segments
@@ -73,6 +78,12 @@ fn the_longest_requests_do_not_overflow_the_stack() {
                 out.status == 200 || out.status == 403,
                 "{target}: {authority}: {}",
                 out.status
+            );
+            let why = egress_tests::record(&out.filter_state, "wasm.egress_decision");
+            assert_ne!(
+                why.get(3).map(String::as_str),
+                Some("path-too-long"),
+                "{target}: {authority}: the rules must read the path"
             );
         }
     }

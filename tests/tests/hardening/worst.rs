@@ -36,7 +36,8 @@ fn the_worst_case_inputs_decide_as_the_policy_says() {
         "headers_full",
         "repeated_header",
         "authority_long",
-        "path_regex",
+        "path_over_limit",
+        "path_query",
     ] {
         assert!(
             at_limit(name) > ENVOY_HEAD_BYTES - 1024,
@@ -44,6 +45,25 @@ fn the_worst_case_inputs_decide_as_the_policy_says() {
             at_limit(name)
         );
     }
+    // The paths that rules read are at the filter's limit.
+    for c in s.cases.iter().filter(|c| c.expect != "deny path-too-long") {
+        let path = egress_table::path::strip_query(&c.request.path).len();
+        assert!(path <= 4096, "{}: a {path}-byte path", c.name);
+    }
+    let longest = |name: &str| {
+        s.cases
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap()
+            .request
+            .path
+            .len()
+    };
+    assert!(
+        longest("path_regex") > 4096 - 16,
+        "{}",
+        longest("path_regex")
+    );
     let hundred = s.cases.iter().find(|c| c.name == "headers_100").unwrap();
     assert_eq!(envoy_header_count(&hundred.request), ENVOY_HEADER_COUNT);
     // Allowed and denied, by rules, the default and a refusal.
@@ -56,6 +76,7 @@ fn the_worst_case_inputs_decide_as_the_policy_says() {
         "deny scale/4",
         "deny default",
         "deny invalid-authority",
+        "deny path-too-long",
     ] {
         assert!(expects.contains(&e), "no case decides {e}: {expects:?}");
     }

@@ -136,6 +136,9 @@ enum Command {
         /// With --emit plugin-config: which filter the configuration is for [default: http].
         #[arg(long, value_enum)]
         layer: Option<LayerArg>,
+        /// With --emit plugin-config: the filter's settings for the proxy.
+        #[command(flatten)]
+        filter: run::FilterArgs,
         #[command(flatten)]
         diag: DiagArgs,
     },
@@ -164,6 +167,8 @@ enum Command {
         /// Envoy's settings before the filter, as in `simulate`.
         #[command(flatten)]
         envoy: run::EnvoyArgs,
+        #[command(flatten)]
+        filter: run::FilterArgs,
         /// Exit 1 when the request is denied (for scripts and CI gates).
         #[arg(long)]
         fail_on_deny: bool,
@@ -308,20 +313,23 @@ fn main() -> ExitCode {
             output,
             emit,
             layer,
+            filter,
             diag,
-        } => subcommands::compile(&files, &output, emit, layer, &diag),
+        } => subcommands::compile(&files, &output, emit, layer, &filter, &diag),
         Command::Fmt { files, check, diff } => subcommands::fmt(&files, check, diff),
         Command::Explain {
             policies,
             request,
             format,
             envoy,
+            filter,
             fail_on_deny,
         } => subcommands::explain(
             &policies.all(),
             &request,
             format,
             envoy.settings(),
+            &filter,
             fail_on_deny,
         ),
         Command::Simulate {

@@ -92,6 +92,10 @@ pub struct IstioArgs {
     /// The filter module whose digests the bundle names [default: $EGRESS_FILTER_WASM, else the module built into egressc].
     #[arg(long)]
     pub wasm: Option<PathBuf>,
+    /// The longest path (query excluded) the filter decides on; a longer one is denied as path-too-long [default: 4096] (pluginConfig max_path_bytes).
+    #[arg(long, value_name = "BYTES",
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(egress_table::plugin_config::MAX_PATH_BYTES_LIMIT)))]
+    pub max_path_bytes: Option<u32>,
     #[command(flatten)]
     pub diag: DiagArgs,
 }
@@ -147,7 +151,16 @@ pub fn istio(args: &IstioArgs) -> u8 {
         Ok(s) => s,
         Err(e) => return fail_as(args.diag.format, &e),
     };
+    let filter = run::FilterArgs {
+        max_path_bytes: args.max_path_bytes,
+        authority_header: None,
+    };
+    let filter = match filter.options() {
+        Ok(o) => o,
+        Err(e) => return fail_as(args.diag.format, &e),
+    };
     let opts = istio::Options {
+        filter,
         attach,
         namespace,
         api: match args.api {

@@ -97,7 +97,12 @@ pub fn proxy(args: &ProxyArgs) -> u8 {
         watch,
         load: Arc::new(move || load(&paths)),
     };
+    let filter = match args.host.filter.options() {
+        Ok(o) => o,
+        Err(e) => return fail(&e),
+    };
     let mut config = Config::new(module.bytes.into_owned(), policy);
+    config.filter = filter;
     config.listen = args.listen;
     config.allow_remote = args.allow_remote;
     args.host.envoy.apply(&mut config.host);

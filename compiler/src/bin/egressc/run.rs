@@ -20,6 +20,44 @@ pub struct HostArgs {
     pub wasm: Option<PathBuf>,
     #[command(flatten)]
     pub envoy: EnvoyArgs,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+}
+
+/// The filter's settings for the proxy, as a plugin configuration carries
+/// them (`max_path_bytes`, `authority_header`; docs/filter.md).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct FilterArgs {
+    /// The longest path (query excluded) the filter decides on; a longer one is denied as path-too-long [default: 4096] (pluginConfig max_path_bytes).
+    #[arg(long, value_name = "BYTES",
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(egress_table::plugin_config::MAX_PATH_BYTES_LIMIT)))]
+    pub max_path_bytes: Option<u32>,
+    /// The request header that names the destination, for a proxy-wasm host other than Envoy, e.g. host for nginx with ngx_wasm_module (pluginConfig authority_header).
+    #[arg(long, value_name = "HEADER")]
+    pub authority_header: Option<String>,
+}
+
+impl FilterArgs {
+    /// Whether any setting was given.
+    pub fn given(&self) -> bool {
+        self.max_path_bytes.is_some() || self.authority_header.is_some()
+    }
+
+    /// The settings, checked.
+    pub fn options(&self) -> Result<egress_table::plugin_config::Options, String> {
+        let mut o = egress_table::plugin_config::Options::default();
+        if let Some(n) = self.max_path_bytes {
+            o = o
+                .with_max_path_bytes(u64::from(n))
+                .map_err(|e| format!("--max-path-bytes: {e}"))?;
+        }
+        if let Some(h) = &self.authority_header {
+            o = o
+                .with_authority_header(h)
+                .map_err(|e| format!("--authority-header: {e}"))?;
+        }
+        Ok(o)
+    }
 }
 
 /// The Envoy settings the emulation of its connection manager follows
@@ -106,7 +144,10 @@ pub fn module(flag: Option<&Path>) -> Result<Module, String> {
 /// Loads the filter module and configures both filters with `table`.
 pub fn runner(args: &HostArgs, table: &[u8]) -> Result<Runner, String> {
     let m = module(args.wasm.as_deref())?;
+    let options = args.filter.options()?;
     let mut cfg = HostConfig::default();
     args.envoy.apply(&mut cfg);
-    Runner::new(&m.bytes, cfg, table).map_err(|e| format!("{}: {e}", m.origin))
+    let plugin = egress_host::Plugin::from_bytes(&m.bytes, cfg)
+        .map_err(|e| format!("{}: cannot load the filter module: {e}", m.origin))?;
+    Runner::with_options(&plugin, table, &options).map_err(|e| format!("{}: {e}", m.origin))
 }

@@ -211,6 +211,7 @@ pub fn compile(
     output: &Path,
     emit: Emit,
     layer: Option<LayerArg>,
+    filter: &crate::run::FilterArgs,
     diag: &DiagArgs,
 ) -> u8 {
     use std::io::IsTerminal as _;
@@ -220,6 +221,16 @@ pub fn compile(
             "--layer applies only to --emit plugin-config: the table (and its dump) holds the rules of both filters",
         );
     }
+    if filter.given() && emit != Emit::PluginConfig {
+        return fail_as(
+            diag.format,
+            "--max-path-bytes and --authority-header apply only to --emit plugin-config: they are the filter's settings for the proxy, not part of the table",
+        );
+    }
+    let options = match filter.options() {
+        Ok(o) => o,
+        Err(e) => return fail_as(diag.format, &e),
+    };
     if emit == Emit::Table && output.as_os_str() == "-" && std::io::stdout().is_terminal() {
         return fail_as(
             diag.format,
@@ -250,7 +261,7 @@ pub fn compile(
         Emit::Dump => Emitted::Dump,
         Emit::PluginConfig => Emitted::PluginConfig(layer),
     };
-    let bytes = match emit::emit(&compiled.spec, what) {
+    let bytes = match emit::emit_with(&compiled.spec, what, &options) {
         Ok(b) => b,
         Err(e) => {
             return fail_as(
@@ -377,8 +388,13 @@ pub fn explain(
     request: &str,
     format: Format,
     settings: egressc::explain::Settings,
+    filter: &crate::run::FilterArgs,
     fail_on_deny: bool,
 ) -> u8 {
+    let options = match filter.options() {
+        Ok(o) => o,
+        Err(e) => return fail_as(format, &e),
+    };
     let (_, compiled) = match compile_quiet(paths, format) {
         Ok(c) => c,
         Err(code) => return code,
@@ -387,7 +403,7 @@ pub fn explain(
         Ok(r) => r,
         Err(e) => return fail_as(format, &format!("--request: {e}")),
     };
-    match egressc::explain::explain(&compiled.spec, &req, settings) {
+    match egressc::explain::explain_with(&compiled.spec, &req, settings, &options) {
         Ok(e) => {
             match format {
                 Format::Human => print!("{}", e.render()),
