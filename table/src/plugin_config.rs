@@ -557,6 +557,55 @@ mod tests {
         assert_eq!(layer_hint(br#"{"table":"AA","layer":{}}"#), None);
     }
 
+    #[test]
+    fn settings_round_trip_and_are_checked() {
+        let options = Options::default()
+            .with_max_path_bytes(9000)
+            .unwrap()
+            .with_authority_header("Host")
+            .unwrap();
+        let json = encode_with(b"tbl", Layer::Http, &options);
+        // Keys sorted, so the same bytes from every build.
+        let keys: Vec<usize> = [
+            "authority_header",
+            "checksum",
+            "layer",
+            "max_path_bytes",
+            "table",
+        ]
+        .iter()
+        .map(|k| json.find(&format!("\"{k}\"")).unwrap())
+        .collect();
+        assert!(keys.windows(2).all(|w| w[0] < w[1]), "{json}");
+        let back = decode(json.as_bytes()).unwrap();
+        assert_eq!(back.options, options);
+        assert_eq!(back.options.authority_header.as_deref(), Some("host"));
+        assert_eq!(decode_owned(json.into_bytes()).unwrap().options, options);
+        // Defaults are left out, so the bytes are `encode`'s.
+        assert_eq!(
+            encode_with(b"tbl", Layer::Http, &Options::default()),
+            encode(b"tbl", Layer::Http)
+        );
+        for (extra, says) in [
+            (r#""max_path_bytes":0"#, "not 0"),
+            (r#""max_path_bytes":8388609"#, "not 8388609"),
+            (r#""max_path_bytes":1e3"#, "not 1e3"),
+            (r#""max_path_bytes":null"#, "not null"),
+            (r#""authority_header":"a:b""#, "not \"a:b\""),
+            (r#""authority_header":[]"#, "not []"),
+        ] {
+            let e = decode(format!(r#"{{"table":"AAAA",{extra}}}"#).as_bytes())
+                .unwrap_err()
+                .0;
+            assert!(e.contains(says), "{extra}: {e}");
+        }
+        let ok =
+            decode(br#"{"table":"AAAA","max_path_bytes":8388608,"authority_header":":authority"}"#)
+                .unwrap();
+        assert_eq!(ok.options.max_path_bytes, MAX_PATH_BYTES_LIMIT);
+        assert_eq!(ok.options.authority_header.as_deref(), Some(":authority"));
+    }
+
     /// `encode` as it was, on serde_json: the reference for the bytes.
     fn encode_with_serde_json(table: &[u8], layer: Layer) -> String {
         let mut obj = serde_json::json!({
