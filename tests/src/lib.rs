@@ -76,13 +76,18 @@ pub fn compile(policy: &str) -> Result<Vec<u8>, String> {
 
 /// A VM of `target` configured with `table` for `layer`; `Err` if it refused.
 pub fn vm_with_table(target: &str, table: &[u8], layer: Layer) -> Result<Vm, String> {
+    vm_with_config(target, &plugin_config::encode(table, layer))
+}
+
+/// A VM of `target` configured with a whole plugin configuration (`json`);
+/// `Err` with the filter's log lines if it refused.
+pub fn vm_with_config(target: &str, json: &str) -> Result<Vm, String> {
     let p = plugin(target)?;
     let mut vm = p.vm().map_err(|e| e.to_string())?;
     if !vm.start(b"").map_err(|e| e.to_string())? {
         return Err("on_vm_start returned false".into());
     }
-    let cfg = plugin_config::encode(table, layer);
-    if vm.configure(cfg.as_bytes()).map_err(|e| e.to_string())? {
+    if vm.configure(json.as_bytes()).map_err(|e| e.to_string())? {
         Ok(vm)
     } else {
         Err(vm

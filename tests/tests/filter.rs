@@ -700,24 +700,6 @@ fn linear_memory_stays_flat() {
     }
 }
 
-/// A VM of `target` configured with `json` (a whole plugin configuration).
-fn configured(target: &str, json: &str) -> Result<egress_tests::Vm, String> {
-    let mut vm = egress_tests::plugin(target)?
-        .vm()
-        .map_err(|e| e.to_string())?;
-    vm.start(b"").map_err(|e| e.to_string())?;
-    if vm.configure(json.as_bytes()).map_err(|e| e.to_string())? {
-        Ok(vm)
-    } else {
-        Err(vm
-            .logs()
-            .iter()
-            .map(|l| l.message.clone())
-            .collect::<Vec<_>>()
-            .join("\n"))
-    }
-}
-
 /// `pluginConfig` for `policy` with `extra` members (`"max_path_bytes":10`).
 fn config_json(policy: &str, extra: &str) -> String {
     let table = egress_tests::compile(policy).unwrap();
@@ -775,7 +757,9 @@ fn paths_over_max_path_bytes_are_refused_before_any_rule() {
         assert!(line.message.len() < 4096 + 512, "{target}");
 
         // Raised and lowered by the configuration.
-        let mut vm = configured(target, &config_json(FILES, r#""max_path_bytes":10000"#)).unwrap();
+        let mut vm =
+            egress_tests::vm_with_config(target, &config_json(FILES, r#""max_path_bytes":10000"#))
+                .unwrap();
         let out = vm.http(&req("GET", Some(b"a.com"), &path(10_000))).unwrap();
         assert_eq!(out.status, 200, "{target}");
         let out = vm.http(&req("GET", Some(b"a.com"), &path(10_001))).unwrap();
@@ -783,7 +767,9 @@ fn paths_over_max_path_bytes_are_refused_before_any_rule() {
             (out.status, reason(&out)),
             (403, "path-too-long".to_owned())
         );
-        let mut vm = configured(target, &config_json(FILES, r#""max_path_bytes":8"#)).unwrap();
+        let mut vm =
+            egress_tests::vm_with_config(target, &config_json(FILES, r#""max_path_bytes":8"#))
+                .unwrap();
         let out = vm.http(&req("GET", Some(b"a.com"), b"/files/x")).unwrap();
         assert_eq!(out.status, 200, "{target}");
         let out = vm.http(&req("GET", Some(b"a.com"), b"/files/xy")).unwrap();
@@ -812,7 +798,7 @@ fn a_named_authority_header_is_the_destination() {
             "{target}: Envoy's reading decides on `:authority`"
         );
         let json = config_json(FILES, r#""authority_header":"X-Destination""#);
-        let mut vm = configured(target, &json).unwrap();
+        let mut vm = egress_tests::vm_with_config(target, &json).unwrap();
         assert!(
             vm.logs().iter().any(|l| l
                 .message
@@ -864,7 +850,7 @@ fn bad_filter_settings_are_refused_at_configure() {
             (r#""authority_header":"x y""#, "not \"x y\""),
             (r#""authority_header":"""#, "not \"\""),
         ] {
-            let err = configured(target, &config_json(FILES, extra))
+            let err = egress_tests::vm_with_config(target, &config_json(FILES, extra))
                 .err()
                 .unwrap_or_default();
             assert!(err.contains(says), "{target} {extra}: {err}");
