@@ -12,13 +12,13 @@
 mod common;
 
 use common::*;
-use egress_host::{HostConfig, HttpRequest, PathNormalization};
+use egress_host::{HcmSettings, HostConfig, HttpRequest, PathNormalization};
 
 fn vm(target: &str, mode: PathNormalization) -> egress_host::Vm {
     probe(
         target,
         HostConfig {
-            path_normalization: mode,
+            hcm: mode.into(),
             ..HostConfig::default()
         },
     )
@@ -218,9 +218,12 @@ fn the_limits_and_custom_methods_are_settings() {
         let mut vm = probe(
             t,
             HostConfig {
-                allow_custom_methods: true,
-                max_request_headers_kb: 1,
-                max_headers_count: 3,
+                hcm: HcmSettings {
+                    allow_custom_methods: true,
+                    max_request_headers_kb: 1,
+                    max_headers_count: 3,
+                    ..HcmSettings::default()
+                },
                 ..HostConfig::default()
             },
         )
@@ -246,15 +249,24 @@ fn the_limits_and_custom_methods_are_settings() {
     // Envoy refuses these settings; so does the host.
     for cfg in [
         HostConfig {
-            max_request_headers_kb: 0,
+            hcm: HcmSettings {
+                max_request_headers_kb: 0,
+                ..HcmSettings::default()
+            },
             ..HostConfig::default()
         },
         HostConfig {
-            max_request_headers_kb: 8193,
+            hcm: HcmSettings {
+                max_request_headers_kb: 8193,
+                ..HcmSettings::default()
+            },
             ..HostConfig::default()
         },
         HostConfig {
-            max_headers_count: 0,
+            hcm: HcmSettings {
+                max_headers_count: 0,
+                ..HcmSettings::default()
+            },
             ..HostConfig::default()
         },
     ] {

@@ -215,7 +215,7 @@ pub fn filter(data: &[u8]) {
         Ok(r) => r,
         Err(e) => panic!("the filter refused a compiled table: {e}\n{text}"),
     };
-    let mode = crate::HostConfig::default().path_normalization;
+    let mode = crate::HostConfig::default().hcm.path_normalization;
     for _ in 0..4 {
         if u.is_empty() {
             break;

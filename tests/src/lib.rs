@@ -102,11 +102,11 @@ pub fn vm_with_config(target: &str, json: &str) -> Result<Vm, String> {
 /// An HTTP-layer VM of `target` for `policy`, under Envoy path normalisation
 /// `normalization` (`none`, `base`, `merge-slashes`, `decode-and-merge-slashes`).
 pub fn http_vm_normalizing(target: &str, policy: &str, normalization: &str) -> Vm {
-    let mode = normalization
+    let mode: egress_host::PathNormalization = normalization
         .parse()
         .unwrap_or_else(|_| fail(&format!("unknown normalization {normalization}")));
     let cfg = HostConfig {
-        path_normalization: mode,
+        hcm: mode.into(),
         ..HostConfig::default()
     };
     let wasm = filter_wasm(target).unwrap_or_else(|e| fail(&e));

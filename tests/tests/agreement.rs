@@ -192,7 +192,7 @@ fn explain_and_simulate_agree_on_random_requests() {
     let wasm = egress_tests::filter_wasm("wasm32-wasip1").unwrap();
     for mode in MODES {
         let cfg = HostConfig {
-            path_normalization: mode,
+            hcm: mode.into(),
             ..HostConfig::default()
         };
         // `TestRunner::run` takes a `Fn`; the VM is mutable state.

@@ -31,7 +31,10 @@ fn plugin(target: &'static str, mode: &'static str) -> Plugin {
     map.entry((target, mode))
         .or_insert_with(|| {
             let cfg = HostConfig {
-                path_normalization: mode.parse().unwrap(),
+                hcm: mode
+                    .parse::<egress_host::PathNormalization>()
+                    .unwrap()
+                    .into(),
                 ..HostConfig::default()
             };
             Plugin::from_bytes(&filter_wasm(target).unwrap(), cfg).unwrap()

@@ -244,7 +244,7 @@ impl Vm {
                 ))
             })?,
         };
-        let prepared = match http::prepare(req, self.plugin.cfg.hcm()) {
+        let prepared = match http::prepare(req, self.plugin.cfg.hcm) {
             Ok(p) => p,
             Err(rej) => {
                 let id = self.next_reject;
@@ -306,7 +306,7 @@ impl Vm {
     /// the stream's header maps and bookkeeping are reused by the next one.
     pub fn http_request(&mut self, req: &ClientRequest<'_>) -> Result<Decision, HostError> {
         self.ready()?;
-        let prepared = match egress_hcm::prepare(req, self.plugin.cfg.hcm()) {
+        let prepared = match egress_hcm::prepare(req, self.plugin.cfg.hcm) {
             Ok(p) => p,
             Err(rej) => return Ok(Decision::Answered(Box::new(rejected(&rej)))),
         };

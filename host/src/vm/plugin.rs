@@ -19,25 +19,17 @@ use crate::properties::Properties;
 use crate::shared::Services;
 use crate::state::{HostState, IdMap, PluginInfo};
 use crate::types::UpstreamResponse;
-use egress_hcm::{
-    DEFAULT_MAX_HEADERS_COUNT, DEFAULT_MAX_REQUEST_HEADERS_KB, PathNormalization, Settings,
-};
+use egress_hcm::Settings;
 
 /// How the host runs guests. `Default` is what Istio ships.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostConfig {
-    /// The connection manager's path normalization (Istio default: BASE).
-    pub path_normalization: PathNormalization,
-    /// Let methods outside Envoy's HTTP/1 list through
-    /// (`Http1ProtocolOptions.allow_custom_methods`; default false: any
-    /// other method gets 400 `http1.codec_error`).
-    pub allow_custom_methods: bool,
-    /// The request head limit in KiB (`max_request_headers_kb`; default 60,
-    /// Envoy accepts 1 to 8192): a longer head gets 431.
-    pub max_request_headers_kb: u32,
-    /// The header limit (`max_headers_count`; default 100, at least 1): more
-    /// header-map entries get 431.
-    pub max_headers_count: u32,
+    /// The connection manager's settings ([`egress_hcm::prepare`]): path
+    /// normalization (Istio default: BASE), custom methods (default off:
+    /// 400 `http1.codec_error`), the head limit in KiB (default 60, Envoy
+    /// accepts 1 to 8192) and the header limit (default 100): past either,
+    /// 431.
+    pub hcm: Settings,
     /// Bytes of guest linear memory one VM may use (default 256 MiB).
     pub memory_limit: usize,
     /// Fuel per guest call; `None` turns metering off (the default).
@@ -55,27 +47,12 @@ pub struct HostConfig {
 impl Default for HostConfig {
     fn default() -> Self {
         Self {
-            path_normalization: PathNormalization::Base,
-            allow_custom_methods: false,
-            max_request_headers_kb: DEFAULT_MAX_REQUEST_HEADERS_KB,
-            max_headers_count: DEFAULT_MAX_HEADERS_COUNT,
+            hcm: Settings::default(),
             memory_limit: 256 * 1024 * 1024,
             fuel: None,
             call_timeout: Duration::from_secs(1),
             capture_logs: true,
             serve_refused_plugins: false,
-        }
-    }
-}
-
-impl HostConfig {
-    /// The connection manager's settings ([`egress_hcm::prepare`]).
-    pub fn hcm(&self) -> Settings {
-        Settings {
-            path_normalization: self.path_normalization,
-            allow_custom_methods: self.allow_custom_methods,
-            max_request_headers_kb: self.max_request_headers_kb,
-            max_headers_count: self.max_headers_count,
         }
     }
 }
@@ -136,7 +113,7 @@ impl Plugin {
 
     /// Compiles and links a module.
     pub fn from_bytes(wasm: &[u8], cfg: HostConfig) -> Result<Plugin, HostError> {
-        cfg.hcm()
+        cfg.hcm
             .check()
             .map_err(|e| HostError::Usage(format!("HostConfig: {e}")))?;
         let fuel = cfg.fuel.is_some();

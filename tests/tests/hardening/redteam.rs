@@ -137,7 +137,10 @@ fn the_red_team_corpus_is_denied_and_its_controls_allowed() {
     for target in TARGETS {
         for mode in MODES {
             let cfg = HostConfig {
-                path_normalization: mode.parse().unwrap(),
+                hcm: mode
+                    .parse::<egress_host::PathNormalization>()
+                    .unwrap()
+                    .into(),
                 capture_logs: false,
                 ..HostConfig::default()
             };

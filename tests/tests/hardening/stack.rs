@@ -31,8 +31,11 @@ fn the_longest_requests_do_not_overflow_the_stack() {
     // headers than its default 100: at the defaults these requests get 431
     // before the filter, and an operator may raise both.
     let cfg = HostConfig {
-        max_request_headers_kb: 8192,
-        max_headers_count: 10_000,
+        hcm: egress_host::HcmSettings {
+            max_request_headers_kb: 8192,
+            max_headers_count: 10_000,
+            ..egress_host::HcmSettings::default()
+        },
         ..HostConfig::default()
     };
     let table = compile(DEEP).unwrap();

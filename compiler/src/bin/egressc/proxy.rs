@@ -109,7 +109,7 @@ pub fn proxy(args: &ProxyArgs) -> u8 {
     // The proxy's HTTP server enforces the same two limits first (counting
     // header lines and head bytes its own way); the host then applies
     // Envoy's exact counting to what gets through.
-    config.limits.max_header_bytes = config.host.hcm().max_request_header_bytes();
+    config.limits.max_header_bytes = config.host.hcm.max_request_header_bytes();
     config.limits.max_headers =
         usize::try_from(args.host.envoy.max_headers_count).unwrap_or(usize::MAX);
     config.resolve = resolve;

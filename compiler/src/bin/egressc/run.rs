@@ -84,17 +84,17 @@ pub struct EnvoyArgs {
 impl EnvoyArgs {
     /// Sets these settings on a host configuration.
     pub fn apply(&self, cfg: &mut HostConfig) {
-        cfg.path_normalization = self.path_normalization;
-        cfg.allow_custom_methods = self.allow_custom_methods;
-        cfg.max_request_headers_kb = self.max_request_headers_kb;
-        cfg.max_headers_count = self.max_headers_count;
+        cfg.hcm = self.settings();
     }
 
-    /// The same settings, for `explain`.
+    /// The connection manager's settings (`explain` takes them alone).
     pub fn settings(&self) -> egress_host::HcmSettings {
-        let mut cfg = HostConfig::default();
-        self.apply(&mut cfg);
-        cfg.hcm()
+        egress_host::HcmSettings {
+            path_normalization: self.path_normalization,
+            allow_custom_methods: self.allow_custom_methods,
+            max_request_headers_kb: self.max_request_headers_kb,
+            max_headers_count: self.max_headers_count,
+        }
     }
 }
 
