@@ -39,6 +39,14 @@ fn reason(out: &egress_tests::HttpOutcome) -> String {
         .unwrap_or_default()
 }
 
+/// The audit log line among a request's or connection's log lines (the
+/// one in JSON).
+fn audit_line(logs: &[egress_host::LogLine]) -> &egress_host::LogLine {
+    logs.iter()
+        .find(|l| l.message.starts_with('{'))
+        .unwrap_or_else(|| panic!("no audit log line in {logs:?}"))
+}
+
 #[test]
 fn host_parsing() {
     for target in TARGETS {
@@ -386,11 +394,7 @@ fn audit_mode_logs_and_counts_a_would_be_deny() {
             record(&out.filter_state, "wasm.egress_audit"),
             ["deny", "ci-allowlist", "-", "default"]
         );
-        let line = out
-            .logs
-            .iter()
-            .find(|l| l.message.starts_with('{'))
-            .unwrap_or_else(|| panic!("{target}: no audit log line in {:?}", out.logs));
+        let line = audit_line(&out.logs);
         assert_eq!(line.level, LogLevel::Warn);
         let v: serde_json::Value = serde_json::from_str(&line.message).unwrap();
         assert_eq!(v["decision"], "allow");
@@ -416,11 +420,7 @@ fn audit_only_tables_never_block() {
         let mut f = Filters::new(target, policy);
         let out = f.http(&req("POST", Some(b"a.com"), b"/"));
         assert_eq!(out.status, 200, "{target}");
-        let line = out
-            .logs
-            .iter()
-            .find(|l| l.message.starts_with('{'))
-            .unwrap();
+        let line = audit_line(&out.logs);
         let v: serde_json::Value = serde_json::from_str(&line.message).unwrap();
         assert_eq!(v["decision"], "deny");
         assert_eq!(v["enforced"], false);
@@ -460,11 +460,7 @@ fn audit_log_lines_follow_the_log_setting() {
                 "{target} log {setting}: denied"
             );
             if allowed_logged {
-                let line = allowed
-                    .logs
-                    .iter()
-                    .find(|l| l.message.starts_with('{'))
-                    .unwrap();
+                let line = audit_line(&allowed.logs);
                 let v: serde_json::Value = serde_json::from_str(&line.message).unwrap();
                 for field in [
                     "time",
@@ -488,15 +484,7 @@ fn audit_log_lines_follow_the_log_setting() {
                 assert_eq!(v["path"], "/x", "the query never reaches the log");
                 assert_eq!(v["rule"], "p/1");
                 assert_eq!(v["port"], 80);
-                assert_eq!(
-                    allowed
-                        .logs
-                        .iter()
-                        .find(|l| l.message.starts_with('{'))
-                        .unwrap()
-                        .level,
-                    LogLevel::Info
-                );
+                assert_eq!(audit_line(&allowed.logs).level, LogLevel::Info);
             }
         }
     }
@@ -746,11 +734,7 @@ fn paths_over_max_path_bytes_are_refused_before_any_rule() {
         // The log line shows the limit's worth of the path: the filter read
         // no further.
         let out = f.http(&req("GET", Some(b"a.com"), &path(50_000)));
-        let line = out
-            .logs
-            .iter()
-            .find(|l| l.message.starts_with('{'))
-            .unwrap();
+        let line = audit_line(&out.logs);
         let v: serde_json::Value = serde_json::from_str(&line.message).unwrap();
         assert_eq!(v["reason"], "path-too-long");
         assert_eq!(v["path"].as_str().unwrap().len(), 4096, "{target}");
@@ -866,11 +850,7 @@ fn a_long_host_is_refused_and_logged_cut_short() {
         let host = [vec![b'a'; 60_000], b".a.com".to_vec()].concat();
         let out = f.http(&req("GET", Some(&host), b"/"));
         assert_eq!(reason(&out), "invalid-authority", "{target}");
-        let line = out
-            .logs
-            .iter()
-            .find(|l| l.message.starts_with('{'))
-            .unwrap();
+        let line = audit_line(&out.logs);
         assert!(
             line.message.len() < 1024,
             "{target}: {} bytes",
