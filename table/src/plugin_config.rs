@@ -172,13 +172,12 @@ pub fn encode_with(table: &[u8], layer: Layer, options: &Options) -> String {
     out.push_str(&checksum_text(table));
     out.push_str("\",\"layer\":\"");
     out.push_str(layer.as_str());
+    out.push('"');
     if options.max_path_bytes != DEFAULT_MAX_PATH_BYTES {
-        out.push_str("\",\"max_path_bytes\":");
+        out.push_str(",\"max_path_bytes\":");
         out.push_str(&options.max_path_bytes.to_string());
-        out.push_str(",\"table\":\"");
-    } else {
-        out.push_str("\",\"table\":\"");
     }
+    out.push_str(",\"table\":\"");
     out.push_str(&b64);
     out.push_str("\"}");
     out

@@ -246,12 +246,21 @@ fn realistic(i: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
         .collect()
 }
 
-/// A GET with the realistic headers and a path that fills what the
-/// headers leave of `limit`: `prefix`, `unit` repeated, `suffix`.
-fn long_path(limit: usize, host: &str, prefix: &str, unit: &str, suffix: &str) -> HttpRequest {
+/// A GET with the realistic headers and a path of `prefix`, `unit`
+/// repeated, `suffix`: at most `budget` bytes, or (`None`) what the headers
+/// leave of `limit`.
+fn long_path(
+    limit: usize,
+    budget: Option<usize>,
+    host: &str,
+    prefix: &str,
+    unit: &str,
+    suffix: &str,
+) -> HttpRequest {
     let mut r = HttpRequest::new("GET", host, "");
     r.headers = realistic(1);
-    r.path = fill(prefix, unit, suffix, room(&r, limit)).into_bytes();
+    let budget = budget.unwrap_or_else(|| room(&r, limit));
+    r.path = fill(prefix, unit, suffix, budget).into_bytes();
     r
 }
 
@@ -369,16 +378,11 @@ fn adversarial(base: &Case, limit: usize) -> Vec<Case> {
     let h = "files.hardening.test";
     let seg = format!("{}/", "s".repeat(199));
     let budget = limit * DEFAULT_MAX_PATH_BYTES as usize / ENVOY_HEAD_BYTES;
-    let path = |prefix: &str, unit: &str, suffix: &str| {
-        let mut r = HttpRequest::new("GET", h, "");
-        r.headers = realistic(1);
-        r.path = fill(prefix, unit, suffix, budget).into_bytes();
-        r
-    };
+    let path = |prefix, unit, suffix| long_path(limit, Some(budget), h, prefix, unit, suffix);
     out.push(case(
         "path_over_limit",
         "/files/ then 200-byte segments filling the head: longer than max_path_bytes",
-        long_path(limit, h, "/files/", &seg, "end"),
+        long_path(limit, None, h, "/files/", &seg, "end"),
         "deny path-too-long",
     ));
     out.push(case(
@@ -402,7 +406,7 @@ fn adversarial(base: &Case, limit: usize) -> Vec<Case> {
     out.push(case(
         "path_query",
         "/files/x and a query filling the head",
-        long_path(limit, h, "/files/x?", "q=1&", ""),
+        long_path(limit, None, h, "/files/x?", "q=1&", ""),
         "allow scale/1",
     ));
     out.push(case(
