@@ -26,7 +26,8 @@ pub fn emit(spec: &TableSpec, format: Format) -> Result<Vec<u8>, EmitError> {
 }
 
 /// [`emit`], with the filter's settings for the proxy written into a
-/// plugin configuration (`max_path_bytes`, `authority_header`; the table and
+/// plugin configuration (`max_path_bytes`, `max_header_bytes`,
+/// `authority_header`; the table and
 /// the dump do not hold them).
 pub fn emit_with(
     spec: &TableSpec,

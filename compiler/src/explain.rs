@@ -213,7 +213,8 @@ pub fn explain(
 }
 
 /// [`explain`] with the filter's settings for the proxy (a plugin
-/// configuration's `max_path_bytes` and `authority_header`).
+/// configuration's `max_path_bytes`, `max_header_bytes` and
+/// `authority_header`).
 pub fn explain_with(
     spec: &TableSpec,
     req: &SimRequest,

@@ -87,7 +87,7 @@ impl Runner {
     }
 
     /// [`Self::with_plugin`] with the plugin configuration's settings for
-    /// the proxy (`max_path_bytes`, `authority_header`).
+    /// the proxy (`max_path_bytes`, `max_header_bytes`, `authority_header`).
     pub fn with_options(
         plugin: &Plugin,
         table: &[u8],

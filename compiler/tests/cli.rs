@@ -434,14 +434,20 @@ fn filter_settings_reach_the_plugin_config_and_every_run() {
         "plugin-config",
         "--max-path-bytes",
         "9000",
+        "--max-header-bytes",
+        "100",
         "--authority-header",
         "Host",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let v: serde_json::Value = serde_json::from_str(&text(&out.stdout)).unwrap();
     assert_eq!(
-        (v["max_path_bytes"].as_u64(), v["authority_header"].as_str()),
-        (Some(9000), Some("host"))
+        (
+            v["max_path_bytes"].as_u64(),
+            v["max_header_bytes"].as_u64(),
+            v["authority_header"].as_str()
+        ),
+        (Some(9000), Some(100), Some("host"))
     );
     let plain = egressc(&["compile", p, "--emit", "plugin-config"]);
     assert!(
@@ -457,6 +463,7 @@ fn filter_settings_reach_the_plugin_config_and_every_run() {
     );
     for bad in [
         &["--max-path-bytes", "0"][..],
+        &["--max-header-bytes", "8388609"],
         &["--authority-header", "x y"],
     ] {
         let mut args = vec!["compile", p, "--emit", "plugin-config"];
@@ -508,6 +515,22 @@ fn filter_settings_reach_the_plugin_config_and_every_run() {
         explain(&[])
     );
     assert!(explain(&["--max-path-bytes", "8192"]).contains("decision: allow"));
+    // A header value condition reads at most --max-header-bytes.
+    std::fs::write(
+        &policy,
+        "policy \"p\" {\n  destination \"a.example\" port 80 http {\n    allow GET when header \"x-tenant\" == \"acme\"\n  }\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &reqs,
+        "{\"method\":\"GET\",\"host\":\"a.example\",\"path\":\"/\",\"headers\":{\"x-tenant\":\"acme, acme\"}}\n",
+    )
+    .unwrap();
+    assert_eq!(simulate(&[]), "\"allow\" \"rule\"");
+    assert_eq!(
+        simulate(&["--max-header-bytes", "9"]),
+        "\"deny\" \"default\""
+    );
 }
 
 #[test]

@@ -491,7 +491,7 @@ fn the_dfas_of_a_table_are_bounded_together() {
     for i in 0..60 {
         // (a|b)*a(a|b){9}: about 1,000 states, tens of KiB each.
         text.push_str(&format!(
-            "    allow GET path ~\"/r{i}/(a|b)*a(a|b){{9}}\"\n"
+            "    allow GET path ~\"/r{i:02}/(a|b)*a(a|b){{9}}\"\n"
         ));
     }
     text.push_str("  }\n}\n");

@@ -50,7 +50,7 @@ proxy_wasm::main! {{
 pub(crate) struct Loaded {
     pub(crate) table: Table,
     /// The configuration's settings for the proxy (`max_path_bytes`,
-    /// `authority_header`).
+    /// `max_header_bytes`, `authority_header`).
     pub(crate) options: plugin_config::Options,
     pub(crate) metrics: metrics::Metrics,
 }
@@ -118,11 +118,13 @@ impl RootContext for Root {
         // The settings for the proxy, after the table's summary (HTTP only).
         let options = match cfg.options.authority_header.as_deref() {
             _ if cfg.layer == Layer::Network => String::new(),
-            Some(h) => format!(
-                "; paths up to {} bytes; destination from header \"{h}\"",
-                cfg.options.max_path_bytes
+            h => format!(
+                "; paths up to {} bytes; header values read up to {} bytes{}",
+                cfg.options.max_path_bytes,
+                cfg.options.max_header_bytes,
+                h.map(|h| format!("; destination from header \"{h}\""))
+                    .unwrap_or_default()
             ),
-            None => format!("; paths up to {} bytes", cfg.options.max_path_bytes),
         };
         let msg = format!(
             "egress: loaded table (format {}.{}, checksum crc32c:{:08x}) for the {} layer: {} polic{} [{}], {} rules, {} host patterns{options}",

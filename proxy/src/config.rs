@@ -117,7 +117,8 @@ pub struct Config {
     /// The policy.
     pub policy: PolicySource,
     /// The filter's settings for the proxy in its plugin configuration
-    /// (`max_path_bytes`, `authority_header`; default: the filter's).
+    /// (`max_path_bytes`, `max_header_bytes`, `authority_header`; default:
+    /// the filter's).
     pub filter: egress_table::plugin_config::Options,
     /// How often the policy files are checked for changes (`None`: never).
     pub reload_interval: Option<Duration>,

@@ -62,6 +62,44 @@ pub trait Headers {
     /// in any case; values are raw bytes: nothing assumes UTF-8. The slices
     /// live as long as the map is borrowed.
     fn for_each<'s>(&'s self, f: &mut dyn FnMut(&'s [u8], &'s [u8]));
+
+    /// The most bytes of one header's values, all its occurrences
+    /// together, that a value condition (`==`, `prefix`, `suffix` and their
+    /// negations) reads; a header longer than that takes the answer that
+    /// denies (see [`Table::header_holds`]). The plugin configuration's
+    /// `max_header_bytes` ([`Limited`]); by default
+    /// [`DEFAULT_MAX_HEADER_BYTES`](crate::plugin_config::DEFAULT_MAX_HEADER_BYTES).
+    fn max_value_bytes(&self) -> usize {
+        crate::plugin_config::DEFAULT_MAX_HEADER_BYTES as usize
+    }
+}
+
+/// A header map with the value budget the plugin configuration sets
+/// ([`Headers::max_value_bytes`]).
+#[derive(Clone, Copy)]
+pub struct Limited<'a> {
+    /// The headers.
+    pub headers: &'a dyn Headers,
+    /// [`Headers::max_value_bytes`].
+    pub max_value_bytes: usize,
+}
+
+impl core::fmt::Debug for Limited<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Limited")
+            .field("max_value_bytes", &self.max_value_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Headers for Limited<'_> {
+    fn for_each<'s>(&'s self, f: &mut dyn FnMut(&'s [u8], &'s [u8])) {
+        self.headers.for_each(f);
+    }
+
+    fn max_value_bytes(&self) -> usize {
+        self.max_value_bytes
+    }
 }
 
 /// A request without headers (connections, or tests that need none).
@@ -617,6 +655,15 @@ impl Table {
     ///   an absent header, or any occurrence that is not `v`, denies); in an
     ///   `allow`, it holds only if the `deny` reading of `== v` does not (no
     ///   occurrence, name or variant, whole or element, is `v`).
+    /// - **Length**: a value comparison reads at most
+    ///   [`Headers::max_value_bytes`] bytes of the header's occurrences
+    ///   (name and variants, all together). One that would read more takes
+    ///   the answer that denies, as a variant can: the `deny` reading
+    ///   holds, the `allow` reading fails (and so, through the rule above,
+    ///   `!=` in a `deny` holds and in an `allow` fails). The bytes of an
+    ///   occurrence count when it is read; once the answer is settled (a
+    ///   `deny` hit, an `allow` failure) no more are read, and the answer is
+    ///   the one that denies anyway.
     fn header_holds(&self, h: &Header, action: Action, headers: &dyn Headers) -> bool {
         match *h {
             Header::Present(n) | Header::Absent(n) => {
@@ -663,6 +710,8 @@ fn value_holds(
 ) -> bool {
     let mut exact = 0u32;
     let (mut all_conform, mut any_hit) = (true, false);
+    // The bytes a comparison may still read (see `Table::header_holds`).
+    let mut budget = headers.max_value_bytes();
     headers.for_each(&mut |k, v| {
         let Some(is_exact) = header_name_matches(k, name) else {
             return;
@@ -676,8 +725,17 @@ fn value_holds(
             Action::Allow => !all_conform,
             Action::Deny => any_hit,
         };
-        if settled || op.holds(v, want) {
-            any_hit |= !settled;
+        if settled {
+            return;
+        }
+        let Some(left) = budget.checked_sub(v.len()) else {
+            // Too long to read: the answer that denies.
+            (any_hit, all_conform) = (true, false);
+            return;
+        };
+        budget = left;
+        if op.holds(v, want) {
+            any_hit = true;
             return;
         }
         // Element by element, in one pass: any element (for a deny), every

@@ -45,5 +45,7 @@ pub mod spec;
 mod table;
 mod template;
 
-pub use decide::{Cause, Decision, Headers, Kind, Miss, NoHeaders, Request, Sni, Tracer, Verdict};
+pub use decide::{
+    Cause, Decision, Headers, Kind, Limited, Miss, NoHeaders, Request, Sni, Tracer, Verdict,
+};
 pub use table::{RULE_ID_MAX_LEN, RuleId, Table};

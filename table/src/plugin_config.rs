@@ -19,6 +19,11 @@
 //!   the longest path (query excluded) the HTTP filter decides on; a longer
 //!   one is refused as `path-too-long` before any rule, unread. An integer
 //!   from 1 to [`MAX_PATH_BYTES_LIMIT`].
+//! - `max_header_bytes` (optional, default [`DEFAULT_MAX_HEADER_BYTES`],
+//!   8192): the most bytes of one header (all its occurrences together) a
+//!   header value condition reads; a longer header takes the answer that
+//!   denies (a `deny`'s condition holds, an `allow`'s fails). An integer
+//!   from 1 to [`MAX_PATH_BYTES_LIMIT`].
 //! - `authority_header` (optional): the request header that names the
 //!   destination, for a proxy-wasm host other than Envoy (nginx with
 //!   ngx_wasm_module adds its own `:authority`, the server's name and port,
@@ -78,6 +83,14 @@ pub const DEFAULT_MAX_PATH_BYTES: u32 = 4096;
 /// (8192 KiB), beyond which no request head, so no path, can go.
 pub const MAX_PATH_BYTES_LIMIT: u32 = 8192 * 1024;
 
+/// The default `max_header_bytes`: 8 KiB, the longest header line nginx
+/// (`large_client_header_buffers 4 8k`) and Apache httpd
+/// (`LimitRequestFieldSize 8190`) accept by default, so an upstream behind
+/// either of them refuses a longer one itself. Reading up to this much of
+/// a header costs the filter at most a few times the median request
+/// (docs/security.md, "Worst case").
+pub const DEFAULT_MAX_HEADER_BYTES: u32 = 8192;
+
 /// The settings of a filter that depend on the proxy it runs in rather than
 /// on the policy (see the module documentation).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +98,9 @@ pub struct Options {
     /// The longest path (query excluded) decided on; longer is refused as
     /// `path-too-long`.
     pub max_path_bytes: u32,
+    /// The most bytes of one header a value condition reads; a longer
+    /// header takes the answer that denies.
+    pub max_header_bytes: u32,
     /// The header naming the destination, lower case; `None` for Envoy's
     /// `:authority` and `host`.
     pub authority_header: Option<Box<str>>,
@@ -94,6 +110,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             max_path_bytes: DEFAULT_MAX_PATH_BYTES,
+            max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
             authority_header: None,
         }
     }
@@ -108,7 +125,19 @@ impl Options {
                 self.max_path_bytes = n;
                 Ok(self)
             }
-            _ => Err(bad_max_path(n)),
+            _ => Err(bad_limit("max_path_bytes", n)),
+        }
+    }
+
+    /// Checks a `max_header_bytes` value given on a command line or in a
+    /// configuration.
+    pub fn with_max_header_bytes(mut self, n: u64) -> Result<Self, ConfigError> {
+        match u32::try_from(n) {
+            Ok(n) if (1..=MAX_PATH_BYTES_LIMIT).contains(&n) => {
+                self.max_header_bytes = n;
+                Ok(self)
+            }
+            _ => Err(bad_limit("max_header_bytes", n)),
         }
     }
 
@@ -131,10 +160,11 @@ fn bad_header(shown: impl fmt::Display) -> ConfigError {
     ))
 }
 
-/// Why a `max_path_bytes` value was refused; `shown` is the value.
-fn bad_max_path(shown: impl fmt::Display) -> ConfigError {
+/// Why a `max_path_bytes` or `max_header_bytes` value was refused; `shown`
+/// is the value.
+fn bad_limit(key: &str, shown: impl fmt::Display) -> ConfigError {
     ConfigError(format!(
-        "\"max_path_bytes\" must be an integer from 1 to {MAX_PATH_BYTES_LIMIT}, not {shown}"
+        "\"{key}\" must be an integer from 1 to {MAX_PATH_BYTES_LIMIT}, not {shown}"
     ))
 }
 
@@ -173,6 +203,10 @@ pub fn encode_with(table: &[u8], layer: Layer, options: &Options) -> String {
     out.push_str("\",\"layer\":\"");
     out.push_str(layer.as_str());
     out.push('"');
+    if options.max_header_bytes != DEFAULT_MAX_HEADER_BYTES {
+        out.push_str(",\"max_header_bytes\":");
+        out.push_str(&options.max_header_bytes.to_string());
+    }
     if options.max_path_bytes != DEFAULT_MAX_PATH_BYTES {
         out.push_str(",\"max_path_bytes\":");
         out.push_str(&options.max_path_bytes.to_string());
@@ -295,14 +329,21 @@ fn envelope(json: &[u8]) -> Result<Envelope, Refusal> {
     if let Some(m) = members.iter().find(|m| !KEYS.contains(&m.key.as_ref())) {
         return refuse(
             format!(
-                "unknown key {:?} in the plugin configuration (expected \"table\", \"layer\", \"checksum\", \"max_path_bytes\" or \"authority_header\")",
+                "unknown key {:?} in the plugin configuration (expected \"table\", \"layer\", \"checksum\", \"max_path_bytes\", \"max_header_bytes\" or \"authority_header\")",
                 m.key
             ),
             hint,
         );
     }
     let mut options = Options::default();
-    if let Some(v) = get("max_path_bytes") {
+    for (key, set) in [
+        (
+            "max_path_bytes",
+            Options::with_max_path_bytes as fn(_, _) -> _,
+        ),
+        ("max_header_bytes", Options::with_max_header_bytes),
+    ] {
+        let Some(v) = get(key) else { continue };
         let n = match v {
             // Digits only (no sign, fraction or exponent), without overflow.
             Value::Other(raw) if !raw.is_empty() => raw.bytes().try_fold(0u64, |n, d| {
@@ -312,9 +353,9 @@ fn envelope(json: &[u8]) -> Result<Envelope, Refusal> {
             _ => None,
         };
         let Some(n) = n else {
-            return refuse(bad_max_path(Shown(v)).0, hint);
+            return refuse(bad_limit(key, Shown(v)).0, hint);
         };
-        options = match options.with_max_path_bytes(n) {
+        options = match set(options, n) {
             Ok(o) => o,
             Err(e) => return refuse(e.0, hint),
         };
@@ -365,11 +406,12 @@ fn envelope(json: &[u8]) -> Result<Envelope, Refusal> {
 }
 
 /// The keys a configuration may have.
-const KEYS: [&str; 5] = [
+const KEYS: [&str; 6] = [
     "table",
     "layer",
     "checksum",
     "max_path_bytes",
+    "max_header_bytes",
     "authority_header",
 ];
 
@@ -561,6 +603,8 @@ mod tests {
         let options = Options::default()
             .with_max_path_bytes(9000)
             .unwrap()
+            .with_max_header_bytes(100)
+            .unwrap()
             .with_authority_header("Host")
             .unwrap();
         let json = encode_with(b"tbl", Layer::Http, &options);
@@ -569,6 +613,7 @@ mod tests {
             "authority_header",
             "checksum",
             "layer",
+            "max_header_bytes",
             "max_path_bytes",
             "table",
         ]
@@ -590,6 +635,11 @@ mod tests {
             (r#""max_path_bytes":8388609"#, "not 8388609"),
             (r#""max_path_bytes":1e3"#, "not 1e3"),
             (r#""max_path_bytes":null"#, "not null"),
+            (
+                r#""max_header_bytes":0"#,
+                "\"max_header_bytes\" must be an integer from 1 to 8388608, not 0",
+            ),
+            (r#""max_header_bytes":-5"#, "not -5"),
             (r#""authority_header":"a:b""#, "not \"a:b\""),
             (r#""authority_header":[]"#, "not []"),
         ] {

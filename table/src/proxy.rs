@@ -12,7 +12,7 @@ use core::net::IpAddr;
 
 use crate::plugin_config::Options;
 use crate::request::{self, HttpView, Method, Reason, SniState};
-use crate::{Decision, Headers, Kind, NoHeaders, Request, Sni, Table, Tracer};
+use crate::{Decision, Headers, Kind, Limited, NoHeaders, Request, Sni, Table, Tracer};
 
 /// The Envoy attributes a decision may need. Each may cost a host call in
 /// the filter, so they are fetched only when the table needs them.
@@ -94,7 +94,8 @@ pub struct Decided<'a> {
 /// a rule has a source condition, the SNI when a policy requires it to
 /// agree with `Host`, then [`Table::decide_traced`]. `options` are the
 /// plugin configuration's settings for the proxy: which header names the
-/// destination, and the longest path decided on.
+/// destination, the longest path decided on, and how much of a header a
+/// value condition reads.
 pub fn decide_http<P: Properties, T: Tracer, R>(
     table: &Table,
     headers: &dyn Headers,
@@ -149,6 +150,10 @@ pub fn decide_http<P: Properties, T: Tracer, R>(
         None
     };
     let sni = SniState::from_raw(sni_buf.as_ref().map(AsRef::as_ref));
+    let headers = Limited {
+        headers,
+        max_value_bytes: usize::try_from(options.max_header_bytes).unwrap_or(usize::MAX),
+    };
     let req = Request {
         kind: Kind::Http,
         host: n.host.as_bytes(),
@@ -158,7 +163,7 @@ pub fn decide_http<P: Properties, T: Tracer, R>(
         principal,
         sni: sni.as_sni(),
         dst_ip: None,
-        headers,
+        headers: &headers,
     };
     let decision = table.decide_traced(&req, tracer);
     finish(

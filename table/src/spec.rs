@@ -330,7 +330,8 @@ pub enum PathSpec {
         kind: PatternKind,
         /// The text the author wrote (for logs, dumps and explanations).
         source: String,
-        /// The DFA: `regex_automata::dfa::dense::DFA::to_bytes_little_endian`.
+        /// The DFA's bytes as a REGEXES record holds them
+        /// ([`crate::dfa::build`]; see [`crate::format`]).
         dfa: Vec<u8>,
     },
 }

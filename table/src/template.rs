@@ -17,7 +17,7 @@
 //!   must end with `L` (and be at least as long).
 //!
 //! So a simple template is matched in time linear in the path, and the table
-//! stores no DFA for it (format 3.0). Other templates (`/{*}.json`,
+//! stores no DFA for it (since format 3.0). Other templates (`/{*}.json`,
 //! `/{*}{*}`) keep their DFA.
 
 use crate::path::{MatchForm, Subject, match_form};

@@ -707,6 +707,98 @@ fn value_conditions_and_their_negations_fail_closed() {
     );
 }
 
+/// docs/language.md, "Header conditions": a value condition reads at most
+/// `max_header_bytes` of a header (all occurrences together); a longer
+/// header takes the answer that denies, in each of the four readings.
+#[test]
+fn a_header_past_the_budget_takes_the_answer_that_denies() {
+    let go = |t: &Table, budget: usize, hs: Vec<(&'static str, &'static [u8])>| {
+        let h = H(hs);
+        let limited = egress_table::Limited {
+            headers: &h,
+            max_value_bytes: budget,
+        };
+        let mut r = http("a.com", 80, "GET", "/", None);
+        r.headers = &limited;
+        t.decide(&r).allowed()
+    };
+    let with = |action: Action, h: HeaderSpec| {
+        let mut r = rule("n/1", action);
+        r.headers = vec![h];
+        let mut rules = vec![r];
+        if action == Action::Deny {
+            rules.push(rule("n/2", Action::Allow));
+        }
+        one_dest(rules)
+    };
+    let acme3: Vec<(&str, &[u8])> = vec![("x-tenant", b"acme"), ("x-tenant", b"acme, acme")];
+    // allow == acme: 14 bytes of conforming values.
+    let t = with(
+        Action::Allow,
+        HeaderSpec::Equals("x-tenant".into(), b"acme".to_vec()),
+    );
+    assert!(go(&t, 14, acme3.clone()), "exactly the budget is read");
+    assert!(!go(&t, 13, acme3.clone()), "one byte over: the allow fails");
+    assert!(!go(
+        &t,
+        13,
+        vec![("x_tenant", b"acme"), ("x-tenant", b"acme, acme")]
+    ));
+    assert!(
+        go(
+            &t,
+            4,
+            vec![("x-tenant", b"acme"), ("x-other", b"long long long")]
+        ),
+        "other headers do not count"
+    );
+    // deny == evil: over the budget it fires, whatever the value.
+    let t = with(
+        Action::Deny,
+        HeaderSpec::Equals("x-tenant".into(), b"evil".to_vec()),
+    );
+    assert!(go(&t, 14, acme3.clone()));
+    assert!(!go(&t, 13, acme3.clone()), "one byte over: the deny fires");
+    // A deny that has fired reads no more: the answer is the same.
+    assert!(!go(
+        &t,
+        5,
+        vec![("x-tenant", b"evil"), ("x-tenant", b"acme, acme, acme")]
+    ));
+    // allow != evil (the deny reading of == evil must not hold): fails.
+    let t = with(
+        Action::Allow,
+        HeaderSpec::NotEquals("x-tenant".into(), b"evil".to_vec()),
+    );
+    assert!(go(&t, 14, acme3.clone()));
+    assert!(!go(&t, 13, acme3.clone()));
+    // deny != acme (holds unless the allow reading of == acme holds): fires.
+    let t = with(
+        Action::Deny,
+        HeaderSpec::NotEquals("x-tenant".into(), b"acme".to_vec()),
+    );
+    assert!(go(&t, 14, acme3.clone()));
+    assert!(!go(&t, 13, acme3));
+    // Presence conditions read no value: no budget applies.
+    let t = with(Action::Allow, HeaderSpec::Present("x-tenant".into()));
+    assert!(go(&t, 1, vec![("x-tenant", b"a long value")]));
+    // Without `Limited`, the default budget: 8 KiB.
+    let t = with(
+        Action::Allow,
+        HeaderSpec::Prefix("x-tenant".into(), b"a".to_vec()),
+    );
+    let at_limit: &'static [u8] = Box::leak(vec![b'a'; 8192].into_boxed_slice());
+    let over: &'static [u8] = Box::leak(vec![b'a'; 8193].into_boxed_slice());
+    let plain = |v: &'static [u8]| {
+        let h = H(vec![("x-tenant", v)]);
+        let mut r = http("a.com", 80, "GET", "/", None);
+        r.headers = &h;
+        t.decide(&r).allowed()
+    };
+    assert!(plain(at_limit));
+    assert!(!plain(over));
+}
+
 #[test]
 fn otherwise_deny_weighs_after_every_rule() {
     // Two destinations for a.com: one closed with `otherwise deny`, in a

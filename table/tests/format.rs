@@ -111,10 +111,10 @@ fn negations() -> TableSpec {
 }
 
 #[test]
-fn the_encoder_writes_3_0() {
+fn the_encoder_writes_4_0() {
     for spec in [httpbin(), rich(), negations()] {
         let bytes = encode(&spec).unwrap();
-        assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 3);
+        assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 4);
         assert_eq!(u16::from_le_bytes([bytes[10], bytes[11]]), 0);
         assert_eq!(decode(&bytes).unwrap().version(), (VERSION_MAJOR, 0));
     }
@@ -293,13 +293,13 @@ fn refuses_truncation_bitflips_and_versions() {
     }
     let good = encode(&rich()).unwrap();
     let mut newer = good.clone();
-    newer[8] = 4;
+    newer[8] = 5;
     let e = decode(&reseal(newer)).unwrap_err();
     assert_eq!(e.field, "version");
-    assert!(e.problem.contains("4.0"), "{e}");
+    assert!(e.problem.contains("5.0"), "{e}");
     assert!(e.problem.contains("newer egressc"), "{e}");
     let mut older = good.clone();
-    older[8] = 2;
+    older[8] = 3;
     let e = decode(&reseal(older)).unwrap_err();
     assert_eq!(e.field, "version");
     assert!(e.problem.contains("recompile"), "{e}");

@@ -76,12 +76,12 @@ fn every_golden_table_is_pinned() {
     }
 }
 
-/// The 3.0 tables of the policies whose 2.0 tables are kept (which 3.0
-/// readers refuse) decide as the 2.0 ones did under 2.x readers.
+/// The 4.0 tables of the policies whose 2.0 and 3.0 tables are kept
+/// (which 4.0 readers refuse) decide as those did under their readers.
 #[test]
-fn v3_tables_decide_as_the_v2_ones_did() {
+fn v4_tables_decide_as_the_older_ones_did() {
     let none: &[(&[u8], &[u8])] = &[];
-    let t = Table::from_bytes(&golden("v3.0-httpbin.table")).unwrap();
+    let t = Table::from_bytes(&golden("v4.0-httpbin.table")).unwrap();
     let d = t.decide(&http("httpbin.org", "GET", "/get", &none));
     let egress_table::Cause::Rule(r) = d.enforced.cause else {
         panic!("{d:?}")
@@ -97,7 +97,7 @@ fn v3_tables_decide_as_the_v2_ones_did() {
         Action::Deny
     );
 
-    let t = Table::from_bytes(&golden("v3.0-registries.table")).unwrap();
+    let t = Table::from_bytes(&golden("v4.0-registries.table")).unwrap();
     let tls = |h: &'static str| Request {
         kind: Kind::Tls,
         host: h.as_bytes(),
@@ -116,7 +116,7 @@ fn v3_tables_decide_as_the_v2_ones_did() {
             .allowed()
     );
 
-    let t = Table::from_bytes(&golden("v3.0-api.table")).unwrap();
+    let t = Table::from_bytes(&golden("v4.0-api.table")).unwrap();
     let host = "api.partner.example";
     assert!(t.decide(&http(host, "GET", "/v1/orders", &none)).allowed());
     assert!(
@@ -147,14 +147,14 @@ fn v3_tables_decide_as_the_v2_ones_did() {
 }
 
 /// The constructs of format 2.1 (negations, suffixes, any principal, value
-/// comparisons, open method sets, `otherwise deny`) in a 3.0 table decide
+/// comparisons, open method sets, `otherwise deny`) in a 4.0 table decide
 /// as `compiler/tests/cases/valid/negations.egress` says. A reader refuses
-/// a minor version newer than its own (here 3.1).
+/// a minor version newer than its own (here 4.1).
 #[test]
-fn v3_tables_hold_every_construct() {
-    let bytes = golden("v3.0-negations.table");
+fn v4_tables_hold_every_construct() {
+    let bytes = golden("v4.0-negations.table");
     let t = Table::from_bytes(&bytes).unwrap();
-    assert_eq!(t.version(), (3, 0));
+    assert_eq!(t.version(), (4, 0));
     let host = "api.example.com";
     let ok: &[(&[u8], &[u8])] = &[(b"user-agent", b"Mozilla/5.0"), (b"x-debug", b"0")];
     let decide = |method: &str, path: &'static str, who: Option<&'static str>, hs| {

@@ -330,11 +330,36 @@ fn adversarial(base: &Case, limit: usize) -> Vec<Case> {
     ));
     let mut r = HttpRequest::new("GET", "headers.hardening.test", "/t/items/1");
     r.headers = realistic(2);
+    let mut at_limit = r.clone();
     let r = pad(r, &|_| "x-tenant".to_owned(), "acme, ", Some(limit));
     out.push(case(
         "repeated_header",
-        "91 x-tenant headers of acme lists that == reads element by element",
+        "91 x-tenant headers of acme lists, past max_header_bytes: the allow fails unread",
         r,
+        "deny default",
+    ));
+    // The same lists, sharing what `max_header_bytes` leaves: read to the
+    // last element.
+    let name = |k: &[u8]| k.eq_ignore_ascii_case(b"x-tenant");
+    let used: usize = at_limit
+        .headers
+        .iter()
+        .filter(|(k, _)| name(k))
+        .map(|(_, v)| v.len())
+        .sum();
+    let extra = ENVOY_HEADER_COUNT.saturating_sub(envoy_header_count(&at_limit));
+    let each =
+        (egress_table::plugin_config::DEFAULT_MAX_HEADER_BYTES as usize - used) / extra.max(1);
+    for _ in 0..extra {
+        at_limit.headers.push((
+            b"x-tenant".to_vec(),
+            fill("", "acme, ", "", each).into_bytes(),
+        ));
+    }
+    out.push(case(
+        "repeated_header_at_limit",
+        "91 x-tenant headers of acme lists filling max_header_bytes, read element by element",
+        at_limit,
         "allow scale/6",
     ));
 

@@ -699,6 +699,76 @@ fn config_json(policy: &str, extra: &str) -> String {
 const FILES: &str =
     r#"policy "p" { destination "a.com" port 80 http { allow GET path prefix "/files/" } }"#;
 
+const TENANT: &str = r#"policy "p" { destination "a.com" port 80 http {
+  allow GET when header "x-tenant" == "acme"
+  deny any when header "x-debug" == "1"
+  allow POST
+} }"#;
+
+/// docs/filter.md, `max_header_bytes`: a header value condition reads at
+/// most that much of a header (all occurrences); past it, an allow's
+/// condition fails and a deny's holds.
+#[test]
+fn headers_over_max_header_bytes_take_the_answer_that_denies() {
+    // `acme, acme, …` of `len` bytes.
+    let list = |len: usize| {
+        let mut v = b"acme".to_vec();
+        while v.len() + 6 <= len {
+            v.extend_from_slice(b", acme");
+        }
+        assert_eq!(v.len(), len);
+        v
+    };
+    let with = |method: &str, name: &str, values: &[Vec<u8>]| {
+        let mut r = req(method, Some(b"a.com"), b"/");
+        for v in values {
+            r.headers.push((name.as_bytes().to_vec(), v.clone()));
+        }
+        r
+    };
+    // 91 occurrences of 658 bytes: 59,878 bytes of conforming values.
+    let flood = vec![list(658); 91];
+    for target in TARGETS {
+        let mut f = Filters::new(target, TENANT);
+        // The default, 8192 bytes, all occurrences together.
+        let at_limit = [list(8188), list(4)];
+        let over = [list(8188), list(10)];
+        for (r, status, why) in [
+            (with("GET", "x-tenant", &at_limit), 200, "rule"),
+            // The allow fails: the default denies.
+            (with("GET", "x-tenant", &over), 403, "default"),
+            (with("GET", "x-tenant", &flood), 403, "default"),
+            // A deny's condition past the limit holds, whatever the values.
+            (with("POST", "x-debug", &[vec![b'0'; 8192]]), 200, "rule"),
+            (with("POST", "x-debug", &[vec![b'0'; 8193]]), 403, "rule"),
+            // Rules that compare no value of the header are not affected.
+            (with("POST", "x-tenant", &flood), 200, "rule"),
+        ] {
+            let out = f.http(&r);
+            assert_eq!(
+                (out.status, reason(&out)),
+                (status, why.to_owned()),
+                "{target}: {:?}",
+                out.logs
+            );
+        }
+        // Raised by the configuration, the whole flood is read.
+        let mut vm = egress_tests::vm_with_config(
+            target,
+            &config_json(TENANT, r#""max_header_bytes":65536"#),
+        )
+        .unwrap();
+        let out = vm.http(&with("GET", "x-tenant", &flood)).unwrap();
+        assert_eq!(out.status, 200, "{target}");
+        assert!(
+            vm.logs()
+                .iter()
+                .any(|l| l.message.contains("header values read up to 65536 bytes")),
+            "{target}: the load line names the setting"
+        );
+    }
+}
+
 #[test]
 fn paths_over_max_path_bytes_are_refused_before_any_rule() {
     for target in TARGETS {

@@ -305,8 +305,8 @@ fn format_2_1_negations() {
             u16::from_le_bytes([table[8], table[9]]),
             u16::from_le_bytes([table[10], table[11]])
         ),
-        (3, 0),
-        "every table is format 3.0"
+        (4, 0),
+        "every table is format 4.0"
     );
     assert!(run_tests("negations", text) >= 2 * 17);
     run_tests(

@@ -216,15 +216,21 @@ fn header_facts(headers: &dyn Headers, tests: &[HeaderTest]) -> Value {
             .filter(|(name, _)| name.as_slice() == t.name.as_bytes())
             .map(|(_, v)| *v)
             .collect();
+        // Longer than the filter reads (`max_header_bytes`, at its
+        // default): the answer that denies, as the filter gives it.
+        let over = values.iter().map(|v| v.len()).sum::<usize>()
+            > egress_table::plugin_config::DEFAULT_MAX_HEADER_BYTES as usize;
         // Some occurrence passes, whole or as one of its list's elements.
-        if values
-            .iter()
-            .any(|v| passes(v) || elements(v).into_iter().any(passes))
+        if over
+            || values
+                .iter()
+                .any(|v| passes(v) || elements(v).into_iter().any(passes))
         {
             some.push(json!({ "__entity": Uid::new("HeaderTest", t.key.clone()).json() }));
         }
         // Every occurrence passes, whole or element by element.
-        if !values.is_empty()
+        if !over
+            && !values.is_empty()
             && values.iter().all(|v| {
                 let list = elements(v);
                 passes(v) || (!list.is_empty() && list.into_iter().all(passes))
@@ -407,5 +413,19 @@ mod tests {
             list("every"),
             ["x-tenant acme", "x-date Tue, 15 Nov 1994", "x-tenant ac"]
         );
+        // Past max_header_bytes: the answer that denies, as in the filter.
+        let long = b"acme, ".repeat(1400);
+        let pairs: Vec<(&[u8], &[u8])> = vec![(b"x-tenant", &long), (b"x-debug", b"0")];
+        let facts = header_facts(&pairs, &tests);
+        let keys = |k: &str| -> Vec<&str> {
+            facts[k]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v["__entity"]["id"].as_str().unwrap())
+                .collect()
+        };
+        assert_eq!(keys("some"), ["x-tenant acme", "x-tenant ac"]);
+        assert!(keys("every").is_empty(), "{facts}");
     }
 }

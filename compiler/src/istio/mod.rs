@@ -102,7 +102,7 @@ pub struct Options {
     /// `egressc <version>`, named in the header.
     pub generator: String,
     /// The filter's settings for the proxy in each `pluginConfig`
-    /// (`max_path_bytes`; Istio's proxies are Envoy, so no
+    /// (`max_path_bytes`, `max_header_bytes`; Istio's proxies are Envoy, so no
     /// `authority_header`).
     pub filter: egress_table::plugin_config::Options,
 }

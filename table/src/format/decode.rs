@@ -177,7 +177,7 @@ fn header(bytes: &[u8]) -> R<((u16, u16), u32, &[u8])> {
             8,
             "version",
             format!(
-                "table format {major}.{minor} was written by an older egressc; this reader understands {VERSION_MAJOR}.0 to {VERSION_MAJOR}.{VERSION_MINOR} (3.0 has a new, smaller layout): recompile the policy with this egressc"
+                "table format {major}.{minor} was written by an older egressc; this reader understands {VERSION_MAJOR}.0 to {VERSION_MAJOR}.{VERSION_MINOR} (4.0 stores path DFAs in a form of its own): recompile the policy with this egressc"
             ),
         );
     }
@@ -350,26 +350,64 @@ fn paths(r: &mut Reader<'_>, pool: Pool<'_>) -> R<Vec<PathHead>> {
     Ok(paths)
 }
 
-/// REGEXES: each DFA deserialised (which checks it).
+/// REGEXES: each DFA read and checked.
 fn regexes(r: &mut Reader<'_>) -> R<Vec<PathDfa>> {
     let n = r.count(record::REGEX, "regexes.count")?;
     let mut dfas = Vec::with_capacity(n);
     for i in 0..n {
         let len = r.count(1, Field::at("regexes", i, "length"))?;
         let at = r.pos;
-        let b = r.take(len, Field::at("regexes", i, ""))?;
-        match PathDfa::from_bytes(b) {
-            Ok(d) => dfas.push(d),
-            Err(e) => {
-                return err(
-                    at,
-                    format!("regexes[{i}]"),
-                    format!("DFA does not load: {}", e.0),
-                );
-            }
-        }
+        r.take(len, Field::at("regexes", i, ""))?;
+        let mut one = Reader::at(r.bytes_to(at + len), at);
+        dfas.push(dfa(&mut one, i)?);
     }
     Ok(dfas)
+}
+
+/// One DFA (REGEXES, after its length), which must fill the reader.
+fn dfa(r: &mut Reader<'_>, i: usize) -> R<PathDfa> {
+    let at = r.pos;
+    let stride = usize::from(r.u8(Field::at("regexes", i, "classes"))?) + 1;
+    let classes: [u8; 256] = r.array(Field::at("regexes", i, "byte classes"))?;
+    let states = r.count(1 + stride, Field::at("regexes", i, "states"))?;
+    let start = r.index(Field::at("regexes", i, "start"), states)?;
+    let mut accept = Vec::with_capacity(states);
+    let mut next = Vec::with_capacity(states * stride);
+    for _ in 0..states {
+        accept.push(match r.u8(Field::at("regexes", i, "accept"))? {
+            0 => false,
+            1 => true,
+            b => {
+                return err(
+                    r.pos - 1,
+                    Field::at("regexes", i, "accept"),
+                    format!("{b} is neither 0 nor 1"),
+                );
+            }
+        });
+        for _ in 0..stride {
+            next.push(r.index(Field::at("regexes", i, "next state"), states)?);
+        }
+    }
+    if r.left() != 0 {
+        return err(
+            r.pos,
+            Field::at("regexes", i, ""),
+            format!("{} bytes after the DFA", r.left()),
+        );
+    }
+    PathDfa::from_parts(classes, stride, start, accept, &next).or_else(|e| {
+        err(
+            at,
+            format!("regexes[{i}]"),
+            format!("DFA does not load: {}", e.0),
+        )
+    })
+}
+
+/// [`PathDfa::from_bytes`]: one DFA's bytes alone.
+pub(crate) fn dfa_from_bytes(bytes: &[u8]) -> R<PathDfa> {
+    dfa(&mut Reader::at(bytes, 0), 0)
 }
 
 /// The paths, their DFA references checked against the `n_dfas` DFAs.

@@ -166,7 +166,7 @@ impl<'s> Encoder<'s> {
             let want = format!("{}/{}", p.name, n + 1);
             if r.id != want {
                 return Err(EncodeError(format!(
-                    "rule {} of policy {} has id {:?}; format 3 numbers rules {want}",
+                    "rule {} of policy {} has id {:?}; the table format numbers rules {want}",
                     n + 1,
                     p.name,
                     r.id

@@ -1,4 +1,4 @@
-//! The binary table format, version 3.0.
+//! The binary table format, version 4.0.
 //!
 //! A table is one byte string: a 16-byte header, a body of eleven sections
 //! in a fixed order, and a 4-byte trailer. Fixed-size integers are
@@ -30,8 +30,7 @@
 //! PATHS     kind u8 (bits 0–6: 0 exact, 1 prefix, 2 template, 3 regex,
 //!           4 suffix; bit 7: negated) · text Str · dfa v (0: none; k: the
 //!           DFA REGEXES[k − 1])
-//! REGEXES   v length, then the DFA's bytes (regex-automata 0.4 dense DFA,
-//!           little-endian serialization)
+//! REGEXES   v length L, then L bytes: one DFA (below)
 //! SOURCES   kind u8 (bits 0–6: 0 principal, 1 namespace, 2 service account,
 //!           3 any principal; bit 7: negated) · a Str · b Str (service
 //!           account name; empty otherwise; both empty for 3)
@@ -51,6 +50,29 @@
 //! CIDRS     family u8 (4 or 6) · prefix u8 · address (4 or 16 bytes) · v n,
 //!           then n destination indexes v
 //! ```
+//!
+//! **DFAs.** A REGEXES record's L bytes are one deterministic automaton
+//! over bytes, read from the start of the path to its end:
+//!
+//! ```text
+//! size  field
+//! 1     C − 1, where C (1 to 256) is the number of byte classes
+//! 256   the class of each byte value 0, 1, …, 255, each less than C
+//! v     S, the number of states (at least 1)
+//! v     the start state (less than S)
+//! S ×   one record per state, state 0 first: accept u8 (1: a path that
+//!       ends in this state matches; 0: it does not) · C × next state v
+//!       (less than S; the state the DFA goes to on a byte of each class)
+//! ```
+//!
+//! State 0 is the **dead state**: it does not accept and every next state
+//! of it is 0 (the decoder checks this). A path matches when feeding its
+//! bytes in match form from the start state ends in an accepting state;
+//! a run that reaches state 0 can stop there. The L bytes hold exactly
+//! this. The compiler builds a minimal DFA with regex-automata (anchored,
+//! `MatchKind::All`, Unicode off) and numbers its states in breadth-first
+//! order from the start state; `accept` is whether regex-automata's
+//! end-of-input transition from the state reaches a match state.
 //!
 //! **Rules and their ids.** The policies' `rules` counts tile RULES in
 //! order (policy 0 owns the first rules, and so on), and so do the
@@ -74,12 +96,16 @@
 //! **Versions.** 1.0 compared paths as raw text, 2.0 in match form (same
 //! layout), 2.1 added negations, suffix paths, any-principal sources, prefix
 //! and suffix header conditions, open method sets and otherwise-deny rules.
-//! **3.0** (this one) keeps 2.1's meaning in a smaller layout: varints,
-//! implicit rule ids, shared rule bodies and conditions, ports and
-//! destination lists inline, host names inline, templates without DFAs. A
-//! 3.0 reader refuses 1.x and 2.x tables (recompile the policy: `egressc
-//! compile` writes 3.0), and 2.x readers refuse 3.0 tables (deploy the
-//! filter of the same release). `table/tests/golden/` holds tables of each
+//! 3.0 kept 2.1's meaning in a smaller layout: varints, implicit rule ids,
+//! shared rule bodies and conditions, ports and destination lists inline,
+//! host names inline, templates without DFAs. **4.0** (this one) stores
+//! DFAs in the form above instead of regex-automata's serialization, so
+//! the filter runs them with a loop of its own and carries no
+//! regex-automata code (a smaller `.wasm`, and a long path through a DFA
+//! takes less time); everything else is 3.0's. A 4.0 reader refuses 1.x,
+//! 2.x and 3.x tables (recompile the policy: `egressc compile` writes
+//! 4.0), and older readers refuse 4.0 tables (deploy the filter of the
+//! same release). `table/tests/golden/` holds tables of each
 //! version and the test that pins which of them decode.
 //!
 //! Methods are a bit set: bit *i* is `spec::METHODS[i]` (GET, HEAD, POST, PUT,
@@ -101,7 +127,7 @@
 //!
 //! [`decode()`] checks everything above plus the meaning of every value (host
 //! names normalised, header names lower case, L7 conditions only on `http`
-//! destinations, each DFA deserializable and anchored, …) before it returns a
+//! destinations, each DFA's classes and states in range and its state 0 dead, …) before it returns a
 //! [`Table`](crate::Table). It never panics, whatever the input: every error
 //! names the byte offset and the field it failed on.
 //!
@@ -117,13 +143,16 @@ mod reader;
 pub use crate::host::is_normalized_host;
 pub use crate::names::{is_header_name, is_principal_text, is_valid_name};
 pub use decode::decode;
+pub(crate) use decode::dfa_from_bytes;
+#[cfg(feature = "build")]
+pub(crate) use encode::put_v;
 pub use encode::{EncodeError, encode};
 pub use reader::DecodeError;
 
 /// The first eight bytes of every table.
 pub const MAGIC: [u8; 8] = *b"EGRTABLE";
 /// The major version this crate writes and reads.
-pub const VERSION_MAJOR: u16 = 3;
+pub const VERSION_MAJOR: u16 = 4;
 /// The minor version this crate writes (and the newest it reads).
 pub const VERSION_MINOR: u16 = 0;
 /// The size of the header: magic, version, body length.
@@ -142,7 +171,8 @@ const ACTION_FALLBACK: u8 = 2;
 mod record {
     pub(super) const POLICY: usize = 7;
     pub(super) const PATH: usize = 4;
-    pub(super) const REGEX: usize = 1;
+    /// Length, classes, 256 byte classes, states, start, the dead state.
+    pub(super) const REGEX: usize = 262;
     pub(super) const SOURCE: usize = 5;
     pub(super) const HEADER_CONDITION: usize = 5;
     pub(super) const BODY: usize = 6;

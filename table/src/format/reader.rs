@@ -117,6 +117,12 @@ impl<'a> Reader<'a> {
         self.bytes.len().saturating_sub(self.pos)
     }
 
+    /// The bytes this reader reads, up to offset `end` (all of them if
+    /// `end` is past their end).
+    pub(super) fn bytes_to(&self, end: usize) -> &'a [u8] {
+        self.bytes.get(..end).unwrap_or(self.bytes)
+    }
+
     /// The next `n` bytes.
     #[cfg_attr(target_family = "wasm", inline(never))]
     pub(super) fn take<'f>(&mut self, n: usize, field: impl Into<Field<'f>> + Copy) -> R<&'a [u8]> {

@@ -64,6 +64,23 @@ fn the_worst_case_inputs_decide_as_the_policy_says() {
         "{}",
         longest("path_regex")
     );
+    // The header case a condition reads to the end fills max_header_bytes.
+    let tenant: usize = s
+        .cases
+        .iter()
+        .find(|c| c.name == "repeated_header_at_limit")
+        .unwrap()
+        .request
+        .headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case(b"x-tenant"))
+        .map(|(_, v)| v.len())
+        .sum();
+    let max = egress_table::plugin_config::DEFAULT_MAX_HEADER_BYTES as usize;
+    assert!(
+        tenant <= max && tenant > max - 200,
+        "{tenant} bytes of x-tenant"
+    );
     let hundred = s.cases.iter().find(|c| c.name == "headers_100").unwrap();
     assert_eq!(envoy_header_count(&hundred.request), ENVOY_HEADER_COUNT);
     // Allowed and denied, by rules, the default and a refusal.

@@ -96,6 +96,10 @@ pub struct IstioArgs {
     #[arg(long, value_name = "BYTES",
           value_parser = clap::value_parser!(u32).range(1..=i64::from(egress_table::plugin_config::MAX_PATH_BYTES_LIMIT)))]
     pub max_path_bytes: Option<u32>,
+    /// The most bytes of one header (all its occurrences) a header value condition reads; a longer header takes the answer that denies [default: 8192] (pluginConfig max_header_bytes).
+    #[arg(long, value_name = "BYTES",
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(egress_table::plugin_config::MAX_PATH_BYTES_LIMIT)))]
+    pub max_header_bytes: Option<u32>,
     #[command(flatten)]
     pub diag: DiagArgs,
 }
@@ -153,6 +157,7 @@ pub fn istio(args: &IstioArgs) -> u8 {
     };
     let filter = run::FilterArgs {
         max_path_bytes: args.max_path_bytes,
+        max_header_bytes: args.max_header_bytes,
         authority_header: None,
     };
     let filter = match filter.options() {

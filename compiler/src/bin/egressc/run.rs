@@ -25,13 +25,18 @@ pub struct HostArgs {
 }
 
 /// The filter's settings for the proxy, as a plugin configuration carries
-/// them (`max_path_bytes`, `authority_header`; docs/filter.md).
+/// them (`max_path_bytes`, `max_header_bytes`, `authority_header`;
+/// docs/filter.md).
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct FilterArgs {
     /// The longest path (query excluded) the filter decides on; a longer one is denied as path-too-long [default: 4096] (pluginConfig max_path_bytes).
     #[arg(long, value_name = "BYTES",
           value_parser = clap::value_parser!(u32).range(1..=i64::from(egress_table::plugin_config::MAX_PATH_BYTES_LIMIT)))]
     pub max_path_bytes: Option<u32>,
+    /// The most bytes of one header (all its occurrences) a header value condition reads; a longer header takes the answer that denies [default: 8192] (pluginConfig max_header_bytes).
+    #[arg(long, value_name = "BYTES",
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(egress_table::plugin_config::MAX_PATH_BYTES_LIMIT)))]
+    pub max_header_bytes: Option<u32>,
     /// The request header that names the destination, for a proxy-wasm host other than Envoy, e.g. host for nginx with ngx_wasm_module (pluginConfig authority_header).
     #[arg(long, value_name = "HEADER")]
     pub authority_header: Option<String>,
@@ -40,7 +45,9 @@ pub struct FilterArgs {
 impl FilterArgs {
     /// Whether any setting was given.
     pub fn given(&self) -> bool {
-        self.max_path_bytes.is_some() || self.authority_header.is_some()
+        self.max_path_bytes.is_some()
+            || self.max_header_bytes.is_some()
+            || self.authority_header.is_some()
     }
 
     /// The settings, checked.
@@ -50,6 +57,11 @@ impl FilterArgs {
             o = o
                 .with_max_path_bytes(u64::from(n))
                 .map_err(|e| format!("--max-path-bytes: {e}"))?;
+        }
+        if let Some(n) = self.max_header_bytes {
+            o = o
+                .with_max_header_bytes(u64::from(n))
+                .map_err(|e| format!("--max-header-bytes: {e}"))?;
         }
         if let Some(h) = &self.authority_header {
             o = o

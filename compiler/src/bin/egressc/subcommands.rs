@@ -224,7 +224,7 @@ pub fn compile(
     if filter.given() && emit != Emit::PluginConfig {
         return fail_as(
             diag.format,
-            "--max-path-bytes and --authority-header apply only to --emit plugin-config: they are the filter's settings for the proxy, not part of the table",
+            "--max-path-bytes, --max-header-bytes and --authority-header apply only to --emit plugin-config: they are the filter's settings for the proxy, not part of the table",
         );
     }
     let options = match filter.options() {
