@@ -658,6 +658,11 @@ fn elements(v: &[u8]) -> Vec<&[u8]> {
         .collect()
 }
 
+/// The filter's default `max_header_bytes`.
+fn max_header_bytes() -> usize {
+    egress_table::plugin_config::DEFAULT_MAX_HEADER_BYTES as usize
+}
+
 /// Header conditions fail closed (docs/language.md, "Headers").
 fn header_holds(h: &HeaderSpec, action: Action, headers: &[(Vec<u8>, Vec<u8>)]) -> bool {
     let name = h.name();
@@ -677,13 +682,18 @@ fn header_holds(h: &HeaderSpec, action: Action, headers: &[(Vec<u8>, Vec<u8>)]) 
         };
     };
     let passes = |v: &[u8]| op.holds(v, want);
+    // Longer, all lines together, than the filter reads (`max_header_bytes`
+    // at its default): the answer that denies.
+    let over = lines.iter().map(|(_, v)| v.len()).sum::<usize>() > max_header_bytes();
     // The deny reading: some line, whole or one of its elements, passes.
-    let deny_reading = lines
-        .iter()
-        .any(|(_, v)| passes(v) || elements(v).into_iter().any(passes));
+    let deny_reading = over
+        || lines
+            .iter()
+            .any(|(_, v)| passes(v) || elements(v).into_iter().any(passes));
     // The allow reading: a line under the exact name, and every line
     // passes whole or element by element.
-    let allow_reading = same > 0
+    let allow_reading = !over
+        && same > 0
         && lines.iter().all(|(_, v)| {
             let els = elements(v);
             passes(v) || (!els.is_empty() && els.into_iter().all(passes))
@@ -719,6 +729,36 @@ mod tests {
         assert!(t("/files/{**}.json", "/files/a/b.json"));
         // Non-ASCII literal text (fuzz/regressions/table/template-non-ascii).
         assert!(t("ь{*}", "\u{44c}x"));
+    }
+
+    #[test]
+    fn headers_past_the_budget_take_the_answer_that_denies() {
+        let eq = HeaderSpec::Equals("x-tenant".into(), b"acme".to_vec());
+        let ne = HeaderSpec::NotEquals("x-tenant".into(), b"acme".to_vec());
+        let list = |n: usize| {
+            let mut v = b"acme".to_vec();
+            while v.len() + 6 <= n {
+                v.extend_from_slice(b", acme");
+            }
+            v
+        };
+        let at = vec![
+            (b"x-tenant".to_vec(), list(8188)),
+            (b"x-tenant".to_vec(), list(4)),
+        ];
+        let over = vec![
+            (b"x-tenant".to_vec(), list(8188)),
+            (b"x-tenant".to_vec(), list(10)),
+        ];
+        assert!(header_holds(&eq, Action::Allow, &at));
+        assert!(!header_holds(&eq, Action::Allow, &over));
+        // A deny's condition holds past the budget, whatever the value.
+        let evil = HeaderSpec::Equals("x-tenant".into(), b"evil".to_vec());
+        assert!(!header_holds(&evil, Action::Deny, &at));
+        assert!(header_holds(&evil, Action::Deny, &over));
+        assert!(!header_holds(&ne, Action::Deny, &at));
+        assert!(header_holds(&ne, Action::Deny, &over));
+        assert!(!header_holds(&ne, Action::Allow, &over));
     }
 
     #[test]

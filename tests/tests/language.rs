@@ -290,7 +290,7 @@ policy "fronting" {
     );
 }
 
-/// The constructs of format 2.1, in a 3.0 table, through the real `.wasm`
+/// The constructs of format 2.1, in a 4.0 table, through the real `.wasm`
 /// (both targets): negated conditions
 /// (`except path`, `except from`, `!=`, `not prefix`, `not suffix`),
 /// suffix paths, `principal "*"`, `any except`, `otherwise deny`; plus a

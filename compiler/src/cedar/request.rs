@@ -216,10 +216,10 @@ fn header_facts(headers: &dyn Headers, tests: &[HeaderTest]) -> Value {
             .filter(|(name, _)| name.as_slice() == t.name.as_bytes())
             .map(|(_, v)| *v)
             .collect();
-        // Longer than the filter reads (`max_header_bytes`, at its
-        // default): the answer that denies, as the filter gives it.
-        let over = values.iter().map(|v| v.len()).sum::<usize>()
-            > egress_table::plugin_config::DEFAULT_MAX_HEADER_BYTES as usize;
+        // Longer than the filter reads (`max_header_bytes`, which the
+        // header view carries): the answer that denies, as the filter
+        // gives it.
+        let over = values.iter().map(|v| v.len()).sum::<usize>() > headers.max_value_bytes();
         // Some occurrence passes, whole or as one of its list's elements.
         if over
             || values

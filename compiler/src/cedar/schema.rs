@@ -50,10 +50,13 @@ type Headers = {
   // The same with every `_` written `-` (a name and its variants).
   names_folded: Set<String>,
   // The tests (entities.json) that some occurrence of the name or a
-  // variant passes, whole or as an element of its comma-separated list.
+  // variant passes, whole or as an element of its comma-separated list,
+  // and every test on a header longer than the filter reads
+  // (max_header_bytes).
   some: Set<HeaderTest>,
   // The tests that every occurrence of the name and its variants passes,
-  // whole or element by element (and there is at least one).
+  // whole or element by element (and there is at least one), on a header
+  // no longer than max_header_bytes.
   every: Set<HeaderTest>,
 };
 
