@@ -39,15 +39,16 @@ pub struct DfaError(pub String);
 impl PathDfa {
     /// A DFA from its parts as the table stores them: the class of each
     /// byte, the number of classes `stride`, the start state, and per
-    /// state whether it accepts and its `stride` next states. Checks that
-    /// every class and state number is in range and that state 0 is dead
-    /// (accepts nothing, leads only to itself).
+    /// state whether it accepts and its `stride` next states (turned into
+    /// transition indexes in place: loading holds one array of them).
+    /// Checks that every class and state number is in range and that
+    /// state 0 is dead (accepts nothing, leads only to itself).
     pub(crate) fn from_parts(
         classes: [u8; 256],
         stride: usize,
         start: u32,
         accept: Vec<bool>,
-        next: &[u32],
+        mut next: Vec<u32>,
     ) -> Result<Self, DfaError> {
         let states = accept.len();
         if stride == 0 || stride > 256 || classes.iter().any(|&c| usize::from(c) >= stride) {
@@ -59,23 +60,24 @@ impl PathDfa {
         if accept.first() != Some(&false) || next.iter().take(stride).any(|&t| t != 0) {
             return Err(DfaError("state 0 is not the dead state".into()));
         }
-        let mut trans = Vec::with_capacity(next.len());
-        for &t in next {
-            match (t as usize).checked_mul(stride).map(u32::try_from) {
-                Some(Ok(at)) if (t as usize) < states => trans.push(at),
-                _ => {
-                    return Err(DfaError(format!(
-                        "next state {t} out of range ({states} states)"
-                    )));
-                }
-            }
+        // State `s` becomes its index `s × stride` (which fits: the array
+        // has `states × stride` entries).
+        let index = |s: u32| {
+            (s as usize)
+                .checked_mul(stride)
+                .and_then(|i| u32::try_from(i).ok())
+                .filter(|_| (s as usize) < states)
+        };
+        for t in &mut next {
+            *t = index(*t).ok_or_else(|| {
+                DfaError(format!("next state {t} out of range ({states} states)"))
+            })?;
         }
-        let at = |s: u32| u32::try_from(s as usize * stride).unwrap_or(0);
         Ok(Self {
             classes,
-            trans: trans.into_boxed_slice(),
+            trans: next.into_boxed_slice(),
             accept: accept.into_boxed_slice(),
-            start: at(start),
+            start: index(start).unwrap_or(0),
             stride: u32::try_from(stride).unwrap_or(1),
         })
     }
@@ -157,15 +159,25 @@ pub fn build(pattern: &str) -> Result<Vec<u8>, DfaError> {
     let first = dfa
         .start_state(&start::Config::new().anchored(Anchored::Yes))
         .map_err(|e| DfaError(e.to_string()))?;
-    // The classes, and one byte of each to step with.
+    // The classes, and one byte of each to step with (the first byte of
+    // the class, whatever order regex-automata numbers classes in).
     let classes: [u8; 256] =
         core::array::from_fn(|b| dfa.byte_classes().get(u8::try_from(b).unwrap_or(u8::MAX)));
-    let mut sample: Vec<u8> = Vec::new();
+    let stride = classes
+        .iter()
+        .map(|&c| usize::from(c) + 1)
+        .max()
+        .unwrap_or(1);
+    let mut first_byte: Vec<Option<u8>> = vec![None; stride];
     for (b, &c) in (0..=255u8).zip(&classes) {
-        if usize::from(c) >= sample.len() {
-            sample.resize(usize::from(c) + 1, b);
+        if let Some(slot @ None) = first_byte.get_mut(usize::from(c)) {
+            *slot = Some(b);
         }
     }
+    let sample: Vec<u8> = first_byte
+        .into_iter()
+        .map(|b| b.ok_or_else(|| DfaError("a byte class with no byte".into())))
+        .collect::<Result<_, _>>()?;
     // Breadth-first from the start state; the dead state is 0.
     let mut number: HashMap<StateID, u32> = HashMap::new();
     let mut order: Vec<Option<StateID>> = vec![None];

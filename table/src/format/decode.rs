@@ -396,7 +396,7 @@ fn dfa(r: &mut Reader<'_>, i: usize) -> R<PathDfa> {
             format!("{} bytes after the DFA", r.left()),
         );
     }
-    PathDfa::from_parts(classes, stride, start, accept, &next).or_else(|e| {
+    PathDfa::from_parts(classes, stride, start, accept, next).or_else(|e| {
         err(
             at,
             format!("regexes[{i}]"),
