@@ -39,8 +39,9 @@ pub fn hash64(bytes: &[u8]) -> u64 {
 /// most two-thirds full (a power of two of slots, at least 1.5 per key), so
 /// a probe sequence always ends at an empty slot; a miss probes about five
 /// slots on average at that load, comparing 32-bit tags that share a cache
-/// line or two, and the slots take a third less memory than at half full
-/// (the rule index of a 10,000-host table: 256 KiB instead of 512 KiB).
+/// line or two, and the slots take a third less memory than at half full.
+/// (The host indexes use it; the rule index has a small table per
+/// destination, `crate::rule_index`.)
 #[derive(Debug, Clone, Default)]
 pub struct Index {
     /// 0 for an empty slot, else the key's hash tag (its high 32 bits) in

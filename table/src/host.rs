@@ -95,34 +95,44 @@ pub fn canonical_ip(ip: IpAddr) -> IpAddr {
     ip.to_canonical()
 }
 
-/// Whether `s` is a normalised host (see the module docs).
+/// Whether `s` is a normalised host (see the module docs). One pass over a
+/// name; only a host with a colon is parsed as IPv6, and only one whose last
+/// label is a number as IPv4 (the table's loader checks every host name, so
+/// this is on the configure path).
 pub fn is_normalized_host(s: &[u8]) -> bool {
     if s.is_empty() || s.len() > 253 {
         return false;
     }
-    if let Ok(text) = core::str::from_utf8(s) {
-        if let Ok(v6) = text.parse::<Ipv6Addr>() {
-            return v6.to_ipv4_mapped().is_none() && v6.to_string() == text;
-        }
-        if text.parse::<Ipv4Addr>().is_ok() {
-            return true;
-        }
+    if s.contains(&b':') {
+        // Only an IPv6 address has a colon; it must be canonical.
+        return core::str::from_utf8(s).is_ok_and(|text| {
+            text.parse::<Ipv6Addr>()
+                .is_ok_and(|v6| v6.to_ipv4_mapped().is_none() && v6.to_string() == text)
+        });
     }
-    for label in s.split(|&b| b == b'.') {
-        if label.is_empty() || label.len() > 63 {
+    let mut label = 0usize;
+    for &b in s {
+        if b == b'.' {
+            if label == 0 {
+                return false;
+            }
+            label = 0;
+        } else if b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_' {
+            label += 1;
+            if label > 63 {
+                return false;
+            }
+        } else {
             return false;
         }
-        if !label
-            .iter()
-            .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-        {
-            return false;
-        }
     }
-    // A name that ends in a number but is not a canonical IPv4 address
-    // (`1.2.3`, `999.1.1.1`, `0x7f.1`, `0xa9fea9fe`) is an address in a
-    // legacy form, not a name.
-    !ends_in_number(s)
+    if label == 0 {
+        return false;
+    }
+    // A name that ends in a number is an address: only the canonical
+    // dotted quad is one (`1.2.3`, `999.1.1.1`, `0x7f.1`, `0xa9fea9fe` are
+    // legacy forms, refused). Its bytes are ASCII, so the text is too.
+    !ends_in_number(s) || core::str::from_utf8(s).is_ok_and(|text| text.parse::<Ipv4Addr>().is_ok())
 }
 
 /// Normalises a host name: lower case, one trailing dot removed, IPv6
@@ -299,5 +309,75 @@ mod tests {
         assert!(is_normalized_host(b"169.254.169.254"));
         assert!(!is_normalized_host(b"::ffff:169.254.169.254"));
         assert!(is_normalized_host(b"2001:db8::1"));
+    }
+
+    /// The definition in the module docs, written the plain way (each
+    /// reading tried in turn): the one-pass check must agree with it.
+    fn plain_definition(s: &[u8]) -> bool {
+        if s.is_empty() || s.len() > 253 {
+            return false;
+        }
+        if let Ok(text) = core::str::from_utf8(s) {
+            if let Ok(v6) = text.parse::<Ipv6Addr>() {
+                return v6.to_ipv4_mapped().is_none() && v6.to_string() == text;
+            }
+            if text.parse::<Ipv4Addr>().is_ok() {
+                return true;
+            }
+        }
+        s.split(|&b| b == b'.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label.iter().all(|&b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
+                })
+        }) && !ends_in_number(s)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_one_pass_check_is_the_definition(
+            s in "[a-fx0-9.:_A-]{0,24}|([a-z0-9]{1,3}\\.){0,4}[0-9a-z]{0,4}|[0-9a-f:.]{2,40}",
+        ) {
+            proptest::prop_assert_eq!(is_normalized_host(s.as_bytes()), plain_definition(s.as_bytes()), "{}", s);
+        }
+    }
+
+    #[test]
+    fn the_one_pass_check_agrees_on_edges() {
+        let long_label = "a".repeat(64);
+        let long_name = ["a"; 127].join(".");
+        for s in [
+            "",
+            ".",
+            "a.",
+            ".a",
+            "a..b",
+            "a",
+            "1",
+            "1.2.3.4",
+            "01.2.3.4",
+            "1.2.3.4.5",
+            "256.1.1.1",
+            "0x1",
+            "a.0x",
+            "::",
+            "::1",
+            "::ffff:1.2.3.4",
+            "2001:DB8::1",
+            "2001:db8:0::1",
+            "1:2:3:4:5:6:7:8",
+            "a:b",
+            "[::1]",
+            "a_b-c.d",
+            &long_label,
+            &long_name,
+            "é.com",
+        ] {
+            assert_eq!(
+                is_normalized_host(s.as_bytes()),
+                plain_definition(s.as_bytes()),
+                "{s:?}"
+            );
+        }
     }
 }

@@ -19,7 +19,7 @@
 //! whose path has an escape, or no path, is tested against every rule.
 //! Destinations with few rules are not indexed: scanning them is as fast.
 
-use crate::hash::Index;
+use crate::hash::hash64;
 use crate::table::{Path, Span, Str, Table, u32_of};
 use crate::template::Piece;
 
@@ -28,33 +28,44 @@ pub(crate) const MAX_KEY: usize = 120;
 /// Destinations with at most this many rules are scanned, not indexed.
 const MIN_RULES: usize = 8;
 
-/// The index (see the module docs).
+/// The index (see the module docs). Each indexed destination has an
+/// open-addressing table of its own, from segment to entry, built from the
+/// hashes its rules' segments were grouped by: no key carries the
+/// destination, nothing is hashed twice, and building it touches only the
+/// destination's own slots.
 #[derive(Debug, Default)]
 pub(crate) struct RuleIndex {
-    /// Per destination: its always-rules (into `lists`), or `None` when it
-    /// is not indexed.
-    always: Box<[Option<Span>]>,
-    /// (destination, segment) → entry.
-    keys: Index,
-    /// Per entry: its key (destination index, 4 bytes little-endian, then
-    /// the segment) in `key_bytes`, and its rules in `lists`.
+    /// Per destination: `None` when it is not indexed.
+    dests: Box<[Option<DestIndex>]>,
+    /// Per entry: its segment (in `seg_bytes`) and its rules (in `lists`).
     entries: Box<[(Str, Span)]>,
-    key_bytes: Box<[u8]>,
+    seg_bytes: Box<[u8]>,
+    /// Every destination's slots, `n + n / 2 + 1` for `n` segments: 0 for
+    /// an empty slot, else the entry plus one. Under two-thirds full, so a
+    /// probe (linear, from [`home`]) ends at an empty slot.
+    slots: Box<[u32]>,
     lists: Box<[u32]>,
+}
+
+/// One indexed destination: its always-rules (in `lists`) and its slots.
+#[derive(Debug, Clone, Copy)]
+struct DestIndex {
+    always: Span,
+    slots: Span,
 }
 
 /// The lists [`RuleIndex::build`] reuses from one destination to the next.
 #[derive(Default)]
 struct Scratch<'t> {
-    /// The segments of one rule.
-    segs: Vec<&'t [u8]>,
-    /// (segment, rule), in rule order.
-    pairs: Vec<(&'t [u8], u32)>,
+    /// The segments of one rule, with their hashes.
+    segs: Vec<(&'t [u8], u64)>,
+    /// (segment, its hash, rule), in rule order.
+    pairs: Vec<(&'t [u8], u64, u32)>,
     /// Per pair: its group.
     group_of: Vec<u32>,
-    /// Per distinct segment, in first-seen order: the segment and how many
-    /// pairs have it.
-    groups: Vec<(&'t [u8], u32)>,
+    /// Per distinct segment, in first-seen order: the segment, how many
+    /// pairs have it, and its hash.
+    groups: Vec<(&'t [u8], u32, u64)>,
     /// Open addressing from segment to group + 1 (0: empty).
     slots: Vec<u32>,
 }
@@ -68,26 +79,31 @@ impl Scratch<'_> {
         self.slots.clear();
         self.slots.resize(size, 0);
         let mask = size - 1;
-        for &(seg, _) in &self.pairs {
-            let mut i = crate::hash::hash64(seg) as usize & mask;
+        for &(seg, h, _) in &self.pairs {
+            let mut i = h as usize & mask;
             // At most half full: the probe ends at an empty slot.
             let g = loop {
                 match self.slots.get(i).copied() {
                     Some(0) | None => {
-                        self.groups.push((seg, 0));
+                        self.groups.push((seg, 0, h));
                         let g = u32_of(self.groups.len());
                         if let Some(slot) = self.slots.get_mut(i) {
                             *slot = g;
                         }
                         break g - 1;
                     }
-                    Some(g) if self.groups.get(g as usize - 1).is_some_and(|e| e.0 == seg) => {
+                    Some(g)
+                        if self
+                            .groups
+                            .get(g as usize - 1)
+                            .is_some_and(|e| e.2 == h && e.0 == seg) =>
+                    {
                         break g - 1;
                     }
                     Some(_) => i = (i + 1) & mask,
                 }
             };
-            if let Some((_, count)) = self.groups.get_mut(g as usize) {
+            if let Some((_, count, _)) = self.groups.get_mut(g as usize) {
                 *count += 1;
             }
             self.group_of.push(g);
@@ -115,16 +131,23 @@ impl RuleIndex {
     /// and no allocation per key: each destination's (segment, rule) pairs
     /// are gathered in scratch lists reused from one destination to the
     /// next, grouped by segment through a small hash table, and appended
-    /// as entries whose rules stay in rule order.
+    /// as entries whose rules stay in rule order, with the destination's
+    /// own slots.
     pub(crate) fn build(table: &Table) -> Self {
-        let mut always = Vec::with_capacity(table.dests.len());
+        let mut dests = Vec::with_capacity(table.dests.len());
         let mut lists: Vec<u32> = Vec::with_capacity(table.rules.len());
         let mut entries: Vec<(Str, Span)> = Vec::new();
-        let mut key_bytes: Vec<u8> = Vec::new();
+        let mut seg_bytes: Vec<u8> = Vec::new();
+        let mut slots: Vec<u32> = Vec::new();
         let mut scratch = Scratch::default();
-        for (di, d) in table.dests.iter().enumerate() {
+        // Per path: the segment it fixes and its hash, worked out once
+        // (paths are shared by many rules), not once per rule.
+        let path_keys: Vec<Option<(&[u8], u64)>> = (0..table.paths.len())
+            .map(|p| path_key(table, u32_of(p)).map(|seg| (seg, hash64(seg))))
+            .collect();
+        for d in &table.dests {
             if d.rules.len() <= MIN_RULES {
-                always.push(None);
+                dests.push(None);
                 continue;
             }
             scratch.pairs.clear();
@@ -132,28 +155,34 @@ impl RuleIndex {
             for idx in d.rules.start..d.rules.end {
                 let keyed = table
                     .body(idx)
-                    .is_some_and(|b| rule_keys(table, b.paths, &mut scratch.segs));
+                    .is_some_and(|b| rule_keys(table, &path_keys, b.paths, &mut scratch.segs));
                 if keyed {
                     let Scratch { pairs, segs, .. } = &mut scratch;
-                    pairs.extend(segs.iter().map(|&seg| (seg, idx)));
+                    pairs.extend(segs.iter().map(|&(seg, h)| (seg, h, idx)));
                 } else {
                     lists.push(idx);
                 }
             }
-            always.push(Some(Span {
+            let always = Span {
                 start,
                 end: u32_of(lists.len()),
-            }));
+            };
             scratch.group();
-            // Each group's span in `lists`, then its rules, in rule order.
+            // The destination's slots: 1.5 per group and one more.
+            let n = scratch.groups.len();
+            let size = n + n / 2 + 1;
+            let first_slot = slots.len();
+            slots.resize(first_slot + size, 0);
+            let own = slots.get_mut(first_slot..).unwrap_or(&mut []);
+            // Each group's entry and span in `lists`, then its rules, in rule order.
             let mut at = lists.len();
-            for (seg, count) in &mut scratch.groups {
+            for (seg, count, h) in &mut scratch.groups {
+                let entry = u32_of(entries.len());
                 let key = Str {
-                    off: u32_of(key_bytes.len()),
-                    len: u32_of(4 + seg.len()),
+                    off: u32_of(seg_bytes.len()),
+                    len: u32_of(seg.len()),
                 };
-                key_bytes.extend_from_slice(&u32_of(di).to_le_bytes());
-                key_bytes.extend_from_slice(seg);
+                seg_bytes.extend_from_slice(seg);
                 let start = at;
                 at += *count as usize;
                 entries.push((
@@ -163,44 +192,50 @@ impl RuleIndex {
                         end: u32_of(at),
                     },
                 ));
+                // Segments are distinct within a destination.
+                let mut i = home(*h, size);
+                while let Some(slot) = own.get_mut(i) {
+                    if *slot == 0 {
+                        *slot = entry + 1;
+                        break;
+                    }
+                    i = if i + 1 == size { 0 } else { i + 1 };
+                }
                 // From here on: where the group's next rule goes.
                 *count = u32_of(start);
             }
             lists.resize(at, 0);
-            for (&(_, rule), &g) in scratch.pairs.iter().zip(&scratch.group_of) {
-                if let Some((_, next)) = scratch.groups.get_mut(g as usize) {
+            for (&(_, _, rule), &g) in scratch.pairs.iter().zip(&scratch.group_of) {
+                if let Some((_, next, _)) = scratch.groups.get_mut(g as usize) {
                     if let Some(slot) = lists.get_mut(*next as usize) {
                         *slot = rule;
                     }
                     *next += 1;
                 }
             }
-        }
-        let mut keys = Index::with_capacity(entries.len());
-        let key_of = |e: u32| {
-            entries
-                .get(e as usize)
-                .map_or(&[][..], |(k, _)| k.of(&key_bytes))
-        };
-        for (i, (k, _)) in entries.iter().enumerate() {
-            // Keys are distinct by construction.
-            let _ = keys.insert(k.of(&key_bytes), u32_of(i), key_of);
+            dests.push(Some(DestIndex {
+                always,
+                slots: Span {
+                    start: u32_of(first_slot),
+                    end: u32_of(first_slot + size),
+                },
+            }));
         }
         Self {
-            always: always.into_boxed_slice(),
-            keys,
+            dests: dests.into_boxed_slice(),
             entries: entries.into_boxed_slice(),
-            key_bytes: key_bytes.into_boxed_slice(),
+            seg_bytes: seg_bytes.into_boxed_slice(),
+            slots: slots.into_boxed_slice(),
             lists: lists.into_boxed_slice(),
         }
     }
 
     /// Bytes of heap the index holds.
     pub(crate) fn heap_bytes(&self) -> usize {
-        core::mem::size_of_val(&*self.always)
-            + self.keys.heap_bytes()
+        core::mem::size_of_val(&*self.dests)
             + core::mem::size_of_val(&*self.entries)
-            + self.key_bytes.len()
+            + self.seg_bytes.len()
+            + core::mem::size_of_val(&*self.slots)
             + core::mem::size_of_val(&*self.lists)
     }
 
@@ -214,50 +249,77 @@ impl RuleIndex {
         path: Option<&[u8]>,
         plain: bool,
     ) -> Candidates<'_> {
-        let Some(Some(always)) = self.always.get(di as usize) else {
+        let Some(Some(dest)) = self.dests.get(di as usize) else {
             return Candidates::All(rules);
         };
         let Some(seg) = path.filter(|_| plain).and_then(first_segment) else {
             return Candidates::All(rules);
         };
-        let mut buf = [0u8; 4 + MAX_KEY];
-        let keyed = match buf.get_mut(..4 + seg.len()) {
-            Some(key) => {
-                let (d, s) = key.split_at_mut(4);
-                d.copy_from_slice(&di.to_le_bytes());
-                s.copy_from_slice(seg);
-                let key_of = |e: u32| {
-                    self.entries
-                        .get(e as usize)
-                        .map_or(&[][..], |(k, _)| k.of(&self.key_bytes))
-                };
-                self.keys
-                    .get(key, key_of)
-                    .and_then(|e| self.entries.get(e as usize))
-                    .map_or(&[][..], |(_, span)| span.of(&self.lists))
-            }
+        let keyed = if seg.len() > MAX_KEY {
             // Longer than any key: no keyed rule can match.
-            None => &[],
+            &[][..]
+        } else {
+            self.keyed(dest.slots, seg)
         };
-        Candidates::Lists(always.of(&self.lists), keyed)
+        Candidates::Lists(dest.always.of(&self.lists), keyed)
+    }
+
+    /// The rules keyed under `seg` in a destination's `slots`.
+    #[inline]
+    fn keyed(&self, slots: Span, seg: &[u8]) -> &[u32] {
+        let own = slots.of(&self.slots);
+        let size = own.len();
+        let mut i = home(hash64(seg), size);
+        // Under two-thirds full: a probe ends at an empty slot; the bound
+        // is a formality.
+        for _ in 0..size {
+            let Some(&slot) = own.get(i) else { break };
+            if slot == 0 {
+                break;
+            }
+            if let Some((key, span)) = self.entries.get(slot as usize - 1)
+                && key.len as usize == seg.len()
+                && key.of(&self.seg_bytes) == seg
+            {
+                return span.of(&self.lists);
+            }
+            i = if i + 1 == size { 0 } else { i + 1 };
+        }
+        &[]
     }
 }
 
-/// The first segments a rule's plain paths fix, each once, into `out`;
-/// false if some path does not fix one (or the rule has no plain path).
-fn rule_keys<'t>(table: &'t Table, paths: Span, out: &mut Vec<&'t [u8]>) -> bool {
+/// The home slot of hash `h` among `size` slots: its high 32 bits scaled
+/// to `0..size` (a multiply and a shift, so `size` need not be a power of
+/// two).
+#[inline]
+fn home(h: u64, size: usize) -> usize {
+    (((h >> 32) * size as u64) >> 32) as usize
+}
+
+/// The first segments (and their hashes) a rule's plain paths fix, each
+/// once, into `out`; false if some path does not fix one (or the rule has
+/// no plain path). `keys`: [`path_key`] of each path.
+fn rule_keys<'t>(
+    table: &Table,
+    keys: &[Option<(&'t [u8], u64)>],
+    paths: Span,
+    out: &mut Vec<(&'t [u8], u64)>,
+) -> bool {
     out.clear();
     let refs = paths.of(&table.path_refs);
     !refs.is_empty()
-        && refs.iter().all(|&p| match path_key(table, p) {
-            Some(seg) => {
-                if !out.contains(&seg) {
-                    out.push(seg);
+        && refs
+            .iter()
+            .all(|&p| match keys.get(p as usize).copied().flatten() {
+                Some(key) => {
+                    if !out.iter().any(|k| k.1 == key.1 && k.0 == key.0) {
+                        out.push(key);
+                    }
+                    true
                 }
-                true
-            }
-            None => false,
-        })
+                None => false,
+            })
 }
 
 /// The first segment path `p` fixes, if it fixes one.

@@ -172,7 +172,12 @@ impl<'a> Reader<'a> {
         let at = self.pos;
         let mut value: u64 = 0;
         for k in 0..5u32 {
-            let b = self.u8(field)?;
+            // Read in place (the decoder reads hundreds of thousands of
+            // varints from a large table); `take` only words the error.
+            let Some(&b) = self.bytes.get(self.pos) else {
+                return self.take(1, field).map(|_| 0);
+            };
+            self.pos += 1;
             value |= u64::from(b & 0x7F) << (7 * k);
             if b & 0x80 == 0 {
                 if k > 0 && b == 0 {
