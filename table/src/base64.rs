@@ -120,7 +120,8 @@ pub fn decode_in_place(buf: &mut [u8], start: usize, len: usize) -> Result<usize
             | (u64::from(g) << 6)
             | u64::from(h);
         let [_, _, b0, b1, b2, b3, b4, b5] = n.to_be_bytes();
-        // `o + 6 <= i`: behind the read position, inside `buf`.
+        // `o + 6 <= i + 8` (`o` is three quarters of `i - start`): no byte
+        // is written past the eight just read, which are already copied out.
         if let Some([d0, d1, d2, d3, d4, d5]) = buf.get_mut(o..o + 6) {
             (*d0, *d1, *d2, *d3, *d4, *d5) = (b0, b1, b2, b3, b4, b5);
         }

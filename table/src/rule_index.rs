@@ -70,7 +70,32 @@ struct Scratch<'t> {
     slots: Vec<u32>,
 }
 
-impl Scratch<'_> {
+impl<'t> Scratch<'t> {
+    /// Gathers the rules `rules` of one destination: each keyed rule's
+    /// (segment, hash, rule) pairs into `pairs`, grouped by segment
+    /// (`groups`, `group_of`); each other rule, in order, to `always`.
+    fn gather(
+        &mut self,
+        table: &Table,
+        path_keys: &[Option<(&'t [u8], u64)>],
+        rules: Span,
+        mut always: impl FnMut(u32),
+    ) {
+        self.pairs.clear();
+        for idx in rules.start..rules.end {
+            let keyed = table
+                .body(idx)
+                .is_some_and(|b| rule_keys(table, path_keys, b.paths, &mut self.segs));
+            if keyed {
+                let Scratch { pairs, segs, .. } = self;
+                pairs.extend(segs.iter().map(|&(seg, h)| (seg, h, idx)));
+            } else {
+                always(idx);
+            }
+        }
+        self.group();
+    }
+
     /// Groups `pairs` by segment into `groups` and `group_of`.
     fn group(&mut self) {
         self.groups.clear();
@@ -127,47 +152,48 @@ fn first_segment(path: &[u8]) -> Option<&[u8]> {
 }
 
 impl RuleIndex {
-    /// Builds the index of `table`'s destinations. One pass over the rules
-    /// and no allocation per key: each destination's (segment, rule) pairs
-    /// are gathered in scratch lists reused from one destination to the
-    /// next, grouped by segment through a small hash table, and appended
-    /// as entries whose rules stay in rule order, with the destination's
-    /// own slots.
+    /// Builds the index of `table`'s destinations, with no allocation per
+    /// key: each destination's (segment, rule) pairs are gathered in
+    /// scratch lists reused from one destination to the next, grouped by
+    /// segment through a small hash table, and appended as entries whose
+    /// rules stay in rule order, with the destination's own slots. Two
+    /// passes: the first only counts, so that every array is allocated
+    /// once at its final size (growing them by doubling left up to twice
+    /// their size behind in the `.wasm`'s linear memory, which never
+    /// shrinks).
     pub(crate) fn build(table: &Table) -> Self {
-        let mut dests = Vec::with_capacity(table.dests.len());
-        let mut lists: Vec<u32> = Vec::with_capacity(table.rules.len());
-        let mut entries: Vec<(Str, Span)> = Vec::new();
-        let mut seg_bytes: Vec<u8> = Vec::new();
-        let mut slots: Vec<u32> = Vec::new();
         let mut scratch = Scratch::default();
         // Per path: the segment it fixes and its hash, worked out once
         // (paths are shared by many rules), not once per rule.
         let path_keys: Vec<Option<(&[u8], u64)>> = (0..table.paths.len())
             .map(|p| path_key(table, u32_of(p)).map(|seg| (seg, hash64(seg))))
             .collect();
+        let (mut n_lists, mut n_entries, mut n_seg_bytes, mut n_slots) = (0, 0, 0, 0);
+        for d in table.dests.iter().filter(|d| d.rules.len() > MIN_RULES) {
+            let mut always = 0;
+            scratch.gather(table, &path_keys, d.rules, |_| always += 1);
+            let n = scratch.groups.len();
+            n_lists += always + scratch.pairs.len();
+            n_entries += n;
+            n_seg_bytes += scratch.groups.iter().map(|g| g.0.len()).sum::<usize>();
+            n_slots += n + n / 2 + 1;
+        }
+        let mut dests = Vec::with_capacity(table.dests.len());
+        let mut lists: Vec<u32> = Vec::with_capacity(n_lists);
+        let mut entries: Vec<(Str, Span)> = Vec::with_capacity(n_entries);
+        let mut seg_bytes: Vec<u8> = Vec::with_capacity(n_seg_bytes);
+        let mut slots: Vec<u32> = Vec::with_capacity(n_slots);
         for d in &table.dests {
             if d.rules.len() <= MIN_RULES {
                 dests.push(None);
                 continue;
             }
-            scratch.pairs.clear();
             let start = u32_of(lists.len());
-            for idx in d.rules.start..d.rules.end {
-                let keyed = table
-                    .body(idx)
-                    .is_some_and(|b| rule_keys(table, &path_keys, b.paths, &mut scratch.segs));
-                if keyed {
-                    let Scratch { pairs, segs, .. } = &mut scratch;
-                    pairs.extend(segs.iter().map(|&(seg, h)| (seg, h, idx)));
-                } else {
-                    lists.push(idx);
-                }
-            }
+            scratch.gather(table, &path_keys, d.rules, |idx| lists.push(idx));
             let always = Span {
                 start,
                 end: u32_of(lists.len()),
             };
-            scratch.group();
             // The destination's slots: 1.5 per group and one more.
             let n = scratch.groups.len();
             let size = n + n / 2 + 1;
