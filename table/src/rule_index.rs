@@ -40,7 +40,7 @@ pub(crate) struct RuleIndex {
     /// Per entry: its segment (in `seg_bytes`) and its rules (in `lists`).
     entries: Box<[(Str, Span)]>,
     seg_bytes: Box<[u8]>,
-    /// Every destination's slots, `n + n / 2 + 1` for `n` segments: 0 for
+    /// Every destination's slots, [`slot_count`] of them: 0 for
     /// an empty slot, else the entry plus one. Under two-thirds full, so a
     /// probe (linear, from [`home`]) ends at an empty slot.
     slots: Box<[u32]>,
@@ -176,7 +176,7 @@ impl RuleIndex {
             n_lists += always + scratch.pairs.len();
             n_entries += n;
             n_seg_bytes += scratch.groups.iter().map(|g| g.0.len()).sum::<usize>();
-            n_slots += n + n / 2 + 1;
+            n_slots += slot_count(n);
         }
         let mut dests = Vec::with_capacity(table.dests.len());
         let mut lists: Vec<u32> = Vec::with_capacity(n_lists);
@@ -194,9 +194,7 @@ impl RuleIndex {
                 start,
                 end: u32_of(lists.len()),
             };
-            // The destination's slots: 1.5 per group and one more.
-            let n = scratch.groups.len();
-            let size = n + n / 2 + 1;
+            let size = slot_count(scratch.groups.len());
             let first_slot = slots.len();
             slots.resize(first_slot + size, 0);
             let own = slots.get_mut(first_slot..).unwrap_or(&mut []);
@@ -313,6 +311,13 @@ impl RuleIndex {
         }
         &[]
     }
+}
+
+/// How many slots a destination with `n` segments has: 1.5 per segment and
+/// one more, so its table is under two-thirds full and a probe ends at an
+/// empty slot.
+fn slot_count(n: usize) -> usize {
+    n + n / 2 + 1
 }
 
 /// The home slot of hash `h` among `size` slots: its high 32 bits scaled
