@@ -10,6 +10,9 @@
 //! 4. [`lower`] — to an `egress_table` spec, compiling path patterns to DFAs;
 //! 5. [`emit`] — to the binary table, `pluginConfig` JSON, or a dump.
 //!
+//! [`audit_log`] reads the filter's audit lines back (for `egressc learn` and
+//! `egressc report`).
+//!
 //! [`cedar`] exports a policy set to Cedar (policies, schema, entities)
 //! and, with the `cedar` feature, validates it and runs Cedar's authorizer.
 //!
@@ -23,6 +26,7 @@
 //! drive [`compile`] directly.
 
 pub mod ast;
+pub mod audit_log;
 pub mod cedar;
 pub mod check;
 pub mod diag;
