@@ -43,6 +43,7 @@ pub mod lower;
 pub mod oci;
 pub mod parse;
 pub mod posture;
+pub mod report;
 #[cfg(feature = "host")]
 pub mod run;
 pub mod service;

@@ -99,6 +99,12 @@ impl Runner {
         })
     }
 
+    /// Pins the clock both filters read (the audit lines' `time`) to `t`.
+    pub fn set_time(&mut self, t: std::time::SystemTime) {
+        self.http.set_time(t);
+        self.network.set_time(t);
+    }
+
     /// Runs one request or connection.
     pub fn run(&mut self, r: &SimRequest) -> Result<RunResult, String> {
         let mut props = Properties::default();

@@ -16,6 +16,8 @@ mod common;
 mod conventions;
 #[path = "cli/docs.rs"]
 mod docs;
+#[path = "cli/report.rs"]
+mod report;
 
 use common::text;
 

@@ -8,6 +8,7 @@ pub mod generate;
 pub mod hardening;
 pub mod reference;
 pub mod scale;
+pub mod traffic;
 
 use std::path::PathBuf;
 use std::sync::OnceLock;

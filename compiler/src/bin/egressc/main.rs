@@ -6,6 +6,7 @@
 mod cedar;
 mod files;
 mod import;
+mod logs;
 mod mesh;
 mod proxy;
 mod run;
@@ -247,6 +248,24 @@ enum Command {
     },
     /// Run a local forward proxy (HTTP_PROXY/HTTPS_PROXY) that decides real traffic with the filter.
     Proxy(proxy::ProxyArgs),
+    /// Report what left the mesh from the filter's audit lines: busiest destinations, sources, decisions by policy and rule, denials by reason; with --policy, the logged requests that policy would decide otherwise.
+    Report {
+        /// Log files with the filter's JSON audit lines (Envoy or kubectl prefixes and other lines are skipped); `-` for standard input.
+        #[arg(required = true, value_name = "LOG")]
+        logs: Vec<PathBuf>,
+        /// Policy files or directories: also re-decide every logged request under them and list those decided otherwise (a dry run on real traffic).
+        #[arg(long, value_name = "FILE_OR_DIR", num_args = 1..)]
+        policy: Vec<PathBuf>,
+        /// Rows per ranked section (destinations, sources).
+        #[arg(long, default_value_t = egressc::report::DEFAULT_TOP as u32, value_parser = clap::value_parser!(u32).range(1..))]
+        top: u32,
+        /// human (text tables; `table` is the same) or json (one object).
+        #[arg(long, value_parser = ui::parse_format, default_value = "human", value_name = "human|json")]
+        format: Format,
+        /// Output file (`-`, the default, is standard output).
+        #[arg(short, long, default_value = "-")]
+        output: PathBuf,
+    },
     /// Print egressc's version, the table format it writes and the built-in filter module's sha256.
     Version,
     /// Print a shell completion script: `egressc completions bash > /etc/bash_completion.d/egressc`.
@@ -359,6 +378,13 @@ fn main() -> ExitCode {
         Command::Import { what } => import::run(what),
         Command::Package { wasm, output, tag } => mesh::package(wasm.as_deref(), &output, &tag),
         Command::Proxy(args) => proxy::proxy(&args),
+        Command::Report {
+            logs,
+            policy,
+            top,
+            format,
+            output,
+        } => logs::report(&logs, &policy, top as usize, format, &output),
         Command::Version => mesh::version(),
         Command::Completions { shell } => {
             clap_complete::generate(

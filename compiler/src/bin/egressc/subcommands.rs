@@ -364,7 +364,10 @@ fn fmt_stdin(check: bool, diff: bool) -> u8 {
 
 /// Compiles for `explain`, `simulate` and `test`: only errors are printed
 /// (in `format`); warnings are `check`'s business.
-fn compile_quiet(paths: &[PathBuf], format: Format) -> Result<(Sources, egressc::Compiled), u8> {
+pub(crate) fn compile_quiet(
+    paths: &[PathBuf],
+    format: Format,
+) -> Result<(Sources, egressc::Compiled), u8> {
     let sources = files::load(paths).map_err(|e| fail_as(format, &e))?;
     let outcome = egressc::compile(&sources);
     let errors: Vec<Diagnostic> = outcome
