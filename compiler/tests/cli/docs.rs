@@ -1,11 +1,12 @@
 //! The documentation's commands, run: every ```` ```console ```` block of
-//! README.md and docs/tutorial.md is a transcript that must still be true,
+//! README.md, docs/tutorial.md and docs/workflow.md is a transcript that must still be true,
 //! so the docs cannot drift from the tool.
 //!
 //! The transcript format:
 //!
 //! - `$ COMMAND` runs `COMMAND` with `sh` (a trailing `\` continues it on
-//!   the next line) in a scratch copy of the repository's `policies/`, with
+//!   the next line) in a scratch copy of the repository's `policies/` (and
+//!   of the audit-log fixtures, `tests/fixtures/audit/`, as `audit/`), with
 //!   the `egressc` under test first on `PATH` and `NO_COLOR=1`. Standard
 //!   error is merged into standard output.
 //! - The lines after it, up to the next `$` or the end of the block, are
@@ -166,6 +167,10 @@ fn run_doc(rel: &str) -> (usize, Vec<String>) {
     let doc = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{rel}: {e}"));
     let dir = common::scratch("docs", &rel.replace('/', "-"));
     copy_dir(&common::repo().join("policies"), &dir.join("policies"));
+    copy_dir(
+        &common::repo().join("tests/fixtures/audit"),
+        &dir.join("audit"),
+    );
     let bin_dir: PathBuf = Path::new(env!("CARGO_BIN_EXE_egressc"))
         .parent()
         .unwrap()
@@ -254,9 +259,9 @@ fn transcripts_parse_and_match() {
 }
 
 #[test]
-fn the_readme_and_the_tutorial_are_true() {
+fn the_readme_the_tutorial_and_the_workflow_are_true() {
     let mut all = Vec::new();
-    for doc in ["README.md", "docs/tutorial.md"] {
+    for doc in ["README.md", "docs/tutorial.md", "docs/workflow.md"] {
         let (ran, failures) = run_doc(doc);
         assert!(ran > 0, "{doc} has no console transcript");
         all.extend(failures);
