@@ -10,6 +10,9 @@
 //! 4. [`lower`] — to an `egress_table` spec, compiling path patterns to DFAs;
 //! 5. [`emit`] — to the binary table, `pluginConfig` JSON, or a dump.
 //!
+//! [`diff`] compares two compiled policy sets: the destinations and rules
+//! added, removed or changed, each with requests whose decision it flips.
+//!
 //! [`cedar`] exports a policy set to Cedar (policies, schema, entities)
 //! and, with the `cedar` feature, validates it and runs Cedar's authorizer.
 //!
@@ -26,6 +29,7 @@ pub mod ast;
 pub mod cedar;
 pub mod check;
 pub mod diag;
+pub mod diff;
 pub mod emit;
 pub mod explain;
 pub mod fmt;
