@@ -249,7 +249,7 @@ fn a_side_that_does_not_compile_is_named() {
     let mut old = Sources::new();
     old.add("old.egress", API);
     let mut new = Sources::new();
-    new.add("new.egress", &API.replace("allow GET", "alow GET"));
+    new.add("new.egress", API.replace("allow GET", "alow GET"));
     match egressc::diff::diff_sources(&old, &new) {
         Err(DiffError::Compile(Side::New, diags)) => assert!(diags.iter().any(|d| d.is_error())),
         other => panic!("{other:?}"),

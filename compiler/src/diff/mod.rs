@@ -376,6 +376,9 @@ fn sni_text(on: bool) -> String {
     }
 }
 
+/// Whether two destinations are one, changed.
+type Alike = dyn Fn(&DestSpec, &DestSpec) -> bool;
+
 /// Pairs OLD's destinations of a policy with NEW's: equal keys first, then
 /// ones that share a target (same protocol), then ones with the same
 /// protocol and ports. In OLD's order, then NEW's unpaired ones.
@@ -385,7 +388,7 @@ pub(crate) fn pair_dests<'a>(
 ) -> Vec<(Option<&'a DestSpec>, Option<&'a DestSpec>)> {
     let mut partner: Vec<Option<usize>> = vec![None; a.len()];
     let mut taken = vec![false; b.len()];
-    let passes: [&dyn Fn(&DestSpec, &DestSpec) -> bool; 3] = [
+    let passes: [&Alike; 3] = [
         &|x, y| dest_text(x) == dest_text(y),
         &|x, y| x.protocol == y.protocol && x.targets.iter().any(|t| y.targets.contains(t)),
         &|x, y| x.protocol == y.protocol && x.ports == y.ports,
