@@ -39,6 +39,7 @@
 
 pub mod witness;
 
+use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
 
 use egress_table::record::Record;
@@ -192,37 +193,50 @@ pub fn diff(old: &TableSpec, new: &TableSpec) -> Result<Diff, String> {
     let mut changes = structural(old, new);
     let old_d = Decider::new(old)?;
     let new_d = Decider::new(new)?;
-    let found = witness::find(old, new, &changes, &old_d, &new_d);
-    let mut out = Diff {
-        newly_allowed: found.count(Effect::NewlyAllowed),
-        newly_denied: found.count(Effect::NewlyDenied),
-        audit_changed: found.count(Effect::AuditNewlyAllowed)
-            + found.count(Effect::AuditNewlyDenied),
-        candidates: found.candidates,
-        truncated: found.truncated,
-        ..Diff::default()
-    };
     let ctx = Attribution::new(old, new);
-    for w in found.witnesses {
+    let mut buckets: Vec<Vec<Witness>> = vec![Vec::new(); changes.len()];
+    let mut unattributed = Vec::new();
+    let mut out = Diff::default();
+    let mut sink = |w: Witness| {
+        match w.effect {
+            Effect::NewlyAllowed => out.newly_allowed += 1,
+            Effect::NewlyDenied => out.newly_denied += 1,
+            Effect::AuditNewlyAllowed | Effect::AuditNewlyDenied => out.audit_changed += 1,
+        }
         let hits = ctx.attribute(&changes, &w);
         if hits.is_empty() {
-            out.unattributed.push(w);
-            continue;
+            keep(&mut unattributed, w);
+            return;
         }
         for i in hits {
-            if let Some(c) = changes.get_mut(i) {
-                c.witnesses.push(w.clone());
+            if let Some(b) = buckets.get_mut(i) {
+                keep(b, w.clone());
             }
         }
+    };
+    let found = witness::find(old, new, &changes, (&old_d, &new_d), &mut sink);
+    out.candidates = found.candidates;
+    out.truncated = found.truncated;
+    for (c, mut ws) in changes.iter_mut().zip(buckets) {
+        witness::shortest_first(&mut ws);
+        ws.truncate(WITNESSES_PER_CHANGE);
+        c.witnesses = ws;
     }
-    for c in &mut changes {
-        witness::shortest_first(&mut c.witnesses);
-        c.witnesses.truncate(WITNESSES_PER_CHANGE);
-    }
-    witness::shortest_first(&mut out.unattributed);
-    out.unattributed.truncate(WITNESSES_PER_CHANGE);
+    witness::shortest_first(&mut unattributed);
+    unattributed.truncate(WITNESSES_PER_CHANGE);
+    out.unattributed = unattributed;
     out.changes = changes;
     Ok(out)
+}
+
+/// Adds `w` to `ws`, keeping only the shortest few now and then (a change
+/// may flip hundreds of thousands of candidates).
+fn keep(ws: &mut Vec<Witness>, w: Witness) {
+    ws.push(w);
+    if ws.len() >= 8 * WITNESSES_PER_CHANGE {
+        witness::shortest_first(ws);
+        ws.truncate(WITNESSES_PER_CHANGE);
+    }
 }
 
 /// A destination's key as text: `"a.com", "*.b.com" port 80 http`.
@@ -376,6 +390,9 @@ fn sni_text(on: bool) -> String {
     }
 }
 
+/// Most pairs of unmatched destinations (or rules) compared one by one.
+const PAIRWISE_BUDGET: usize = 250_000;
+
 /// Whether two destinations are one, changed.
 type Alike = dyn Fn(&DestSpec, &DestSpec) -> bool;
 
@@ -388,26 +405,43 @@ pub(crate) fn pair_dests<'a>(
 ) -> Vec<(Option<&'a DestSpec>, Option<&'a DestSpec>)> {
     let mut partner: Vec<Option<usize>> = vec![None; a.len()];
     let mut taken = vec![false; b.len()];
-    let passes: [&Alike; 3] = [
-        &|x, y| dest_text(x) == dest_text(y),
+    let pair = |i: usize, j: usize, partner: &mut Vec<Option<usize>>, taken: &mut Vec<bool>| {
+        if let Some(p) = partner.get_mut(i) {
+            *p = Some(j);
+        }
+        if let Some(t) = taken.get_mut(j) {
+            *t = true;
+        }
+    };
+    // Equal keys, through a map: a policy may have thousands of destinations.
+    let mut by_key: HashMap<String, VecDeque<usize>> = HashMap::new();
+    for (j, y) in b.iter().enumerate() {
+        by_key.entry(dest_text(y)).or_default().push_back(j);
+    }
+    for (i, x) in a.iter().enumerate() {
+        if let Some(j) = by_key.get_mut(&dest_text(x)).and_then(VecDeque::pop_front) {
+            pair(i, j, &mut partner, &mut taken);
+        }
+    }
+    // The rest pairwise, unless there are too many to compare.
+    let left_a = partner.iter().filter(|p| p.is_none()).count();
+    let left_b = taken.iter().filter(|t| !**t).count();
+    let passes: [&Alike; 2] = [
         &|x, y| x.protocol == y.protocol && x.targets.iter().any(|t| y.targets.contains(t)),
         &|x, y| x.protocol == y.protocol && x.ports == y.ports,
     ];
-    for same in passes {
-        for (i, x) in a.iter().enumerate() {
-            if partner.get(i).copied().flatten().is_some() {
-                continue;
-            }
-            let hit = b
-                .iter()
-                .enumerate()
-                .find(|(j, y)| !taken.get(*j).copied().unwrap_or(true) && same(x, y));
-            if let Some((j, _)) = hit {
-                if let Some(p) = partner.get_mut(i) {
-                    *p = Some(j);
+    if left_a.saturating_mul(left_b) <= PAIRWISE_BUDGET {
+        for same in passes {
+            for (i, x) in a.iter().enumerate() {
+                if partner.get(i).copied().flatten().is_some() {
+                    continue;
                 }
-                if let Some(t) = taken.get_mut(j) {
-                    *t = true;
+                let hit = b
+                    .iter()
+                    .enumerate()
+                    .find(|(j, y)| !taken.get(*j).copied().unwrap_or(true) && same(x, y));
+                if let Some((j, _)) = hit {
+                    pair(i, j, &mut partner, &mut taken);
                 }
             }
         }
@@ -496,10 +530,22 @@ fn rule_changes(policy: &str, dest: &str, x: &DestSpec, y: &DestSpec, out: &mut 
     flush(&mut gap_a, &mut gap_b, out);
 }
 
+/// Most cells of the alignment table (16 MiB).
+const ALIGN_BUDGET: usize = 4 << 20;
+
 /// A longest-common-subsequence alignment: (i, j) for equal items,
-/// (i, None) and (None, j) for the others, in order.
+/// (i, None) and (None, j) for the others, in order. Past [`ALIGN_BUDGET`] cells, rules are aligned by position.
 fn align(a: &[String], b: &[String]) -> Vec<(Option<usize>, Option<usize>)> {
     let (n, m) = (a.len(), b.len());
+    if n.saturating_mul(m) > ALIGN_BUDGET {
+        return (0..n.max(m))
+            .flat_map(|k| match (k < n, k < m) {
+                (true, true) if a.get(k) == b.get(k) => vec![(Some(k), Some(k))],
+                (x, y) => vec![(x.then_some(k), None), (None, y.then_some(k))],
+            })
+            .filter(|s| *s != (None, None))
+            .collect();
+    }
     let w = m + 1;
     let mut t = vec![0u32; (n + 1) * w];
     let at = |t: &[u32], i: usize, j: usize| t.get(i * w + j).copied().unwrap_or(0);
@@ -535,11 +581,11 @@ fn align(a: &[String], b: &[String]) -> Vec<(Option<usize>, Option<usize>)> {
 
 /// Where each rule id of each side lives: (policy, destination text).
 struct Attribution {
-    old: Vec<(String, String)>,
-    new: Vec<(String, String)>,
+    old: HashMap<String, String>,
+    new: HashMap<String, String>,
 }
 
-fn rule_homes(t: &TableSpec) -> Vec<(String, String)> {
+fn rule_homes(t: &TableSpec) -> HashMap<String, String> {
     t.policies
         .iter()
         .flat_map(|p| {
@@ -564,11 +610,8 @@ impl Attribution {
     /// destination the request was made for.
     fn attribute(&self, changes: &[Change], w: &Witness) -> Vec<usize> {
         let (old, new) = w.records();
-        let home = |homes: &[(String, String)], r: &Record| {
-            r.rule
-                .as_ref()
-                .and_then(|id| homes.iter().find(|(x, _)| x == id))
-                .map(|(_, d)| d.clone())
+        let home = |homes: &HashMap<String, String>, r: &Record| {
+            r.rule.as_ref().and_then(|id| homes.get(id)).cloned()
         };
         let (old_home, new_home) = (home(&self.old, old), home(&self.new, new));
         let tiers: [&dyn Fn(&Change) -> bool; 4] = [

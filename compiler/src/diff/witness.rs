@@ -148,15 +148,8 @@ pub fn shortest_first(ws: &mut [Witness]) {
 /// What [`find`] found.
 #[derive(Debug, Default)]
 pub(crate) struct Found {
-    pub witnesses: Vec<Witness>,
     pub candidates: usize,
     pub truncated: bool,
-}
-
-impl Found {
-    pub fn count(&self, e: Effect) -> usize {
-        self.witnesses.iter().filter(|w| w.effect == e).count()
-    }
 }
 
 /// The constants one destination's candidates are built from.
@@ -173,13 +166,14 @@ struct Dims {
     paths: BTreeSet<String>,
 }
 
-/// Finds the witnesses of `changes` (see the module documentation).
+/// Finds the witnesses of `changes` (see the module documentation) and
+/// hands each to `sink`; `deciders` are OLD's and NEW's.
 pub(crate) fn find(
     old: &TableSpec,
     new: &TableSpec,
     changes: &[Change],
-    old_d: &Decider,
-    new_d: &Decider,
+    (old_d, new_d): (&Decider, &Decider),
+    sink: &mut dyn FnMut(Witness),
 ) -> Found {
     let mut found = Found::default();
     let mut seen: BTreeSet<String> = BTreeSet::new();
@@ -196,7 +190,7 @@ pub(crate) fn find(
             }
             found.candidates += 1;
             if let Some(w) = compare(r, old_d, new_d, &origin) {
-                found.witnesses.push(w);
+                sink(w);
             }
         }
     }
@@ -204,7 +198,7 @@ pub(crate) fn find(
     for r in unlisted() {
         found.candidates += 1;
         if let Some(w) = compare(r, old_d, new_d, &(String::new(), String::new())) {
-            found.witnesses.push(w);
+            sink(w);
         }
     }
     found
