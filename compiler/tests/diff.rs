@@ -224,6 +224,26 @@ fn policy_settings_and_audit_changes() {
 }
 
 #[test]
+fn a_header_condition_change_is_found_with_both_headers() {
+    let old = API.replace(
+        "allow GET path prefix \"/v1/\"",
+        "allow GET path prefix \"/v1/\" when header \"x-tenant\" == \"acme\" and header \"x-env\" present",
+    );
+    let new = old.replace("\"acme\"", "\"beta\"");
+    let (d, a, b) = diff(&old, &new);
+    let ws = allowed(&d, Level::Rule, "beta");
+    assert!(
+        ws.iter().any(|w| w
+            .case
+            .contains("header \"x-tenant\" = \"beta\" header \"x-env\" = \"x\"")),
+        "{}",
+        d.render(false)
+    );
+    assert!(d.newly_denied > 0);
+    assert!(confirm(&d, &a, &b) > 0);
+}
+
+#[test]
 fn identical_sets_report_nothing() {
     let (d, ..) = diff(API, API);
     assert!(d.is_empty() && d.changes.is_empty(), "{}", d.render(false));

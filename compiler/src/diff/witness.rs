@@ -14,8 +14,9 @@
 //! - principals: none, one no rule names, each principal named, for
 //!   `namespace "ns"` `cluster.local/ns/ns/sa/witness`, for a service
 //!   account its principal;
-//! - (HTTP) headers: none, or one header named in a `when` condition with
-//!   each compared value (`present`: "x");
+//! - (HTTP) headers: none; one header named in a `when` condition with
+//!   each compared value (`present`: "x") or another value, alone and
+//!   with the first value of every other named header (for `when a and b`);
 //! - (HTTP) methods: GET, every method a rule names (or leaves out), and
 //!   one no rule names;
 //! - (HTTP) paths: `/`, a path no rule names, each exact path, a prefix and
@@ -525,8 +526,22 @@ fn cross(d: &Dims) -> (Vec<SimRequest>, bool) {
     let principals: Vec<Option<&String>> = std::iter::once(None)
         .chain(d.principals.iter().map(Some))
         .collect();
-    let mut headers: Vec<Option<&(String, Vec<u8>)>> = vec![None];
-    headers.extend(d.headers.iter().map(Some));
+    // No header; each header alone; and (for `when a and b`) each header
+    // with the first value of every other named header.
+    let mut firsts: Vec<&(String, Vec<u8>)> = Vec::new();
+    for h in &d.headers {
+        if !firsts.iter().any(|f| f.0 == h.0) {
+            firsts.push(h);
+        }
+    }
+    let mut headers: Vec<Vec<(String, Vec<u8>)>> = vec![Vec::new()];
+    for h in &d.headers {
+        headers.push(vec![h.clone()]);
+        if firsts.len() > 1 {
+            let others = firsts.iter().filter(|f| f.0 != h.0).map(|f| (*f).clone());
+            headers.push(std::iter::once(h.clone()).chain(others).collect());
+        }
+    }
     for &proto in &d.protocols {
         for &port in &d.ports {
             let hosts: Vec<Conn> = match proto {
@@ -549,7 +564,7 @@ fn cross(d: &Dims) -> (Vec<SimRequest>, bool) {
                                 let mut r = base.clone();
                                 r.method = Some((*m).to_owned());
                                 r.path = (*m != "CONNECT").then(|| path.clone());
-                                r.headers = h.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                                r.headers.clone_from(h);
                                 out.push(r);
                                 if out.len() >= CAP {
                                     return (out, true);
