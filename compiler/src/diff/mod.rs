@@ -720,7 +720,16 @@ impl Diff {
                 }
                 l => l.as_str().to_owned(),
             };
-            let _ = writeln!(s, "{indent}{} {what} {text}", c.mark.sign());
+            match (c.level, &c.old, &c.new) {
+                // A changed destination or rule: before and after on lines of their own.
+                (Level::Destination | Level::Rule, Some(o), Some(n)) => {
+                    let what = what.trim_end_matches(':');
+                    let _ = writeln!(s, "{indent}~ {what}\n{indent}    - {o}\n{indent}    + {n}");
+                }
+                _ => {
+                    let _ = writeln!(s, "{indent}{} {what} {text}", c.mark.sign());
+                }
+            }
             write_witnesses(&mut s, &c.witnesses, indent);
             if c.witnesses.is_empty() {
                 let _ = writeln!(s, "{indent}    no request found whose decision changes");
