@@ -218,12 +218,10 @@ pub fn diff(old: &TableSpec, new: &TableSpec) -> Result<Diff, String> {
     out.candidates = found.candidates;
     out.truncated = found.truncated;
     for (c, mut ws) in changes.iter_mut().zip(buckets) {
-        witness::shortest_first(&mut ws);
-        ws.truncate(WITNESSES_PER_CHANGE);
+        witness::pick(&mut ws, WITNESSES_PER_CHANGE);
         c.witnesses = ws;
     }
-    witness::shortest_first(&mut unattributed);
-    unattributed.truncate(WITNESSES_PER_CHANGE);
+    witness::pick(&mut unattributed, WITNESSES_PER_CHANGE);
     out.unattributed = unattributed;
     out.changes = changes;
     Ok(out)
@@ -233,9 +231,8 @@ pub fn diff(old: &TableSpec, new: &TableSpec) -> Result<Diff, String> {
 /// may flip hundreds of thousands of candidates).
 fn keep(ws: &mut Vec<Witness>, w: Witness) {
     ws.push(w);
-    if ws.len() >= 8 * WITNESSES_PER_CHANGE {
-        witness::shortest_first(ws);
-        ws.truncate(WITNESSES_PER_CHANGE);
+    if ws.len() >= 32 * WITNESSES_PER_CHANGE {
+        witness::pick(ws, 8 * WITNESSES_PER_CHANGE);
     }
 }
 

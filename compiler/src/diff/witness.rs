@@ -146,6 +146,35 @@ pub fn shortest_first(ws: &mut [Witness]) {
     ws.sort_by(|a, b| (a.effect, a.case.len(), &a.case).cmp(&(b.effect, b.case.len(), &b.case)));
 }
 
+/// Keeps `n` witnesses, shortest first, preferring ones that differ in
+/// more than their principal and headers (then the shortest of the rest).
+pub fn pick(ws: &mut Vec<Witness>, n: usize) {
+    shortest_first(ws);
+    let shape = |w: &Witness| {
+        let r = &w.request;
+        let bare = SimRequest {
+            principal: None,
+            headers: Vec::new(),
+            ..r.clone()
+        };
+        (w.effect, bare.describe(), r.effective_port())
+    };
+    let mut shapes = BTreeSet::new();
+    let (mut first, mut rest): (Vec<Witness>, Vec<Witness>) = (Vec::new(), Vec::new());
+    for w in ws.drain(..) {
+        if shapes.insert(shape(&w)) {
+            first.push(w);
+        } else {
+            rest.push(w);
+        }
+    }
+    first.truncate(n);
+    let more = n.saturating_sub(first.len());
+    first.extend(rest.into_iter().take(more));
+    shortest_first(&mut first);
+    *ws = first;
+}
+
 /// What [`find`] found.
 #[derive(Debug, Default)]
 pub(crate) struct Found {
