@@ -228,7 +228,6 @@ pub fn explain_with(
         .iter()
         .flat_map(|p| p.destinations.iter().flat_map(|d| d.rules.iter()))
         .collect();
-    let props = SimProps(req);
     let mut collect = Collect::default();
     let describe = |d: &Decided<'_>, collect: &mut Collect| {
         let desc = match (&d.request, d.refused) {
@@ -279,21 +278,17 @@ pub fn explain_with(
             considered,
         }
     };
-    if !req.is_http() {
-        return Ok(proxy::decide_connection(
+    Ok(
+        match decide_on(
             &table,
-            &props,
+            req,
+            settings.into(),
+            options,
             &mut collect,
             describe,
-        ));
-    }
-    // What the proxy hands the filter: the client's request after Envoy's
-    // connection manager (the same emulation the local host runs).
-    let client_headers = req.header_pairs();
-    let prepared = match egress_hcm::prepare(&req.client_request(&client_headers), settings) {
-        Ok(p) => p,
-        Err(rejection) => {
-            return Ok(Explanation {
+        ) {
+            Ok(e) => e,
+            Err(rejection) => Explanation {
                 request: format!(
                     "{} (refused by the proxy before any filter: {} {})",
                     req.describe(),
@@ -301,33 +296,92 @@ pub fn explain_with(
                     rejection.details
                 ),
                 enforced: Explained {
-                    record: Record {
-                        decision: egress_table::spec::Action::Deny,
-                        policy: None,
-                        rule: None,
-                        reason: "proxy-rejected".to_owned(),
-                    },
+                    record: proxy_rejected(),
                     line: None,
                 },
                 audit: None,
                 skipped: Vec::new(),
                 considered: Vec::new(),
-            });
-        }
-    };
+            },
+        },
+    )
+}
+
+/// The record of a request the connection manager refused before the filter.
+fn proxy_rejected() -> Record {
+    Record {
+        decision: egress_table::spec::Action::Deny,
+        policy: None,
+        rule: None,
+        reason: "proxy-rejected".to_owned(),
+    }
+}
+
+/// The one way a simulated request is decided natively: an HTTP request
+/// goes through the emulation of Envoy's connection manager, then
+/// [`proxy::decide_http`]; a connection goes to [`proxy::decide_connection`].
+/// `Err` when the connection manager refuses the request first.
+fn decide_on<T: Tracer, R>(
+    table: &Table,
+    req: &SimRequest,
+    settings: Settings,
+    options: &Options,
+    tracer: &mut T,
+    finish: impl FnOnce(&Decided<'_>, &mut T) -> R,
+) -> Result<R, egress_hcm::Rejection> {
+    let props = SimProps(req);
+    if !req.is_http() {
+        return Ok(proxy::decide_connection(table, &props, tracer, finish));
+    }
+    // What the proxy hands the filter: the client's request after Envoy's
+    // connection manager (the same emulation the local host runs).
+    let client_headers = req.header_pairs();
+    let prepared = egress_hcm::prepare(&req.client_request(&client_headers), settings)?;
     let pairs: Vec<(&[u8], &[u8])> = prepared
         .headers
         .iter()
         .map(|(k, v)| (k.as_slice(), v.as_slice()))
         .collect();
     Ok(proxy::decide_http(
-        &table,
-        &pairs,
-        &props,
-        options,
-        &mut collect,
-        describe,
+        table, &pairs, &props, options, tracer, finish,
     ))
+}
+
+/// A table loaded once to decide many simulated requests on the same
+/// path as [`explain`] (and the filter), without a tracer: what
+/// `egressc diff` runs thousands of candidate requests through.
+#[derive(Debug)]
+pub struct Decider {
+    table: Table,
+    settings: Settings,
+    options: Options,
+}
+
+impl Decider {
+    /// Encodes and loads `spec`'s table, with Envoy's default settings and
+    /// the filter's default options.
+    pub fn new(spec: &TableSpec) -> Result<Self, String> {
+        let bytes = egress_table::format::encode(spec).map_err(|e| e.0)?;
+        let table = Table::from_bytes(&bytes).map_err(|e| e.to_string())?;
+        Ok(Self {
+            table,
+            settings: Settings::default(),
+            options: Options::default(),
+        })
+    }
+
+    /// The enforced verdict and, when the table has audit policies, the
+    /// audit pool's would-be verdict for `req`.
+    pub fn decide(&self, req: &SimRequest) -> (Record, Option<Record>) {
+        let t = &self.table;
+        decide_on(t, req, self.settings, &self.options, &mut (), |d, _| {
+            (
+                Record::of(t, &d.decision.enforced),
+                d.decision.audit.map(|a| Record::of(t, &a)),
+            )
+        })
+        .unwrap_or_else(|_| (proxy_rejected(), None))
+    }
 }
 
 fn verdict_line(v: &Explained) -> String {

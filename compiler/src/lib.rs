@@ -10,8 +10,11 @@
 //! 4. [`lower`] — to an `egress_table` spec, compiling path patterns to DFAs;
 //! 5. [`emit`] — to the binary table, `pluginConfig` JSON, or a dump.
 //!
-//! [`audit_log`] reads the filter's audit lines back (for `egressc learn` and
-//! `egressc report`).
+//! From traffic to policy and back: [`audit_log`] reads the filter's audit
+//! lines, [`report`] summarises them (and re-decides them under a policy
+//! set), and [`diff`] compares two compiled policy sets: the destinations
+//! and rules added, removed or changed, each with requests whose decision
+//! it flips.
 //!
 //! [`cedar`] exports a policy set to Cedar (policies, schema, entities)
 //! and, with the `cedar` feature, validates it and runs Cedar's authorizer.
@@ -30,6 +33,7 @@ pub mod audit_log;
 pub mod cedar;
 pub mod check;
 pub mod diag;
+pub mod diff;
 pub mod emit;
 pub mod explain;
 pub mod fmt;

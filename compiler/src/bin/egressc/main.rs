@@ -204,6 +204,21 @@ enum Command {
         #[arg(long, value_parser = ui::parse_format, default_value = "human", value_name = "human|json")]
         format: Format,
     },
+    /// Compare two policy sets: destinations and rules added, removed or changed, each with requests whose decision it flips. Exit 1 when a request is newly allowed, 0 otherwise, 2 when a side does not compile.
+    Diff {
+        /// The old policy set: a policy file or a directory of *.egress files.
+        #[arg(value_name = "OLD")]
+        old: PathBuf,
+        /// The new policy set: a policy file or a directory of *.egress files.
+        #[arg(value_name = "NEW")]
+        new: PathBuf,
+        /// human: changes grouped by policy and destination, with witness requests as `test` lines; json: one object.
+        #[arg(long, value_parser = ui::parse_format, default_value = "human", value_name = "human|json")]
+        format: Format,
+        /// Output file (`-`, the default, is standard output).
+        #[arg(short, long, default_value = "-")]
+        output: PathBuf,
+    },
     /// Write the Istio resources for policy files: one multi-document YAML bundle (ServiceEntries, the filter as WasmPlugins, DestinationRules, VirtualServices, Telemetry, and what the attachment needs).
     Istio(mesh::IstioArgs),
     /// Write the mesh-wide outbound posture (meshConfig.outboundTrafficPolicy.mode) in the form your Istio installation takes.
@@ -364,6 +379,12 @@ fn main() -> ExitCode {
             host,
             format,
         } => subcommands::test(&files, &host, format),
+        Command::Diff {
+            old,
+            new,
+            format,
+            output,
+        } => subcommands::diff(&old, &new, format, &output),
         Command::Istio(args) => mesh::istio(&args),
         Command::Posture {
             posture,

@@ -797,3 +797,44 @@ fn decided_by(r: &RunResult) -> String {
     }
     s
 }
+
+/// `egressc diff OLD NEW`: 1 when a request is newly allowed, 0 otherwise,
+/// 2 when a side cannot be read or does not compile.
+pub fn diff(old: &Path, new: &Path, format: Format, output: &Path) -> u8 {
+    use egressc::diff::{DiffError, Side};
+    let load = |p: &Path| files::load(&[p.to_path_buf()]);
+    let (a, b) = match (load(old), load(new)) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) => return fail_as(format, &format!("OLD: {e}")),
+        (_, Err(e)) => return fail_as(format, &format!("NEW: {e}")),
+    };
+    let d = match egressc::diff::diff_sources(&a, &b) {
+        Ok(d) => d,
+        Err(DiffError::Compile(side, diags)) => {
+            let (path, sources) = match side {
+                Side::Old => (old, &a),
+                Side::New => (new, &b),
+            };
+            let errors: Vec<Diagnostic> = diags.into_iter().filter(Diagnostic::is_error).collect();
+            report(&errors, sources, format, false);
+            return fail_as(
+                format,
+                &format!(
+                    "{} ({}) does not compile: fix the errors above (`egressc check {}` shows them with warnings), then diff again",
+                    side.as_str(),
+                    path.display(),
+                    path.display()
+                ),
+            );
+        }
+        Err(DiffError::Internal(e)) => return fail_as(format, &format!("internal error: {e}")),
+    };
+    let text = match format {
+        Format::Human => d.render(ui::get().quiet),
+        Format::Json => format!("{}\n", json_text(d.to_json())),
+    };
+    if let Err(e) = files::write_atomic(output, text.as_bytes()) {
+        return fail(&e);
+    }
+    u8::from(d.newly_allowed > 0)
+}
