@@ -11,7 +11,8 @@
 //! 5. [`emit`] — to the binary table, `pluginConfig` JSON, or a dump.
 //!
 //! [`audit_log`] reads the filter's audit lines back (for `egressc learn` and
-//! `egressc report`).
+//! `egressc report`); [`learn`] turns them into a policy that allows what
+//! was seen, with its generalisations commented and a test block.
 //!
 //! [`cedar`] exports a policy set to Cedar (policies, schema, entities)
 //! and, with the `cedar` feature, validates it and runs Cedar's authorizer.
@@ -36,6 +37,7 @@ pub mod fmt;
 mod hash;
 pub mod import;
 pub mod istio;
+pub mod learn;
 pub mod lex;
 pub mod lint;
 pub mod lower;

@@ -6,6 +6,7 @@
 mod cedar;
 mod files;
 mod import;
+mod learn;
 mod mesh;
 mod proxy;
 mod run;
@@ -203,6 +204,8 @@ enum Command {
         #[arg(long, value_parser = ui::parse_format, default_value = "human", value_name = "human|json")]
         format: Format,
     },
+    /// Learn a policy from the filter's audit logs: what was seen is allowed, generalisations are commented, and a test block of observed requests and near misses is included.
+    Learn(learn::LearnArgs),
     /// Write the Istio resources for policy files: one multi-document YAML bundle (ServiceEntries, the filter as WasmPlugins, DestinationRules, VirtualServices, Telemetry, and what the attachment needs).
     Istio(mesh::IstioArgs),
     /// Write the mesh-wide outbound posture (meshConfig.outboundTrafficPolicy.mode) in the form your Istio installation takes.
@@ -345,6 +348,7 @@ fn main() -> ExitCode {
             host,
             format,
         } => subcommands::test(&files, &host, format),
+        Command::Learn(args) => learn::learn(&args),
         Command::Istio(args) => mesh::istio(&args),
         Command::Posture {
             posture,
