@@ -98,7 +98,7 @@ fn used_port(l: &Learned, p: u16) -> bool {
 }
 
 /// Near-miss candidates for an observed request of destination `d`.
-fn candidates(l: &Learned, o: &Observed) -> Vec<(String, Observed)> {
+fn candidates(l: &Learned, o: &Observed) -> Vec<(&'static str, String, Observed)> {
     let mut out = Vec::new();
     let with = |f: &dyn Fn(&mut Observed)| {
         let mut c = o.clone();
@@ -110,7 +110,7 @@ fn candidates(l: &Learned, o: &Observed) -> Vec<(String, Observed)> {
         for m in ["DELETE", "PUT", "PATCH", "POST", "GET", "HEAD", "OPTIONS"] {
             let c = with(&|c| c.method = Some(m.to_owned()));
             if !l.admits(&c.model()) {
-                out.push((format!("{m}, a method not seen on this path"), c));
+                out.push(("method", format!("{m}, a method not seen on this path"), c));
                 break;
             }
         }
@@ -121,7 +121,7 @@ fn candidates(l: &Learned, o: &Observed) -> Vec<(String, Observed)> {
         ] {
             let c = with(&|c| c.path = Some(p.clone()));
             if !l.admits(&c.model()) {
-                out.push(("a path outside the learned patterns".to_owned(), c));
+                out.push(("path", "a path outside the learned patterns".to_owned(), c));
                 break;
             }
         }
@@ -140,7 +140,11 @@ fn candidates(l: &Learned, o: &Observed) -> Vec<(String, Observed)> {
         ] {
             let c = with(&|c| c.host = h.clone());
             if h != o.host && !l.admits(&c.model()) {
-                out.push(("a host not covered by the learned names".to_owned(), c));
+                out.push((
+                    "host",
+                    "a host not covered by the learned names".to_owned(),
+                    c,
+                ));
                 break;
             }
         }
@@ -154,20 +158,20 @@ fn candidates(l: &Learned, o: &Observed) -> Vec<(String, Observed)> {
         };
         let c = with(&|c| c.host = next.to_string());
         if !l.admits(&c.model()) {
-            out.push(("an address next to a learned one".to_owned(), c));
+            out.push(("host", "an address next to a learned one".to_owned(), c));
         }
     }
     let ports = [o.port.wrapping_add(1), 8080, 8443, 9443, 10080, 65000];
     if let Some(p) = ports.into_iter().find(|p| *p != 0 && !used_port(l, *p)) {
-        out.push(("another port".to_owned(), with(&|c| c.port = p)));
+        out.push(("port", "another port".to_owned(), with(&|c| c.port = p)));
     }
     let unseen = format!("cluster.local/ns/{UNSEEN}/sa/{UNSEEN}");
     let c = with(&|c| c.principal = Some(unseen.clone()));
     if !l.admits(&c.model()) {
-        out.push(("a principal not seen".to_owned(), c));
+        out.push(("principal", "a principal not seen".to_owned(), c));
         let c = with(&|c| c.principal = None);
         if !l.admits(&c.model()) {
-            out.push(("no principal".to_owned(), c));
+            out.push(("no principal", "no principal".to_owned(), c));
         }
     }
     out
@@ -231,19 +235,22 @@ pub(super) fn finish(l: &mut Learned, observed: &[Vec<Observed>], options: &Lear
             }
         }
         let mut misses = 0;
+        let mut kinds = std::collections::BTreeSet::new();
         for o in obs.iter().take(3) {
-            for (why, c) in candidates(l, o) {
+            for (kind, why, c) in candidates(l, o) {
                 if misses >= options.near_misses {
                     break;
                 }
                 let r = c.request();
-                if reaches_other_protocol(l, &c)
+                if kinds.contains(kind)
+                    || reaches_other_protocol(l, &c)
                     || described.contains(&r.describe())
                     || decide(spec, &r) != Some(Action::Deny)
                 {
                     continue;
                 }
                 described.insert(r.describe());
+                kinds.insert(kind);
                 cases.push(Case {
                     request: r,
                     allow: false,

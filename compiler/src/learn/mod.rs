@@ -53,7 +53,8 @@ pub struct LearnOptions {
     pub policy_name: String,
     /// Observed requests per destination in the test block (default 3).
     pub allow_cases: usize,
-    /// Near misses per destination in the test block (default 4).
+    /// Near misses per destination in the test block, one of each kind
+    /// (method, path, host, port, principal, no principal; default 5).
     pub near_misses: usize,
 }
 
@@ -64,7 +65,7 @@ impl Default for LearnOptions {
             wildcard_threshold: DEFAULT_WILDCARD_THRESHOLD,
             policy_name: "learned".to_owned(),
             allow_cases: 3,
-            near_misses: 4,
+            near_misses: 5,
         }
     }
 }
