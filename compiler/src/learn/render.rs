@@ -170,12 +170,16 @@ fn source_comments(s: &Sources, k: usize, indent: &str, out: &mut String) {
                     principals,
                 } = src
                 {
+                    let accounts: Vec<&str> = principals
+                        .iter()
+                        .map(|p| p.rsplit_once("/sa/").map_or(p.as_str(), |(_, sa)| sa))
+                        .collect();
                     let _ = writeln!(
                         out,
-                        "{indent}# namespace {}: {} seen in it (threshold {k}): {}",
+                        "{indent}# namespace {}: {} of it seen (threshold {k}): {}",
                         q(namespace),
-                        plural(principals.len(), "principal", "principals"),
-                        examples(principals)
+                        plural(accounts.len(), "service account", "service accounts"),
+                        examples(&accounts)
                     );
                 }
             }
@@ -196,8 +200,9 @@ fn rule_text(r: &Rule, alone: bool, k: usize, out: &mut String) {
             let vals: Vec<&String> = vals.iter().collect();
             let _ = writeln!(
                 out,
-                "    # {}: {what} stands for {} seen: {}",
+                "    # {}: segment {} ({what}) stands for {} seen: {}",
                 p.text(),
+                i + 1,
                 plural(vals.len(), one, many),
                 examples(&vals.iter().map(|v| v.as_str()).collect::<Vec<_>>())
             );
