@@ -718,3 +718,138 @@ fn the_command_line_writes_a_policy_check_and_test_accept() {
     let v: serde_json::Value = serde_json::from_str(common::text(&o.stdout).trim()).unwrap();
     assert_eq!(v["exit_code"], 2);
 }
+
+#[test]
+fn odd_requests_still_make_a_valid_policy_that_allows_them() {
+    let lines = [
+        line(
+            1,
+            "allow",
+            "rule",
+            "http",
+            "api.example",
+            80,
+            Some("PURGE"),
+            Some("/cache/item"),
+            None,
+        ),
+        line(
+            2,
+            "allow",
+            "rule",
+            "http",
+            "api.example",
+            80,
+            Some("GET"),
+            Some("/cache/item"),
+            None,
+        ),
+        line(
+            3,
+            "allow",
+            "rule",
+            "http",
+            "proxy.example",
+            3128,
+            Some("CONNECT"),
+            None,
+            Some(&p("a", "b")),
+        ),
+        line(
+            4,
+            "allow",
+            "rule",
+            "http",
+            "search.example",
+            80,
+            Some("GET"),
+            Some("/q/a*b/{x}"),
+            None,
+        ),
+        line(
+            5,
+            "allow",
+            "rule",
+            "http",
+            "2001:db8::1",
+            8080,
+            Some("GET"),
+            Some("/v1/sa:signBlob"),
+            None,
+        ),
+        line(
+            6,
+            "allow",
+            "rule",
+            "http",
+            "files.example",
+            80,
+            Some("GET"),
+            Some("/dir/"),
+            Some("spiffe://td/ns/x/sa/\"q\""),
+        ),
+        line(
+            7,
+            "allow",
+            "rule",
+            "tls",
+            "tls.example",
+            8443,
+            None,
+            None,
+            None,
+        ),
+        line(
+            8,
+            "deny",
+            "default",
+            "http",
+            "tls.example",
+            8443,
+            Some("GET"),
+            Some("/"),
+            None,
+        ),
+    ];
+    let log = lines.join("\n");
+    let parsed = audit_log::parse(&log);
+    let l = learn::learn(std::slice::from_ref(&parsed), &LearnOptions::default());
+    assert!(l.problems.is_empty(), "{:?}\n{}", l.problems, l.text);
+    let c = compiled(&l.text);
+    assert!(
+        l.text.contains(
+            "allow any except HEAD, POST, PUT, DELETE, OPTIONS, TRACE, PATCH path \"/cache/item\""
+        ),
+        "{}",
+        l.text
+    );
+    assert!(
+        l.text.contains("allow CONNECT from principal"),
+        "{}",
+        l.text
+    );
+    assert!(
+        l.text.contains("path ~\"/q/a\\\\*b/\\\\{x\\\\}\""),
+        "{}",
+        l.text
+    );
+    for e in &parsed.entries {
+        assert_eq!(
+            decide(&c.spec, &e.request()),
+            Action::Allow,
+            "{}\n{}",
+            e.request().describe(),
+            l.text
+        );
+    }
+    for t in c.checked.policies.iter().flat_map(|p| &p.tests) {
+        for case in &t.cases {
+            assert_eq!(
+                decide(&c.spec, &case.request),
+                case.expect,
+                "{}",
+                case.request.describe()
+            );
+        }
+    }
+}
