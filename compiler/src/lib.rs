@@ -11,10 +11,11 @@
 //! 5. [`emit`] — to the binary table, `pluginConfig` JSON, or a dump.
 //!
 //! From traffic to policy and back: [`audit_log`] reads the filter's audit
-//! lines, [`report`] summarises them (and re-decides them under a policy
-//! set), and [`diff`] compares two compiled policy sets: the destinations
-//! and rules added, removed or changed, each with requests whose decision
-//! it flips.
+//! lines; [`learn`] turns them into a policy that allows what was seen, with
+//! its generalisations commented and a test block; [`report`] summarises
+//! them (and re-decides them under a policy set); and [`diff`] compares two
+//! compiled policy sets: the destinations and rules added, removed or
+//! changed, each with requests whose decision it flips.
 //!
 //! [`cedar`] exports a policy set to Cedar (policies, schema, entities)
 //! and, with the `cedar` feature, validates it and runs Cedar's authorizer.
@@ -40,6 +41,7 @@ pub mod fmt;
 mod hash;
 pub mod import;
 pub mod istio;
+pub mod learn;
 pub mod lex;
 pub mod lint;
 pub mod lower;

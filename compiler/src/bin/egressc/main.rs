@@ -6,6 +6,7 @@
 mod cedar;
 mod files;
 mod import;
+mod learn;
 mod logs;
 mod mesh;
 mod proxy;
@@ -219,6 +220,8 @@ enum Command {
         #[arg(short, long, default_value = "-")]
         output: PathBuf,
     },
+    /// Learn a policy from the filter's audit logs: what was seen is allowed, generalisations are commented, and a test block of observed requests and near misses is included.
+    Learn(learn::LearnArgs),
     /// Write the Istio resources for policy files: one multi-document YAML bundle (ServiceEntries, the filter as WasmPlugins, DestinationRules, VirtualServices, Telemetry, and what the attachment needs).
     Istio(mesh::IstioArgs),
     /// Write the mesh-wide outbound posture (meshConfig.outboundTrafficPolicy.mode) in the form your Istio installation takes.
@@ -385,6 +388,7 @@ fn main() -> ExitCode {
             format,
             output,
         } => subcommands::diff(&old, &new, format, &output),
+        Command::Learn(args) => learn::learn(&args),
         Command::Istio(args) => mesh::istio(&args),
         Command::Posture {
             posture,

@@ -1,0 +1,195 @@
+//! `egressc learn`: reads audit logs, writes the learned policy
+//! ([`egressc::learn`] does the work; this file reads and writes files).
+
+use std::path::PathBuf;
+
+use egressc::audit_log::{self, Parsed};
+use egressc::diag::json_text;
+use egressc::learn::{self, LearnOptions};
+
+use crate::files;
+use crate::ui::{self, Format, Style, fail_as, paint};
+
+/// `egressc learn`'s arguments.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LearnArgs {
+    /// Audit logs: the filter's JSON lines, bare or inside Envoy / kubectl log lines (`-` for standard input).
+    #[arg(required = true, value_name = "LOG")]
+    pub logs: Vec<PathBuf>,
+    /// Where the policy goes (`-`, the default, is standard output). Nothing is written on error.
+    #[arg(short, long, default_value = "-")]
+    pub output: PathBuf,
+    /// Leave out (protocol, host, port) groups seen fewer than N times (they are listed in the header).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub min_count: u64,
+    /// Distinct names (paths' values, principals) seen before a wildcard host (`{*}`/`{**}`, `namespace`) is proposed.
+    #[arg(long, value_name = "K", default_value_t = learn::DEFAULT_WILDCARD_THRESHOLD as u64,
+          value_parser = clap::value_parser!(u64).range(2..))]
+    pub wildcard_threshold: u64,
+    /// The policy's name.
+    #[arg(long, default_value = "learned")]
+    pub name: String,
+    /// human: messages on standard error; json: one object per message and a summary, on standard output (with `-o -`, the summary holds the policy).
+    #[arg(long, value_parser = ui::parse_format, default_value = "human", value_name = "human|json")]
+    pub format: Format,
+}
+
+fn valid_name(n: &str) -> bool {
+    (1..=128).contains(&n.len())
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+/// Reads one log (`-`: standard input), as text (bytes that are not UTF-8
+/// are replaced: a log line is decided on its JSON, which is).
+fn read_log(p: &std::path::Path) -> Result<(String, String), String> {
+    if p.as_os_str() == "-" {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut buf)
+            .map_err(|e| format!("cannot read standard input: {e}"))?;
+        return Ok((
+            "<stdin>".to_owned(),
+            String::from_utf8_lossy(&buf).into_owned(),
+        ));
+    }
+    let bytes = std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+    Ok((
+        p.display().to_string(),
+        String::from_utf8_lossy(&bytes).into_owned(),
+    ))
+}
+
+/// `egressc learn`.
+pub fn learn(args: &LearnArgs) -> u8 {
+    let format = args.format;
+    let ui = ui::get();
+    if !valid_name(&args.name) {
+        return fail_as(
+            format,
+            &format!(
+                "--name {:?}: a policy name is 1 to 128 ASCII letters, digits, `_`, `-` and `.`",
+                args.name
+            ),
+        );
+    }
+    if args.logs.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
+        return fail_as(format, "`-` (standard input) can be given only once");
+    }
+    let mut parsed: Vec<Parsed> = Vec::new();
+    let mut names = Vec::new();
+    for p in &args.logs {
+        let (name, text) = match read_log(p) {
+            Ok(t) => t,
+            Err(e) => return fail_as(format, &e),
+        };
+        let log = audit_log::parse(&text);
+        for problem in &log.problems {
+            match format {
+                Format::Human if !ui.quiet => eprintln!(
+                    "{name}:{}: {}: not learned: {}",
+                    problem.line,
+                    paint(ui.color_err, Style::Warning, "warning"),
+                    problem.message
+                ),
+                Format::Human => {}
+                Format::Json => println!(
+                    "{}",
+                    json_text(serde_json::json!({
+                        "severity": "warning", "file": name, "line": problem.line,
+                        "message": format!("not learned: {}", problem.message),
+                    }))
+                ),
+            }
+        }
+        names.push(name);
+        parsed.push(log);
+    }
+    let lines: usize = parsed
+        .iter()
+        .map(|p| p.entries.len() + p.problems.len() + p.other_lines)
+        .sum();
+    if parsed.iter().all(|p| p.entries.is_empty()) {
+        let malformed: usize = parsed.iter().map(|p| p.problems.len()).sum();
+        return fail_as(
+            format,
+            &format!(
+                "no audit lines to learn from in {} ({lines} line{} read{}): the filter writes a JSON line for each decision its policies' `log` setting selects, and with `log denied` (the default) allowed requests are never logged. To learn from traffic, set `log all` in the policies the filter runs (or add a policy with `mode audit` and `log all`, which blocks nothing), let the traffic run, and give this command the proxy's log (e.g. `kubectl logs deploy/WAYPOINT > audit.log`)",
+                names.join(", "),
+                if lines == 1 { "" } else { "s" },
+                if malformed > 0 {
+                    format!(", {malformed} of them malformed audit lines")
+                } else {
+                    String::new()
+                }
+            ),
+        );
+    }
+    let options = LearnOptions {
+        min_count: usize::try_from(args.min_count).unwrap_or(usize::MAX),
+        wildcard_threshold: usize::try_from(args.wildcard_threshold).unwrap_or(usize::MAX),
+        policy_name: args.name.clone(),
+        ..LearnOptions::default()
+    };
+    let learned = learn::learn(&parsed, &options);
+    if !learned.problems.is_empty() {
+        for p in &learned.problems {
+            match format {
+                Format::Human => eprintln!("{}: {p}", paint(ui.color_err, Style::Error, "error")),
+                Format::Json => println!(
+                    "{}",
+                    json_text(serde_json::json!({"severity": "error", "message": p}))
+                ),
+            }
+        }
+        if format == Format::Human {
+            eprintln!("egressc: the learned policy is not right; nothing was written");
+        }
+        return 1;
+    }
+    let to_stdout = args.output.as_os_str() == "-";
+    if !(to_stdout && format == Format::Json)
+        && let Err(e) = files::write_atomic(&args.output, learned.text.as_bytes())
+    {
+        return fail_as(format, &e);
+    }
+    let s = &learned.summary;
+    let dests = learned.destinations.len();
+    let cases: usize = learned.cases.iter().map(Vec::len).sum();
+    match format {
+        Format::Human if !ui.quiet => {
+            let skipped: usize = s.refused.values().sum::<usize>()
+                + s.truncated
+                + s.unusable.values().sum::<usize>();
+            eprintln!(
+                "learned {} request{} into {dests} destination{} with {cases} test case{} ({skipped} not learned, {} dropped by --min-count){}",
+                s.learned,
+                if s.learned == 1 { "" } else { "s" },
+                if dests == 1 { "" } else { "s" },
+                if cases == 1 { "" } else { "s" },
+                learned.dropped.len(),
+                if to_stdout {
+                    String::new()
+                } else {
+                    format!("; wrote {}", args.output.display())
+                }
+            );
+        }
+        Format::Human => {}
+        Format::Json => {
+            let mut v = serde_json::json!({
+                "learned": s.learned, "lines": s.lines, "audit_lines": s.audit_lines,
+                "destinations": dests, "test_cases": cases,
+                "dropped": learned.dropped.len(),
+            });
+            if let Some(o) = v.as_object_mut() {
+                if to_stdout {
+                    o.insert("policy".into(), learned.text.clone().into());
+                } else {
+                    o.insert("output".into(), args.output.display().to_string().into());
+                }
+            }
+            println!("{}", json_text(serde_json::json!({ "summary": v })));
+        }
+    }
+    0
+}
