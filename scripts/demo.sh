@@ -62,6 +62,15 @@ POLICY
     rm -rf "$d"
 }
 proxy_demo
+# From observed traffic to a policy (docs/workflow.md): a day of a mesh
+# still on ALLOW_ANY, logged by an audit policy (tests/fixtures/audit/).
+step "What left the mesh: a report of the filter's audit lines" $E report tests/fixtures/audit/observe.log --top 5
+step "A policy learned from that traffic (generalisations commented, a test block of observed requests and near misses)" \
+  $E learn tests/fixtures/audit/observe.log -o target/learned.egress
+step "The learned policy, first lines" head -n 30 target/learned.egress
+step "Its tests, through the filter" $E test -q target/learned.egress
+step "What an edit would open (exit 1: something is newly allowed)" \
+  $E diff tests/fixtures/audit/today.egress docs/examples/today-widened.egress
 step "What a mistake looks like (this check fails on purpose)" $E check docs/examples/mistakes.egress
 echo
 echo "demo finished"

@@ -8,8 +8,8 @@
 //! command line reads the logs, compiles the policy and prints.
 //!
 //! The re-decision runs each distinct observed request through the same
-//! decision path as `egressc explain` ([`crate::explain`]), with Envoy's
-//! default connection-manager settings. An audit line does not record the
+//! decision path as `egressc explain` ([`crate::explain::Decider`]: the
+//! table loaded once), with Envoy's default connection-manager settings. An audit line does not record the
 //! query or the headers, so a rule with a `when header` condition is decided
 //! as if the request had sent none ([`Report::notes`] says so when the policy
 //! has such a rule).
@@ -20,7 +20,7 @@ use egress_table::spec::{Action, TableSpec};
 use serde_json::{Value, json};
 
 use crate::audit_log::{Decision, Entry};
-use crate::explain::{Settings, explain};
+use crate::explain::Decider;
 
 /// How many rows each ranked section keeps by default.
 pub const DEFAULT_TOP: usize = 20;
@@ -337,6 +337,16 @@ pub fn report(logs: &[Log<'_>], policy: Option<&TableSpec>, top: usize) -> Repor
 /// Decides every distinct observed request under `spec` and records those
 /// decided otherwise than the log says.
 fn redecide(r: &mut Report, logs: &[Log<'_>], spec: &TableSpec, top: usize) {
+    let decider = match Decider::new(spec) {
+        Ok(d) => d,
+        Err(e) => {
+            r.changes = Some(Vec::new());
+            r.notes.push(format!(
+                "the policy set's table did not load, nothing was re-decided: {e}"
+            ));
+            return;
+        }
+    };
     // Distinct requests, each decided once: (was, request) -> (entry, count,
     // first position, its order).
     type Seen<'e> = (&'e Entry, u64, String, (usize, usize));
@@ -363,13 +373,9 @@ fn redecide(r: &mut Report, logs: &[Log<'_>], spec: &TableSpec, top: usize) {
     type Group = (Decision, Decision, String, String, String);
     let mut groups: BTreeMap<Group, (u64, String, String, (usize, usize))> = BTreeMap::new();
     let (mut newly_allowed, mut newly_denied) = (0u64, 0u64);
-    let mut errors = 0u64;
     for ((was, text), (e, n, first, order)) in distinct {
-        let Ok(x) = explain(spec, &e.request(), Settings::default()) else {
-            errors += n;
-            continue;
-        };
-        let rec = &x.enforced.record;
+        let (rec, _) = decider.decide(&e.request());
+        let rec = &rec;
         let now = if rec.decision == Action::Allow {
             Decision::Allow
         } else {
@@ -433,11 +439,6 @@ fn redecide(r: &mut Report, logs: &[Log<'_>], spec: &TableSpec, top: usize) {
     if refused > 0 {
         r.notes.push(format!(
             "{refused} logged request(s) were refused before any rule (malformed); no policy decides them, so they are not re-decided"
-        ));
-    }
-    if errors > 0 {
-        r.notes.push(format!(
-            "{errors} logged request(s) could not be re-decided"
         ));
     }
     let has_headers = spec.policies.iter().any(|p| {

@@ -755,16 +755,16 @@ impl Diff {
         };
         let verdict = match (self.newly_allowed, self.newly_denied) {
             (0, 0) => "no request changes its enforced decision".to_owned(),
-            (0, d) => format!("nothing newly allowed; only newly denied requests ({d})"),
-            (a, 0) => format!("NEWLY ALLOWED requests ({a})"),
-            (a, d) => format!("NEWLY ALLOWED requests ({a}) and newly denied ones ({d})"),
+            (0, d) => format!("nothing newly allowed; {d} of them newly denied"),
+            (a, 0) => format!("{a} of them NEWLY ALLOWED"),
+            (a, d) => format!("{a} of them NEWLY ALLOWED, {d} newly denied"),
         };
         format!(
-            "{} change{}: {verdict}; {} audit-only; {} requests compared{cap}",
+            "{} change{}; {} requests compared: {verdict}; {} changed in the audit pool only{cap}",
             self.changes.len(),
             if self.changes.len() == 1 { "" } else { "s" },
-            self.audit_changed,
-            self.candidates
+            self.candidates,
+            self.audit_changed
         )
     }
 
