@@ -49,7 +49,8 @@ use crate::explain::{Decider, rule_text};
 
 pub use witness::{Effect, Witness};
 
-/// Most witnesses reported under one change.
+/// Most witnesses reported under one change, for each effect (newly
+/// allowed, newly denied, and the audit pool's kinds).
 pub const WITNESSES_PER_CHANGE: usize = 3;
 
 /// What happened to a policy, destination or rule.

@@ -146,7 +146,9 @@ pub fn shortest_first(ws: &mut [Witness]) {
     ws.sort_by(|a, b| (a.effect, a.case.len(), &a.case).cmp(&(b.effect, b.case.len(), &b.case)));
 }
 
-/// Keeps `n` witnesses, shortest first, preferring ones that differ in
+/// Keeps `n` witnesses of each effect (newly allowed, newly denied, and
+/// their audit-pool kinds), so a change that both opens and closes shows
+/// both; within an effect, shortest first, preferring ones that differ in
 /// more than their principal and headers (then the shortest of the rest).
 pub fn pick(ws: &mut Vec<Witness>, n: usize) {
     shortest_first(ws);
@@ -157,22 +159,27 @@ pub fn pick(ws: &mut Vec<Witness>, n: usize) {
             headers: Vec::new(),
             ..r.clone()
         };
-        (w.effect, bare.describe(), r.effective_port())
+        (bare.describe(), r.effective_port())
     };
-    let mut shapes = BTreeSet::new();
-    let (mut first, mut rest): (Vec<Witness>, Vec<Witness>) = (Vec::new(), Vec::new());
-    for w in ws.drain(..) {
-        if shapes.insert(shape(&w)) {
-            first.push(w);
-        } else {
-            rest.push(w);
+    let mut kept = Vec::new();
+    let mut all = std::mem::take(ws).into_iter().peekable();
+    while let Some(effect) = all.peek().map(|w| w.effect) {
+        let mut shapes = BTreeSet::new();
+        let (mut first, mut rest): (Vec<Witness>, Vec<Witness>) = (Vec::new(), Vec::new());
+        while let Some(w) = all.next_if(|w| w.effect == effect) {
+            if shapes.insert(shape(&w)) {
+                first.push(w);
+            } else {
+                rest.push(w);
+            }
         }
+        first.truncate(n);
+        let more = n.saturating_sub(first.len());
+        first.extend(rest.into_iter().take(more));
+        kept.extend(first);
     }
-    first.truncate(n);
-    let more = n.saturating_sub(first.len());
-    first.extend(rest.into_iter().take(more));
-    shortest_first(&mut first);
-    *ws = first;
+    shortest_first(&mut kept);
+    *ws = kept;
 }
 
 /// What [`find`] found.
