@@ -17,10 +17,12 @@
 //!   dropped (listed in the header);
 //! - hosts: `*.parent` / `**.parent` when at least `wildcard_threshold`
 //!   distinct names under `parent` (two labels or more) were seen;
-//! - paths: identifiers (numbers, UUIDs, hex, long tokens, versions) and
-//!   positions with `wildcard_threshold` distinct values among otherwise
-//!   identical paths become `{*}`; a prefix with `wildcard_threshold`
-//!   distinct tails of several depths becomes `prefix/{**}`;
+//! - paths, on a trie of segments: identifiers (numbers, UUIDs, hex, long
+//!   tokens, versions) become `{*}`; top down, `wildcard_threshold`
+//!   distinct values after the same prefix merge into `{*}` (their subtrees
+//!   merge too); bottom up, a prefix with `wildcard_threshold` distinct
+//!   tails of several depths becomes `prefix/{**}`; a pattern that another
+//!   of the same rule covers is dropped;
 //! - sources: the principals seen, `namespace "ns"` for a namespace with
 //!   `wildcard_threshold` principals seen, none when a request had no
 //!   principal.
@@ -784,6 +786,7 @@ fn http_rules(v: &[&Obs<'_>], k: usize) -> Vec<Rule> {
     }
     for r in &mut out {
         r.paths.sort_by_key(PathPattern::text);
+        paths::drop_subsumed(&mut r.paths);
     }
     out.sort_by(|a, b| {
         b.seen
