@@ -448,14 +448,55 @@ mod tests {
             ["/", "/get", "/v1/users/{*}", "/v1/users/{*}/orders"]
         );
         let many = ["/p/a/x", "/p/b/x", "/p/c/x", "/p/d/x", "/p/e/x", "/p/f/y"];
-        assert_eq!(texts(&many, 5), ["/p/f/y", "/p/{*}/x"]);
-        assert_eq!(texts(&many, 6), many);
+        // Five values after `/p` merge, and so do their subtrees.
+        assert_eq!(texts(&many, 5), ["/p/{*}/x", "/p/{*}/y"]);
+        assert_eq!(texts(&many, 7), many);
+    }
+
+    #[test]
+    fn fewer_than_threshold_values_stay_literal() {
+        let few = ["/r/a/pulls", "/r/b/pulls", "/r/c/issues", "/r/d/x"];
+        assert_eq!(texts(&few, 5), few);
+        // An id next to names: the id is `{*}`, the names stay.
+        assert_eq!(texts(&["/u/1", "/u/me"], 5), ["/u/me", "/u/{*}"]);
+    }
+
+    #[test]
+    fn pythonhosted_shaped_trees_become_one_pattern() {
+        let hex = "0123456789abcdef";
+        let mut paths = Vec::new();
+        for n in 0..60usize {
+            let a = format!("{}{}", &hex[n % 16..n % 16 + 1], &hex[n / 16..n / 16 + 1]);
+            let b = format!("{}{}", &hex[(n * 7) % 16..(n * 7) % 16 + 1], &hex[n % 5..n % 5 + 1]);
+            let hash = format!("{:060x}", n * 7919 + 1);
+            let file = format!("pkg{}-{}.{}.0-py3-none-any.whl", n % 9, n % 4, n % 3);
+            paths.push(format!("/packages/{a}/{b}/{hash}/{file}"));
+        }
+        let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
+        assert_eq!(texts(&refs, 5), ["/packages/{*}/{*}/{*}/{*}"]);
+    }
+
+    #[test]
+    fn a_covered_pattern_is_dropped() {
+        let one = |t: &str| generalise(&[t.to_owned()], 5).0.remove(0);
+        let mut ps = vec![one("/u/me"), one("/u/1"), one("/v/1")];
+        assert!(subsumes(&ps[1], &ps[0]) && !subsumes(&ps[0], &ps[1]));
+        drop_subsumed(&mut ps);
+        let t: Vec<String> = ps.iter().map(PathPattern::text).collect();
+        assert_eq!(t, ["/u/{*}", "/v/{*}"]);
+        assert_eq!(ps[0].values[&1].len(), 2, "{:?}", ps[0].values);
+        let rest = generalise(&["/f/a".into(), "/f/b/c".into()], 2).0.remove(0);
+        assert!(subsumes(&rest, &one("/f/x/y/z")) && !subsumes(&rest, &one("/f")));
+        assert!(!subsumes(&one("/u/1"), &one("/u/")));
     }
 
     #[test]
     fn many_tails_of_several_depths_become_the_rest() {
+        let deep = ["/f/a", "/f/b/c", "/f/d/e/f", "/f/g/h/i/j", "/f/k/l/m/n/o", "/g/x"];
+        assert_eq!(texts(&deep, 5), ["/f/{**}", "/g/x"]);
+        // After merging, four tails of several depths are not enough.
         let t = texts(&["/f/a", "/f/b/c", "/f/d/e/f", "/f/g", "/f/h/i", "/g/x"], 5);
-        assert_eq!(t, ["/f/{**}", "/g/x"]);
+        assert_eq!(t, ["/f/{*}", "/f/{*}/c", "/f/{*}/e/f", "/f/{*}/i", "/g/x"]);
         let p = generalise(&["/f/a".into(), "/f/b/c".into()], 2).0;
         assert_eq!(p[0].text(), "/f/{**}");
         assert!(p[0].matches("/f/") && p[0].matches("/f/z/y") && !p[0].matches("/f"));
