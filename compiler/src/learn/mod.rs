@@ -21,7 +21,8 @@
 //!   tokens, versions) become `{*}`; top down, `wildcard_threshold`
 //!   distinct values after the same prefix merge into `{*}` (their subtrees
 //!   merge too); bottom up, a prefix with `wildcard_threshold` distinct
-//!   tails of several depths becomes `prefix/{**}`; a pattern that another
+//!   tails of several depths, or with many names right after it and tails
+//!   of three depths or more, becomes `prefix/{**}`; a pattern that another
 //!   of the same rule covers is dropped;
 //! - sources: the principals seen, `namespace "ns"` for a namespace with
 //!   `wildcard_threshold` principals seen, none when a request had no

@@ -155,6 +155,8 @@ fn segments_of(path: &str) -> Vec<&str> {
 struct Node {
     ends: Vec<usize>,
     children: BTreeMap<Segment, Node>,
+    /// Whether `threshold` or more names after this prefix were merged.
+    merged: bool,
 }
 
 impl Node {
@@ -198,6 +200,7 @@ impl Node {
                 }
             }
             self.children.insert(Segment::One, one);
+            self.merged = true;
         }
         for child in self.children.values_mut() {
             child.merge_varying(threshold);
@@ -231,9 +234,11 @@ impl Node {
         }
     }
 
-    /// Bottom up (the deepest prefix first): a prefix, not the root, with
-    /// `threshold` or more distinct tails of more than one depth keeps only
-    /// `{**}` below it.
+    /// Bottom up (the deepest prefix first): a prefix, not the root, keeps
+    /// only `{**}` below it when its merged subtree has `threshold` or more
+    /// distinct tails of more than one depth, or when the names right after
+    /// it were many (merged) and the tails below are of three depths or
+    /// more (a tree of files: merging leaves few shapes, of many depths).
     fn rest_where_deep(&mut self, threshold: usize, is_root: bool) {
         for child in self.children.values_mut() {
             child.rest_where_deep(threshold, false);
@@ -243,7 +248,7 @@ impl Node {
         }
         let mut depths = BTreeSet::new();
         let n = self.tails(0, &mut depths);
-        if n >= threshold && depths.len() >= 2 {
+        if (n >= threshold && depths.len() >= 2) || (self.merged && depths.len() >= 3) {
             let mut all = Vec::new();
             self.below(&mut all);
             all.sort_unstable();
@@ -253,6 +258,7 @@ impl Node {
                 Node {
                     ends: all,
                     children: BTreeMap::new(),
+                    merged: false,
                 },
             );
         }
@@ -467,7 +473,11 @@ mod tests {
         let mut paths = Vec::new();
         for n in 0..60usize {
             let a = format!("{}{}", &hex[n % 16..n % 16 + 1], &hex[n / 16..n / 16 + 1]);
-            let b = format!("{}{}", &hex[(n * 7) % 16..(n * 7) % 16 + 1], &hex[n % 5..n % 5 + 1]);
+            let b = format!(
+                "{}{}",
+                &hex[(n * 7) % 16..(n * 7) % 16 + 1],
+                &hex[n % 5..n % 5 + 1]
+            );
             let hash = format!("{:060x}", n * 7919 + 1);
             let file = format!("pkg{}-{}.{}.0-py3-none-any.whl", n % 9, n % 4, n % 3);
             paths.push(format!("/packages/{a}/{b}/{hash}/{file}"));
@@ -492,11 +502,26 @@ mod tests {
 
     #[test]
     fn many_tails_of_several_depths_become_the_rest() {
-        let deep = ["/f/a", "/f/b/c", "/f/d/e/f", "/f/g/h/i/j", "/f/k/l/m/n/o", "/g/x"];
+        let deep = [
+            "/f/a",
+            "/f/b/c",
+            "/f/d/e/f",
+            "/f/g/h/i/j",
+            "/f/k/l/m/n/o",
+            "/g/x",
+        ];
         assert_eq!(texts(&deep, 5), ["/f/{**}", "/g/x"]);
-        // After merging, four tails of several depths are not enough.
+        // After merging, four shapes, but of three depths and from six paths.
         let t = texts(&["/f/a", "/f/b/c", "/f/d/e/f", "/f/g", "/f/h/i", "/g/x"], 5);
-        assert_eq!(t, ["/f/{*}", "/f/{*}/c", "/f/{*}/e/f", "/f/{*}/i", "/g/x"]);
+        assert_eq!(t, ["/f/{**}", "/g/x"]);
+        // Many paths of two depths and few shapes: no `{**}`.
+        let t = texts(
+            &[
+                "/f/a/1", "/f/b/2", "/f/c/3/x", "/f/d/4", "/f/e/5/x", "/f/g/6",
+            ],
+            5,
+        );
+        assert_eq!(t, ["/f/{*}/{*}", "/f/{*}/{*}/x"]);
         let p = generalise(&["/f/a".into(), "/f/b/c".into()], 2).0;
         assert_eq!(p[0].text(), "/f/{**}");
         assert!(p[0].matches("/f/") && p[0].matches("/f/z/y") && !p[0].matches("/f"));

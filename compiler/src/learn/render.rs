@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use super::{Case, Destination, Learned, Methods, Rule, Seen, Source, Sources};
 use crate::audit_log::Protocol;
 use crate::fmt::quote;
-use crate::learn::paths::{PathPattern, Segment};
+use crate::learn::paths::{PathPattern, Segment, id_like};
 
 /// At most this many examples in a comment.
 const EXAMPLES: usize = 8;
@@ -202,7 +202,10 @@ fn generalised(p: &PathPattern) -> Option<String> {
         };
         let n = i + 1;
         parts.push(match (rest, vals.len()) {
-            (false, 1) => format!("segment {n} is an id ({})", few(&vals)),
+            (false, 1) if vals.iter().all(|v| id_like(v)) => {
+                format!("segment {n} is an id ({})", few(&vals))
+            }
+            (false, 1) => format!("segment {n} was seen as {}", few(&vals)),
             (false, c) => format!("segment {n} {verb} {c} values ({})", few(&vals)),
             (true, c) => format!(
                 "segment {n} ({{**}}) {verb} {} ({})",
