@@ -217,9 +217,21 @@ fn generalised(p: &PathPattern) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join(", "))
 }
 
-/// Up to three of `items`, then `…` when there are more.
+/// Up to three of `items` (a long one cut to its first 16 characters),
+/// then `…` when there are more.
 fn few(items: &[&str]) -> String {
-    let mut s = items.iter().take(3).copied().collect::<Vec<_>>().join(", ");
+    let shown: Vec<String> = items
+        .iter()
+        .take(3)
+        .map(|v| {
+            if v.chars().count() > 24 {
+                format!("{}…", v.chars().take(16).collect::<String>())
+            } else {
+                (*v).to_owned()
+            }
+        })
+        .collect();
+    let mut s = shown.join(", ");
     if items.len() > 3 {
         s.push_str(", …");
     }
