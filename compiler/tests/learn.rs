@@ -928,3 +928,51 @@ fn the_committed_fixture_round_trips() {
     assert_eq!(l.text.matches("# /packages/").count(), 1, "{}", l.text);
     assert!(!l.text.contains(" 1 value"), "{}", l.text);
 }
+
+/// A literal path that a learned template of the same rule covers is not
+/// listed again; one of another rule (another method) stays.
+#[test]
+fn a_path_a_template_of_the_same_rule_covers_is_dropped() {
+    let mut lines = Vec::new();
+    for (t, (m, path)) in [
+        ("GET", "/u/me"),
+        ("GET", "/u/1"),
+        ("GET", "/u/2"),
+        ("POST", "/v/me"),
+        ("GET", "/v/3"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        lines.push(line(
+            t,
+            "allow",
+            "rule",
+            "http",
+            "a.example",
+            80,
+            Some(m),
+            Some(path),
+            None,
+        ));
+    }
+    let l = learn_text(&(lines.join("\n") + "\n"), &LearnOptions::default());
+    assert!(l.problems.is_empty(), "{:?}", l.problems);
+    let rules: Vec<Vec<String>> = l.destinations[0]
+        .rules
+        .iter()
+        .map(|r| r.paths.iter().map(|p| p.text()).collect())
+        .collect();
+    assert_eq!(
+        rules,
+        [vec!["/u/{*}", "/v/{*}"], vec!["/v/me"]],
+        "{}",
+        l.text
+    );
+    assert!(
+        l.text.contains("segment 2 stands for 3 values (1, 2, me)"),
+        "{}",
+        l.text
+    );
+    compiled(&l.text);
+}
