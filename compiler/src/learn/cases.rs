@@ -11,7 +11,7 @@ use egress_table::spec::Action;
 
 use super::{Case, LearnOptions, Learned, Request, render};
 use crate::audit_log::Protocol;
-use crate::explain::{Settings, explain};
+use crate::explain::Decider;
 use crate::sim::SimRequest;
 
 /// A name no log is expected to hold, for near misses.
@@ -74,11 +74,10 @@ impl Observed {
 }
 
 /// The enforced decision of the compiled policy for `r`, natively, with
-/// the settings `egressc test` uses by default (Envoy's and Istio's).
-pub(super) fn decide(spec: &egress_table::spec::TableSpec, r: &SimRequest) -> Option<Action> {
-    explain(spec, r, Settings::default())
-        .ok()
-        .map(|e| e.enforced.record.decision)
+/// the settings `egressc test` uses by default (Envoy's and Istio's), on
+/// the table `decider` loaded once; `None` when the table did not load.
+pub(super) fn decide(decider: Option<&Decider>, r: &SimRequest) -> Option<Action> {
+    decider.map(|d| d.decide(r).0.decision)
 }
 
 /// Whether a case could reach only destinations of another protocol (an
@@ -213,14 +212,19 @@ pub(super) fn finish(l: &mut Learned, observed: &[Vec<Observed>], options: &Lear
             return;
         }
     };
-    let spec = &compiled.spec;
+    let loaded = Decider::new(&compiled.spec);
+    if let Err(e) = &loaded {
+        l.problems
+            .push(format!("the learned policy's table did not load: {e}"));
+    }
+    let decider = loaded.as_ref().ok();
     let mut all = Vec::with_capacity(l.destinations.len());
     for obs in observed.iter().take(l.destinations.len()) {
         let mut cases: Vec<Case> = Vec::new();
         let mut described = std::collections::BTreeSet::new();
         for o in obs.iter().take(options.allow_cases) {
             let r = o.request();
-            if decide(spec, &r) == Some(Action::Allow) {
+            if decide(decider, &r) == Some(Action::Allow) {
                 described.insert(r.describe());
                 cases.push(Case {
                     request: r,
@@ -245,7 +249,7 @@ pub(super) fn finish(l: &mut Learned, observed: &[Vec<Observed>], options: &Lear
                 if kinds.contains(kind)
                     || reaches_other_protocol(l, &c)
                     || described.contains(&r.describe())
-                    || decide(spec, &r) != Some(Action::Deny)
+                    || decide(decider, &r) != Some(Action::Deny)
                 {
                     continue;
                 }
@@ -265,10 +269,16 @@ pub(super) fn finish(l: &mut Learned, observed: &[Vec<Observed>], options: &Lear
     let text1 = render::policy(l, &name, options.min_count, k, &all);
     match compile(&text1) {
         Ok(c) => {
+            let loaded = Decider::new(&c.spec);
+            if let Err(e) = &loaded {
+                l.problems
+                    .push(format!("the learned policy's table did not load: {e}"));
+            }
+            let decider = loaded.as_ref().ok();
             for p in &c.checked.policies {
                 for t in &p.tests {
                     for case in &t.cases {
-                        if decide(&c.spec, &case.request) != Some(case.expect) {
+                        if decide(decider, &case.request) != Some(case.expect) {
                             l.problems.push(format!(
                                 "test case {} does not hold",
                                 case.request.describe()

@@ -17,10 +17,13 @@
 //!   dropped (listed in the header);
 //! - hosts: `*.parent` / `**.parent` when at least `wildcard_threshold`
 //!   distinct names under `parent` (two labels or more) were seen;
-//! - paths: identifiers (numbers, UUIDs, hex, long tokens, versions) and
-//!   positions with `wildcard_threshold` distinct values among otherwise
-//!   identical paths become `{*}`; a prefix with `wildcard_threshold`
-//!   distinct tails of several depths becomes `prefix/{**}`;
+//! - paths, on a trie of segments: identifiers (numbers, UUIDs, hex, long
+//!   tokens, versions) become `{*}`; top down, `wildcard_threshold`
+//!   distinct values after the same prefix merge into `{*}` (their subtrees
+//!   merge too); bottom up, a prefix with `wildcard_threshold` distinct
+//!   tails of several depths, or with many names right after it and tails
+//!   of three depths or more, becomes `prefix/{**}`; a pattern that another
+//!   of the same rule covers is dropped;
 //! - sources: the principals seen, `namespace "ns"` for a namespace with
 //!   `wildcard_threshold` principals seen, none when a request had no
 //!   principal.
@@ -29,9 +32,12 @@ mod cases;
 pub mod hosts;
 pub mod paths;
 mod render;
+mod sources;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+
+use sources::{merge_sources, source_key, sources_of};
 
 use crate::audit_log::{Decision, Entry, Parsed, Protocol, namespace_of};
 use crate::sim::SimRequest;
@@ -622,73 +628,6 @@ fn observed(dests: &[Destination], obs: &[Obs<'_>]) -> Vec<Vec<cases::Observed>>
         .collect()
 }
 
-fn merge_sources(a: &mut Sources, b: &Sources) {
-    match (a, b) {
-        (
-            Sources::Any { without_principal },
-            Sources::Any {
-                without_principal: n,
-            },
-        ) => *without_principal += n,
-        (Sources::Only(x), Sources::Only(y)) => {
-            for (s, t) in x.iter_mut().zip(y) {
-                if let (
-                    Source::Namespace { principals, .. },
-                    Source::Namespace { principals: p2, .. },
-                ) = (s, t)
-                {
-                    principals.extend(p2.iter().cloned());
-                    principals.sort();
-                    principals.dedup();
-                }
-            }
-        }
-        _ => {}
-    }
-}
-
-/// The sources for a set of requests.
-fn sources_of<'a>(principals: impl Iterator<Item = Option<&'a str>>, k: usize) -> Sources {
-    let mut without = 0;
-    let mut seen: BTreeSet<&str> = BTreeSet::new();
-    for p in principals {
-        match p {
-            None => without += 1,
-            Some(p) => {
-                seen.insert(p);
-            }
-        }
-    }
-    if without > 0 {
-        return Sources::Any {
-            without_principal: without,
-        };
-    }
-    let mut by_ns: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    for p in &seen {
-        if let Some(ns) = namespace_of(p) {
-            by_ns.entry(ns).or_default().push((*p).to_owned());
-        }
-    }
-    let mut out: Vec<Source> = Vec::new();
-    for (ns, list) in &by_ns {
-        if list.len() >= k {
-            out.push(Source::Namespace {
-                namespace: (*ns).to_owned(),
-                principals: list.clone(),
-            });
-        }
-    }
-    for p in seen {
-        let general = namespace_of(p).is_some_and(|ns| by_ns.get(ns).is_some_and(|l| l.len() >= k));
-        if !general {
-            out.push(Source::Principal(p.to_owned()));
-        }
-    }
-    out.sort();
-    Sources::Only(out)
-}
-
 fn connection_rules(v: &[&Obs<'_>], k: usize) -> Vec<Rule> {
     let sources = sources_of(v.iter().map(|o| o.entry.principal.as_deref()), k);
     let mut seen = Seen::default();
@@ -754,18 +693,24 @@ fn http_rules(v: &[&Obs<'_>], k: usize) -> Vec<Rule> {
             slot.2.add(o.entry.time.as_deref());
         }
     }
-    let mut rules: BTreeMap<(Methods, Sources), Rule> = BTreeMap::new();
+    // One rule per condition: the counts `Sources` carries are not part of it.
+    let mut rules: BTreeMap<(Methods, Option<Vec<String>>), Rule> = BTreeMap::new();
     for (pattern, (methods, principals, seen)) in patterns.into_iter().zip(per) {
         let methods = methods_of(&methods);
         let sources = sources_of(principals.into_iter(), k);
-        let r = rules
-            .entry((methods.clone(), sources.clone()))
-            .or_insert_with(|| Rule {
-                methods: Some(methods),
-                paths: Vec::new(),
-                sources,
-                seen: Seen::default(),
-            });
+        let key = match &sources {
+            Sources::Any { .. } => None,
+            Sources::Only(list) => Some(list.iter().map(source_key).collect()),
+        };
+        let r = rules.entry((methods.clone(), key)).or_insert_with(|| Rule {
+            methods: Some(methods),
+            paths: Vec::new(),
+            sources: sources.clone(),
+            seen: Seen::default(),
+        });
+        if !r.paths.is_empty() {
+            merge_sources(&mut r.sources, &sources);
+        }
         r.paths.push(pattern);
         r.seen.merge(&seen);
     }
@@ -784,6 +729,7 @@ fn http_rules(v: &[&Obs<'_>], k: usize) -> Vec<Rule> {
     }
     for r in &mut out {
         r.paths.sort_by_key(PathPattern::text);
+        paths::drop_subsumed(&mut r.paths);
     }
     out.sort_by(|a, b| {
         b.seen

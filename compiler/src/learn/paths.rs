@@ -145,158 +145,287 @@ fn is_version(s: &str) -> bool {
             .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
-fn segments_of(path: &str) -> Vec<Segment> {
-    path.strip_prefix('/')
-        .unwrap_or(path)
-        .split('/')
-        .map(|s| Segment::Literal(s.to_owned()))
-        .collect()
+fn segments_of(path: &str) -> Vec<&str> {
+    path.strip_prefix('/').unwrap_or(path).split('/').collect()
+}
+
+/// A node of the segment trie: the paths (indices into the input) that end
+/// here, and the next segments.
+#[derive(Debug, Default)]
+struct Node {
+    ends: Vec<usize>,
+    children: BTreeMap<Segment, Node>,
+    /// Whether `threshold` or more names after this prefix were merged.
+    merged: bool,
+}
+
+impl Node {
+    fn insert(&mut self, segs: &[&str], index: usize) {
+        match segs.split_first() {
+            None => self.ends.push(index),
+            Some((first, rest)) => {
+                let key = if id_like(first) {
+                    Segment::One
+                } else {
+                    Segment::Literal((*first).to_owned())
+                };
+                self.children.entry(key).or_default().insert(rest, index);
+            }
+        }
+    }
+
+    /// Merges `other` into `self`, subtrees included.
+    fn absorb(&mut self, other: Node) {
+        self.ends.extend(other.ends);
+        for (key, child) in other.children {
+            self.children.entry(key).or_default().absorb(child);
+        }
+    }
+
+    /// Top down: `threshold` or more non-empty literal next segments merge
+    /// into one `{*}` (with the `{*}` of identifiers, if any), then each
+    /// next segment's subtree is treated the same way.
+    fn merge_varying(&mut self, threshold: usize) {
+        let literals: Vec<Segment> = self
+            .children
+            .keys()
+            .filter(|k| matches!(k, Segment::Literal(l) if !l.is_empty()))
+            .cloned()
+            .collect();
+        if literals.len() >= threshold {
+            let mut one = self.children.remove(&Segment::One).unwrap_or_default();
+            for key in literals {
+                if let Some(child) = self.children.remove(&key) {
+                    one.absorb(child);
+                }
+            }
+            self.children.insert(Segment::One, one);
+            self.merged = true;
+        }
+        for child in self.children.values_mut() {
+            child.merge_varying(threshold);
+        }
+    }
+
+    /// The distinct tails below this node (its own end excluded): how many,
+    /// and of how many depths (a `{**}` tail counts as a depth of its own).
+    fn tails(&self, depth: usize, depths: &mut BTreeSet<usize>) -> usize {
+        let mut n = 0;
+        for (key, child) in &self.children {
+            if *key == Segment::Rest {
+                depths.insert(usize::MAX);
+                n += 1;
+                continue;
+            }
+            if !child.ends.is_empty() {
+                depths.insert(depth + 1);
+                n += 1;
+            }
+            n += child.tails(depth + 1, depths);
+        }
+        n
+    }
+
+    /// Every path index below this node (its own end excluded).
+    fn below(&self, out: &mut Vec<usize>) {
+        for child in self.children.values() {
+            out.extend(&child.ends);
+            child.below(out);
+        }
+    }
+
+    /// Bottom up (the deepest prefix first): a prefix, not the root, keeps
+    /// only `{**}` below it when its merged subtree has `threshold` or more
+    /// distinct tails of more than one depth, or when the names right after
+    /// it were many (merged) and the tails below are of three depths or
+    /// more (a tree of files: merging leaves few shapes, of many depths).
+    fn rest_where_deep(&mut self, threshold: usize, is_root: bool) {
+        for child in self.children.values_mut() {
+            child.rest_where_deep(threshold, false);
+        }
+        if is_root {
+            return;
+        }
+        let mut depths = BTreeSet::new();
+        let n = self.tails(0, &mut depths);
+        if (n >= threshold && depths.len() >= 2) || (self.merged && depths.len() >= 3) {
+            let mut all = Vec::new();
+            self.below(&mut all);
+            all.sort_unstable();
+            self.children.clear();
+            self.children.insert(
+                Segment::Rest,
+                Node {
+                    ends: all,
+                    children: BTreeMap::new(),
+                    merged: false,
+                },
+            );
+        }
+    }
+
+    /// The patterns: each node where paths end, with those paths.
+    fn patterns(&self, prefix: &mut Vec<Segment>, out: &mut Vec<(Vec<Segment>, Vec<usize>)>) {
+        if !self.ends.is_empty() {
+            out.push((prefix.clone(), self.ends.clone()));
+        }
+        for (key, child) in &self.children {
+            prefix.push(key.clone());
+            child.patterns(prefix, out);
+            prefix.pop();
+        }
+    }
 }
 
 /// Learns templates for `paths` (distinct, each starting with `/`) with
-/// `threshold` distinct values as the point where a position varies.
-/// Returns the patterns (sorted by text) and, for each input path in order,
-/// the index of its pattern.
+/// `threshold` distinct values as the point where a position varies, on a
+/// trie of the paths' segments: identifiers become `{*}`; top down, a
+/// position with `threshold` or more distinct literal values under the same
+/// prefix becomes `{*}` and the subtrees below merge; bottom up, a prefix
+/// with `threshold` or more distinct tails of several depths becomes
+/// `prefix/{**}`. Returns the patterns (sorted by text) and, for each input
+/// path in order, the index of its pattern.
 pub fn generalise(paths: &[String], threshold: usize) -> (Vec<PathPattern>, Vec<usize>) {
     let threshold = threshold.max(2);
-    let raw: Vec<Vec<Segment>> = paths.iter().map(|p| segments_of(p)).collect();
-    // 1. Identifiers.
-    let mut cur: Vec<Vec<Segment>> = raw
-        .iter()
-        .map(|segs| {
-            segs.iter()
-                .map(|s| match s {
-                    Segment::Literal(l) if id_like(l) => Segment::One,
-                    s => s.clone(),
-                })
-                .collect()
-        })
-        .collect();
-    // 2. Positions with many values among otherwise identical paths, until
-    //    nothing changes.
-    loop {
-        let mut changed = false;
-        let mut groups: BTreeMap<(usize, Vec<Segment>), BTreeSet<String>> = BTreeMap::new();
-        for segs in &cur {
-            for (i, s) in segs.iter().enumerate() {
-                if let Segment::Literal(l) = s
-                    && !l.is_empty()
-                {
-                    let mut key = segs.clone();
-                    if let Some(k) = key.get_mut(i) {
-                        *k = Segment::One;
-                    }
-                    groups.entry((i, key)).or_default().insert(l.clone());
-                }
-            }
-        }
-        let mut change = Vec::new();
-        for (n, segs) in cur.iter().enumerate() {
-            for (i, s) in segs.iter().enumerate() {
-                let Segment::Literal(l) = s else { continue };
-                if l.is_empty() {
-                    continue;
-                }
-                let mut key = segs.clone();
-                if let Some(k) = key.get_mut(i) {
-                    *k = Segment::One;
-                }
-                if groups.get(&(i, key)).is_some_and(|v| v.len() >= threshold) {
-                    change.push((n, i));
-                }
-            }
-        }
-        for (n, i) in change {
-            if let Some(s) = cur.get_mut(n).and_then(|segs| segs.get_mut(i)) {
-                *s = Segment::One;
-                changed = true;
-            }
-        }
-        if !changed {
-            break;
-        }
+    let mut root = Node::default();
+    for (i, p) in paths.iter().enumerate() {
+        root.insert(&segments_of(p), i);
     }
-    // 3. `{**}`: the deepest prefix first whose distinct tails are many and
-    //    of more than one depth.
-    let max_len = cur.iter().map(Vec::len).max().unwrap_or(0);
-    for len in (1..max_len).rev() {
-        let mut tails: BTreeMap<Vec<Segment>, BTreeSet<Vec<Segment>>> = BTreeMap::new();
-        for segs in &cur {
-            if segs.len() > len
-                && let (Some(prefix), Some(tail)) = (segs.get(..len), segs.get(len..))
-                && !prefix.contains(&Segment::Rest)
-            {
-                tails
-                    .entry(prefix.to_vec())
-                    .or_default()
-                    .insert(tail.to_vec());
-            }
-        }
-        for (prefix, set) in tails {
-            let depths: BTreeSet<usize> = set
-                .iter()
-                .map(|t| {
-                    if t.last() == Some(&Segment::Rest) {
-                        usize::MAX
-                    } else {
-                        t.len()
+    root.merge_varying(threshold);
+    root.rest_where_deep(threshold, true);
+    let mut found = Vec::new();
+    root.patterns(&mut Vec::new(), &mut found);
+    let mut by_pattern: BTreeMap<String, (Vec<Segment>, Values, Vec<usize>)> = BTreeMap::new();
+    for (segments, ends) in found {
+        let mut values = Values::new();
+        for &n in &ends {
+            let Some(path) = paths.get(n) else { continue };
+            let raw = segments_of(path);
+            for (i, s) in segments.iter().enumerate() {
+                match s {
+                    Segment::One => {
+                        if let Some(v) = raw.get(i) {
+                            values.entry(i).or_default().insert((*v).to_owned());
+                        }
                     }
-                })
-                .collect();
-            if set.len() >= threshold && depths.len() >= 2 {
-                for segs in &mut cur {
-                    if segs.len() > len && segs.get(..len) == Some(prefix.as_slice()) {
-                        segs.truncate(len);
-                        segs.push(Segment::Rest);
+                    Segment::Rest => {
+                        let tail = raw.get(i..).unwrap_or_default().join("/");
+                        values.entry(i).or_default().insert(tail);
                     }
+                    Segment::Literal(_) => {}
                 }
             }
         }
-    }
-    // 4. The patterns, with the values each generalised position stands for.
-    let mut by_pattern: BTreeMap<String, (Vec<Segment>, Values)> = BTreeMap::new();
-    let mut keys = Vec::with_capacity(cur.len());
-    for (segs, (orig, path)) in cur.iter().zip(raw.iter().zip(paths)) {
         let text = PathPattern {
-            segments: segs.clone(),
+            segments: segments.clone(),
             values: BTreeMap::new(),
         }
         .text();
         let entry = by_pattern
-            .entry(text.clone())
-            .or_insert_with(|| (segs.clone(), BTreeMap::new()));
-        for (i, s) in segs.iter().enumerate() {
-            match s {
-                Segment::One => {
-                    if let Some(Segment::Literal(v)) = orig.get(i) {
-                        entry.1.entry(i).or_default().insert(v.clone());
-                    }
-                }
-                Segment::Rest => {
-                    let tail: Vec<&str> = path
-                        .strip_prefix('/')
-                        .unwrap_or(path)
-                        .split('/')
-                        .skip(i)
-                        .collect();
-                    entry.1.entry(i).or_default().insert(tail.join("/"));
-                }
-                Segment::Literal(_) => {}
+            .entry(text)
+            .or_insert_with(|| (segments, Values::new(), Vec::new()));
+        for (i, v) in values {
+            entry.1.entry(i).or_default().extend(v);
+        }
+        entry.2.extend(ends);
+    }
+    let mut of_path = vec![0; paths.len()];
+    let mut patterns = Vec::with_capacity(by_pattern.len());
+    for (i, (segments, values, ends)) in by_pattern.into_values().enumerate() {
+        for n in ends {
+            if let Some(slot) = of_path.get_mut(n) {
+                *slot = i;
             }
         }
-        keys.push(text);
+        patterns.push(PathPattern { segments, values });
     }
-    let index: BTreeMap<&String, usize> =
-        by_pattern.keys().enumerate().map(|(i, k)| (k, i)).collect();
-    let of_path = keys
-        .iter()
-        .map(|k| index.get(k).copied().unwrap_or(0))
-        .collect();
-    let patterns = by_pattern
-        .into_values()
-        .map(|(segments, values)| PathPattern { segments, values })
-        .collect();
     (patterns, of_path)
+}
+
+/// Whether every path `b` matches, `a` matches too (structurally: `{**}`
+/// covers one segment or more, `{*}` any non-empty literal or `{*}`).
+pub fn subsumes(a: &PathPattern, b: &PathPattern) -> bool {
+    let mut bs = b.segments.iter();
+    for s in &a.segments {
+        match s {
+            Segment::Rest => {
+                // `{**}` needs the prefix's `/`: at least one more segment.
+                return bs.next().is_some();
+            }
+            Segment::One => match bs.next() {
+                Some(Segment::One) => {}
+                Some(Segment::Literal(l)) if !l.is_empty() => {}
+                _ => return false,
+            },
+            Segment::Literal(l) => match bs.next() {
+                Some(Segment::Literal(m)) if m == l => {}
+                _ => return false,
+            },
+        }
+    }
+    bs.next().is_none()
+}
+
+/// Drops from `patterns` every pattern another one subsumes, folding the
+/// values it stood for (and its literal segments at the other's `{*}`) into
+/// the one that covers it. Keeps the order of the rest.
+pub fn drop_subsumed(patterns: &mut Vec<PathPattern>) {
+    let mut i = 0;
+    while i < patterns.len() {
+        let covering = patterns.iter().enumerate().position(|(j, a)| {
+            j != i
+                && patterns
+                    .get(i)
+                    .is_some_and(|b| subsumes(a, b) && (!subsumes(b, a) || j < i))
+        });
+        match covering {
+            Some(j) => {
+                let b = patterns.remove(i);
+                let j = if j > i { j - 1 } else { j };
+                if let Some(a) = patterns.get_mut(j) {
+                    fold_into(a, &b);
+                }
+                i = 0;
+            }
+            None => i += 1,
+        }
+    }
+}
+
+fn fold_into(a: &mut PathPattern, b: &PathPattern) {
+    for (i, s) in a.segments.iter().enumerate() {
+        match s {
+            Segment::One => match b.segments.get(i) {
+                Some(Segment::Literal(l)) => {
+                    a.values.entry(i).or_default().insert(l.clone());
+                }
+                Some(Segment::One) => {
+                    let v = b.values.get(&i).cloned().unwrap_or_default();
+                    a.values.entry(i).or_default().extend(v);
+                }
+                _ => {}
+            },
+            Segment::Rest => {
+                // The tails below `i` are not kept apart for `b`; its
+                // literal tail is one when it has no generalised position.
+                if b.values.is_empty() {
+                    let tail: Vec<String> = b
+                        .segments
+                        .get(i..)
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|s| match s {
+                            Segment::Literal(l) => l.clone(),
+                            Segment::One => "{*}".to_owned(),
+                            Segment::Rest => "{**}".to_owned(),
+                        })
+                        .collect();
+                    a.values.entry(i).or_default().insert(tail.join("/"));
+                }
+            }
+            Segment::Literal(_) => {}
+        }
+    }
 }
 
 #[cfg(test)]
@@ -325,14 +454,74 @@ mod tests {
             ["/", "/get", "/v1/users/{*}", "/v1/users/{*}/orders"]
         );
         let many = ["/p/a/x", "/p/b/x", "/p/c/x", "/p/d/x", "/p/e/x", "/p/f/y"];
-        assert_eq!(texts(&many, 5), ["/p/f/y", "/p/{*}/x"]);
-        assert_eq!(texts(&many, 6), many);
+        // Five values after `/p` merge, and so do their subtrees.
+        assert_eq!(texts(&many, 5), ["/p/{*}/x", "/p/{*}/y"]);
+        assert_eq!(texts(&many, 7), many);
+    }
+
+    #[test]
+    fn fewer_than_threshold_values_stay_literal() {
+        let few = ["/r/a/pulls", "/r/b/pulls", "/r/c/issues", "/r/d/x"];
+        assert_eq!(texts(&few, 5), few);
+        // An id next to names: the id is `{*}`, the names stay.
+        assert_eq!(texts(&["/u/1", "/u/me"], 5), ["/u/me", "/u/{*}"]);
+    }
+
+    #[test]
+    fn pythonhosted_shaped_trees_become_one_pattern() {
+        let hex = "0123456789abcdef";
+        let mut paths = Vec::new();
+        for n in 0..60usize {
+            let a = format!("{}{}", &hex[n % 16..n % 16 + 1], &hex[n / 16..n / 16 + 1]);
+            let b = format!(
+                "{}{}",
+                &hex[(n * 7) % 16..(n * 7) % 16 + 1],
+                &hex[n % 5..n % 5 + 1]
+            );
+            let hash = format!("{:060x}", n * 7919 + 1);
+            let file = format!("pkg{}-{}.{}.0-py3-none-any.whl", n % 9, n % 4, n % 3);
+            paths.push(format!("/packages/{a}/{b}/{hash}/{file}"));
+        }
+        let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
+        assert_eq!(texts(&refs, 5), ["/packages/{*}/{*}/{*}/{*}"]);
+    }
+
+    #[test]
+    fn a_covered_pattern_is_dropped() {
+        let one = |t: &str| generalise(&[t.to_owned()], 5).0.remove(0);
+        let mut ps = vec![one("/u/me"), one("/u/1"), one("/v/1")];
+        assert!(subsumes(&ps[1], &ps[0]) && !subsumes(&ps[0], &ps[1]));
+        drop_subsumed(&mut ps);
+        let t: Vec<String> = ps.iter().map(PathPattern::text).collect();
+        assert_eq!(t, ["/u/{*}", "/v/{*}"]);
+        assert_eq!(ps[0].values[&1].len(), 2, "{:?}", ps[0].values);
+        let rest = generalise(&["/f/a".into(), "/f/b/c".into()], 2).0.remove(0);
+        assert!(subsumes(&rest, &one("/f/x/y/z")) && !subsumes(&rest, &one("/f")));
+        assert!(!subsumes(&one("/u/1"), &one("/u/")));
     }
 
     #[test]
     fn many_tails_of_several_depths_become_the_rest() {
+        let deep = [
+            "/f/a",
+            "/f/b/c",
+            "/f/d/e/f",
+            "/f/g/h/i/j",
+            "/f/k/l/m/n/o",
+            "/g/x",
+        ];
+        assert_eq!(texts(&deep, 5), ["/f/{**}", "/g/x"]);
+        // After merging, four shapes, but of three depths and from six paths.
         let t = texts(&["/f/a", "/f/b/c", "/f/d/e/f", "/f/g", "/f/h/i", "/g/x"], 5);
         assert_eq!(t, ["/f/{**}", "/g/x"]);
+        // Many paths of two depths and few shapes: no `{**}`.
+        let t = texts(
+            &[
+                "/f/a/1", "/f/b/2", "/f/c/3/x", "/f/d/4", "/f/e/5/x", "/f/g/6",
+            ],
+            5,
+        );
+        assert_eq!(t, ["/f/{*}/{*}", "/f/{*}/{*}/x"]);
         let p = generalise(&["/f/a".into(), "/f/b/c".into()], 2).0;
         assert_eq!(p[0].text(), "/f/{**}");
         assert!(p[0].matches("/f/") && p[0].matches("/f/z/y") && !p[0].matches("/f"));

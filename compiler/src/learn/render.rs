@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use super::{Case, Destination, Learned, Methods, Rule, Seen, Source, Sources};
 use crate::audit_log::Protocol;
 use crate::fmt::quote;
-use crate::learn::paths::Segment;
+use crate::learn::paths::{PathPattern, Segment, id_like};
 
 /// At most this many examples in a comment.
 const EXAMPLES: usize = 8;
@@ -187,25 +187,64 @@ fn source_comments(s: &Sources, k: usize, indent: &str, out: &mut String) {
     }
 }
 
+/// What a pattern's generalised positions stand for, on one line: each
+/// position with its count of distinct values and a few of them; a lone
+/// identifier is "an id".
+fn generalised(p: &PathPattern) -> Option<String> {
+    let mut parts: Vec<String> = Vec::new();
+    for (i, vals) in &p.values {
+        let rest = matches!(p.segments.get(*i), Some(Segment::Rest));
+        let vals: Vec<&str> = vals.iter().map(String::as_str).collect();
+        let verb = if parts.is_empty() {
+            "stands for"
+        } else {
+            "for"
+        };
+        let n = i + 1;
+        parts.push(match (rest, vals.len()) {
+            (false, 1) if vals.iter().all(|v| id_like(v)) => {
+                format!("segment {n} is an id ({})", few(&vals))
+            }
+            (false, 1) => format!("segment {n} was seen as {}", few(&vals)),
+            (false, c) => format!("segment {n} {verb} {c} values ({})", few(&vals)),
+            (true, c) => format!(
+                "segment {n} ({{**}}) {verb} {} ({})",
+                plural(c, "tail", "tails"),
+                few(&vals)
+            ),
+        });
+    }
+    (!parts.is_empty()).then(|| parts.join(", "))
+}
+
+/// Up to three of `items` (a long one cut to its first 16 characters),
+/// then `…` when there are more.
+fn few(items: &[&str]) -> String {
+    let shown: Vec<String> = items
+        .iter()
+        .take(3)
+        .map(|v| {
+            if v.chars().count() > 24 {
+                format!("{}…", v.chars().take(16).collect::<String>())
+            } else {
+                (*v).to_owned()
+            }
+        })
+        .collect();
+    let mut s = shown.join(", ");
+    if items.len() > 3 {
+        s.push_str(", …");
+    }
+    s
+}
+
 fn rule_text(r: &Rule, alone: bool, k: usize, out: &mut String) {
     if !alone {
         let _ = writeln!(out, "    # {}", seen_text(&r.seen));
     }
     for p in &r.paths {
-        for (i, vals) in &p.values {
-            let (what, one, many) = match p.segments.get(*i) {
-                Some(Segment::Rest) => ("{**}", "tail", "tails"),
-                _ => ("{*}", "value", "values"),
-            };
-            let vals: Vec<&String> = vals.iter().collect();
-            let _ = writeln!(
-                out,
-                "    # {}: segment {} ({what}) stands for {} seen: {}",
-                p.text(),
-                i + 1,
-                plural(vals.len(), one, many),
-                examples(&vals.iter().map(|v| v.as_str()).collect::<Vec<_>>())
-            );
+        if let Some(line) = generalised(p) {
+            let _ = writeln!(out, "    # {}: {line}", p.text());
         }
     }
     if let Some(Methods::AnyExcept(_)) = &r.methods {
