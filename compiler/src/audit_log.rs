@@ -108,10 +108,14 @@ pub struct Entry {
 }
 
 /// The reasons given when policies decided (docs/filter.md, "Reasons"):
-/// a rule matched, a default applied, or no enforced policy exists. Every
-/// other reason is a refusal before any rule (a malformed request, a
-/// proxy's own refusal), which no policy can allow.
-pub const DECIDED_BY_POLICY: &[&str] = &["rule", "default", "no-enforced-policy"];
+/// a rule matched, a default applied, no enforced policy exists, or a
+/// connection without SNI met no `tcp` destination (`no-sni`: another
+/// policy may allow its address, which the line records). Every other
+/// reason is a refusal before any rule — a malformed request, a proxy's
+/// own refusal, or an SNI that a policy's `require sni-host-match`
+/// refused (the line does not record the SNI) — which re-deciding the
+/// line cannot reproduce.
+pub const DECIDED_BY_POLICY: &[&str] = &["rule", "default", "no-enforced-policy", "no-sni"];
 
 impl Entry {
     /// The audit pool's verdict: the `audit` object when there is one, else
@@ -127,7 +131,8 @@ impl Entry {
     }
 
     /// Whether the filter refused the request before any rule (a malformed
-    /// request): no policy decides it.
+    /// request, or an SNI a `require sni-host-match` refused): the line
+    /// does not hold what a policy would decide it on.
     pub fn refused_before_rules(&self) -> bool {
         !DECIDED_BY_POLICY.contains(&self.verdict.reason.as_str())
     }
@@ -165,7 +170,11 @@ impl Entry {
                 r.method = Some(self.method.clone().unwrap_or_else(|| "GET".into()));
                 r.path = Some(self.path.clone().unwrap_or_else(|| "/".into()));
             }
-            Protocol::Tls => r.sni = Some(self.host.clone()),
+            Protocol::Tls => match self.host.parse::<IpAddr>() {
+                // No SNI: the line shows the destination address.
+                Ok(a) => r.destination = Some(a),
+                Err(_) => r.sni = Some(self.host.clone()),
+            },
             Protocol::Tcp => r.destination = self.host.parse::<IpAddr>().ok(),
         }
         r
@@ -219,27 +228,52 @@ pub fn parse(text: &str) -> Parsed {
     out
 }
 
-/// The audit object in a line: an object with a `decision` field.
+/// The most `{` positions of one line tried as the start of a JSON value
+/// (a line may hold a timestamp object, a prefix with braces, then the
+/// record), and the deepest nesting searched inside one.
+const MAX_STARTS: usize = 16;
+const MAX_DEPTH: usize = 4;
+
+/// The audit object in a line: an object with a `decision` field, found
+/// from any of the line's first [`MAX_STARTS`] `{` on, either itself or
+/// nested (as a string or an object) in another JSON value — a structured
+/// log record (`{"msg":"wasm log …: {\"time\"…}"}`, `jsonPayload.message`),
+/// behind a `kubectl logs --prefix` or CRI (`TIME stdout F …`) prefix.
 fn find(raw: &str) -> Option<Map<String, Value>> {
+    find_in(raw, 0)
+}
+
+fn find_in(raw: &str, depth: usize) -> Option<Map<String, Value>> {
     let line = raw.trim_start_matches('\u{feff}').trim();
-    // The whole line is JSON: the object itself, or a structured log record
-    // carrying the line as a string.
-    if line.starts_with('{')
-        && let Some(Value::Object(o)) = first_value(line)
-    {
-        if o.contains_key("decision") {
+    let mut rest = line;
+    for _ in 0..MAX_STARTS {
+        let start = rest.find('{')?;
+        let from = rest.get(start..)?;
+        if let Some(v) = first_value(from)
+            && let Some(o) = audit_object(v, depth)
+        {
             return Some(o);
         }
-        return o.values().find_map(|v| match v {
-            Value::String(s) => find(s),
-            _ => None,
-        });
+        rest = from.get(1..)?;
     }
-    // A prefixed line: the object from its first `{"` on (what follows the
-    // object, if anything, is ignored).
-    let start = line.find("{\"")?;
-    match first_value(line.get(start..)?) {
-        Some(Value::Object(o)) if o.contains_key("decision") => Some(o),
+    None
+}
+
+/// `v` if it is an audit object, else one nested in it.
+fn audit_object(v: Value, depth: usize) -> Option<Map<String, Value>> {
+    match v {
+        Value::Object(o) if o.contains_key("decision") => Some(o),
+        _ if depth >= MAX_DEPTH => None,
+        Value::Object(o) => o.into_iter().find_map(|(_, v)| nested(v, depth + 1)),
+        Value::Array(a) => a.into_iter().find_map(|v| nested(v, depth + 1)),
+        _ => None,
+    }
+}
+
+fn nested(v: Value, depth: usize) -> Option<Map<String, Value>> {
+    match v {
+        Value::String(s) if s.contains('{') => find_in(&s, depth),
+        Value::Object(_) | Value::Array(_) => audit_object(v, depth),
         _ => None,
     }
 }
@@ -401,6 +435,40 @@ mod tests {
         assert_eq!(p.entries[0].audit_verdict().decision, Decision::Deny);
         assert!(p.entries[2].truncated);
         assert!(!p.entries[0].truncated);
+    }
+
+    #[test]
+    fn audit_lines_nested_in_other_log_formats_are_found() {
+        let msg = format!("wasm log egress: {LINE}");
+        let record = serde_json::json!({"level": "warning", "msg": msg}).to_string();
+        let nested =
+            serde_json::json!({"jsonPayload": {"message": msg}, "severity": "WARNING"}).to_string();
+        let lines = [
+            // A JSON record behind `kubectl logs --prefix`.
+            format!("[pod/waypoint-7d9/istio-proxy] {record}"),
+            // A CRI log file line.
+            format!("2026-11-30T08:00:00.123456789Z stderr F {record}"),
+            // A record nested in a cloud logging export.
+            nested,
+            // Another JSON object first on the line.
+            format!("{{\"ts\":1}} {LINE}"),
+            // The record as an array element.
+            format!("[{LINE}]"),
+        ];
+        let p = parse(&lines.join("\n"));
+        assert_eq!(p.entries.len(), lines.len(), "{p:?}");
+        assert!(p.entries.iter().all(|e| e.host == "httpbin.org"));
+        // Nothing is found in lines without one, however many braces.
+        let p = parse(&"{ ".repeat(100));
+        assert_eq!((p.entries.len(), p.other_lines), (0, 1));
+    }
+
+    #[test]
+    fn no_sni_lines_are_decided_by_policies_on_their_address() {
+        let l = r#"{"decision":"deny","policy":null,"rule":null,"reason":"no-sni","protocol":"tcp","host":"10.0.0.9","port":443,"principal":null}"#;
+        let e = &parse(l).entries[0];
+        assert!(!e.refused_before_rules());
+        assert_eq!(e.request().describe(), "tcp://10.0.0.9:443");
     }
 
     #[test]

@@ -370,6 +370,14 @@ impl Decider {
         })
     }
 
+    /// The same table with other connection-manager settings (`egressc
+    /// report` re-decides logged requests, which the proxy has already
+    /// normalised and let through, with `PathNormalization::None` and
+    /// custom methods allowed).
+    pub fn with_settings(self, settings: Settings) -> Self {
+        Self { settings, ..self }
+    }
+
     /// The enforced verdict and, when the table has audit policies, the
     /// audit pool's would-be verdict for `req`.
     pub fn decide(&self, req: &SimRequest) -> (Record, Option<Record>) {

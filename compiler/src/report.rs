@@ -16,11 +16,11 @@
 
 use std::collections::BTreeMap;
 
-use egress_table::spec::{Action, TableSpec};
+use egress_table::spec::{Action, Mode, PortRange, Protocol, TableSpec};
 use serde_json::{Value, json};
 
 use crate::audit_log::{Decision, Entry};
-use crate::explain::Decider;
+use crate::explain::{Decider, PathNormalization, Settings};
 
 /// How many rows each ranked section keeps by default.
 pub const DEFAULT_TOP: usize = 20;
@@ -308,6 +308,7 @@ pub fn report(logs: &[Log<'_>], policy: Option<&TableSpec>, top: usize) -> Repor
             (a.pool, &a.policy, &a.rule, a.decision).cmp(&(b.pool, &b.policy, &b.rule, b.decision))
         })
     });
+    rule_rows.truncate(top);
     r.rules = rule_rows;
     let mut deny_rows: Vec<DenyRow> = denied
         .into_iter()
@@ -322,6 +323,7 @@ pub fn report(logs: &[Log<'_>], policy: Option<&TableSpec>, top: usize) -> Repor
             .cmp(&a.requests)
             .then_with(|| a.reason.cmp(&b.reason))
     });
+    deny_rows.truncate(top);
     r.denied = deny_rows;
     if has_audit {
         r.notes.push(
@@ -337,8 +339,21 @@ pub fn report(logs: &[Log<'_>], policy: Option<&TableSpec>, top: usize) -> Repor
 /// Decides every distinct observed request under `spec` and records those
 /// decided otherwise than the log says.
 fn redecide(r: &mut Report, logs: &[Log<'_>], spec: &TableSpec, top: usize) {
+    // A logged request already went through the proxy: its path is
+    // normalised (as the filter saw it) and its method was accepted, so the
+    // emulation of Envoy's connection manager must not refuse or rewrite it
+    // again.
+    let settings = Settings {
+        path_normalization: PathNormalization::None,
+        allow_custom_methods: true,
+        ..Settings::default()
+    };
+    // A set of audit policies only (the workflow's dry run in the mesh)
+    // enforces nothing: compare what its policies would decide.
+    let audit_only =
+        !spec.policies.is_empty() && spec.policies.iter().all(|p| p.mode == Mode::Audit);
     let decider = match Decider::new(spec) {
-        Ok(d) => d,
+        Ok(d) => d.with_settings(settings),
         Err(e) => {
             r.changes = Some(Vec::new());
             r.notes.push(format!(
@@ -352,11 +367,29 @@ fn redecide(r: &mut Report, logs: &[Log<'_>], spec: &TableSpec, top: usize) {
     type Seen<'e> = (&'e Entry, u64, String, (usize, usize));
     let mut distinct: BTreeMap<(Decision, String), Seen<'_>> = BTreeMap::new();
     let mut refused = 0u64;
+    let mut truncated = 0u64;
+    let tcp_ports: Vec<PortRange> = spec
+        .policies
+        .iter()
+        .flat_map(|p| &p.destinations)
+        .filter(|d| d.protocol == Protocol::Tcp)
+        .flat_map(|d| d.ports.iter().copied())
+        .collect();
+    let mut tls_beside_tcp = 0u64;
     for (i, log) in logs.iter().enumerate() {
         for e in log.entries {
             if e.refused_before_rules() {
                 refused += 1;
                 continue;
+            }
+            if e.truncated {
+                truncated += 1;
+                continue;
+            }
+            if e.protocol == crate::audit_log::Protocol::Tls
+                && tcp_ports.iter().any(|r| (r.lo..=r.hi).contains(&e.port))
+            {
+                tls_beside_tcp += 1;
             }
             let req = e.request().describe();
             let pos = if logs.len() > 1 {
@@ -374,8 +407,11 @@ fn redecide(r: &mut Report, logs: &[Log<'_>], spec: &TableSpec, top: usize) {
     let mut groups: BTreeMap<Group, (u64, String, String, (usize, usize))> = BTreeMap::new();
     let (mut newly_allowed, mut newly_denied) = (0u64, 0u64);
     for ((was, text), (e, n, first, order)) in distinct {
-        let (rec, _) = decider.decide(&e.request());
-        let rec = &rec;
+        let (enforced, audit) = decider.decide(&e.request());
+        let rec = match (&audit, audit_only) {
+            (Some(a), true) => a,
+            _ => &enforced,
+        };
         let now = if rec.decision == Action::Allow {
             Decision::Allow
         } else {
@@ -438,7 +474,22 @@ fn redecide(r: &mut Report, logs: &[Log<'_>], spec: &TableSpec, top: usize) {
     r.changed = (newly_allowed, newly_denied);
     if refused > 0 {
         r.notes.push(format!(
-            "{refused} logged request(s) were refused before any rule (malformed); no policy decides them, so they are not re-decided"
+            "{refused} logged request(s) were refused before any rule (malformed, or an SNI a `require sni-host-match` refused, which the line does not record); they are not re-decided"
+        ));
+    }
+    if truncated > 0 {
+        r.notes.push(format!(
+            "{truncated} logged request(s) had a host or path the filter cut short in its line (over the line's limits); they are not re-decided"
+        ));
+    }
+    if audit_only {
+        r.notes.push(
+            "the policy set has only audit policies, which enforce nothing: `now` is what they would decide if enforced".into(),
+        );
+    }
+    if tls_beside_tcp > 0 {
+        r.notes.push(format!(
+            "{tls_beside_tcp} logged TLS connection(s) are on a port a `tcp` destination of the policy set covers, but a TLS line records the SNI, not the destination address: a `tcp` destination that would allow one by its address is not seen here"
         ));
     }
     let has_headers = spec.policies.iter().any(|p| {
@@ -804,5 +855,59 @@ mod tests {
         );
         let j = r.to_json();
         assert_eq!(j["changes"]["newly_allowed"], 1);
+    }
+
+    fn changes_under(lines: &[String], policy: &str) -> Report {
+        let p = parse(&lines.join("\n"));
+        let (_, out) = crate::compile_str("p.egress", policy);
+        let spec = out.compiled.unwrap().spec;
+        report(
+            &[Log {
+                name: "log",
+                entries: &p.entries,
+            }],
+            Some(&spec),
+            DEFAULT_TOP,
+        )
+    }
+
+    #[test]
+    fn logged_requests_are_re_decided_as_the_proxy_passed_them() {
+        // A custom method the proxy let through, and a path Envoy would
+        // have normalised before logging: neither is refused again.
+        let r = changes_under(
+            &[
+                line("allow", "rule", "a.example", "FOOBAR", "/x", None),
+                line("allow", "rule", "a.example", "GET", "/a/b", None),
+            ],
+            "policy \"p\" { destination \"a.example\" port 80 http { allow any } }",
+        );
+        assert_eq!(r.changed, (0, 0), "{:?}", r.changes);
+    }
+
+    #[test]
+    fn an_audit_only_set_is_compared_by_what_it_would_decide() {
+        let r = changes_under(
+            &[line("allow", "rule", "a.example", "POST", "/x", None)],
+            "policy \"p\" { mode audit destination \"a.example\" port 80 http { allow GET } }",
+        );
+        assert_eq!(r.changed, (0, 1));
+        assert!(r.notes.iter().any(|n| n.contains("only audit policies")));
+    }
+
+    #[test]
+    fn cut_lines_are_not_re_decided() {
+        let mut l = line("allow", "rule", "a.example", "GET", "/files/aaaa", None);
+        l = l.replacen("\"path\":", "\"path_bytes\":5000,\"path\":", 1);
+        let r = changes_under(
+            &[l],
+            "policy \"p\" { destination \"a.example\" port 80 http { allow GET path \"/files/{*}.json\" } }",
+        );
+        assert_eq!(r.changed, (0, 0));
+        assert!(
+            r.notes.iter().any(|n| n.contains("cut short")),
+            "{:?}",
+            r.notes
+        );
     }
 }

@@ -674,7 +674,8 @@ fn the_command_line_writes_a_policy_check_and_test_accept() {
     assert_eq!(o.status.code(), Some(0), "{}", common::text(&o.stderr));
     let err = common::text(&o.stderr);
     assert!(
-        err.contains("audit.log:") && err.contains("warning: not learned: `port` is 70000"),
+        err.contains("audit.log:")
+            && err.contains("warning: not a valid audit line, not learned: `port` is 70000"),
         "{err}"
     );
     let text = std::fs::read_to_string(&out_file).unwrap();

@@ -82,7 +82,7 @@ fn report_says_what_to_do_when_a_log_has_no_audit_line() {
     let err = text(&out.stderr);
     assert!(
         err.contains(&format!(
-            "{}:2: not a valid audit line, skipped: an audit line needs `protocol`",
+            "{}:2: warning: not a valid audit line, skipped: an audit line needs `protocol`",
             log.display()
         )),
         "{err}"

@@ -3,12 +3,12 @@
 
 use std::path::PathBuf;
 
-use egressc::audit_log::{self, Parsed};
+use egressc::audit_log::Parsed;
 use egressc::diag::json_text;
 use egressc::learn::{self, LearnOptions};
 
-use crate::files;
 use crate::ui::{self, Format, Style, fail_as, paint};
+use crate::{files, logs};
 
 /// `egressc learn`'s arguments.
 #[derive(Debug, Clone, clap::Args)]
@@ -40,25 +40,6 @@ fn valid_name(n: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
-/// Reads one log (`-`: standard input), as text (bytes that are not UTF-8
-/// are replaced: a log line is decided on its JSON, which is).
-fn read_log(p: &std::path::Path) -> Result<(String, String), String> {
-    if p.as_os_str() == "-" {
-        let mut buf = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut buf)
-            .map_err(|e| format!("cannot read standard input: {e}"))?;
-        return Ok((
-            "<stdin>".to_owned(),
-            String::from_utf8_lossy(&buf).into_owned(),
-        ));
-    }
-    let bytes = std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
-    Ok((
-        p.display().to_string(),
-        String::from_utf8_lossy(&bytes).into_owned(),
-    ))
-}
-
 /// `egressc learn`.
 pub fn learn(args: &LearnArgs) -> u8 {
     let format = args.format;
@@ -72,58 +53,15 @@ pub fn learn(args: &LearnArgs) -> u8 {
             ),
         );
     }
-    if args.logs.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
-        return fail_as(format, "`-` (standard input) can be given only once");
+    let files = match logs::read_logs(&args.logs) {
+        Ok(f) => f,
+        Err(e) => return fail_as(format, &e),
+    };
+    logs::warn_problems(&files, "not learned", format);
+    if let Some(e) = logs::no_audit_lines(&files) {
+        return fail_as(format, &e);
     }
-    let mut parsed: Vec<Parsed> = Vec::new();
-    let mut names = Vec::new();
-    for p in &args.logs {
-        let (name, text) = match read_log(p) {
-            Ok(t) => t,
-            Err(e) => return fail_as(format, &e),
-        };
-        let log = audit_log::parse(&text);
-        for problem in &log.problems {
-            match format {
-                Format::Human if !ui.quiet => eprintln!(
-                    "{name}:{}: {}: not learned: {}",
-                    problem.line,
-                    paint(ui.color_err, Style::Warning, "warning"),
-                    problem.message
-                ),
-                Format::Human => {}
-                Format::Json => println!(
-                    "{}",
-                    json_text(serde_json::json!({
-                        "severity": "warning", "file": name, "line": problem.line,
-                        "message": format!("not learned: {}", problem.message),
-                    }))
-                ),
-            }
-        }
-        names.push(name);
-        parsed.push(log);
-    }
-    let lines: usize = parsed
-        .iter()
-        .map(|p| p.entries.len() + p.problems.len() + p.other_lines)
-        .sum();
-    if parsed.iter().all(|p| p.entries.is_empty()) {
-        let malformed: usize = parsed.iter().map(|p| p.problems.len()).sum();
-        return fail_as(
-            format,
-            &format!(
-                "no audit lines to learn from in {} ({lines} line{} read{}): the filter writes a JSON line for each decision its policies' `log` setting selects, and with `log denied` (the default) allowed requests are never logged. To learn from traffic, set `log all` in the policies the filter runs (or add a policy with `mode audit` and `log all`, which blocks nothing), let the traffic run, and give this command the proxy's log (e.g. `kubectl logs deploy/WAYPOINT > audit.log`)",
-                names.join(", "),
-                if lines == 1 { "" } else { "s" },
-                if malformed > 0 {
-                    format!(", {malformed} of them malformed audit lines")
-                } else {
-                    String::new()
-                }
-            ),
-        );
-    }
+    let parsed: Vec<Parsed> = files.into_iter().map(|f| f.parsed).collect();
     let options = LearnOptions {
         min_count: usize::try_from(args.min_count).unwrap_or(usize::MAX),
         wildcard_threshold: usize::try_from(args.wildcard_threshold).unwrap_or(usize::MAX),

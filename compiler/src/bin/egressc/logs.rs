@@ -9,7 +9,7 @@ use egressc::diag::json_text;
 use egressc::report::{Log, report as build_report};
 
 use crate::files;
-use crate::ui::{self, Format, fail_as};
+use crate::ui::{self, Format, Style, fail_as, paint};
 
 /// One log file, read and parsed.
 #[derive(Debug)]
@@ -20,14 +20,13 @@ pub struct LogFile {
     pub parsed: Parsed,
 }
 
-/// What to tell someone whose logs hold no audit line.
-pub const NO_AUDIT_LINES: &str = "the filter writes an audit line for each decision its policies' `log` setting selects: `log denied` (the default) shows only denials, `log all` every request (raise the proxy's wasm log level to info to see allowed ones: `istioctl proxy-config log POD --level wasm:info`); collect them with `kubectl logs` of the waypoint or egress gateway, or `egressc proxy --audit-log FILE`";
-
-/// Reads every log (lossily as UTF-8: a log pipeline may mangle bytes; audit
-/// lines are ASCII), reporting lines that look like audit lines but are not
-/// valid ones as warnings. Fails when a file cannot be read, or when no
-/// audit line was found in any of them.
-pub fn read_logs(paths: &[PathBuf], format: Format) -> Result<Vec<LogFile>, String> {
+/// Reads every log (`-`: standard input, once) lossily as UTF-8 (a log
+/// pipeline may mangle bytes; audit lines are ASCII) and parses it. Fails
+/// only when a file cannot be read.
+pub fn read_logs(paths: &[PathBuf]) -> Result<Vec<LogFile>, String> {
+    if paths.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
+        return Err("`-` (standard input) can be given only once".to_owned());
+    }
     let mut out = Vec::new();
     for p in paths {
         let bytes = if p.as_os_str() == "-" {
@@ -38,46 +37,76 @@ pub fn read_logs(paths: &[PathBuf], format: Format) -> Result<Vec<LogFile>, Stri
         } else {
             std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?
         };
-        let name = p.display().to_string();
+        let name = if p.as_os_str() == "-" {
+            "<stdin>".to_owned()
+        } else {
+            p.display().to_string()
+        };
         let parsed = audit_log::parse(&String::from_utf8_lossy(&bytes));
-        warn_problems(&name, &parsed, format);
         out.push(LogFile { name, parsed });
-    }
-    let found: usize = out.iter().map(|l| l.parsed.entries.len()).sum();
-    if found == 0 {
-        let other: usize = out.iter().map(|l| l.parsed.other_lines).sum();
-        let bad: usize = out.iter().map(|l| l.parsed.problems.len()).sum();
-        return Err(format!(
-            "no audit lines in {} ({other} other line(s){}): {NO_AUDIT_LINES}",
-            paths
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-            if bad > 0 {
-                format!(", {bad} malformed audit line(s)")
-            } else {
-                String::new()
-            }
-        ));
     }
     Ok(out)
 }
 
-fn warn_problems(name: &str, parsed: &Parsed, format: Format) {
-    if ui::get().quiet {
+/// The error for logs with no audit line at all, saying how to get them;
+/// `None` when there is one.
+pub fn no_audit_lines(files: &[LogFile]) -> Option<String> {
+    if files.iter().any(|f| !f.parsed.entries.is_empty()) {
+        return None;
+    }
+    let lines: usize = files
+        .iter()
+        .map(|f| f.parsed.problems.len() + f.parsed.other_lines)
+        .sum();
+    let malformed: usize = files.iter().map(|f| f.parsed.problems.len()).sum();
+    let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+    Some(format!(
+        "no audit lines in {} ({lines} line{} read{}): the filter writes a JSON line for each decision its policies' `log` setting selects, and with `log denied` (the default) allowed requests are never logged. Set `log all` in the policies the filter runs (or add a policy with `mode audit` and `log all`, which blocks nothing), raise the proxy's wasm log level to info (`istioctl proxy-config log POD --level wasm:info`), let the traffic run, and give this command the proxy's log (`kubectl logs deploy/WAYPOINT > audit.log`, or `egressc proxy --audit-log FILE`)",
+        names.join(", "),
+        if lines == 1 { "" } else { "s" },
+        if malformed > 0 {
+            format!(", {malformed} of them malformed audit lines")
+        } else {
+            String::new()
+        }
+    ))
+}
+
+/// Each log's invalid audit lines, `FILE:LINE: …` (`what` says what
+/// happens to them: "skipped", "not learned").
+pub fn problems(files: &[LogFile], what: &str) -> Vec<(String, usize, String)> {
+    files
+        .iter()
+        .flat_map(|f| {
+            f.parsed.problems.iter().map(move |p| {
+                (
+                    f.name.clone(),
+                    p.line,
+                    format!("not a valid audit line, {what}: {}", p.message),
+                )
+            })
+        })
+        .collect()
+}
+
+/// Prints [`problems`] as warnings on standard error (human) or as JSON
+/// objects on standard output.
+pub fn warn_problems(files: &[LogFile], what: &str, format: Format) {
+    let ui = ui::get();
+    if ui.quiet {
         return;
     }
-    for p in &parsed.problems {
-        let msg = format!(
-            "{name}:{}: not a valid audit line, skipped: {}",
-            p.line, p.message
-        );
+    for (file, line, message) in problems(files, what) {
         match format {
-            Format::Human => eprintln!("warning: {msg}"),
+            Format::Human => eprintln!(
+                "{file}:{line}: {}: {message}",
+                paint(ui.color_err, Style::Warning, "warning")
+            ),
             Format::Json => println!(
                 "{}",
-                json_text(serde_json::json!({"severity": "warning", "message": msg}))
+                json_text(serde_json::json!({
+                    "severity": "warning", "file": file, "line": line, "message": message,
+                }))
             ),
         }
     }
@@ -91,10 +120,17 @@ pub fn report(
     format: Format,
     output: &Path,
 ) -> u8 {
-    let files = match read_logs(logs, format) {
+    let files = match read_logs(logs) {
         Ok(f) => f,
         Err(e) => return fail_as(format, &e),
     };
+    // The JSON report is one object: its warnings go into its notes.
+    if format == Format::Human {
+        warn_problems(&files, "skipped", format);
+    }
+    if let Some(e) = no_audit_lines(&files) {
+        return fail_as(format, &e);
+    }
     let compiled = if policy.is_empty() {
         None
     } else {
@@ -110,7 +146,20 @@ pub fn report(
             entries: &f.parsed.entries,
         })
         .collect();
-    let r = build_report(&views, compiled.as_ref().map(|c| &c.spec), top);
+    let mut r = build_report(&views, compiled.as_ref().map(|c| &c.spec), top);
+    if format == Format::Json {
+        let problems = problems(&files, "skipped");
+        let shown = 20;
+        for (file, line, message) in problems.iter().take(shown) {
+            r.notes.push(format!("{file}:{line}: {message}"));
+        }
+        if problems.len() > shown {
+            r.notes.push(format!(
+                "and {} more invalid audit lines",
+                problems.len() - shown
+            ));
+        }
+    }
     let text = match format {
         Format::Human => r.render(),
         Format::Json => format!("{}\n", json_text(r.to_json())),

@@ -274,7 +274,7 @@ enum Command {
         /// Policy files or directories: also re-decide every logged request under them and list those decided otherwise (a dry run on real traffic).
         #[arg(long, value_name = "FILE_OR_DIR", num_args = 1..)]
         policy: Vec<PathBuf>,
-        /// Rows per ranked section (destinations, sources).
+        /// Rows per section: destinations, sources, decisions by rule, denial reasons and changed groups.
         #[arg(long, default_value_t = egressc::report::DEFAULT_TOP as u32, value_parser = clap::value_parser!(u32).range(1..))]
         top: u32,
         /// human (text tables; `table` is the same) or json (one object).
