@@ -24,7 +24,11 @@
 //!   candidate requests changed decision (enforced pool: deny → allow,
 //!   allow → deny; audit pool: either way);
 //! - `candidates`: how many requests were decided under both sets;
-//!   `truncated`: whether a destination's candidates were capped;
+//!   `truncated`: whether a destination's candidates were capped (at
+//!   [`witness::CAP`]; then `egressc diff` exits 1 too: it cannot prove
+//!   that nothing is newly allowed); `capped_destinations`,
+//!   `combinations` and `tried`: how many destinations were capped, their
+//!   combinations in all, and how many of those were tried;
 //! - `changes`: a list of objects with `change` (`added`, `removed`,
 //!   `changed`), `level` (`policy`, `destination`, `rule`), `policy`,
 //!   `destination` (the destination's text, or null), `old_rule` and
@@ -37,6 +41,7 @@
 //!   under NEW), `old` and `new` (decision records: `decision`, `policy`,
 //!   `rule`, `reason`), `old_audit` and `new_audit` (the same, or null).
 
+mod candidates;
 pub mod witness;
 
 use std::collections::{HashMap, VecDeque};
@@ -145,8 +150,16 @@ pub struct Diff {
     pub audit_changed: usize,
     /// Requests decided under both sets.
     pub candidates: usize,
-    /// Whether some destination had more candidates than the cap.
+    /// Whether some destination had more candidates than the cap
+    /// ([`witness::CAP`]): then the diff cannot prove that nothing is
+    /// newly allowed, and [`Diff::gate`] fails.
     pub truncated: bool,
+    /// How many destinations were capped.
+    pub capped: usize,
+    /// Their combinations in all (saturating).
+    pub combinations: u64,
+    /// How many of those were tried.
+    pub tried: u64,
 }
 
 /// One side of the diff.
@@ -217,7 +230,10 @@ pub fn diff(old: &TableSpec, new: &TableSpec) -> Result<Diff, String> {
     };
     let found = witness::find(old, new, &changes, (&old_d, &new_d), &mut sink);
     out.candidates = found.candidates;
-    out.truncated = found.truncated;
+    out.truncated = found.capped > 0;
+    out.capped = found.capped;
+    out.combinations = found.combinations;
+    out.tried = found.tried;
     for (c, mut ws) in changes.iter_mut().zip(buckets) {
         witness::pick(&mut ws, WITNESSES_PER_CHANGE);
         c.witnesses = ws;
@@ -662,6 +678,12 @@ fn by(r: &Record) -> String {
 }
 
 impl Diff {
+    /// Whether a CI gate should fail: a request is newly allowed, or the
+    /// candidates were capped so that the diff cannot prove none is.
+    pub fn gate(&self) -> bool {
+        self.newly_allowed > 0 || self.truncated
+    }
+
     /// Whether the sets differ at all (a change, or a flipped request).
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty() && self.unattributed.is_empty()
@@ -750,9 +772,16 @@ impl Diff {
             );
         }
         let cap = if self.truncated {
-            " (some destinations had more candidates than the cap; a few combinations were not tried)"
+            format!(
+                "; CAPPED: {} destination{} had more candidate requests than the cap of {}, {} of {} combinations tried, so this diff cannot prove that nothing else is newly allowed",
+                self.capped,
+                if self.capped == 1 { "" } else { "s" },
+                witness::CAP,
+                self.tried,
+                self.combinations
+            )
         } else {
-            ""
+            String::new()
         };
         let verdict = match (self.newly_allowed, self.newly_denied) {
             (0, 0) => "no request changes its enforced decision".to_owned(),
@@ -794,6 +823,9 @@ impl Diff {
             "audit_changed": self.audit_changed,
             "candidates": self.candidates,
             "truncated": self.truncated,
+            "capped_destinations": self.capped,
+            "combinations": self.combinations,
+            "tried": self.tried,
             "changes": changes,
             "unattributed": self.unattributed.iter().map(Witness::to_json).collect::<Vec<_>>(),
         })
