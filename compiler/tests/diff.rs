@@ -703,3 +703,64 @@ fn every_host_is_tried_before_the_cap_and_the_cap_is_reported() {
     assert_eq!(j["capped_destinations"], 1);
     assert!(j["combinations"].as_u64().unwrap() > j["tried"].as_u64().unwrap());
 }
+
+#[test]
+fn destinations_pair_by_greatest_overlap_and_reordering_is_no_change() {
+    let old = r#"policy "p" {
+  destination "a.example.com", "b.example.com" port 80 http {
+    allow GET
+  }
+  destination "c.example.com" port 80 http {
+    allow POST
+  }
+}
+"#;
+    // b.example.com moves to the POST destination; the destinations swap places.
+    let moved = r#"policy "p" {
+  destination "b.example.com", "c.example.com" port 80 http {
+    allow POST
+  }
+  destination "a.example.com" port 80 http {
+    allow GET
+  }
+}
+"#;
+    let (d, a, b) = diff(old, moved);
+    assert_eq!(d.changes.len(), 2, "{}", d.render(false));
+    assert!(
+        d.changes
+            .iter()
+            .all(|c| c.level == Level::Destination && c.mark == Mark::Changed),
+        "{}",
+        d.render(false)
+    );
+    let ws = allowed(
+        &d,
+        Level::Destination,
+        "\"b.example.com\", \"c.example.com\"",
+    );
+    assert!(
+        ws.iter()
+            .any(|w| w.case.starts_with("POST http://b.example.com/")),
+        "{}",
+        d.render(false)
+    );
+    assert!(confirm(&d, &a, &b) > 0);
+    // Hosts, rules and destinations reordered: nothing changed.
+    let old = old.replace(
+        "allow GET",
+        "allow GET\n    deny any path prefix \"/admin\"",
+    );
+    let reordered = r#"policy "p" {
+  destination "c.example.com" port 80 http {
+    allow POST
+  }
+  destination "b.example.com", "a.example.com" port 80 http {
+    deny any path prefix "/admin"
+    allow GET
+  }
+}
+"#;
+    let (d, ..) = diff(&old, reordered);
+    assert!(d.is_empty(), "{}", d.render(false));
+}

@@ -7,9 +7,11 @@
 //!   policy's `mode`, `default`, `log` or `require sni-host-match` changed;
 //!   destinations added, removed or changed (keyed by policy, targets, ports
 //!   and protocol; an old and a new destination of one policy that share a
-//!   target, or their protocol and ports, are one changed destination);
-//!   rules added, removed or changed (compared by their canonical text,
-//!   [`crate::explain::rule_text`], aligned in order);
+//!   target, or their protocol and ports, are one changed destination;
+//!   targets and ports compare as sets, and destinations sharing targets
+//!   pair by greatest overlap); rules added, removed or changed (compared
+//!   by their canonical text, [`crate::explain::rule_text`], as multisets:
+//!   reordered rules are no change);
 //! - for each change, **witnesses** ([`Witness`]): concrete requests whose
 //!   decision differs between the two sets, found from both sets' own
 //!   constants (see [`witness`]) and decided with [`Decider`], the same
@@ -274,6 +276,30 @@ pub fn dest_text(d: &DestSpec) -> String {
     )
 }
 
+/// A destination's identity: its targets and ports as sorted sets, and
+/// its protocol (so reordering hosts is no change).
+fn dest_key(d: &DestSpec) -> String {
+    let mut targets: Vec<String> = d
+        .targets
+        .iter()
+        .map(|t| match t {
+            Target::Host(h) => format!("{:?}", h.to_string()),
+            Target::Cidr(c) => c.to_string(),
+        })
+        .collect();
+    targets.sort();
+    targets.dedup();
+    let mut ports: Vec<String> = d.ports.iter().map(ToString::to_string).collect();
+    ports.sort();
+    ports.dedup();
+    format!(
+        "{} port {} {}",
+        targets.join(", "),
+        ports.join(", "),
+        d.protocol.as_str()
+    )
+}
+
 fn change(mark: Mark, level: Level, policy: &str) -> Change {
     Change {
         mark,
@@ -381,7 +407,7 @@ fn policy_changes(a: &PolicySpec, b: &PolicySpec, out: &mut Vec<Change>) {
             }),
             (Some(x), Some(y)) => {
                 let (tx, ty) = (dest_text(x), dest_text(y));
-                if tx != ty {
+                if dest_key(x) != dest_key(y) {
                     out.push(Change {
                         destination: Some(ty.clone()),
                         old: Some(tx),
@@ -430,33 +456,60 @@ pub(crate) fn pair_dests<'a>(
     // Equal keys, through a map: a policy may have thousands of destinations.
     let mut by_key: HashMap<String, VecDeque<usize>> = HashMap::new();
     for (j, y) in b.iter().enumerate() {
-        by_key.entry(dest_text(y)).or_default().push_back(j);
+        by_key.entry(dest_key(y)).or_default().push_back(j);
     }
     for (i, x) in a.iter().enumerate() {
-        if let Some(j) = by_key.get_mut(&dest_text(x)).and_then(VecDeque::pop_front) {
+        if let Some(j) = by_key.get_mut(&dest_key(x)).and_then(VecDeque::pop_front) {
             pair(i, j, &mut partner, &mut taken);
         }
     }
     // The rest pairwise, unless there are too many to compare.
     let left_a = partner.iter().filter(|p| p.is_none()).count();
     let left_b = taken.iter().filter(|t| !**t).count();
-    let passes: [&Alike; 2] = [
-        &|x, y| x.protocol == y.protocol && x.targets.iter().any(|t| y.targets.contains(t)),
-        &|x, y| x.protocol == y.protocol && x.ports == y.ports,
-    ];
     if left_a.saturating_mul(left_b) <= PAIRWISE_BUDGET {
-        for same in passes {
-            for (i, x) in a.iter().enumerate() {
-                if partner.get(i).copied().flatten().is_some() {
+        // Shared targets (same protocol), greatest overlap first (by the
+        // share of both target sets, then equal rules); then the same
+        // protocol and ports, in order.
+        let mut scored: Vec<(usize, bool, usize, usize)> = Vec::new();
+        for (i, x) in a.iter().enumerate() {
+            if partner.get(i).copied().flatten().is_some() {
+                continue;
+            }
+            for (j, y) in b.iter().enumerate() {
+                if taken.get(j).copied().unwrap_or(true) || x.protocol != y.protocol {
                     continue;
                 }
-                let hit = b
-                    .iter()
-                    .enumerate()
-                    .find(|(j, y)| !taken.get(*j).copied().unwrap_or(true) && same(x, y));
-                if let Some((j, _)) = hit {
-                    pair(i, j, &mut partner, &mut taken);
+                let shared = x.targets.iter().filter(|t| y.targets.contains(t)).count();
+                if shared > 0 {
+                    let whole = (x.targets.len() + y.targets.len()).max(1);
+                    let score = shared * 2 * 1_000_000 / whole;
+                    scored.push((score, x.rules == y.rules, i, j));
                 }
+            }
+        }
+        scored.sort_by(|p, q| {
+            (q.0, q.1)
+                .cmp(&(p.0, p.1))
+                .then((p.2, p.3).cmp(&(q.2, q.3)))
+        });
+        for (_, _, i, j) in scored {
+            let free = partner.get(i).copied().flatten().is_none()
+                && !taken.get(j).copied().unwrap_or(true);
+            if free {
+                pair(i, j, &mut partner, &mut taken);
+            }
+        }
+        let same: &Alike = &|x, y| x.protocol == y.protocol && x.ports == y.ports;
+        for (i, x) in a.iter().enumerate() {
+            if partner.get(i).copied().flatten().is_some() {
+                continue;
+            }
+            let hit = b
+                .iter()
+                .enumerate()
+                .find(|(j, y)| !taken.get(*j).copied().unwrap_or(true) && same(x, y));
+            if let Some((j, _)) = hit {
+                pair(i, j, &mut partner, &mut taken);
             }
         }
     }
@@ -474,9 +527,9 @@ pub(crate) fn pair_dests<'a>(
     out
 }
 
-/// Rule changes within a paired destination: the rule texts aligned by a
-/// longest common subsequence; in each gap, removed and added rules pair
-/// up as changed ones.
+/// Rule changes within a paired destination: the rule texts matched as
+/// multisets (deny rules decide before allow rules, so their order is no
+/// change); the unmatched removed and added rules pair up as changed ones.
 fn rule_changes(policy: &str, dest: &str, x: &DestSpec, y: &DestSpec, out: &mut Vec<Change>) {
     let ta: Vec<String> = x.rules.iter().map(rule_text).collect();
     let tb: Vec<String> = y.rules.iter().map(rule_text).collect();
@@ -533,64 +586,23 @@ fn rule_changes(policy: &str, dest: &str, x: &DestSpec, y: &DestSpec, out: &mut 
         ga.clear();
         gb.clear();
     };
-    for step in align(&ta, &tb) {
-        match step {
-            (Some(i), Some(_)) if ta.get(i).is_some() => flush(&mut gap_a, &mut gap_b, out),
-            (Some(i), None) => gap_a.push(i),
-            (None, Some(j)) => gap_b.push(j),
-            _ => {}
-        }
+    let mut pool: HashMap<&str, VecDeque<usize>> = HashMap::new();
+    for (j, t) in tb.iter().enumerate() {
+        pool.entry(t.as_str()).or_default().push_back(j);
     }
-    flush(&mut gap_a, &mut gap_b, out);
-}
-
-/// Most cells of the alignment table (16 MiB).
-const ALIGN_BUDGET: usize = 4 << 20;
-
-/// A longest-common-subsequence alignment: (i, j) for equal items,
-/// (i, None) and (None, j) for the others, in order. Past [`ALIGN_BUDGET`] cells, rules are aligned by position.
-fn align(a: &[String], b: &[String]) -> Vec<(Option<usize>, Option<usize>)> {
-    let (n, m) = (a.len(), b.len());
-    if n.saturating_mul(m) > ALIGN_BUDGET {
-        return (0..n.max(m))
-            .flat_map(|k| match (k < n, k < m) {
-                (true, true) if a.get(k) == b.get(k) => vec![(Some(k), Some(k))],
-                (x, y) => vec![(x.then_some(k), None), (None, y.then_some(k))],
-            })
-            .filter(|s| *s != (None, None))
-            .collect();
-    }
-    let w = m + 1;
-    let mut t = vec![0u32; (n + 1) * w];
-    let at = |t: &[u32], i: usize, j: usize| t.get(i * w + j).copied().unwrap_or(0);
-    for i in (0..n).rev() {
-        for j in (0..m).rev() {
-            let v = if a.get(i) == b.get(j) {
-                at(&t, i + 1, j + 1) + 1
-            } else {
-                at(&t, i + 1, j).max(at(&t, i, j + 1))
-            };
-            if let Some(c) = t.get_mut(i * w + j) {
-                *c = v;
+    let mut common = vec![false; tb.len()];
+    for (i, t) in ta.iter().enumerate() {
+        match pool.get_mut(t.as_str()).and_then(VecDeque::pop_front) {
+            Some(j) => {
+                if let Some(c) = common.get_mut(j) {
+                    *c = true;
+                }
             }
+            None => gap_a.push(i),
         }
     }
-    let (mut i, mut j) = (0, 0);
-    let mut out = Vec::new();
-    while i < n || j < m {
-        if i < n && j < m && a.get(i) == b.get(j) {
-            out.push((Some(i), Some(j)));
-            i += 1;
-            j += 1;
-        } else if j < m && (i == n || at(&t, i, j + 1) >= at(&t, i + 1, j)) {
-            out.push((None, Some(j)));
-            j += 1;
-        } else {
-            out.push((Some(i), None));
-            i += 1;
-        }
-    }
-    out
+    gap_b.extend((0..tb.len()).filter(|j| !common.get(*j).copied().unwrap_or(true)));
+    flush(&mut gap_a, &mut gap_b, out);
 }
 
 /// Where each rule id of each side lives: (policy, destination text).
@@ -850,24 +862,22 @@ fn write_witnesses(s: &mut String, ws: &[Witness], indent: &str) {
 mod tests {
     use super::*;
 
-    fn s(x: &[&str]) -> Vec<String> {
-        x.iter().map(|x| (*x).to_owned()).collect()
+    use egress_table::spec::TableSpec;
+
+    fn spec(text: &str) -> TableSpec {
+        let (_, o) = crate::compile_str("p.egress", text);
+        o.compiled.map(|c| c.spec).unwrap_or_default()
     }
 
     #[test]
-    fn alignment_keeps_common_rules() {
-        let a = s(&["a", "b", "c"]);
-        let b = s(&["a", "x", "c", "d"]);
-        let al = align(&a, &b);
-        assert_eq!(
-            al,
-            vec![
-                (Some(0), Some(0)),
-                (None, Some(1)),
-                (Some(1), None),
-                (Some(2), Some(2)),
-                (None, Some(3))
-            ]
+    fn reordered_hosts_and_rules_are_no_change() {
+        let a = spec(
+            "policy \"p\" {\n  destination \"a.example.com\", \"b.example.com\" port 80 http {\n    allow GET\n    deny any path prefix \"/admin\"\n  }\n  destination \"c.example.com\" port 80 http {\n    allow POST\n  }\n}\n",
         );
+        let b = spec(
+            "policy \"p\" {\n  destination \"c.example.com\" port 80 http {\n    allow POST\n  }\n  destination \"b.example.com\", \"a.example.com\" port 80 http {\n    deny any path prefix \"/admin\"\n    allow GET\n  }\n}\n",
+        );
+        assert!(!a.policies.is_empty());
+        assert_eq!(structural(&a, &b), Vec::new());
     }
 }
