@@ -764,3 +764,32 @@ fn destinations_pair_by_greatest_overlap_and_reordering_is_no_change() {
     let (d, ..) = diff(&old, reordered);
     assert!(d.is_empty(), "{}", d.render(false));
 }
+
+#[test]
+fn a_widened_port_is_credited_to_its_destination() {
+    let old = r#"policy "p" {
+  destination "api.example.com" port 80 http {
+    allow GET
+  }
+}
+"#;
+    let new = old
+        .replace("port 80 http", "port 80, 8080 http")
+        .replace("allow GET", "allow GET, POST");
+    let (d, a, b) = diff(old, &new);
+    let ws = allowed(&d, Level::Destination, "port 80, 8080");
+    assert!(!ws.is_empty(), "{}", d.render(false));
+    assert!(
+        ws.iter().all(|w| w.case.contains("api.example.com:8080")),
+        "{}",
+        d.render(false)
+    );
+    // The rule change keeps the requests on the old port.
+    let ws = allowed(&d, Level::Rule, "allow GET, POST");
+    assert!(
+        !ws.is_empty() && ws.iter().all(|w| !w.case.contains(":8080")),
+        "{}",
+        d.render(false)
+    );
+    assert!(confirm(&d, &a, &b) > 0);
+}
