@@ -10,7 +10,7 @@
 //! full cross product of the constants; so when the cap cuts the list,
 //! every host and port has been tried with every rule first.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 
 use egress_table::spec::{
@@ -402,6 +402,84 @@ fn add_ports(d: &mut Dims, p: PortRange, fresh: bool) {
     d.ports.extend(ports);
 }
 
+/// Every destination of both sets, indexed by host names and their
+/// label suffixes, for [`Related::of`].
+pub struct Related<'a> {
+    all: Vec<&'a DestSpec>,
+    /// A host target's name (exact or a wildcard's) → destinations.
+    by_name: HashMap<&'a str, Vec<usize>>,
+    /// Each label suffix of a host target's name (`a.b.c`: `a.b.c`,
+    /// `b.c`, `c`, ``) → destinations.
+    by_suffix: HashMap<&'a str, Vec<usize>>,
+    /// Destinations with a CIDR target.
+    cidrs: Vec<usize>,
+}
+
+/// A name's label suffixes, itself first, then the empty one.
+fn suffixes(name: &str) -> impl Iterator<Item = &str> {
+    let inner = name
+        .char_indices()
+        .filter(|(_, c)| *c == '.')
+        .filter_map(|(i, _)| name.get(i + 1..));
+    std::iter::once(name)
+        .chain(inner)
+        .chain(std::iter::once(""))
+}
+
+impl<'a> Related<'a> {
+    /// Indexes `all`.
+    pub fn new(all: Vec<&'a DestSpec>) -> Self {
+        let mut by_name: HashMap<&'a str, Vec<usize>> = HashMap::new();
+        let mut by_suffix: HashMap<&'a str, Vec<usize>> = HashMap::new();
+        let mut cidrs = Vec::new();
+        for (i, d) in all.iter().enumerate() {
+            for t in &d.targets {
+                match t {
+                    Target::Host(h) => {
+                        by_name.entry(h.name.as_str()).or_default().push(i);
+                        for s in suffixes(&h.name) {
+                            by_suffix.entry(s).or_default().push(i);
+                        }
+                    }
+                    Target::Cidr(_) => cidrs.push(i),
+                }
+            }
+        }
+        Self {
+            all,
+            by_name,
+            by_suffix,
+            cidrs,
+        }
+    }
+
+    /// The destinations, other than `dests`, whose targets can match the
+    /// same requests as theirs ([`overlaps`]), at most `most`.
+    pub fn of(&self, dests: &[&DestSpec], most: usize) -> Vec<&'a DestSpec> {
+        let mut near: BTreeSet<usize> = BTreeSet::new();
+        for d in dests {
+            for t in &d.targets {
+                match t {
+                    Target::Host(h) => {
+                        // Names at or under this one, and names above it.
+                        near.extend(self.by_suffix.get(h.name.as_str()).into_iter().flatten());
+                        for s in suffixes(&h.name) {
+                            near.extend(self.by_name.get(s).into_iter().flatten());
+                        }
+                    }
+                    Target::Cidr(_) => near.extend(&self.cidrs),
+                }
+            }
+        }
+        near.into_iter()
+            .filter_map(|i| self.all.get(i).copied())
+            .filter(|e| !dests.iter().any(|d| std::ptr::eq(*d, *e)))
+            .filter(|e| dests.iter().any(|d| overlaps(d, e)))
+            .take(most)
+            .collect()
+    }
+}
+
 /// Whether two destinations' targets can match one request: the same
 /// exact host, a wildcard covering the other either way (or two wildcards
 /// on related names), overlapping CIDRs.
@@ -421,7 +499,9 @@ fn target_overlap(a: &Target, b: &Target) -> bool {
 }
 
 fn host_overlap(x: &HostPattern, y: &HostPattern) -> bool {
-    let under = |a: &str, b: &str| b.is_empty() || a == b || a.ends_with(&format!(".{b}"));
+    let under = |a: &str, b: &str| {
+        b.is_empty() || a == b || a.strip_suffix(b).is_some_and(|head| head.ends_with('.'))
+    };
     match (x.kind, y.kind) {
         (HostKind::Exact, HostKind::Exact) => x.name == y.name,
         (HostKind::Exact, _) => crate::check::pattern_matches(y, &x.name),

@@ -219,21 +219,17 @@ pub(crate) fn find(
         .iter()
         .flat_map(|t| &t.policies)
         .any(|p| p.require_sni_host_match);
-    let everywhere: Vec<&DestSpec> = [old, new]
-        .iter()
-        .flat_map(|t| &t.policies)
-        .flat_map(|p| &p.destinations)
-        .collect();
+    let everywhere = candidates::Related::new(
+        [old, new]
+            .iter()
+            .flat_map(|t| &t.policies)
+            .flat_map(|p| &p.destinations)
+            .collect(),
+    );
     for (policy, dests) in dirty(old, new, changes) {
         // Destinations of any policy, either set, that can match the
         // same requests: their rules decide alongside this one's.
-        let related: Vec<&DestSpec> = everywhere
-            .iter()
-            .copied()
-            .filter(|e| !dests.iter().any(|d| std::ptr::eq(*d, *e)))
-            .filter(|e| dests.iter().any(|d| candidates::overlaps(d, e)))
-            .take(RELATED)
-            .collect();
+        let related = everywhere.of(&dests, RELATED);
         let dims = candidates::dims(&dests, &related, &exact, sni);
         let origin = (policy, dest_text(dests.first().copied().unwrap_or(&EMPTY)));
         let built = candidates::build(&dims);
