@@ -797,3 +797,39 @@ fn a_widened_port_is_credited_to_its_destination() {
     );
     assert!(confirm(&d, &a, &b) > 0);
 }
+
+/// A capped diff that finds nothing newly allowed cannot prove that
+/// nothing is: `egressc diff` exits 1 and says so.
+#[test]
+fn a_capped_diff_exits_1_even_when_it_finds_nothing_newly_allowed() {
+    let hosts: Vec<String> = (0..30)
+        .map(|i| format!("\"svc{i:02}.example.com\""))
+        .collect();
+    let rules: String = (0..8)
+        .map(|i| {
+            format!(
+                "    allow GET, POST path \"/api/v1/r{i}\" from serviceaccount \"team/app{i}\" when header \"x-tenant\" == \"t{i}\"\n"
+            )
+        })
+        .collect();
+    let old = format!(
+        "policy \"p\" {{\n  destination {} port 80 http {{\n{rules}  }}\n}}\n",
+        hosts.join(", ")
+    );
+    let narrowed = old.replace(
+        "allow GET, POST path \"/api/v1/r0\"",
+        "allow GET path \"/api/v1/r0\"",
+    );
+    let dir = common::scratch("diff", "capped");
+    let (o, n) = (
+        write(&dir, "old.egress", &old),
+        write(&dir, "new.egress", &narrowed),
+    );
+    let out = common::egressc_in(&dir, &["diff", &o, &n]);
+    let text = common::text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("nothing newly allowed") && text.contains("CAPPED: 1 destination"),
+        "{text}"
+    );
+}
