@@ -412,6 +412,10 @@ proptest! {
 
     #[test]
     fn witnesses_of_random_edits_really_flip(picks in proptest::collection::vec(0..EDITS.len(), 0..3)) {
+        // Each edit at most once (edit 2 applied twice would not compile).
+        let mut picks = picks;
+        picks.sort_unstable();
+        picks.dedup();
         let mut new = API.to_owned();
         for i in &picks {
             let (from, to) = EDITS[*i];
@@ -533,5 +537,299 @@ fn egressc_simulate_confirms_every_witness_of_the_command_line() {
         has("cluster.local/ns/b/sa/reader", "=> allow")
             && has("cluster.local/ns/a/sa/reader", "=> deny"),
         "a principal change, both ways: {cases:?}"
+    );
+}
+
+// Regressions from the review: each change below newly allows a request
+// the diff used to miss.
+
+/// The newly allowed witnesses anywhere in the diff, confirmed by the
+/// filter `.wasm`; at least one whose case contains `needle`.
+fn opens(old: &str, new: &str, needle: &str) -> Diff {
+    let (d, a, b) = diff(old, new);
+    assert!(d.newly_allowed > 0 && d.gate(), "{}", d.render(false));
+    let all: Vec<&Witness> = d
+        .changes
+        .iter()
+        .flat_map(|c| &c.witnesses)
+        .chain(&d.unattributed)
+        .filter(|w| w.effect == Effect::NewlyAllowed)
+        .collect();
+    assert!(
+        all.iter().any(|w| w.case.contains(needle)),
+        "{needle:?} in\n{}",
+        d.render(false)
+    );
+    assert!(confirm(&d, &a, &b) > 0);
+    d
+}
+
+#[test]
+fn another_destinations_constants_are_tried() {
+    // A deny narrowed in one policy reveals another policy's allow.
+    let team = r#"policy "team" {
+  destination "api.example.com" port 80 http {
+    allow GET path "/internal/report"
+  }
+}
+"#;
+    let security = r#"policy "security" {
+  destination "api.example.com" port 80 http {
+    deny any path prefix "/internal/"
+  }
+}
+"#;
+    let old = format!("{security}{team}");
+    let new = old.replace("\"/internal/\"", "\"/internal/admin\"");
+    opens(&old, &new, "GET http://api.example.com/internal/report");
+    // Within one policy, behind a wildcard destination.
+    let old = r#"policy "p" {
+  destination "api.example.com" port 80 http {
+    allow GET path "/internal/report"
+  }
+  destination "**.example.com" port 80 http {
+    deny any path prefix "/internal/"
+  }
+}
+"#;
+    let new = old.replace("\"/internal/\"", "\"/internal/admin\"");
+    opens(old, &new, "GET http://api.example.com/internal/report");
+}
+
+#[test]
+fn suffixes_are_tried_under_prefixes() {
+    let old = r#"policy "p" {
+  destination "api.example.com" port 80 http {
+    allow GET path prefix "/v1/"
+    deny any path suffix ".env"
+  }
+}
+"#;
+    let new = old.replace("    deny any path suffix \".env\"\n", "");
+    opens(old, &new, "/v1/x.env");
+    let old = r#"policy "p" {
+  destination "api.example.com" port 80 http {
+    allow GET path prefix "/v1/" except path suffix ".json"
+  }
+}
+"#;
+    let new = old.replace(" except path suffix \".json\"", "");
+    opens(old, &new, "/v1/x.json");
+}
+
+#[test]
+fn a_dropped_sni_host_match_is_found() {
+    let old = r#"policy "p" {
+  require sni-host-match
+  destination "api.example.com" port 443 http {
+    allow GET
+  }
+}
+"#;
+    let new = old.replace("  require sni-host-match\n", "");
+    opens(old, &new, "GET http://api.example.com:443/ sni ");
+}
+
+#[test]
+fn a_widened_cidr_is_found_at_its_ends() {
+    let old = "policy \"p\" {\n  destination cidr 140.82.112.0/22 port 22 tcp\n}\n";
+    opens(old, &old.replace("/22", "/20"), "tcp://140.82.127.255:22");
+    let old = "policy \"p\" {\n  destination cidr \"2001:db8::/48\" port 22 tcp\n}\n";
+    opens(
+        old,
+        &old.replace("/48", "/32"),
+        "tcp://[2001:db8:ffff:ffff:ffff:ffff:ffff:ffff]:22",
+    );
+}
+
+#[test]
+fn an_extension_method_is_tried() {
+    let new = r#"policy "p" {
+  destination "api.example.com" port 80 http {
+    allow any
+  }
+}
+"#;
+    let old = new.replace(
+        "allow any",
+        "deny any except GET, HEAD, POST, PUT, DELETE, OPTIONS, TRACE, PATCH, CONNECT\n    allow any",
+    );
+    opens(&old, new, "PURGE http://api.example.com/");
+    let old = new.replace(
+        "allow any",
+        "allow GET, HEAD, POST, PUT, DELETE, OPTIONS, TRACE, PATCH",
+    );
+    opens(&old, new, "PURGE http://api.example.com/");
+}
+
+#[test]
+fn connect_on_port_80_names_its_port() {
+    let old = r#"policy "p" {
+  destination "proxy.example.com" port 80 http {
+    allow GET
+  }
+}
+"#;
+    let new = old.replace("allow GET", "allow GET, CONNECT");
+    opens(old, &new, "CONNECT http://proxy.example.com:80");
+}
+
+#[test]
+fn every_host_is_tried_before_the_cap_and_the_cap_is_reported() {
+    let hosts: Vec<String> = (0..30)
+        .map(|i| format!("\"svc{i:02}.example.com\""))
+        .collect();
+    let rules: String = (0..8)
+        .map(|i| {
+            format!(
+                "    allow GET, POST path \"/api/v1/r{i}\" from serviceaccount \"team/app{i}\" when header \"x-tenant\" == \"t{i}\"\n"
+            )
+        })
+        .collect();
+    let old = format!(
+        "policy \"p\" {{\n  destination {} port 80 http {{\n{rules}  }}\n}}\n",
+        hosts.join(", ")
+    );
+    let new = old.replace(
+        "\"svc00.example.com\",",
+        "\"svc00.example.com\", \"zz-new.example.com\",",
+    );
+    let d = opens(&old, &new, "http://zz-new.example.com/api/v1/r");
+    assert!(d.truncated && d.capped == 1, "{}", d.summary());
+    assert!(d.tried < d.combinations);
+    assert!(
+        d.summary().contains("CAPPED: 1 destination"),
+        "{}",
+        d.summary()
+    );
+    let j = d.to_json();
+    assert_eq!(j["truncated"], true);
+    assert_eq!(j["capped_destinations"], 1);
+    assert!(j["combinations"].as_u64().unwrap() > j["tried"].as_u64().unwrap());
+}
+
+#[test]
+fn destinations_pair_by_greatest_overlap_and_reordering_is_no_change() {
+    let old = r#"policy "p" {
+  destination "a.example.com", "b.example.com" port 80 http {
+    allow GET
+  }
+  destination "c.example.com" port 80 http {
+    allow POST
+  }
+}
+"#;
+    // b.example.com moves to the POST destination; the destinations swap places.
+    let moved = r#"policy "p" {
+  destination "b.example.com", "c.example.com" port 80 http {
+    allow POST
+  }
+  destination "a.example.com" port 80 http {
+    allow GET
+  }
+}
+"#;
+    let (d, a, b) = diff(old, moved);
+    assert_eq!(d.changes.len(), 2, "{}", d.render(false));
+    assert!(
+        d.changes
+            .iter()
+            .all(|c| c.level == Level::Destination && c.mark == Mark::Changed),
+        "{}",
+        d.render(false)
+    );
+    let ws = allowed(
+        &d,
+        Level::Destination,
+        "\"b.example.com\", \"c.example.com\"",
+    );
+    assert!(
+        ws.iter()
+            .any(|w| w.case.starts_with("POST http://b.example.com/")),
+        "{}",
+        d.render(false)
+    );
+    assert!(confirm(&d, &a, &b) > 0);
+    // Hosts, rules and destinations reordered: nothing changed.
+    let old = old.replace(
+        "allow GET",
+        "allow GET\n    deny any path prefix \"/admin\"",
+    );
+    let reordered = r#"policy "p" {
+  destination "c.example.com" port 80 http {
+    allow POST
+  }
+  destination "b.example.com", "a.example.com" port 80 http {
+    deny any path prefix "/admin"
+    allow GET
+  }
+}
+"#;
+    let (d, ..) = diff(&old, reordered);
+    assert!(d.is_empty(), "{}", d.render(false));
+}
+
+#[test]
+fn a_widened_port_is_credited_to_its_destination() {
+    let old = r#"policy "p" {
+  destination "api.example.com" port 80 http {
+    allow GET
+  }
+}
+"#;
+    let new = old
+        .replace("port 80 http", "port 80, 8080 http")
+        .replace("allow GET", "allow GET, POST");
+    let (d, a, b) = diff(old, &new);
+    let ws = allowed(&d, Level::Destination, "port 80, 8080");
+    assert!(!ws.is_empty(), "{}", d.render(false));
+    assert!(
+        ws.iter().all(|w| w.case.contains("api.example.com:8080")),
+        "{}",
+        d.render(false)
+    );
+    // The rule change keeps the requests on the old port.
+    let ws = allowed(&d, Level::Rule, "allow GET, POST");
+    assert!(
+        !ws.is_empty() && ws.iter().all(|w| !w.case.contains(":8080")),
+        "{}",
+        d.render(false)
+    );
+    assert!(confirm(&d, &a, &b) > 0);
+}
+
+/// A capped diff that finds nothing newly allowed cannot prove that
+/// nothing is: `egressc diff` exits 1 and says so.
+#[test]
+fn a_capped_diff_exits_1_even_when_it_finds_nothing_newly_allowed() {
+    let hosts: Vec<String> = (0..30)
+        .map(|i| format!("\"svc{i:02}.example.com\""))
+        .collect();
+    let rules: String = (0..8)
+        .map(|i| {
+            format!(
+                "    allow GET, POST path \"/api/v1/r{i}\" from serviceaccount \"team/app{i}\" when header \"x-tenant\" == \"t{i}\"\n"
+            )
+        })
+        .collect();
+    let old = format!(
+        "policy \"p\" {{\n  destination {} port 80 http {{\n{rules}  }}\n}}\n",
+        hosts.join(", ")
+    );
+    let narrowed = old.replace(
+        "allow GET, POST path \"/api/v1/r0\"",
+        "allow GET path \"/api/v1/r0\"",
+    );
+    let dir = common::scratch("diff", "capped");
+    let (o, n) = (
+        write(&dir, "old.egress", &old),
+        write(&dir, "new.egress", &narrowed),
+    );
+    let out = common::egressc_in(&dir, &["diff", &o, &n]);
+    let text = common::text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("nothing newly allowed") && text.contains("CAPPED: 1 destination"),
+        "{text}"
     );
 }

@@ -7,13 +7,17 @@
 //!   policy's `mode`, `default`, `log` or `require sni-host-match` changed;
 //!   destinations added, removed or changed (keyed by policy, targets, ports
 //!   and protocol; an old and a new destination of one policy that share a
-//!   target, or their protocol and ports, are one changed destination);
-//!   rules added, removed or changed (compared by their canonical text,
-//!   [`crate::explain::rule_text`], aligned in order);
+//!   target, or their protocol and ports, are one changed destination;
+//!   targets and ports compare as sets, and destinations sharing targets
+//!   pair by greatest overlap); rules added, removed or changed (compared
+//!   by their canonical text, [`crate::explain::rule_text`], as multisets:
+//!   reordered rules are no change);
 //! - for each change, **witnesses** ([`Witness`]): concrete requests whose
 //!   decision differs between the two sets, found from both sets' own
 //!   constants (see [`witness`]) and decided with [`Decider`], the same
-//!   native decision path as `egressc explain`.
+//!   native decision path as `egressc explain`; each witness goes to the
+//!   change that explains it (`attribution`: a destination whose other
+//!   version the request does not reach, else the rule that decided it).
 //!
 //! The library does no I/O: `egressc diff OLD NEW` reads the files, and
 //! prints [`Diff::render`] or [`Diff::to_json`].
@@ -24,7 +28,11 @@
 //!   candidate requests changed decision (enforced pool: deny → allow,
 //!   allow → deny; audit pool: either way);
 //! - `candidates`: how many requests were decided under both sets;
-//!   `truncated`: whether a destination's candidates were capped;
+//!   `truncated`: whether a destination's candidates were capped (at
+//!   [`witness::CAP`]; then `egressc diff` exits 1 too: it cannot prove
+//!   that nothing is newly allowed); `capped_destinations`,
+//!   `combinations` and `tried`: how many destinations were capped, their
+//!   combinations in all, and how many of those were tried;
 //! - `changes`: a list of objects with `change` (`added`, `removed`,
 //!   `changed`), `level` (`policy`, `destination`, `rule`), `policy`,
 //!   `destination` (the destination's text, or null), `old_rule` and
@@ -37,6 +45,8 @@
 //!   under NEW), `old` and `new` (decision records: `decision`, `policy`,
 //!   `rule`, `reason`), `old_audit` and `new_audit` (the same, or null).
 
+mod attribution;
+mod candidates;
 pub mod witness;
 
 use std::collections::{HashMap, VecDeque};
@@ -145,8 +155,16 @@ pub struct Diff {
     pub audit_changed: usize,
     /// Requests decided under both sets.
     pub candidates: usize,
-    /// Whether some destination had more candidates than the cap.
+    /// Whether some destination had more candidates than the cap
+    /// ([`witness::CAP`]): then the diff cannot prove that nothing is
+    /// newly allowed, and [`Diff::gate`] fails.
     pub truncated: bool,
+    /// How many destinations were capped.
+    pub capped: usize,
+    /// Their combinations in all (saturating).
+    pub combinations: u64,
+    /// How many of those were tried.
+    pub tried: u64,
 }
 
 /// One side of the diff.
@@ -194,7 +212,7 @@ pub fn diff(old: &TableSpec, new: &TableSpec) -> Result<Diff, String> {
     let mut changes = structural(old, new);
     let old_d = Decider::new(old)?;
     let new_d = Decider::new(new)?;
-    let ctx = Attribution::new(old, new);
+    let ctx = attribution::Attribution::new(old, new);
     let mut buckets: Vec<Vec<Witness>> = vec![Vec::new(); changes.len()];
     let mut unattributed = Vec::new();
     let mut out = Diff::default();
@@ -217,7 +235,10 @@ pub fn diff(old: &TableSpec, new: &TableSpec) -> Result<Diff, String> {
     };
     let found = witness::find(old, new, &changes, (&old_d, &new_d), &mut sink);
     out.candidates = found.candidates;
-    out.truncated = found.truncated;
+    out.truncated = found.capped > 0;
+    out.capped = found.capped;
+    out.combinations = found.combinations;
+    out.tried = found.tried;
     for (c, mut ws) in changes.iter_mut().zip(buckets) {
         witness::pick(&mut ws, WITNESSES_PER_CHANGE);
         c.witnesses = ws;
@@ -252,6 +273,30 @@ pub fn dest_text(d: &DestSpec) -> String {
     format!(
         "{}{} port {} {}",
         if cidr { "cidr " } else { "" },
+        targets.join(", "),
+        ports.join(", "),
+        d.protocol.as_str()
+    )
+}
+
+/// A destination's identity: its targets and ports as sorted sets, and
+/// its protocol (so reordering hosts is no change).
+fn dest_key(d: &DestSpec) -> String {
+    let mut targets: Vec<String> = d
+        .targets
+        .iter()
+        .map(|t| match t {
+            Target::Host(h) => format!("{:?}", h.to_string()),
+            Target::Cidr(c) => c.to_string(),
+        })
+        .collect();
+    targets.sort();
+    targets.dedup();
+    let mut ports: Vec<String> = d.ports.iter().map(ToString::to_string).collect();
+    ports.sort();
+    ports.dedup();
+    format!(
+        "{} port {} {}",
         targets.join(", "),
         ports.join(", "),
         d.protocol.as_str()
@@ -365,7 +410,7 @@ fn policy_changes(a: &PolicySpec, b: &PolicySpec, out: &mut Vec<Change>) {
             }),
             (Some(x), Some(y)) => {
                 let (tx, ty) = (dest_text(x), dest_text(y));
-                if tx != ty {
+                if dest_key(x) != dest_key(y) {
                     out.push(Change {
                         destination: Some(ty.clone()),
                         old: Some(tx),
@@ -414,33 +459,60 @@ pub(crate) fn pair_dests<'a>(
     // Equal keys, through a map: a policy may have thousands of destinations.
     let mut by_key: HashMap<String, VecDeque<usize>> = HashMap::new();
     for (j, y) in b.iter().enumerate() {
-        by_key.entry(dest_text(y)).or_default().push_back(j);
+        by_key.entry(dest_key(y)).or_default().push_back(j);
     }
     for (i, x) in a.iter().enumerate() {
-        if let Some(j) = by_key.get_mut(&dest_text(x)).and_then(VecDeque::pop_front) {
+        if let Some(j) = by_key.get_mut(&dest_key(x)).and_then(VecDeque::pop_front) {
             pair(i, j, &mut partner, &mut taken);
         }
     }
     // The rest pairwise, unless there are too many to compare.
     let left_a = partner.iter().filter(|p| p.is_none()).count();
     let left_b = taken.iter().filter(|t| !**t).count();
-    let passes: [&Alike; 2] = [
-        &|x, y| x.protocol == y.protocol && x.targets.iter().any(|t| y.targets.contains(t)),
-        &|x, y| x.protocol == y.protocol && x.ports == y.ports,
-    ];
     if left_a.saturating_mul(left_b) <= PAIRWISE_BUDGET {
-        for same in passes {
-            for (i, x) in a.iter().enumerate() {
-                if partner.get(i).copied().flatten().is_some() {
+        // Shared targets (same protocol), greatest overlap first (by the
+        // share of both target sets, then equal rules); then the same
+        // protocol and ports, in order.
+        let mut scored: Vec<(usize, bool, usize, usize)> = Vec::new();
+        for (i, x) in a.iter().enumerate() {
+            if partner.get(i).copied().flatten().is_some() {
+                continue;
+            }
+            for (j, y) in b.iter().enumerate() {
+                if taken.get(j).copied().unwrap_or(true) || x.protocol != y.protocol {
                     continue;
                 }
-                let hit = b
-                    .iter()
-                    .enumerate()
-                    .find(|(j, y)| !taken.get(*j).copied().unwrap_or(true) && same(x, y));
-                if let Some((j, _)) = hit {
-                    pair(i, j, &mut partner, &mut taken);
+                let shared = x.targets.iter().filter(|t| y.targets.contains(t)).count();
+                if shared > 0 {
+                    let whole = (x.targets.len() + y.targets.len()).max(1);
+                    let score = shared * 2 * 1_000_000 / whole;
+                    scored.push((score, x.rules == y.rules, i, j));
                 }
+            }
+        }
+        scored.sort_by(|p, q| {
+            (q.0, q.1)
+                .cmp(&(p.0, p.1))
+                .then((p.2, p.3).cmp(&(q.2, q.3)))
+        });
+        for (_, _, i, j) in scored {
+            let free = partner.get(i).copied().flatten().is_none()
+                && !taken.get(j).copied().unwrap_or(true);
+            if free {
+                pair(i, j, &mut partner, &mut taken);
+            }
+        }
+        let same: &Alike = &|x, y| x.protocol == y.protocol && x.ports == y.ports;
+        for (i, x) in a.iter().enumerate() {
+            if partner.get(i).copied().flatten().is_some() {
+                continue;
+            }
+            let hit = b
+                .iter()
+                .enumerate()
+                .find(|(j, y)| !taken.get(*j).copied().unwrap_or(true) && same(x, y));
+            if let Some((j, _)) = hit {
+                pair(i, j, &mut partner, &mut taken);
             }
         }
     }
@@ -458,9 +530,9 @@ pub(crate) fn pair_dests<'a>(
     out
 }
 
-/// Rule changes within a paired destination: the rule texts aligned by a
-/// longest common subsequence; in each gap, removed and added rules pair
-/// up as changed ones.
+/// Rule changes within a paired destination: the rule texts matched as
+/// multisets (deny rules decide before allow rules, so their order is no
+/// change); the unmatched removed and added rules pair up as changed ones.
 fn rule_changes(policy: &str, dest: &str, x: &DestSpec, y: &DestSpec, out: &mut Vec<Change>) {
     let ta: Vec<String> = x.rules.iter().map(rule_text).collect();
     let tb: Vec<String> = y.rules.iter().map(rule_text).collect();
@@ -517,139 +589,23 @@ fn rule_changes(policy: &str, dest: &str, x: &DestSpec, y: &DestSpec, out: &mut 
         ga.clear();
         gb.clear();
     };
-    for step in align(&ta, &tb) {
-        match step {
-            (Some(i), Some(_)) if ta.get(i).is_some() => flush(&mut gap_a, &mut gap_b, out),
-            (Some(i), None) => gap_a.push(i),
-            (None, Some(j)) => gap_b.push(j),
-            _ => {}
+    let mut pool: HashMap<&str, VecDeque<usize>> = HashMap::new();
+    for (j, t) in tb.iter().enumerate() {
+        pool.entry(t.as_str()).or_default().push_back(j);
+    }
+    let mut common = vec![false; tb.len()];
+    for (i, t) in ta.iter().enumerate() {
+        match pool.get_mut(t.as_str()).and_then(VecDeque::pop_front) {
+            Some(j) => {
+                if let Some(c) = common.get_mut(j) {
+                    *c = true;
+                }
+            }
+            None => gap_a.push(i),
         }
     }
+    gap_b.extend((0..tb.len()).filter(|j| !common.get(*j).copied().unwrap_or(true)));
     flush(&mut gap_a, &mut gap_b, out);
-}
-
-/// Most cells of the alignment table (16 MiB).
-const ALIGN_BUDGET: usize = 4 << 20;
-
-/// A longest-common-subsequence alignment: (i, j) for equal items,
-/// (i, None) and (None, j) for the others, in order. Past [`ALIGN_BUDGET`] cells, rules are aligned by position.
-fn align(a: &[String], b: &[String]) -> Vec<(Option<usize>, Option<usize>)> {
-    let (n, m) = (a.len(), b.len());
-    if n.saturating_mul(m) > ALIGN_BUDGET {
-        return (0..n.max(m))
-            .flat_map(|k| match (k < n, k < m) {
-                (true, true) if a.get(k) == b.get(k) => vec![(Some(k), Some(k))],
-                (x, y) => vec![(x.then_some(k), None), (None, y.then_some(k))],
-            })
-            .filter(|s| *s != (None, None))
-            .collect();
-    }
-    let w = m + 1;
-    let mut t = vec![0u32; (n + 1) * w];
-    let at = |t: &[u32], i: usize, j: usize| t.get(i * w + j).copied().unwrap_or(0);
-    for i in (0..n).rev() {
-        for j in (0..m).rev() {
-            let v = if a.get(i) == b.get(j) {
-                at(&t, i + 1, j + 1) + 1
-            } else {
-                at(&t, i + 1, j).max(at(&t, i, j + 1))
-            };
-            if let Some(c) = t.get_mut(i * w + j) {
-                *c = v;
-            }
-        }
-    }
-    let (mut i, mut j) = (0, 0);
-    let mut out = Vec::new();
-    while i < n || j < m {
-        if i < n && j < m && a.get(i) == b.get(j) {
-            out.push((Some(i), Some(j)));
-            i += 1;
-            j += 1;
-        } else if j < m && (i == n || at(&t, i, j + 1) >= at(&t, i + 1, j)) {
-            out.push((None, Some(j)));
-            j += 1;
-        } else {
-            out.push((Some(i), None));
-            i += 1;
-        }
-    }
-    out
-}
-
-/// Where each rule id of each side lives: (policy, destination text).
-struct Attribution {
-    old: HashMap<String, String>,
-    new: HashMap<String, String>,
-}
-
-fn rule_homes(t: &TableSpec) -> HashMap<String, String> {
-    t.policies
-        .iter()
-        .flat_map(|p| {
-            p.destinations
-                .iter()
-                .flat_map(move |d| d.rules.iter().map(move |r| (r.id.clone(), dest_text(d))))
-        })
-        .collect()
-}
-
-impl Attribution {
-    fn new(old: &TableSpec, new: &TableSpec) -> Self {
-        Self {
-            old: rule_homes(old),
-            new: rule_homes(new),
-        }
-    }
-
-    /// The changes that explain `w`, most specific first: the rules that
-    /// decided it (either side), else the destinations holding them, else
-    /// the deciding policies' own changes, else the changes of the
-    /// destination the request was made for.
-    fn attribute(&self, changes: &[Change], w: &Witness) -> Vec<usize> {
-        let (old, new) = w.records();
-        let home = |homes: &HashMap<String, String>, r: &Record| {
-            r.rule.as_ref().and_then(|id| homes.get(id)).cloned()
-        };
-        let (old_home, new_home) = (home(&self.old, old), home(&self.new, new));
-        let tiers: [&dyn Fn(&Change) -> bool; 4] = [
-            &|c| {
-                c.level == Level::Rule
-                    && ((c.old_rule.is_some() && c.old_rule == old.rule)
-                        || (c.new_rule.is_some() && c.new_rule == new.rule))
-            },
-            &|c| {
-                c.level == Level::Destination
-                    && ((old_home.is_some()
-                        && c.old == old_home
-                        && Some(&c.policy) == old.policy.as_ref())
-                        || (new_home.is_some()
-                            && c.new == new_home
-                            && Some(&c.policy) == new.policy.as_ref()))
-            },
-            &|c| {
-                c.level == Level::Policy
-                    && (Some(&c.policy) == old.policy.as_ref()
-                        || Some(&c.policy) == new.policy.as_ref())
-            },
-            &|c| {
-                w.origin
-                    .as_ref()
-                    .is_some_and(|(p, d)| *p == c.policy && c.destination.as_ref() == Some(d))
-                    || (c.level == Level::Policy
-                        && w.origin.as_ref().is_some_and(|(p, _)| *p == c.policy))
-            },
-        ];
-        for tier in tiers {
-            let hits: Vec<usize> = (0..changes.len())
-                .filter(|i| changes.get(*i).is_some_and(tier))
-                .collect();
-            if !hits.is_empty() {
-                return hits;
-            }
-        }
-        Vec::new()
-    }
 }
 
 fn by(r: &Record) -> String {
@@ -662,6 +618,12 @@ fn by(r: &Record) -> String {
 }
 
 impl Diff {
+    /// Whether a CI gate should fail: a request is newly allowed, or the
+    /// candidates were capped so that the diff cannot prove none is.
+    pub fn gate(&self) -> bool {
+        self.newly_allowed > 0 || self.truncated
+    }
+
     /// Whether the sets differ at all (a change, or a flipped request).
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty() && self.unattributed.is_empty()
@@ -750,9 +712,16 @@ impl Diff {
             );
         }
         let cap = if self.truncated {
-            " (some destinations had more candidates than the cap; a few combinations were not tried)"
+            format!(
+                "; CAPPED: {} destination{} had more candidate requests than the cap of {}, {} of {} combinations tried, so this diff cannot prove that nothing else is newly allowed",
+                self.capped,
+                if self.capped == 1 { "" } else { "s" },
+                witness::CAP,
+                self.tried,
+                self.combinations
+            )
         } else {
-            ""
+            String::new()
         };
         let verdict = match (self.newly_allowed, self.newly_denied) {
             (0, 0) => "no request changes its enforced decision".to_owned(),
@@ -794,6 +763,9 @@ impl Diff {
             "audit_changed": self.audit_changed,
             "candidates": self.candidates,
             "truncated": self.truncated,
+            "capped_destinations": self.capped,
+            "combinations": self.combinations,
+            "tried": self.tried,
             "changes": changes,
             "unattributed": self.unattributed.iter().map(Witness::to_json).collect::<Vec<_>>(),
         })
@@ -818,24 +790,22 @@ fn write_witnesses(s: &mut String, ws: &[Witness], indent: &str) {
 mod tests {
     use super::*;
 
-    fn s(x: &[&str]) -> Vec<String> {
-        x.iter().map(|x| (*x).to_owned()).collect()
+    use egress_table::spec::TableSpec;
+
+    fn spec(text: &str) -> TableSpec {
+        let (_, o) = crate::compile_str("p.egress", text);
+        o.compiled.map(|c| c.spec).unwrap_or_default()
     }
 
     #[test]
-    fn alignment_keeps_common_rules() {
-        let a = s(&["a", "b", "c"]);
-        let b = s(&["a", "x", "c", "d"]);
-        let al = align(&a, &b);
-        assert_eq!(
-            al,
-            vec![
-                (Some(0), Some(0)),
-                (None, Some(1)),
-                (Some(1), None),
-                (Some(2), Some(2)),
-                (None, Some(3))
-            ]
+    fn reordered_hosts_and_rules_are_no_change() {
+        let a = spec(
+            "policy \"p\" {\n  destination \"a.example.com\", \"b.example.com\" port 80 http {\n    allow GET\n    deny any path prefix \"/admin\"\n  }\n  destination \"c.example.com\" port 80 http {\n    allow POST\n  }\n}\n",
         );
+        let b = spec(
+            "policy \"p\" {\n  destination \"c.example.com\" port 80 http {\n    allow POST\n  }\n  destination \"b.example.com\", \"a.example.com\" port 80 http {\n    deny any path prefix \"/admin\"\n    allow GET\n  }\n}\n",
+        );
+        assert!(!a.policies.is_empty());
+        assert_eq!(structural(&a, &b), Vec::new());
     }
 }

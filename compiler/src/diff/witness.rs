@@ -4,12 +4,14 @@
 //!
 //! For each destination a change touches (both versions of it; every
 //! destination of a policy whose settings changed, or that was added or
-//! removed), the candidates are the cross product, in a fixed order and
-//! capped at [`CAP`] per destination, of:
+//! removed), the candidates are built (by `candidates`, at most [`CAP`]
+//! per destination; every host and port is tried with every rule's own
+//! shapes before the full cross product) from:
 //!
 //! - hosts: each exact host; for `*.x` `w.x` and `x`, for `**.x` `w.x`,
 //!   `a.b.x` and `x`; every exact host of either set that such a pattern
-//!   covers; for a CIDR its network address and the address after it;
+//!   covers; for a CIDR its network address, the address after it, its
+//!   last address, and the addresses just outside either end;
 //! - ports: each range's ends and the ports just outside;
 //! - principals: none, one no rule names, each principal named, for
 //!   `namespace "ns"` `cluster.local/ns/ns/sa/witness`, for a service
@@ -17,12 +19,22 @@
 //! - (HTTP) headers: none; one header named in a `when` condition with
 //!   each compared value (`present`: "x") or another value, alone and
 //!   with the first value of every other named header (for `when a and b`);
-//! - (HTTP) methods: GET, every method a rule names (or leaves out), and
-//!   one no rule names;
+//! - (HTTP) methods: GET, every method a rule names (or leaves out), one
+//!   no rule names, and `PURGE` (outside the standard list) when a rule's
+//!   method set is open; CONNECT's authority always names its port;
 //! - (HTTP) paths: `/`, a path no rule names, each exact path, a prefix and
-//!   prefix + `x`, `/x` + a suffix, a template with `{*}` → `x` and
+//!   prefix + `x`, `/x` + a suffix and each prefix, template or exact
+//!   path's directory + `x` + each suffix, a template with `{*}` → `x` and
 //!   `{**}` → `x/y`, and a shortest string a regex accepts (walked from
-//!   its syntax tree).
+//!   its syntax tree);
+//! - (HTTP, when a policy of either set has `require sni-host-match`)
+//!   SNI: none, the request's host, and another host.
+//!
+//! The methods, paths, principals, headers and ports also come from every
+//! destination, of any policy in either set, whose targets can match the
+//! same requests (same protocol; the same exact host, a wildcard covering
+//! the other either way, overlapping CIDRs): another policy's rule may
+//! decide the request once the changed one no longer does.
 //!
 //! Each candidate is decided under both sets by [`Decider`]; those whose
 //! enforced (or, failing that, audit) decision differs are witnesses.
@@ -31,17 +43,13 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use egress_table::record::Record;
-use egress_table::spec::{
-    Action, HeaderSpec, HostKind, METHODS, MethodSet, PathSpec, PatternKind, PortRange, Protocol,
-    SourceSpec, TableSpec, Target,
-};
+use egress_table::spec::{Action, DestSpec, HostKind, Protocol, TableSpec, Target};
 
-use super::{Change, Level, dest_text, pair_dests};
+use super::{Change, Level, candidates, dest_text, pair_dests};
 use crate::explain::Decider;
 use crate::sim::SimRequest;
 
-/// Most candidate requests tried for one destination.
-pub const CAP: usize = 20_000;
+pub use super::candidates::CAP;
 
 /// How a request's decision changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -185,22 +193,14 @@ pub fn pick(ws: &mut Vec<Witness>, n: usize) {
 /// What [`find`] found.
 #[derive(Debug, Default)]
 pub(crate) struct Found {
+    /// Requests decided under both sets.
     pub candidates: usize,
-    pub truncated: bool,
-}
-
-/// The constants one destination's candidates are built from.
-#[derive(Default)]
-struct Dims {
-    protocols: Vec<Protocol>,
-    hosts: BTreeSet<String>,
-    addrs: BTreeSet<IpAddr>,
-    ports: BTreeSet<u16>,
-    principals: BTreeSet<String>,
-    headers: BTreeSet<(String, Vec<u8>)>,
-    methods: BTreeSet<&'static str>,
-    named: u16,
-    paths: BTreeSet<String>,
+    /// Destinations whose candidates were cut at [`CAP`].
+    pub capped: usize,
+    /// Those destinations' combinations, in all (saturating).
+    pub combinations: u64,
+    /// How many of them were tried.
+    pub tried: u64,
 }
 
 /// Finds the witnesses of `changes` (see the module documentation) and
@@ -215,12 +215,31 @@ pub(crate) fn find(
     let mut found = Found::default();
     let mut seen: BTreeSet<String> = BTreeSet::new();
     let exact = exact_hosts(old, new);
+    let sni = [old, new]
+        .iter()
+        .flat_map(|t| &t.policies)
+        .any(|p| p.require_sni_host_match);
+    let everywhere = candidates::Related::new(
+        [old, new]
+            .iter()
+            .flat_map(|t| &t.policies)
+            .flat_map(|p| &p.destinations)
+            .collect(),
+    );
     for (policy, dests) in dirty(old, new, changes) {
-        let dims = dims(&dests, &exact);
+        // Destinations of any policy, either set, that can match the
+        // same requests: their rules decide alongside this one's.
+        let related = everywhere.of(&dests, RELATED);
+        let dims = candidates::dims(&dests, &related, &exact, sni);
         let origin = (policy, dest_text(dests.first().copied().unwrap_or(&EMPTY)));
-        let (reqs, capped) = cross(&dims);
-        found.truncated |= capped;
-        for r in reqs {
+        let built = candidates::build(&dims);
+        let tried = built.requests.len() as u64;
+        if built.total > tried {
+            found.capped += 1;
+            found.combinations = found.combinations.saturating_add(built.total);
+            found.tried = found.tried.saturating_add(tried);
+        }
+        for r in built.requests {
             let key = format!("{} {}", r.describe(), r.effective_port());
             if !seen.insert(key) {
                 continue;
@@ -241,7 +260,10 @@ pub(crate) fn find(
     found
 }
 
-static EMPTY: egress_table::spec::DestSpec = egress_table::spec::DestSpec {
+/// Most overlapping destinations whose constants join a changed one's.
+const RELATED: usize = 256;
+
+static EMPTY: DestSpec = DestSpec {
     targets: Vec::new(),
     protocol: Protocol::Http,
     ports: Vec::new(),
@@ -335,7 +357,7 @@ fn dirty<'a>(
     old: &'a TableSpec,
     new: &'a TableSpec,
     changes: &[Change],
-) -> Vec<(String, Vec<&'a egress_table::spec::DestSpec>)> {
+) -> Vec<(String, Vec<&'a DestSpec>)> {
     let mut out = Vec::new();
     let policies = old.policies.iter().map(|p| &p.name);
     let names: BTreeSet<&String> = policies
@@ -350,9 +372,8 @@ fn dirty<'a>(
         let ad = a.map_or(&[][..], |p| &p.destinations);
         let bd = b.map_or(&[][..], |p| &p.destinations);
         for (x, y) in pair_dests(ad, bd) {
-            let hit = |d: Option<&egress_table::spec::DestSpec>| {
-                d.is_some_and(|d| touched.contains(dest_text(d).as_str()))
-            };
+            let hit =
+                |d: Option<&DestSpec>| d.is_some_and(|d| touched.contains(dest_text(d).as_str()));
             if whole || hit(x) || hit(y) {
                 let both: Vec<_> = y.into_iter().chain(x).collect();
                 out.push((name.clone(), both));
@@ -360,153 +381,6 @@ fn dirty<'a>(
         }
     }
     out
-}
-
-fn dims(dests: &[&egress_table::spec::DestSpec], exact: &BTreeSet<String>) -> Dims {
-    let mut d = Dims::default();
-    d.methods.insert("GET");
-    d.paths.insert("/".to_owned());
-    d.paths.insert("/egress-diff-unnamed".to_owned());
-    d.principals
-        .insert("cluster.local/ns/egress-diff/sa/unnamed".to_owned());
-    for dest in dests {
-        if !d.protocols.contains(&dest.protocol) {
-            d.protocols.push(dest.protocol);
-        }
-        for t in &dest.targets {
-            add_target(&mut d, t, exact);
-        }
-        for p in &dest.ports {
-            add_ports(&mut d, *p);
-        }
-        for r in &dest.rules {
-            if r.methods != MethodSet::ANY {
-                d.named |= r.methods.0 | r.methods.excluded().0;
-            }
-            r.paths
-                .iter()
-                .chain(&r.except_paths)
-                .for_each(|p| add_path(&mut d, p));
-            r.sources
-                .iter()
-                .chain(&r.except_sources)
-                .for_each(|s| add_source(&mut d, s));
-            r.headers.iter().for_each(|h| add_header(&mut d, h));
-        }
-    }
-    let mut unnamed = None;
-    for m in METHODS {
-        let named = MethodSet::standard(m).is_some_and(|b| d.named & b.0 != 0);
-        if named {
-            d.methods.insert(m);
-        } else if unnamed.is_none() && m != "CONNECT" && m != "GET" {
-            unnamed = Some(m);
-        }
-    }
-    d.methods.extend(unnamed);
-    d
-}
-
-fn add_target(d: &mut Dims, t: &Target, exact: &BTreeSet<String>) {
-    match t {
-        Target::Host(h) => {
-            let n = &h.name;
-            let dot = |pre: &str| {
-                if n.is_empty() {
-                    pre.to_owned()
-                } else {
-                    format!("{pre}.{n}")
-                }
-            };
-            match h.kind {
-                HostKind::Exact => {
-                    d.hosts.insert(n.clone());
-                }
-                HostKind::OneLabel | HostKind::AnyDepth => {
-                    d.hosts.insert(dot("w"));
-                    if h.kind == HostKind::AnyDepth {
-                        d.hosts.insert(dot("a.b"));
-                    }
-                    if !n.is_empty() {
-                        d.hosts.insert(n.clone());
-                    }
-                    let covered = exact.iter().filter(|e| crate::check::pattern_matches(h, e));
-                    d.hosts.extend(covered.take(16).cloned());
-                }
-            }
-        }
-        Target::Cidr(c) => {
-            d.addrs.insert(c.addr);
-            let next = match c.addr {
-                IpAddr::V4(a) => IpAddr::from(u32::from(a).wrapping_add(1).to_be_bytes()),
-                IpAddr::V6(a) => IpAddr::from(u128::from(a).wrapping_add(1).to_be_bytes()),
-            };
-            if c.contains(next) {
-                d.addrs.insert(next);
-            }
-        }
-    }
-}
-
-fn add_ports(d: &mut Dims, p: PortRange) {
-    d.ports.extend([p.lo, p.hi]);
-    d.ports.extend(p.lo.checked_sub(1).filter(|x| *x > 0));
-    d.ports.extend(p.hi.checked_add(1));
-}
-
-fn add_path(d: &mut Dims, p: &PathSpec) {
-    match p {
-        PathSpec::Exact(t) => {
-            d.paths.insert(t.clone());
-        }
-        PathSpec::Prefix(t) => {
-            d.paths.insert(t.clone());
-            d.paths.insert(format!("{t}x"));
-        }
-        PathSpec::Suffix(t) => {
-            d.paths.insert(format!("/x{t}"));
-        }
-        PathSpec::Pattern {
-            kind: PatternKind::Template,
-            source,
-            ..
-        } => {
-            d.paths
-                .insert(source.replace("{**}", "x/y").replace("{*}", "x"));
-        }
-        PathSpec::Pattern {
-            kind: PatternKind::Regex,
-            source,
-            ..
-        } => {
-            d.paths.extend(shortest_match(source));
-        }
-    }
-}
-
-fn add_source(d: &mut Dims, s: &SourceSpec) {
-    let p = match s {
-        SourceSpec::Principal(p) => p.replace('*', "witness"),
-        SourceSpec::Namespace(ns) => format!("cluster.local/ns/{ns}/sa/witness"),
-        SourceSpec::ServiceAccount { namespace, name } => {
-            format!("cluster.local/ns/{namespace}/sa/{name}")
-        }
-        SourceSpec::AnyPrincipal => return,
-    };
-    d.principals.insert(p);
-}
-
-fn add_header(d: &mut Dims, h: &HeaderSpec) {
-    let name = h.name().to_owned();
-    match h.value_test() {
-        Some((_, v, _)) => {
-            d.headers.insert((name.clone(), v.to_vec()));
-            d.headers.insert((name, b"egress-diff".to_vec()));
-        }
-        None => {
-            d.headers.insert((name, b"x".to_vec()));
-        }
-    }
 }
 
 /// A shortest string the regex accepts (from its syntax tree), if one
@@ -553,93 +427,6 @@ fn shortest(h: &regex_syntax::hir::Hir) -> Option<Vec<u8>> {
         }
         HirKind::Alternation(alts) => alts.iter().filter_map(shortest).min_by_key(Vec::len),
     }
-}
-
-/// The cross product of `d`, in a fixed order, at most [`CAP`]; and
-/// whether it was capped.
-fn cross(d: &Dims) -> (Vec<SimRequest>, bool) {
-    let mut out = Vec::new();
-    let principals: Vec<Option<&String>> = std::iter::once(None)
-        .chain(d.principals.iter().map(Some))
-        .collect();
-    // No header; each header alone; and (for `when a and b`) each header
-    // with the first value of every other named header.
-    let mut firsts: Vec<&(String, Vec<u8>)> = Vec::new();
-    for h in &d.headers {
-        if !firsts.iter().any(|f| f.0 == h.0) {
-            firsts.push(h);
-        }
-    }
-    let mut headers: Vec<Vec<(String, Vec<u8>)>> = vec![Vec::new()];
-    for h in &d.headers {
-        headers.push(vec![h.clone()]);
-        if firsts.len() > 1 {
-            let others = firsts.iter().filter(|f| f.0 != h.0).map(|f| (*f).clone());
-            headers.push(std::iter::once(h.clone()).chain(others).collect());
-        }
-    }
-    for &proto in &d.protocols {
-        for &port in &d.ports {
-            let hosts: Vec<Conn> = match proto {
-                Protocol::Tcp => d.addrs.iter().map(|a| Conn::Addr(*a)).collect(),
-                _ => d.hosts.iter().map(|h| Conn::Host(h)).collect(),
-            };
-            for host in &hosts {
-                for principal in &principals {
-                    let base = base(proto, host, port, *principal);
-                    if proto != Protocol::Http {
-                        out.push(base);
-                        if out.len() >= CAP {
-                            return (out, true);
-                        }
-                        continue;
-                    }
-                    for h in &headers {
-                        for m in &d.methods {
-                            for path in &d.paths {
-                                let mut r = base.clone();
-                                r.method = Some((*m).to_owned());
-                                r.path = (*m != "CONNECT").then(|| path.clone());
-                                r.headers.clone_from(h);
-                                out.push(r);
-                                if out.len() >= CAP {
-                                    return (out, true);
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-    (out, false)
-}
-
-enum Conn<'a> {
-    Host(&'a str),
-    Addr(IpAddr),
-}
-
-fn base(proto: Protocol, host: &Conn<'_>, port: u16, principal: Option<&String>) -> SimRequest {
-    let mut r = SimRequest {
-        principal: principal.cloned(),
-        port: Some(port),
-        ..SimRequest::default()
-    };
-    match (proto, host) {
-        (Protocol::Http, Conn::Host(h)) => {
-            let h = if h.contains(':') {
-                format!("[{h}]")
-            } else {
-                (*h).to_owned()
-            };
-            r.host = Some(if port == 80 { h } else { format!("{h}:{port}") });
-            r.port = None;
-        }
-        (_, Conn::Host(h)) => r.sni = Some((*h).to_owned()),
-        (_, Conn::Addr(a)) => r.destination = Some(*a),
-    }
-    r
 }
 
 #[cfg(test)]

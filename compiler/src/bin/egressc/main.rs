@@ -205,7 +205,7 @@ enum Command {
         #[arg(long, value_parser = ui::parse_format, default_value = "human", value_name = "human|json")]
         format: Format,
     },
-    /// Compare two policy sets: destinations and rules added, removed or changed, each with requests whose decision it flips. Exit 1 when a request is newly allowed, 0 otherwise, 2 when a side does not compile.
+    /// Compare two policy sets: destinations and rules added, removed or changed, each with requests whose decision it flips. Exit 1 when a request is newly allowed, or when a destination had more candidate requests than the cap (the diff cannot prove nothing is newly allowed); 0 otherwise; 2 when a side does not compile.
     Diff {
         /// The old policy set: a policy file or a directory of *.egress files.
         #[arg(value_name = "OLD")]

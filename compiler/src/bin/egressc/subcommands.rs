@@ -798,7 +798,8 @@ fn decided_by(r: &RunResult) -> String {
     s
 }
 
-/// `egressc diff OLD NEW`: 1 when a request is newly allowed, 0 otherwise,
+/// `egressc diff OLD NEW`: 1 when a request is newly allowed (or the
+/// candidates were capped, so the diff cannot prove none is), 0 otherwise,
 /// 2 when a side cannot be read or does not compile.
 pub fn diff(old: &Path, new: &Path, format: Format, output: &Path) -> u8 {
     use egressc::diff::{DiffError, Side};
@@ -836,5 +837,5 @@ pub fn diff(old: &Path, new: &Path, format: Format, output: &Path) -> u8 {
     if let Err(e) = files::write_atomic(output, text.as_bytes()) {
         return fail(&e);
     }
-    u8::from(d.newly_allowed > 0)
+    u8::from(d.gate())
 }
