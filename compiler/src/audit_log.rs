@@ -150,35 +150,63 @@ impl Entry {
     /// What the line does not record (the query, headers, the SNI under an
     /// HTTP request) is absent.
     pub fn request(&self) -> SimRequest {
-        let mut r = SimRequest {
-            port: Some(self.port),
-            principal: self.principal.clone(),
-            ..SimRequest::default()
-        };
-        match self.protocol {
-            Protocol::Http => {
-                let host = if self.host.contains(':') {
-                    format!("[{}]", self.host)
-                } else {
-                    self.host.clone()
-                };
-                r.host = Some(if self.port == 80 {
-                    host
-                } else {
-                    format!("{host}:{}", self.port)
-                });
-                r.method = Some(self.method.clone().unwrap_or_else(|| "GET".into()));
-                r.path = Some(self.path.clone().unwrap_or_else(|| "/".into()));
-            }
-            Protocol::Tls => match self.host.parse::<IpAddr>() {
-                // No SNI: the line shows the destination address.
-                Ok(a) => r.destination = Some(a),
-                Err(_) => r.sni = Some(self.host.clone()),
-            },
-            Protocol::Tcp => r.destination = self.host.parse::<IpAddr>().ok(),
-        }
-        r
+        request_for(
+            self.protocol,
+            &self.host,
+            self.port,
+            self.method.as_deref(),
+            self.path.as_deref(),
+            self.principal.as_deref(),
+        )
     }
+}
+
+/// The request an audit line's fields describe, as `egressc simulate` and
+/// test cases take it: an HTTP request to `host` (bracketed when an IPv6
+/// address) with the port in the authority unless it is 80 (always for a
+/// CONNECT, whose authority is `host:port` and which has no path); a TLS
+/// connection by SNI, or by address when the line shows one (no SNI); a
+/// TCP connection by address.
+pub fn request_for(
+    protocol: Protocol,
+    host: &str,
+    port: u16,
+    method: Option<&str>,
+    path: Option<&str>,
+    principal: Option<&str>,
+) -> SimRequest {
+    let mut r = SimRequest {
+        port: Some(port),
+        principal: principal.map(str::to_owned),
+        ..SimRequest::default()
+    };
+    match protocol {
+        Protocol::Http => {
+            let method = method.unwrap_or("GET");
+            let name = if host.contains(':') {
+                format!("[{host}]")
+            } else {
+                host.to_owned()
+            };
+            let connect = method == "CONNECT";
+            r.host = Some(if port == 80 && !connect {
+                name
+            } else {
+                format!("{name}:{port}")
+            });
+            if !connect {
+                r.path = Some(path.unwrap_or("/").to_owned());
+            }
+            r.method = Some(method.to_owned());
+        }
+        Protocol::Tls => match host.parse::<IpAddr>() {
+            // No SNI: the line shows the destination address.
+            Ok(a) => r.destination = Some(a),
+            Err(_) => r.sni = Some(host.to_owned()),
+        },
+        Protocol::Tcp => r.destination = host.parse::<IpAddr>().ok(),
+    }
+    r
 }
 
 /// The namespace of a SPIFFE principal `[spiffe://]TD/ns/NS/sa/SA`.

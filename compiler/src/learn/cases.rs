@@ -32,33 +32,14 @@ pub(super) struct Observed {
 impl Observed {
     /// As a test case writes it.
     pub fn request(&self) -> SimRequest {
-        let mut r = SimRequest {
-            port: Some(self.port),
-            principal: self.principal.clone(),
-            ..SimRequest::default()
-        };
-        match self.protocol {
-            Protocol::Http => {
-                let host = if self.host.contains(':') {
-                    format!("[{}]", self.host)
-                } else {
-                    self.host.clone()
-                };
-                r.host = Some(if self.port == 80 {
-                    host
-                } else {
-                    format!("{host}:{}", self.port)
-                });
-                let method = self.method.clone().unwrap_or_else(|| "GET".to_owned());
-                if method != "CONNECT" {
-                    r.path = Some(self.path.clone().unwrap_or_else(|| "/".to_owned()));
-                }
-                r.method = Some(method);
-            }
-            Protocol::Tls => r.sni = Some(self.host.clone()),
-            Protocol::Tcp => r.destination = self.host.parse().ok(),
-        }
-        r
+        crate::audit_log::request_for(
+            self.protocol,
+            &self.host,
+            self.port,
+            self.method.as_deref(),
+            self.path.as_deref(),
+            self.principal.as_deref(),
+        )
     }
 
     fn model(&self) -> Request<'_> {
