@@ -178,8 +178,16 @@ fn compile(text: &str) -> Result<crate::Compiled, Vec<String>> {
     }
 }
 
-/// Fills in the cases, the text and the problems of `l`.
-pub(super) fn finish(l: &mut Learned, observed: &[Vec<Observed>], options: &LearnOptions) {
+/// Fills in the cases, the text and the problems of `l`: every distinct
+/// observed request (`observed` per destination, and `unplaced`, those no
+/// destination matched) is decided against the compiled policy, and each
+/// it does not allow is a problem, so an unsound policy is never written.
+pub(super) fn finish(
+    l: &mut Learned,
+    observed: &[Vec<Observed>],
+    unplaced: &[Observed],
+    options: &LearnOptions,
+) {
     let name = render::policy_name(&options.policy_name);
     let k = options.wildcard_threshold.max(2);
     let empty = vec![Vec::new(); l.destinations.len()];
@@ -199,6 +207,15 @@ pub(super) fn finish(l: &mut Learned, observed: &[Vec<Observed>], options: &Lear
             .push(format!("the learned policy's table did not load: {e}"));
     }
     let decider = loaded.as_ref().ok();
+    for o in observed.iter().flatten().chain(unplaced) {
+        let r = o.request();
+        if decider.is_some() && decide(decider, &r) != Some(Action::Allow) {
+            l.problems.push(format!(
+                "the learned policy does not allow the observed request {}",
+                r.describe()
+            ));
+        }
+    }
     let mut all = Vec::with_capacity(l.destinations.len());
     for obs in observed.iter().take(l.destinations.len()) {
         let mut cases: Vec<Case> = Vec::new();
@@ -212,11 +229,6 @@ pub(super) fn finish(l: &mut Learned, observed: &[Vec<Observed>], options: &Lear
                     allow: true,
                     near_miss: None,
                 });
-            } else {
-                l.problems.push(format!(
-                    "the learned policy does not allow the observed request {}",
-                    r.describe()
-                ));
             }
         }
         let mut misses = 0;
@@ -285,5 +297,47 @@ fn formatted(text: String) -> String {
     match crate::fmt::format_source(&text) {
         Ok(f) if comment_lines(&f) == comment_lines(&text) => f,
         _ => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::indexing_slicing, reason = "test code")]
+
+    use super::*;
+
+    /// The safety net: an observed request the compiled policy does not
+    /// allow (here one no destination covers) is a problem, even beyond
+    /// the `allow_cases` written as tests.
+    #[test]
+    fn every_observed_request_not_allowed_is_a_problem() {
+        let mut l = Learned {
+            destinations: Vec::new(),
+            dropped: Vec::new(),
+            summary: super::super::Summary::default(),
+            cases: Vec::new(),
+            text: String::new(),
+            problems: Vec::new(),
+        };
+        let o = Observed {
+            count: 1,
+            protocol: Protocol::Http,
+            host: "a.example".to_owned(),
+            port: 80,
+            method: Some("GET".to_owned()),
+            path: Some("/x".to_owned()),
+            principal: None,
+        };
+        let options = LearnOptions {
+            allow_cases: 0,
+            ..LearnOptions::default()
+        };
+        finish(&mut l, &[], &[o], &options);
+        assert_eq!(l.problems.len(), 1, "{:?}", l.problems);
+        assert!(
+            l.problems[0].contains("does not allow the observed request GET http://a.example/x"),
+            "{:?}",
+            l.problems
+        );
     }
 }

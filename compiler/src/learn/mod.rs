@@ -584,14 +584,21 @@ pub fn learn(logs: &[Parsed], options: &LearnOptions) -> Learned {
         text: String::new(),
         problems: Vec::new(),
     };
-    let observed = observed(&learned.destinations, &obs);
-    cases::finish(&mut learned, &observed, options);
+    let kept: Vec<&Obs<'_>> = groups.values().flatten().copied().collect();
+    let (observed, unplaced) = observed(&learned.destinations, &kept);
+    cases::finish(&mut learned, &observed, &unplaced, options);
     learned
 }
 
-/// Per destination, the distinct observed requests, most frequent first.
-fn observed(dests: &[Destination], obs: &[Obs<'_>]) -> Vec<Vec<cases::Observed>> {
+/// Per destination, the distinct observed requests, most frequent first;
+/// and the distinct ones no destination's hosts and port match (none,
+/// unless learning went wrong: `finish` reports them).
+fn observed(
+    dests: &[Destination],
+    obs: &[&Obs<'_>],
+) -> (Vec<Vec<cases::Observed>>, Vec<cases::Observed>) {
     let mut out: Vec<BTreeMap<String, cases::Observed>> = vec![BTreeMap::new(); dests.len()];
+    let mut unplaced: BTreeMap<String, cases::Observed> = BTreeMap::new();
     for o in obs {
         let e = o.entry;
         let at = dests.iter().position(|d| {
@@ -599,7 +606,7 @@ fn observed(dests: &[Destination], obs: &[Obs<'_>]) -> Vec<Vec<cases::Observed>>
                 && d.port == e.port
                 && d.hosts.iter().any(|h| h.matches(&o.host))
         });
-        if let Some(slot) = at.and_then(|i| out.get_mut(i)) {
+        {
             let x = cases::Observed {
                 count: 0,
                 protocol: e.protocol,
@@ -616,16 +623,22 @@ fn observed(dests: &[Destination], obs: &[Obs<'_>]) -> Vec<Vec<cases::Observed>>
                 },
                 principal: e.principal.clone(),
             };
+            let slot = match at.and_then(|i| out.get_mut(i)) {
+                Some(slot) => slot,
+                None => &mut unplaced,
+            };
             slot.entry(x.request().describe()).or_insert(x).count += 1;
         }
     }
-    out.into_iter()
+    let per_destination = out
+        .into_iter()
         .map(|m| {
             let mut v: Vec<(String, cases::Observed)> = m.into_iter().collect();
             v.sort_by(|a, b| b.1.count.cmp(&a.1.count).then_with(|| a.0.cmp(&b.0)));
             v.into_iter().map(|(_, x)| x).collect()
         })
-        .collect()
+        .collect();
+    (per_destination, unplaced.into_values().collect())
 }
 
 fn connection_rules(v: &[&Obs<'_>], k: usize) -> Vec<Rule> {
