@@ -829,11 +829,7 @@ fn odd_requests_still_make_a_valid_policy_that_allows_them() {
         "{}",
         l.text
     );
-    assert!(
-        l.text.contains("path ~\"/q/a\\\\*b/\\\\{x\\\\}\""),
-        "{}",
-        l.text
-    );
+    assert!(l.text.contains("path \"/q/a%2Ab/%7Bx%7D\""), "{}", l.text);
     for e in &parsed.entries {
         assert_eq!(
             decide(&c.spec, &e.request()),
@@ -976,4 +972,71 @@ fn a_path_a_template_of_the_same_rule_covers_is_dropped() {
         l.text
     );
     compiled(&l.text);
+}
+
+/// An audit line's `(protocol, host, port, method, path, principal)`.
+type Fields<'a> = (
+    &'a str,
+    &'a str,
+    u16,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<&'a str>,
+);
+
+/// Learns the lines `v`.
+fn learn_lines(v: &[Fields<'_>]) -> Learned {
+    let lines: Vec<String> = v
+        .iter()
+        .enumerate()
+        .map(|(t, (proto, host, port, m, path, pr))| {
+            line(t, "allow", "rule", proto, host, *port, *m, *path, *pr)
+        })
+        .collect();
+    learn_text(&(lines.join("\n") + "\n"), &LearnOptions::default())
+}
+
+/// Every learnable line of `l`'s log is allowed by the learned text.
+fn allows_each(l: &Learned, v: &[Fields<'_>]) {
+    assert!(l.problems.is_empty(), "{:?}\n{}", l.problems, l.text);
+    let c = compiled(&l.text);
+    for (proto, host, port, m, path, pr) in v {
+        let protocol = match *proto {
+            "http" => Protocol::Http,
+            "tls" => Protocol::Tls,
+            _ => Protocol::Tcp,
+        };
+        let r = audit_log::request_for(protocol, host, *port, *m, *path, *pr);
+        assert_eq!(
+            decide(&c.spec, &r),
+            Action::Allow,
+            "{}\n{}",
+            r.describe(),
+            l.text
+        );
+    }
+}
+
+/// A literal `*`, `{` or `}` in a segment is written percent-encoded in a
+/// template (not as a regex, which sees escapes decoded and so missed the
+/// segment's `%3A`).
+#[test]
+fn a_star_beside_an_escape_is_written_encoded_in_a_template() {
+    let v = [
+        ("http", "s.example", 80, Some("GET"), Some("/a*b"), None),
+        (
+            "http",
+            "s.example",
+            80,
+            Some("GET"),
+            Some("/c*d/x%3Ay"),
+            None,
+        ),
+        ("http", "s.example", 80, Some("GET"), Some("/{x}/y"), None),
+    ];
+    let l = learn_lines(&v);
+    allows_each(&l, &v);
+    assert!(l.text.contains("\"/c%2Ad/x%3Ay\""), "{}", l.text);
+    assert!(l.text.contains("\"/%7Bx%7D/y\""), "{}", l.text);
+    assert!(!l.text.contains("~\""), "{}", l.text);
 }

@@ -32,39 +32,26 @@ pub struct PathPattern {
 
 impl PathPattern {
     /// The pattern as the policy writes it: a template (`/v1/{*}/items`,
-    /// an exact path when nothing was generalised), or, when a literal
-    /// segment holds a character a template cannot (`*`, `{`, `}`), a regex.
+    /// an exact path when nothing was generalised). A literal segment's
+    /// `*`, `{` and `}`, which a template cannot hold raw, are written
+    /// percent-encoded (`%2A`, `%7B`, `%7D`): paths are compared with
+    /// escapes decoded (docs/language.md, "Paths"), so the template matches
+    /// the character sent raw or escaped, and the segment's other escapes
+    /// keep their meaning (a regex would see them decoded and miss them).
     pub fn text(&self) -> String {
-        if self.needs_regex() {
-            let parts: Vec<String> = self
-                .segments
-                .iter()
-                .map(|s| match s {
-                    Segment::Literal(l) => regex::escape(l),
-                    Segment::One => "[^/]+".to_owned(),
-                    Segment::Rest => ".*".to_owned(),
-                })
-                .collect();
-            return format!("/{}", parts.join("/"));
-        }
-        let parts: Vec<&str> = self
+        let parts: Vec<String> = self
             .segments
             .iter()
             .map(|s| match s {
-                Segment::Literal(l) => l.as_str(),
-                Segment::One => "{*}",
-                Segment::Rest => "{**}",
+                Segment::Literal(l) => l
+                    .replace('*', "%2A")
+                    .replace('{', "%7B")
+                    .replace('}', "%7D"),
+                Segment::One => "{*}".to_owned(),
+                Segment::Rest => "{**}".to_owned(),
             })
             .collect();
         format!("/{}", parts.join("/"))
-    }
-
-    /// Whether the pattern must be written as a regex (`~"…"`).
-    pub fn needs_regex(&self) -> bool {
-        self.segments.iter().any(|s| match s {
-            Segment::Literal(l) => l.contains(['*', '{', '}']),
-            _ => false,
-        })
     }
 
     /// Whether nothing was generalised (an exact path).
@@ -525,6 +512,6 @@ mod tests {
         let p = generalise(&["/f/a".into(), "/f/b/c".into()], 2).0;
         assert_eq!(p[0].text(), "/f/{**}");
         assert!(p[0].matches("/f/") && p[0].matches("/f/z/y") && !p[0].matches("/f"));
-        assert_eq!(texts(&["/a*b/1"], 5), ["/a\\*b/[^/]+"]);
+        assert_eq!(texts(&["/a*b/1"], 5), ["/a%2Ab/{*}"]);
     }
 }

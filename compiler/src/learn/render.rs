@@ -266,17 +266,7 @@ fn rule_text(r: &Rule, alone: bool, k: usize, out: &mut String) {
         None => {}
     }
     if !r.paths.is_empty() {
-        let ps: Vec<String> = r
-            .paths
-            .iter()
-            .map(|p| {
-                if p.needs_regex() {
-                    format!("~{}", q(&p.text()))
-                } else {
-                    q(&p.text())
-                }
-            })
-            .collect();
+        let ps: Vec<String> = r.paths.iter().map(|p| q(&p.text())).collect();
         let _ = write!(line, " path {}", ps.join(", "));
     }
     line.push_str(&sources_text(&r.sources));
