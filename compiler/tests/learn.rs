@@ -1040,3 +1040,25 @@ fn a_star_beside_an_escape_is_written_encoded_in_a_template() {
     assert!(l.text.contains("\"/%7Bx%7D/y\""), "{}", l.text);
     assert!(!l.text.contains("~\""), "{}", l.text);
 }
+
+/// A `tls` line whose host is an address (no SNI) is learned as the
+/// address's `cidr … tcp` destination, not as an SNI name the filter
+/// would refuse (`no-sni`).
+#[test]
+fn a_tls_line_without_sni_becomes_a_cidr_destination() {
+    let pr = Some("cluster.local/ns/ci/sa/builder");
+    let v = [
+        ("tls", "a.example", 443, None, None, pr),
+        ("tls", "10.0.0.9", 443, None, None, pr),
+        ("tls", "2001:db8::9", 443, None, None, pr),
+    ];
+    let l = learn_lines(&v);
+    allows_each(&l, &v);
+    assert!(l.text.contains("cidr 10.0.0.9/32"), "{}", l.text);
+    assert!(
+        l.text.contains("2001:db8::9/128 port 443 tcp"),
+        "{}",
+        l.text
+    );
+    assert!(!l.text.contains("\"10.0.0.9\""), "{}", l.text);
+}

@@ -371,6 +371,11 @@ pub const STANDARD_METHODS: [&str; 9] = [
 struct Obs<'a> {
     entry: &'a Entry,
     host: String,
+    /// The protocol learned: the line's, but `tcp` for a `tls` line whose
+    /// host is an address (no SNI: the filter decides such a connection
+    /// on its address, as a `destination cidr … tcp` does, and refuses it
+    /// at an SNI name).
+    protocol: Protocol,
 }
 
 /// Why an entry cannot become part of a policy, if it cannot.
@@ -436,9 +441,15 @@ pub fn learn(logs: &[Parsed], options: &LearnOptions) -> Learned {
             } else if let Some(why) = unusable(e) {
                 *summary.unusable.entry(why.to_owned()).or_default() += 1;
             } else {
+                let host = canonical_host(e);
+                let protocol = match e.protocol {
+                    Protocol::Tls if host.parse::<IpAddr>().is_ok() => Protocol::Tcp,
+                    p => p,
+                };
                 obs.push(Obs {
                     entry: e,
-                    host: canonical_host(e),
+                    host,
+                    protocol,
                 });
             }
         }
@@ -447,7 +458,7 @@ pub fn learn(logs: &[Parsed], options: &LearnOptions) -> Learned {
     let mut groups: BTreeMap<(Protocol, u16, String), Vec<&Obs<'_>>> = BTreeMap::new();
     for o in &obs {
         groups
-            .entry((o.entry.protocol, o.entry.port, o.host.clone()))
+            .entry((o.protocol, o.entry.port, o.host.clone()))
             .or_default()
             .push(o);
     }
@@ -602,14 +613,14 @@ fn observed(
     for o in obs {
         let e = o.entry;
         let at = dests.iter().position(|d| {
-            d.protocol == e.protocol
+            d.protocol == o.protocol
                 && d.port == e.port
                 && d.hosts.iter().any(|h| h.matches(&o.host))
         });
         {
             let x = cases::Observed {
                 count: 0,
-                protocol: e.protocol,
+                protocol: o.protocol,
                 host: o.host.clone(),
                 port: e.port,
                 method: match e.protocol {
