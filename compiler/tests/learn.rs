@@ -1062,3 +1062,38 @@ fn a_tls_line_without_sni_becomes_a_cidr_destination() {
     );
     assert!(!l.text.contains("\"10.0.0.9\""), "{}", l.text);
 }
+
+/// Principals no `source principal` can name (a space, a malformed SPIFFE
+/// id, surrounding whitespace, `*`) are not learned, under their reason,
+/// instead of making the learned text fail the checker or be unsound.
+#[test]
+fn principals_a_policy_cannot_name_are_not_learned() {
+    let mut v = vec![("http", "q.example", 80, Some("GET"), Some("/a"), None)];
+    for pr in [
+        "has space",
+        "cluster.local/ns/a/sa/b/extra",
+        " cluster.local/ns/a/sa/b",
+        "cluster.local/ns/a/sa/*",
+        "spiffe://",
+    ] {
+        v.push(("http", "q.example", 80, Some("GET"), Some("/b"), Some(pr)));
+    }
+    let l = learn_lines(&v);
+    assert!(l.problems.is_empty(), "{:?}\n{}", l.problems, l.text);
+    assert_eq!(
+        l.summary.unusable.get("a principal a policy cannot name"),
+        Some(&5),
+        "{:?}",
+        l.summary
+    );
+    allows_each(&l, &v[..1]);
+    let ok = [(
+        "http",
+        "q.example",
+        80,
+        Some("GET"),
+        Some("/c"),
+        Some("spiffe://cluster.local/ns/a/sa/we\"ird"),
+    )];
+    allows_each(&learn_lines(&ok), &ok);
+}

@@ -391,9 +391,9 @@ fn unusable(e: &Entry) -> Option<&'static str> {
     }
     if e.principal
         .as_deref()
-        .is_some_and(|p| p.contains('*') || p.is_empty())
+        .is_some_and(|p| !nameable_principal(p))
     {
-        return Some("a principal with `*`");
+        return Some("a principal a policy cannot name");
     }
     if e.protocol == Protocol::Http {
         let m = e.method.as_deref().unwrap_or("GET");
@@ -413,6 +413,19 @@ fn unusable(e: &Entry) -> Option<&'static str> {
         }
     }
     None
+}
+
+/// Whether `source principal "p"` names exactly `p`, by the checker's rules
+/// (E0332): printable ASCII without spaces or `*` (after an optional
+/// `spiffe://`, and not padded: the checker trims the value), and the
+/// `TRUST_DOMAIN/ns/NAMESPACE/sa/SERVICE_ACCOUNT` shape when `/ns/` is in it.
+fn nameable_principal(p: &str) -> bool {
+    let bare = p.strip_prefix("spiffe://").unwrap_or(p);
+    !bare.is_empty()
+        && bare.bytes().all(|b| b.is_ascii_graphic())
+        && !bare.contains('*')
+        && (!bare.contains("/ns/")
+            || egress_table::request::principal_parts(bare.as_bytes()).is_some())
 }
 
 fn canonical_host(e: &Entry) -> String {
