@@ -1097,3 +1097,49 @@ fn principals_a_policy_cannot_name_are_not_learned() {
     )];
     allows_each(&learn_lines(&ok), &ok);
 }
+
+/// Methods and principals are not cross-multiplied: GET from a reader and
+/// DELETE from a writer on one path do not let the reader DELETE.
+#[test]
+fn a_principal_gets_only_the_methods_it_was_seen_with() {
+    let reader = "cluster.local/ns/a/sa/reader";
+    let writer = "cluster.local/ns/b/sa/writer";
+    let v = [
+        (
+            "http",
+            "x.example",
+            80,
+            Some("GET"),
+            Some("/doc"),
+            Some(reader),
+        ),
+        (
+            "http",
+            "x.example",
+            80,
+            Some("DELETE"),
+            Some("/doc"),
+            Some(writer),
+        ),
+    ];
+    let l = learn_lines(&v);
+    allows_each(&l, &v);
+    let c = compiled(&l.text);
+    for (m, pr) in [("DELETE", reader), ("GET", writer)] {
+        let r = audit_log::request_for(
+            Protocol::Http,
+            "x.example",
+            80,
+            Some(m),
+            Some("/doc"),
+            Some(pr),
+        );
+        assert_eq!(
+            decide(&c.spec, &r),
+            Action::Deny,
+            "{}\n{}",
+            r.describe(),
+            l.text
+        );
+    }
+}

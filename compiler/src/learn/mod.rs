@@ -718,38 +718,54 @@ fn http_rules(v: &[&Obs<'_>], k: usize) -> Vec<Rule> {
         .collect();
     let (patterns, of_path) = paths::generalise(&distinct, k);
     let index: BTreeMap<&String, usize> = distinct.iter().zip(of_path).collect();
-    // Per pattern: methods, principals, times.
-    type PerPattern<'a> = (BTreeSet<&'a str>, Vec<Option<&'a str>>, Seen);
-    let mut per: Vec<PerPattern<'_>> =
-        vec![(BTreeSet::new(), Vec::new(), Seen::default()); patterns.len()];
+    // Per pattern and principal: the methods, every request's principal
+    // (for the counts) and the times.
+    type PerPrincipal<'a> = (BTreeSet<&'a str>, Vec<Option<&'a str>>, Seen);
+    let mut per: Vec<BTreeMap<Option<&str>, PerPrincipal<'_>>> =
+        vec![BTreeMap::new(); patterns.len()];
     for o in &rest {
         let p = path_of(o);
         if let Some(slot) = index.get(&p).and_then(|i| per.get_mut(*i)) {
-            slot.0.insert(o.entry.method.as_deref().unwrap_or("GET"));
-            slot.1.push(o.entry.principal.as_deref());
-            slot.2.add(o.entry.time.as_deref());
+            let principal = o.entry.principal.as_deref();
+            let e = slot
+                .entry(principal)
+                .or_insert_with(|| (BTreeSet::new(), Vec::new(), Seen::default()));
+            e.0.insert(o.entry.method.as_deref().unwrap_or("GET"));
+            e.1.push(principal);
+            e.2.add(o.entry.time.as_deref());
         }
     }
-    // One rule per condition: the counts `Sources` carries are not part of it.
+    // One rule per condition: the counts `Sources` carries are not part of
+    // it. Per pattern, principals share a rule only when they were seen
+    // with the same methods, so a rule's methods × sources holds only
+    // pairs seen (not a method of one principal for another).
     let mut rules: BTreeMap<(Methods, Option<Vec<String>>), Rule> = BTreeMap::new();
-    for (pattern, (methods, principals, seen)) in patterns.into_iter().zip(per) {
-        let methods = methods_of(&methods);
-        let sources = sources_of(principals.into_iter(), k);
-        let key = match &sources {
-            Sources::Any { .. } => None,
-            Sources::Only(list) => Some(list.iter().map(source_key).collect()),
-        };
-        let r = rules.entry((methods.clone(), key)).or_insert_with(|| Rule {
-            methods: Some(methods),
-            paths: Vec::new(),
-            sources: sources.clone(),
-            seen: Seen::default(),
-        });
-        if !r.paths.is_empty() {
-            merge_sources(&mut r.sources, &sources);
+    for (pattern, by_principal) in patterns.into_iter().zip(per) {
+        let mut by_methods: BTreeMap<BTreeSet<&str>, (Vec<Option<&str>>, Seen)> = BTreeMap::new();
+        for (methods, principals, seen) in by_principal.into_values() {
+            let g = by_methods.entry(methods).or_default();
+            g.0.extend(principals);
+            g.1.merge(&seen);
         }
-        r.paths.push(pattern);
-        r.seen.merge(&seen);
+        for (methods, (principals, seen)) in by_methods {
+            let methods = methods_of(&methods);
+            let sources = sources_of(principals.into_iter(), k);
+            let key = match &sources {
+                Sources::Any { .. } => None,
+                Sources::Only(list) => Some(list.iter().map(source_key).collect()),
+            };
+            let r = rules.entry((methods.clone(), key)).or_insert_with(|| Rule {
+                methods: Some(methods),
+                paths: Vec::new(),
+                sources: sources.clone(),
+                seen: Seen::default(),
+            });
+            if !r.paths.is_empty() {
+                merge_sources(&mut r.sources, &sources);
+            }
+            r.paths.push(pattern.clone());
+            r.seen.merge(&seen);
+        }
     }
     let mut out: Vec<Rule> = rules.into_values().collect();
     if !connect.is_empty() {
