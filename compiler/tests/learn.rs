@@ -1143,3 +1143,42 @@ fn a_principal_gets_only_the_methods_it_was_seen_with() {
         );
     }
 }
+
+/// A namespace generalises only principals of one trust domain, and its
+/// comment names that trust domain; principals of a namespace seen in
+/// several trust domains stay principals.
+#[test]
+fn a_namespace_is_learned_only_within_one_trust_domain() {
+    let names: Vec<String> = (0..5)
+        .map(|i| format!("spiffe://other.domain/ns/team/sa/s{i}"))
+        .chain((0..5).map(|i| format!("cluster.local/ns/mixed/sa/s{i}")))
+        .chain(std::iter::once("evil.example/ns/mixed/sa/x".to_owned()))
+        .collect();
+    let v: Vec<Fields<'_>> = names
+        .iter()
+        .map(|p| {
+            (
+                "http",
+                "n.example",
+                80,
+                Some("GET"),
+                Some("/a"),
+                Some(p.as_str()),
+            )
+        })
+        .collect();
+    let l = learn_lines(&v);
+    allows_each(&l, &v);
+    assert!(
+        l.text.contains("seen in trust domain \"other.domain\""),
+        "{}",
+        l.text
+    );
+    assert!(l.text.contains("namespace \"team\""), "{}", l.text);
+    assert!(!l.text.contains("namespace \"mixed\""), "{}", l.text);
+    assert!(
+        l.text.contains("\"cluster.local/ns/mixed/sa/s0\""),
+        "{}",
+        l.text
+    );
+}

@@ -174,11 +174,15 @@ fn source_comments(s: &Sources, k: usize, indent: &str, out: &mut String) {
                         .iter()
                         .map(|p| p.rsplit_once("/sa/").map_or(p.as_str(), |(_, sa)| sa))
                         .collect();
+                    let td = principals
+                        .first()
+                        .map_or("", |p| super::sources::trust_domain(p));
                     let _ = writeln!(
                         out,
-                        "{indent}# namespace {}: {} of it seen (threshold {k}): {}",
+                        "{indent}# namespace {}: {} of it seen in trust domain {} (threshold {k}): {}; a namespace admits it in any trust domain",
                         q(namespace),
                         plural(accounts.len(), "service account", "service accounts"),
+                        q(td),
                         examples(&accounts)
                     );
                 }

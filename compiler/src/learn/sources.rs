@@ -1,6 +1,8 @@
 //! Who a learned rule admits: the principals seen, a namespace for one
-//! with `wildcard_threshold` principals seen, no condition when a request
-//! had no principal; and how two rules' sources combine.
+//! with `wildcard_threshold` principals seen, all of one trust domain (a
+//! `namespace` source admits the namespace of any trust domain, so the
+//! comment says which one was seen), no condition when a request had no
+//! principal; and how two rules' sources combine.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -39,6 +41,12 @@ pub(super) fn merge_sources(a: &mut Sources, b: &Sources) {
     }
 }
 
+/// The trust domain of a principal `[spiffe://]TD/…`.
+pub(super) fn trust_domain(p: &str) -> &str {
+    let bare = p.strip_prefix("spiffe://").unwrap_or(p);
+    bare.split('/').next().unwrap_or(bare)
+}
+
 /// The sources for a set of requests.
 pub(super) fn sources_of<'a>(
     principals: impl Iterator<Item = Option<&'a str>>,
@@ -65,6 +73,13 @@ pub(super) fn sources_of<'a>(
             by_ns.entry(ns).or_default().push((*p).to_owned());
         }
     }
+    // A namespace admits it in every trust domain (docs/language.md,
+    // "Sources"): it generalises only principals of one trust domain.
+    by_ns.retain(|_, list| {
+        let mut tds = list.iter().map(|p| trust_domain(p));
+        let first = tds.next();
+        tds.all(|t| Some(t) == first)
+    });
     let mut out: Vec<Source> = Vec::new();
     for (ns, list) in &by_ns {
         if list.len() >= k {
