@@ -1182,3 +1182,32 @@ fn a_namespace_is_learned_only_within_one_trust_domain() {
         l.text
     );
 }
+
+/// Destinations whose rules say the same share a destination, whatever
+/// their counts.
+#[test]
+fn destinations_with_the_same_rules_but_other_counts_are_grouped() {
+    let v = [
+        ("tls", "a.example", 443, None, None, None),
+        ("tls", "a.example", 443, None, None, None),
+        ("tls", "b.example", 443, None, None, None),
+        ("http", "c.example", 80, Some("GET"), Some("/x"), None),
+        ("http", "c.example", 80, Some("GET"), Some("/x"), None),
+        ("http", "d.example", 80, Some("GET"), Some("/x"), None),
+    ];
+    let l = learn_lines(&v);
+    allows_each(&l, &v);
+    assert_eq!(l.destinations.len(), 2, "{}", l.text);
+    assert!(
+        l.text
+            .contains("destination \"a.example\", \"b.example\" port 443 tls"),
+        "{}",
+        l.text
+    );
+    assert!(
+        l.text
+            .contains("destination \"c.example\", \"d.example\" port 80 http"),
+        "{}",
+        l.text
+    );
+}

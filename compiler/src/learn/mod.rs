@@ -231,11 +231,17 @@ impl Rule {
         method_ok && path_ok && self.sources.admits(principal)
     }
 
-    fn shape(&self) -> (Option<Methods>, Vec<String>, Sources) {
+    /// What the rule says, without counts (requests without a principal,
+    /// principals behind a namespace): rules of the same shape admit the
+    /// same requests, so destinations whose rules share shapes merge.
+    fn shape(&self) -> (Option<Methods>, Vec<String>, Option<Vec<String>>) {
         (
             self.methods.clone(),
             self.paths.iter().map(PathPattern::text).collect(),
-            self.sources.clone(),
+            match &self.sources {
+                Sources::Any { .. } => None,
+                Sources::Only(list) => Some(list.iter().map(source_key).collect()),
+            },
         )
     }
 }
@@ -536,7 +542,7 @@ pub fn learn(logs: &[Parsed], options: &LearnOptions) -> Learned {
     }
     // Rules per unit; units with the same protocol, port and rules share a
     // destination.
-    type Shape = Vec<(Option<Methods>, Vec<String>, Sources)>;
+    type Shape = Vec<(Option<Methods>, Vec<String>, Option<Vec<String>>)>;
     let mut merged: BTreeMap<(Protocol, u16, Shape), Destination> = BTreeMap::new();
     for ((protocol, port, host), v) in units {
         let rules = match protocol {
