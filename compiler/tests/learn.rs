@@ -1211,3 +1211,26 @@ fn destinations_with_the_same_rules_but_other_counts_are_grouped() {
         l.text
     );
 }
+
+/// `**.parent` made from names all two labels below says so, and that it
+/// also admits other depths.
+#[test]
+fn a_double_star_from_names_at_one_depth_says_it_admits_other_depths() {
+    let names: Vec<String> = (0..5).map(|i| format!("n{i}.r{i}.deep.example")).collect();
+    let v: Vec<Fields<'_>> = names
+        .iter()
+        .map(|n| ("tls", n.as_str(), 443, None, None, None))
+        .collect();
+    let l = learn_lines(&v);
+    allows_each(&l, &v);
+    assert!(
+        l.text.contains("5 names seen 2 labels below deep.example"),
+        "{}",
+        l.text
+    );
+    assert!(
+        l.text.contains("`**.` also admits other depths"),
+        "{}",
+        l.text
+    );
+}

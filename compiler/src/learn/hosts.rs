@@ -1,6 +1,8 @@
 //! Host wildcards from observed names: `*.parent` when at least K names one
-//! label below `parent` were seen, `**.parent` when the K names sit at
-//! several depths; never for a parent of fewer than two labels.
+//! label below `parent` were seen, `**.parent` when the K names sit deeper
+//! (at several depths, or all at one depth of two labels or more: a pattern
+//! cannot say `*.*.`, and the comment says `**.` admits other depths too);
+//! never for a parent of fewer than two labels.
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -283,15 +283,24 @@ fn destination(d: &Destination, k: usize, out: &mut String) {
         if h.from.is_empty() {
             continue;
         }
-        let how = if h.pattern.starts_with("**.") {
-            "at several depths below"
-        } else {
-            "one label below"
-        };
         let parent = h.pattern.trim_start_matches('*').trim_start_matches('.');
+        let below = |n: &String| {
+            n.split('.')
+                .count()
+                .saturating_sub(parent.split('.').count())
+        };
+        let depths: std::collections::BTreeSet<usize> = h.from.iter().map(below).collect();
+        let (how, also) = match (h.pattern.starts_with("**."), depths.first()) {
+            (false, _) => ("one label below".to_owned(), String::new()),
+            (true, Some(d)) if depths.len() == 1 => (
+                format!("{d} labels below"),
+                format!("; `**.` also admits other depths (a pattern cannot say {d} labels)"),
+            ),
+            (true, _) => ("at several depths below".to_owned(), String::new()),
+        };
         let _ = writeln!(
             out,
-            "  # wildcard {}: {} seen {how} {parent} (threshold {k}): {}",
+            "  # wildcard {}: {} seen {how} {parent} (threshold {k}): {}{also}",
             q(&h.pattern),
             plural(h.from.len(), "name", "names"),
             examples(&h.from)
