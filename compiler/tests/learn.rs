@@ -713,6 +713,62 @@ fn the_command_line_writes_a_policy_check_and_test_accept() {
         "{err}"
     );
     assert!(!dir.join("never.egress").exists());
+    // Only malformed audit lines: said so, without the `log all` advice.
+    std::fs::write(
+        dir.join("bad.log"),
+        "{\"decision\":\"allow\",\"protocol\":\"http\"}\n{\"decision\":\"deny\"}\n",
+    )
+    .unwrap();
+    let o = run(&["learn", "bad.log", "-o", "never.egress"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = common::text(&o.stderr);
+    assert!(
+        err.contains("no valid audit lines")
+            && err.contains("malformed")
+            && !err.contains("log all"),
+        "{err}"
+    );
+    // Audit lines of which none is learnable: exit 2, nothing written.
+    let refused = line(
+        0,
+        "deny",
+        "invalid-authority",
+        "http",
+        "a.example",
+        80,
+        Some("GET"),
+        Some("/"),
+        None,
+    );
+    std::fs::write(dir.join("refused.log"), refused + "\n").unwrap();
+    let o = run(&["learn", "refused.log", "-o", "never.egress"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(common::text(&o.stderr).contains("nothing to learn"));
+    assert!(!dir.join("never.egress").exists());
+    // Malformed lines count as not learned.
+    let good = line(
+        0,
+        "allow",
+        "rule",
+        "http",
+        "a.example",
+        80,
+        Some("GET"),
+        Some("/"),
+        None,
+    );
+    std::fs::write(
+        dir.join("mixed.log"),
+        good + "\n{\"decision\":\"allow\",\"protocol\":\"http\"}\n",
+    )
+    .unwrap();
+    let o = run(&["learn", "mixed.log", "-o", "mixed.egress"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(
+        common::text(&o.stderr).contains("(1 not learned"),
+        "{}",
+        common::text(&o.stderr)
+    );
     let o = run(&["learn", "missing.log"]);
     assert_eq!(o.status.code(), Some(2));
     let o = run(&["learn", "--format", "json", "empty.log"]);

@@ -84,19 +84,44 @@ pub fn learn(args: &LearnArgs) -> u8 {
         }
         return 1;
     }
+    let s = &learned.summary;
+    // Exit 2, as for a log without audit lines: the input holds nothing to
+    // learn from, and an empty deny-all policy would only look like a result.
+    if s.learned == 0 {
+        let why: Vec<String> = s
+            .refused
+            .iter()
+            .map(|(r, n)| format!("{n} refused before the rules ({r})"))
+            .chain(s.unusable.iter().map(|(r, n)| format!("{n} {r}")))
+            .chain((s.truncated > 0).then(|| format!("{} cut short", s.truncated)))
+            .chain((s.malformed > 0).then(|| format!("{} malformed", s.malformed)))
+            .chain(
+                (!learned.dropped.is_empty())
+                    .then(|| format!("{} dropped by --min-count", learned.dropped.len())),
+            )
+            .collect();
+        return fail_as(
+            format,
+            &format!(
+                "nothing to learn: no audit line of {} can become a policy ({}); nothing was written",
+                s.audit_lines,
+                why.join(", ")
+            ),
+        );
+    }
     let to_stdout = args.output.as_os_str() == "-";
     if !(to_stdout && format == Format::Json)
         && let Err(e) = files::write_atomic(&args.output, learned.text.as_bytes())
     {
         return fail_as(format, &e);
     }
-    let s = &learned.summary;
     let dests = learned.destinations.len();
     let cases: usize = learned.cases.iter().map(Vec::len).sum();
     match format {
         Format::Human if !ui.quiet => {
             let skipped: usize = s.refused.values().sum::<usize>()
                 + s.truncated
+                + s.malformed
                 + s.unusable.values().sum::<usize>();
             eprintln!(
                 "learned {} request{} into {dests} destination{} with {cases} test case{} ({skipped} not learned, {} dropped by --min-count){}",

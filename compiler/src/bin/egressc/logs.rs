@@ -48,7 +48,8 @@ pub fn read_logs(paths: &[PathBuf]) -> Result<Vec<LogFile>, String> {
     Ok(out)
 }
 
-/// The error for logs with no audit line at all, saying how to get them;
+/// The error for logs with no valid audit line, saying how to get them
+/// (or, when every line read was a malformed audit line, that they were);
 /// `None` when there is one.
 pub fn no_audit_lines(files: &[LogFile]) -> Option<String> {
     if files.iter().any(|f| !f.parsed.entries.is_empty()) {
@@ -60,6 +61,12 @@ pub fn no_audit_lines(files: &[LogFile]) -> Option<String> {
         .sum();
     let malformed: usize = files.iter().map(|f| f.parsed.problems.len()).sum();
     let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+    if malformed > 0 && malformed == lines {
+        return Some(format!(
+            "no valid audit lines in {}: every line read ({malformed}) is a malformed audit line (reported above), so this is not a logging setting: check that egressc and the filter are the same version",
+            names.join(", "),
+        ));
+    }
     Some(format!(
         "no audit lines in {} ({lines} line{} read{}): the filter writes a JSON line for each decision its policies' `log` setting selects, and with `log denied` (the default) allowed requests are never logged. Set `log all` in the policies the filter runs (or add a policy with `mode audit` and `log all`, which blocks nothing), raise the proxy's wasm log level to info (`istioctl proxy-config log POD --level wasm:info`), let the traffic run, and give this command the proxy's log (`kubectl logs deploy/WAYPOINT > audit.log`, or `egressc proxy --audit-log FILE`)",
         names.join(", "),
