@@ -514,18 +514,25 @@ pub fn learn(logs: &[Parsed], options: &LearnOptions) -> Learned {
                 .insert(host.clone());
         }
     }
-    let mut wildcard_of: BTreeMap<(Protocol, u16, String), hosts::Wildcard> = BTreeMap::new();
+    // Each name's wildcard, as an index into `wildcards` (not a copy of
+    // its name list per name).
+    let mut wildcards: Vec<hosts::Wildcard> = Vec::new();
+    let mut wildcard_of: BTreeMap<(Protocol, u16, String), usize> = BTreeMap::new();
     for ((protocol, port), set) in &names {
         for w in hosts::generalise(set, k) {
             for n in &w.names {
-                wildcard_of.insert((*protocol, *port, n.clone()), w.clone());
+                wildcard_of.insert((*protocol, *port, n.clone()), wildcards.len());
             }
+            wildcards.push(w);
         }
     }
     // Units: one per (protocol, port, host or wildcard).
     let mut units: BTreeMap<(Protocol, u16, Host), Vec<&Obs<'_>>> = BTreeMap::new();
     for ((protocol, port, host), v) in &groups {
-        let h = match wildcard_of.get(&(*protocol, *port, host.clone())) {
+        let h = match wildcard_of
+            .get(&(*protocol, *port, host.clone()))
+            .and_then(|i| wildcards.get(*i))
+        {
             Some(w) => Host {
                 pattern: w.pattern.clone(),
                 from: w.names.clone(),
