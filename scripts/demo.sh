@@ -68,7 +68,7 @@ step "What left the mesh: a report of the filter's audit lines" $E report tests/
 step "A policy learned from that traffic (generalisations commented, a test block of observed requests and near misses)" \
   $E learn tests/fixtures/audit/observe.log -o target/learned.egress
 step "The learned policy, first lines" head -n 30 target/learned.egress
-step "Its tests, through the filter" $E test -q target/learned.egress
+step "Its tests, through the filter (the last lines)" sh -c "$E test target/learned.egress | tail -n 4"
 step "What an edit would open (exit 1: something is newly allowed)" \
   $E diff tests/fixtures/audit/today.egress docs/examples/today-widened.egress
 step "What a mistake looks like (this check fails on purpose)" $E check docs/examples/mistakes.egress
