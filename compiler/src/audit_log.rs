@@ -41,27 +41,9 @@ impl Decision {
     }
 }
 
-/// The protocol the filter saw.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Protocol {
-    /// Plain HTTP: host, port, method, path.
-    Http,
-    /// TLS passed through: SNI and port.
-    Tls,
-    /// Raw TCP: destination address and port.
-    Tcp,
-}
-
-impl Protocol {
-    /// `http`, `tls` or `tcp`, as in the policy language.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Protocol::Http => "http",
-            Protocol::Tls => "tls",
-            Protocol::Tcp => "tcp",
-        }
-    }
-}
+/// The protocol the filter saw: the policy language's own (`http`, `tls`,
+/// `tcp`), as the line's `protocol` field names it.
+pub use egress_table::spec::Protocol;
 
 /// A decision as a line records it: the applied one, or the audit pool's.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -64,7 +64,7 @@ impl LogSetting {
 }
 
 /// What kind of traffic a destination describes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Protocol {
     /// Plain HTTP seen by the HTTP filter: host, method, path, headers.
     Http,

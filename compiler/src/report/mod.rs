@@ -22,6 +22,10 @@ use serde_json::{Value, json};
 use crate::audit_log::{Decision, Entry};
 use crate::explain::{Decider, PathNormalization, Settings};
 
+mod table;
+
+use table::Table;
+
 /// How many rows each ranked section keeps by default.
 pub const DEFAULT_TOP: usize = 20;
 
@@ -386,7 +390,7 @@ fn redecide(r: &mut Report, logs: &[Log<'_>], spec: &TableSpec, top: usize) {
                 truncated += 1;
                 continue;
             }
-            if e.protocol == crate::audit_log::Protocol::Tls
+            if e.protocol == Protocol::Tls
                 && tcp_ports.iter().any(|r| (r.lo..=r.hi).contains(&e.port))
             {
                 tls_beside_tcp += 1;
@@ -671,62 +675,6 @@ impl Report {
         }
         for n in &self.notes {
             let _ = writeln!(s, "\nnote: {n}");
-        }
-        s
-    }
-}
-
-/// A text table: numeric columns right-aligned, the last column unpadded.
-struct Table {
-    head: Vec<String>,
-    rows: Vec<Vec<String>>,
-}
-
-impl Table {
-    fn new(head: &[&str]) -> Self {
-        Self {
-            head: head.iter().map(|h| (*h).to_owned()).collect(),
-            rows: Vec::new(),
-        }
-    }
-
-    fn row(&mut self, r: Vec<String>) {
-        self.rows.push(r);
-    }
-
-    fn render(&self) -> String {
-        let n = self.head.len();
-        let mut width = vec![0usize; n];
-        for r in std::iter::once(&self.head).chain(&self.rows) {
-            for (w, c) in width.iter_mut().zip(r) {
-                *w = (*w).max(c.chars().count());
-            }
-        }
-        let numeric: Vec<bool> = (0..n)
-            .map(|i| {
-                self.rows.iter().all(|r| {
-                    r.get(i)
-                        .is_some_and(|c| c.bytes().all(|b| b.is_ascii_digit()))
-                })
-            })
-            .collect();
-        let mut s = String::new();
-        for r in std::iter::once(&self.head).chain(&self.rows) {
-            let mut line = String::from(" ");
-            for (i, c) in r.iter().enumerate() {
-                let w = width.get(i).copied().unwrap_or(0);
-                let last = i + 1 == n;
-                line.push(' ');
-                if numeric.get(i).copied().unwrap_or(false) {
-                    line.push_str(&format!("{c:>w$}"));
-                } else if last {
-                    line.push_str(c);
-                } else {
-                    line.push_str(&format!("{c:<w$}"));
-                }
-            }
-            s.push_str(line.trim_end());
-            s.push('\n');
         }
         s
     }
