@@ -258,16 +258,17 @@ fn keep(ws: &mut Vec<Witness>, w: Witness) {
     }
 }
 
+/// A target as a policy writes it: a quoted host, or a CIDR.
+fn target_text(t: &Target) -> String {
+    match t {
+        Target::Host(h) => format!("{:?}", h.to_string()),
+        Target::Cidr(c) => c.to_string(),
+    }
+}
+
 /// A destination's key as text: `"a.com", "*.b.com" port 80 http`.
 pub fn dest_text(d: &DestSpec) -> String {
-    let targets: Vec<String> = d
-        .targets
-        .iter()
-        .map(|t| match t {
-            Target::Host(h) => format!("{:?}", h.to_string()),
-            Target::Cidr(c) => c.to_string(),
-        })
-        .collect();
+    let targets: Vec<String> = d.targets.iter().map(target_text).collect();
     let cidr = matches!(d.targets.first(), Some(Target::Cidr(_)));
     let ports: Vec<String> = d.ports.iter().map(ToString::to_string).collect();
     format!(
@@ -282,14 +283,7 @@ pub fn dest_text(d: &DestSpec) -> String {
 /// A destination's identity: its targets and ports as sorted sets, and
 /// its protocol (so reordering hosts is no change).
 fn dest_key(d: &DestSpec) -> String {
-    let mut targets: Vec<String> = d
-        .targets
-        .iter()
-        .map(|t| match t {
-            Target::Host(h) => format!("{:?}", h.to_string()),
-            Target::Cidr(c) => c.to_string(),
-        })
-        .collect();
+    let mut targets: Vec<String> = d.targets.iter().map(target_text).collect();
     targets.sort();
     targets.dedup();
     let mut ports: Vec<String> = d.ports.iter().map(ToString::to_string).collect();
