@@ -4,7 +4,7 @@
 CARGO ?= cargo
 EGRESSC := target/native/egressc
 
-.PHONY: all setup wasm build install demo test lint unit e2e policy-tests bench plots fuzz fmt clean loadtest soak
+.PHONY: all setup setup-wasm setup-playground wasm build install demo test lint unit e2e policy-tests bench plots fuzz fmt clean loadtest soak playground playground-build playground-test bench-playground
 
 # The property tests in `make test` run from a fixed seed, so a CI run is
 # reproducible and a landing never depends on luck; `make fuzz` explores
@@ -14,10 +14,18 @@ FUZZ_CASES ?= 50000
 
 all: build
 
-setup:
+# Everything: the wasm targets (all a build needs), then the playground's
+# tools (wasm-bindgen-cli, Chromium, playwright-core), which only
+# `make playground` and `make test` need.
+setup: setup-wasm setup-playground
+
+setup-wasm:
 	@scripts/setup.sh
 
-wasm: setup
+setup-playground:
+	@scripts/setup-playground.sh
+
+wasm: setup-wasm
 	@scripts/build-wasm.sh
 
 build: wasm
@@ -57,7 +65,35 @@ policy-tests: wasm
 	$(CARGO) test --workspace --no-run -q
 	$(TARGET_DIR)/debug/egressc test policies/
 
-test: lint unit policy-tests
+test: lint unit policy-tests playground-test
+
+# The browser playground (docs/playground.md): builds playground/dist/ and
+# serves it on http://127.0.0.1:$(PORT)/ (Ctrl+C stops).
+PORT ?= 8000
+playground: playground-build
+	node playground/serve.mjs playground/dist --port $(PORT)
+
+playground-build: wasm setup-playground
+	@scripts/playground.sh
+
+# Its end-to-end test in headless Chromium (playground/e2e/playground.test.mjs);
+# compares the Istio tab and the table with the debug egressc that
+# `policy-tests` built. Skipped, loudly, where setup could not install
+# Chromium or playwright-core.
+CHROMIUM ?= /usr/bin/chromium
+playground-test: playground-build
+	$(CARGO) test --workspace --no-run -q
+	@if [ -x "$(CHROMIUM)" ] && [ -f playground/node_modules/playwright-core/package.json ]; then \
+		CHROMIUM=$(CHROMIUM) EGRESSC=$(TARGET_DIR)/debug/egressc node playground/e2e/playground.test.mjs && \
+		CHROMIUM=$(CHROMIUM) EGRESS_BENCH_QUICK=1 node playground/e2e/measure.mjs; \
+	else \
+		echo "playground-test: SKIPPED the browser test: no Chromium at $(CHROMIUM) or no playwright-core (make setup installs both)" >&2; \
+	fi
+
+# First render (cold loads) and compile time per example in headless
+# Chromium: bench/playground.json (docs/playground.md).
+bench-playground: playground-build
+	CHROMIUM=$(CHROMIUM) node playground/e2e/measure.mjs
 
 # Three benches: benches/filter.rs (the httpbin policy through the .wasm),
 # benches/scale.rs (10 to 100,000 generated hosts: native, .wasm, naive and
@@ -68,6 +104,7 @@ test: lint unit policy-tests
 bench: build
 	$(CARGO) bench -p egress-tests
 	@echo "results: bench/results.json"
+	$(MAKE) bench-playground
 
 # The soak (issue 14, docs/security.md): EGRESS_SOAK_REQUESTS requests
 # (default 10,000,000) of mixed shapes, allowed and denied, through one VM

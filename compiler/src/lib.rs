@@ -17,6 +17,9 @@
 //! compiled policy sets: the destinations and rules added, removed or
 //! changed, each with requests whose decision it flips.
 //!
+//! [`testrun`] decides a policy's own `test` blocks natively (the
+//! playground's view; the command line runs them through the `.wasm`).
+//!
 //! [`cedar`] exports a policy set to Cedar (policies, schema, entities)
 //! and, with the `cedar` feature, validates it and runs Cedar's authorizer.
 //!
@@ -55,6 +58,7 @@ pub mod run;
 pub mod service;
 pub mod sim;
 pub mod source;
+pub mod testrun;
 pub mod textdiff;
 pub mod yaml;
 
@@ -63,6 +67,10 @@ pub use lint::outside_table;
 pub use source::{FileId, Sources, Span};
 
 use egress_table::spec::TableSpec;
+
+/// The compiler's version (`egressc --version`, and the generator named in
+/// what it writes).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// The result of compiling a set of files.
 #[derive(Debug, Clone)]

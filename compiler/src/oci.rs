@@ -215,6 +215,50 @@ pub fn layout_tar(layout: &Layout) -> Result<Vec<u8>, String> {
     tar(&entries)
 }
 
+/// The `oci://` URL a bundle names when none is given: a placeholder for
+/// the registry the image `egressc package` writes is pushed to.
+pub fn placeholder_url() -> String {
+    format!("oci://registry.example/egress-filter:{}", crate::VERSION)
+}
+
+/// The digest for WasmPlugin `sha256`: Istio checks an `oci://` image by its
+/// manifest digest and an `http(s)://` download by the module's; a URL
+/// pinned with `@sha256:` must agree with the field.
+pub fn url_sha256(url: &str, module: &[u8]) -> Result<String, String> {
+    if let Some(rest) = url.strip_prefix("oci://") {
+        if let Some((_, digest)) = rest.rsplit_once("@sha256:") {
+            if digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Ok(digest.to_ascii_lowercase());
+            }
+            return Err(format!(
+                "--wasm-url {url}: the digest after @sha256: must be 64 hex digits"
+            ));
+        }
+        let layout = image(module, crate::VERSION)?;
+        return Ok(layout
+            .manifest_digest
+            .trim_start_matches("sha256:")
+            .to_owned());
+    }
+    Ok(sha256_hex(module))
+}
+
+/// Checks a `--wasm-url`: a scheme Istio fetches from, and no spaces.
+pub fn check_url(url: &str) -> Result<(), String> {
+    let scheme_ok = ["oci://", "https://", "http://", "file://"]
+        .iter()
+        .any(|s| url.starts_with(s) && url.len() > s.len());
+    if !scheme_ok {
+        return Err(format!(
+            "--wasm-url {url}: expected oci://REGISTRY/NAME:TAG (an image `egressc package` wrote and you pushed), https://HOST/PATH/egress_filter.wasm, or file:///PATH on the proxy"
+        ));
+    }
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("--wasm-url {url:?}: a URL has no spaces"));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,43 +31,6 @@ pub fn version() -> u8 {
     0
 }
 
-/// The digest for WasmPlugin `sha256`: Istio checks an `oci://` image by its
-/// manifest digest and an `http(s)://` download by the module's; a URL
-/// pinned with `@sha256:` must agree with the field.
-fn url_sha256(url: &str, module: &[u8], module_sha: &str) -> Result<String, String> {
-    if let Some(rest) = url.strip_prefix("oci://") {
-        if let Some((_, digest)) = rest.rsplit_once("@sha256:") {
-            if digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Ok(digest.to_ascii_lowercase());
-            }
-            return Err(format!(
-                "--wasm-url {url}: the digest after @sha256: must be 64 hex digits"
-            ));
-        }
-        let layout = oci::image(module, env!("CARGO_PKG_VERSION"))?;
-        return Ok(layout
-            .manifest_digest
-            .trim_start_matches("sha256:")
-            .to_owned());
-    }
-    Ok(module_sha.to_owned())
-}
-
-fn check_url(url: &str) -> Result<(), String> {
-    let scheme_ok = ["oci://", "https://", "http://", "file://"]
-        .iter()
-        .any(|s| url.starts_with(s) && url.len() > s.len());
-    if !scheme_ok {
-        return Err(format!(
-            "--wasm-url {url}: expected oci://REGISTRY/NAME:TAG (an image `egressc package` wrote and you pushed), https://HOST/PATH/egress_filter.wasm, or file:///PATH on the proxy"
-        ));
-    }
-    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!("--wasm-url {url:?}: a URL has no spaces"));
-    }
-    Ok(())
-}
-
 /// Arguments of `egressc istio`.
 #[derive(Debug, clap::Args)]
 pub struct IstioArgs {
@@ -124,12 +87,8 @@ pub fn istio(args: &IstioArgs) -> u8 {
             ),
         );
     }
-    let default_url = format!(
-        "oci://registry.example/egress-filter:{}",
-        env!("CARGO_PKG_VERSION")
-    );
-    let url = args.wasm_url.clone().unwrap_or(default_url);
-    if let Err(e) = check_url(&url) {
+    let url = args.wasm_url.clone().unwrap_or_else(oci::placeholder_url);
+    if let Err(e) = oci::check_url(&url) {
         return fail_as(args.diag.format, &e);
     }
     let module = match run::module(args.wasm.as_deref()) {
@@ -151,7 +110,7 @@ pub fn istio(args: &IstioArgs) -> u8 {
         return 1;
     };
     let module_sha = oci::sha256_hex(&module.bytes);
-    let sha = match url_sha256(&url, &module.bytes, &module_sha) {
+    let sha = match oci::url_sha256(&url, &module.bytes) {
         Ok(s) => s,
         Err(e) => return fail_as(args.diag.format, &e),
     };
@@ -175,7 +134,7 @@ pub fn istio(args: &IstioArgs) -> u8 {
         wasm_url: url.clone(),
         url_sha256: Some(sha),
         module_sha256: module_sha,
-        generator: format!("egressc {}", env!("CARGO_PKG_VERSION")),
+        generator: format!("egressc {}", egressc::VERSION),
     };
     let bundle = match istio::bundle(compiled, &sources, &opts) {
         Ok(b) => b,

@@ -773,29 +773,9 @@ fn describe(r: &RunResult) -> String {
     }
 }
 
-/// `by rule httpbin/1`, `by the default of policy httpbin`, or the refusal
-/// reason; then the audit pool's would-be decision, if any.
+/// What decided (the same words as the playground's test view).
 fn decided_by(r: &RunResult) -> String {
-    let mut s = match (&r.record.rule, &r.record.policy) {
-        (Some(rule), _) => format!("by rule {rule}"),
-        (None, Some(p)) if r.record.reason == "default" => {
-            format!("by the default of policy {p}")
-        }
-        (None, None) if r.record.reason == "no-enforced-policy" => {
-            "because no enforcing policy names it".to_owned()
-        }
-        _ if r.record.allowed() => format!("({})", r.record.reason),
-        _ => format!("refused: {}", r.record.reason),
-    };
-    if let Some(a) = &r.audit {
-        s.push_str(&format!("; audit: would {}", a.decision.as_str()));
-        match (&a.rule, &a.policy) {
-            (Some(rule), _) => s.push_str(&format!(" by rule {rule}")),
-            (None, Some(p)) => s.push_str(&format!(" by the default of policy {p}")),
-            _ => {}
-        }
-    }
-    s
+    egressc::testrun::decided_by(&r.record, r.audit.as_ref())
 }
 
 /// `egressc diff OLD NEW`: 1 when a request is newly allowed (or the

@@ -1,0 +1,151 @@
+//! A policy's `test` blocks decided natively: each case goes through
+//! [`crate::explain::Decider`] — Envoy's connection-manager emulation, then
+//! the filter's own decision path (`egress_table::proxy`) on the encoded
+//! table — and is compared with what the case expects.
+//!
+//! `egressc test` runs the same cases through the filter `.wasm` in the
+//! local host; this is the same decision without wasmtime, for places that
+//! cannot run one (the browser playground). The agreement tests
+//! (`tests/tests/agreement.rs`) hold the two paths to the same answers.
+
+use egress_table::record::Record;
+use egress_table::spec::Action;
+
+use crate::Compiled;
+use crate::explain::Decider;
+use crate::source::Span;
+
+/// One case and how it went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseResult {
+    /// The policy the test block is in.
+    pub policy: String,
+    /// The test block's name.
+    pub test: String,
+    /// Where the case is.
+    pub span: Span,
+    /// The request, as `egressc test` describes it.
+    pub request: String,
+    /// The expected decision.
+    pub expect: Action,
+    /// The expected would-be decision with audit policies enforced.
+    pub expect_audit: Option<Action>,
+    /// The decision.
+    pub got: Record,
+    /// The audit pool's would-be decision, when the table has audit policies.
+    pub got_audit: Option<Record>,
+}
+
+impl CaseResult {
+    /// Whether the decision (and the audit decision, when the case names
+    /// one) is what the case expects.
+    pub fn passed(&self) -> bool {
+        self.got.decision == self.expect
+            && self
+                .expect_audit
+                .is_none_or(|a| self.got_audit.as_ref().map(|x| x.decision) == Some(a))
+    }
+
+    /// What was expected, as `egressc test` prints it: `deny`, or
+    /// `allow, audit deny`.
+    pub fn expected(&self) -> String {
+        match self.expect_audit {
+            Some(a) => format!("{}, audit {}", self.expect.as_str(), a.as_str()),
+            None => self.expect.as_str().to_owned(),
+        }
+    }
+
+    /// What decided, as `egressc test` prints it: `by rule httpbin/1`, `by
+    /// the default of policy httpbin`, or the refusal; then the audit
+    /// pool's would-be decision, if any.
+    pub fn decided_by(&self) -> String {
+        decided_by(&self.got, self.got_audit.as_ref())
+    }
+}
+
+/// The words `egressc test` and the playground use for what decided.
+pub fn decided_by(got: &Record, audit: Option<&Record>) -> String {
+    let mut s = match (&got.rule, &got.policy) {
+        (Some(rule), _) => format!("by rule {rule}"),
+        (None, Some(p)) if got.reason == "default" => format!("by the default of policy {p}"),
+        (None, None) if got.reason == "no-enforced-policy" => {
+            "because no enforcing policy names it".to_owned()
+        }
+        _ if got.allowed() => format!("({})", got.reason),
+        _ => format!("refused: {}", got.reason),
+    };
+    if let Some(a) = audit {
+        s.push_str(&format!("; audit: would {}", a.decision.as_str()));
+        match (&a.rule, &a.policy) {
+            (Some(rule), _) => s.push_str(&format!(" by rule {rule}")),
+            (None, Some(p)) => s.push_str(&format!(" by the default of policy {p}")),
+            _ => {}
+        }
+    }
+    s
+}
+
+/// Every case of every `test` block of `compiled`, in source order.
+/// `Err` only if the table does not load (an internal error).
+pub fn run(compiled: &Compiled) -> Result<Vec<CaseResult>, String> {
+    let decider = Decider::new(&compiled.spec)?;
+    let mut out = Vec::new();
+    for p in &compiled.checked.policies {
+        for t in &p.tests {
+            for c in &t.cases {
+                let (got, got_audit) = decider.decide(&c.request);
+                out.push(CaseResult {
+                    policy: p.name.clone(),
+                    test: t.name.clone(),
+                    span: c.span,
+                    request: c.request.describe(),
+                    expect: c.expect,
+                    expect_audit: c.expect_audit,
+                    got,
+                    got_audit,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cases_pass_and_fail_as_the_policy_says() {
+        let text = r#"policy "p" {
+  default deny
+  destination "api.example" port 80 http {
+    allow GET path "/v1/{**}"
+  }
+  test "t" {
+    GET http://api.example/v1/x => allow
+    POST http://api.example/v1/x => allow
+    GET http://other.example/ => deny
+  }
+}
+"#;
+        let (_, outcome) = crate::compile_str("p.egress", text);
+        let compiled = outcome.compiled.as_ref();
+        assert!(compiled.is_some(), "{:?}", outcome.diagnostics);
+        let Some(compiled) = compiled else { return };
+        let results = run(compiled).unwrap_or_default();
+        let passed: Vec<bool> = results.iter().map(CaseResult::passed).collect();
+        assert_eq!(passed, [true, false, true]);
+        assert_eq!(
+            results.first().map(CaseResult::decided_by).as_deref(),
+            Some("by rule p/1")
+        );
+        assert_eq!(
+            results.get(1).map(CaseResult::decided_by).as_deref(),
+            Some("by the default of policy p")
+        );
+        assert_eq!(
+            results.get(1).map(|r| r.request.as_str()),
+            Some("POST http://api.example/v1/x")
+        );
+    }
+}
