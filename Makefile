@@ -4,7 +4,7 @@
 CARGO ?= cargo
 EGRESSC := target/native/egressc
 
-.PHONY: all setup setup-wasm setup-playground wasm build install demo test lint unit e2e policy-tests bench plots fuzz fmt clean loadtest soak playground playground-build playground-test bench-playground
+.PHONY: all setup setup-wasm setup-playground wasm build install demo test lint unit e2e policy-tests bench plots fuzz fmt clean loadtest soak playground playground-build playground-test playground-screenshots bench-playground
 
 # The property tests in `make test` run from a fixed seed, so a CI run is
 # reproducible and a landing never depends on luck; `make fuzz` explores
@@ -73,7 +73,8 @@ PORT ?= 8000
 playground: playground-build
 	node playground/serve.mjs playground/dist --port $(PORT)
 
-playground-build: wasm setup-playground
+playground-build: wasm
+	@scripts/setup-playground.sh --build-only
 	@scripts/playground.sh
 
 # Its end-to-end test in headless Chromium (playground/e2e/playground.test.mjs);
@@ -81,7 +82,7 @@ playground-build: wasm setup-playground
 # `policy-tests` built. Skipped, loudly, where setup could not install
 # Chromium or playwright-core.
 CHROMIUM ?= /usr/bin/chromium
-playground-test: playground-build
+playground-test: playground-build setup-playground
 	$(CARGO) test --workspace --no-run -q
 	@if [ -x "$(CHROMIUM)" ] && [ -f playground/node_modules/playwright-core/package.json ]; then \
 		CHROMIUM=$(CHROMIUM) EGRESSC=$(TARGET_DIR)/debug/egressc node playground/e2e/playground.test.mjs && \
@@ -90,10 +91,21 @@ playground-test: playground-build
 		echo "playground-test: SKIPPED the browser test: no Chromium at $(CHROMIUM) or no playwright-core (make setup installs both)" >&2; \
 	fi
 
+# The committed screenshots (playground/screenshots/, linked from the README
+# and docs/playground.md), taken by the browser test.
+playground-screenshots: playground-build setup-playground
+	$(CARGO) test --workspace --no-run -q
+	CHROMIUM=$(CHROMIUM) EGRESSC=$(TARGET_DIR)/debug/egressc EGRESS_SCREENSHOTS_DIR=playground/screenshots \
+		node playground/e2e/playground.test.mjs
+
 # First render (cold loads) and compile time per example in headless
 # Chromium: bench/playground.json (docs/playground.md).
-bench-playground: playground-build
-	CHROMIUM=$(CHROMIUM) node playground/e2e/measure.mjs
+bench-playground: playground-build setup-playground
+	@if [ -x "$(CHROMIUM)" ] && [ -f playground/node_modules/playwright-core/package.json ]; then \
+		CHROMIUM=$(CHROMIUM) node playground/e2e/measure.mjs; \
+	else \
+		echo "bench-playground: SKIPPED: no Chromium at $(CHROMIUM) or no playwright-core (make setup installs both)" >&2; \
+	fi
 
 # Three benches: benches/filter.rs (the httpbin policy through the .wasm),
 # benches/scale.rs (10 to 100,000 generated hosts: native, .wasm, naive and

@@ -12,8 +12,13 @@
 #
 # Without apt-get or npm the browser test cannot run: this says so, and
 # `make test` then skips that one step, loudly.
+#
+# `--build-only`: only wasm-bindgen-cli (what `make playground` needs to
+# build the page; serving it needs nothing more).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+build_only=false
+[ "${1:-}" = --build-only ] && build_only=true
 
 want=$(sed -n 's/^wasm-bindgen = "=\([0-9.]*\)".*/\1/p' playground/Cargo.toml)
 [ -n "$want" ] || { echo "setup: playground/Cargo.toml pins no wasm-bindgen version" >&2; exit 1; }
@@ -25,16 +30,17 @@ else
     args=(wasm-bindgen-cli --version "=$want" --no-default-features --bin wasm-bindgen --force)
     # Its published lock file may name a version the registry no longer
     # serves (0.2.130's names webpki-roots 1.0.11): then resolve afresh.
-    if ! cargo install --locked "${args[@]}" 2>/tmp/wasm-bindgen-install.$$; then
-        echo "setup: cargo install --locked failed ($(grep -m1 '^error' /tmp/wasm-bindgen-install.$$ || echo 'see above')); resolving its dependencies afresh"
+    log=$(mktemp)
+    if ! cargo install --locked "${args[@]}" 2>"$log"; then
+        echo "setup: cargo install --locked failed ($(grep -m1 '^error' "$log" || echo 'see above')); resolving its dependencies afresh"
         cargo install "${args[@]}" || {
-            rm -f /tmp/wasm-bindgen-install.$$
+            rm -f "$log"
             echo "setup: could not install wasm-bindgen-cli $want from crates.io (no network to the registry?)." >&2
             echo "  Fix: cargo install wasm-bindgen-cli --version =$want --no-default-features --bin wasm-bindgen" >&2
             exit 1
         }
     fi
-    rm -f /tmp/wasm-bindgen-install.$$
+    rm -f "$log"
     have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
     [ "$have" = "$want" ] || {
         echo "setup: installed wasm-bindgen-cli $want, but \`wasm-bindgen\` on PATH is ${have:-missing}: put \$CARGO_HOME/bin (~/.cargo/bin) first on PATH" >&2
@@ -42,12 +48,14 @@ else
     }
 fi
 
+$build_only && exit 0
+
 chromium=${CHROMIUM:-/usr/bin/chromium}
 if [ -x "$chromium" ]; then
     echo "setup: Chromium present ($("$chromium" --version 2>/dev/null || echo "$chromium"))"
 elif command -v apt-get >/dev/null 2>&1; then
     SUDO=""
-    [ "$(id -u)" = 0 ] || SUDO=sudo
+    [ "$(id -u)" = 0 ] || SUDO="sudo -n"
     if [ -n "$SUDO" ] && ! command -v sudo >/dev/null 2>&1; then
         echo "setup: warning: no Chromium, and not root (no sudo) to install it: apt-get install chromium; the browser test will be skipped" >&2
     else
@@ -64,7 +72,9 @@ if [ -f playground/node_modules/playwright-core/package.json ]; then
     echo "setup: playwright-core present"
 elif command -v npm >/dev/null 2>&1; then
     echo "setup: installing playwright-core (npm ci, playground/package-lock.json)"
-    PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix playground --no-audit --no-fund --loglevel=error
+    if ! PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix playground --no-audit --no-fund --loglevel=error; then
+        echo "setup: warning: npm ci failed (no route to the npm registry?); the browser test will be skipped" >&2
+    fi
 else
     echo "setup: warning: no npm (Node.js): the browser test will be skipped; install nodejs and npm" >&2
 fi

@@ -231,7 +231,7 @@ pub fn url_sha256(url: &str, module: &[u8]) -> Result<String, String> {
                 return Ok(digest.to_ascii_lowercase());
             }
             return Err(format!(
-                "--wasm-url {url}: the digest after @sha256: must be 64 hex digits"
+                "{url}: the digest after @sha256: must be 64 hex digits"
             ));
         }
         let layout = image(module, crate::VERSION)?;
@@ -243,18 +243,19 @@ pub fn url_sha256(url: &str, module: &[u8]) -> Result<String, String> {
     Ok(sha256_hex(module))
 }
 
-/// Checks a `--wasm-url`: a scheme Istio fetches from, and no spaces.
+/// Checks a filter URL (`--wasm-url`): a scheme Istio fetches from, and no
+/// spaces. The message starts with the URL; callers name where it came from.
 pub fn check_url(url: &str) -> Result<(), String> {
     let scheme_ok = ["oci://", "https://", "http://", "file://"]
         .iter()
         .any(|s| url.starts_with(s) && url.len() > s.len());
     if !scheme_ok {
         return Err(format!(
-            "--wasm-url {url}: expected oci://REGISTRY/NAME:TAG (an image `egressc package` wrote and you pushed), https://HOST/PATH/egress_filter.wasm, or file:///PATH on the proxy"
+            "{url}: expected oci://REGISTRY/NAME:TAG (an image `egressc package` wrote and you pushed), https://HOST/PATH/egress_filter.wasm, or file:///PATH on the proxy"
         ));
     }
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!("--wasm-url {url:?}: a URL has no spaces"));
+        return Err(format!("{url:?}: a URL has no spaces"));
     }
     Ok(())
 }

@@ -111,16 +111,39 @@ impl SimRequest {
             };
             format!("tcp://{d}:{}", self.effective_port())
         };
+        // Strings as the policy language writes them, so the description
+        // pastes into a test block as it is.
+        let quote = |t: &[u8]| crate::fmt::quote(t);
         if let Some(p) = &self.principal {
-            s.push_str(&format!(" from {p:?}"));
+            s.push_str(&format!(" from {}", quote(p.as_bytes())));
         }
         for (k, v) in &self.headers {
-            s.push_str(&format!(" header {k:?} = {:?}", String::from_utf8_lossy(v)));
+            s.push_str(&format!(" header {} = {}", quote(k.as_bytes()), quote(v)));
         }
         if let (true, Some(sni)) = (self.is_http(), &self.sni) {
-            s.push_str(&format!(" sni {sni:?}"));
+            s.push_str(&format!(" sni {}", quote(sni.as_bytes())));
         }
         s
+    }
+}
+
+/// A test case's `scheme://authority/path…` split as the test syntax reads
+/// it: the authority ends at the first `/`, `?` or `#`; the rest, fragment
+/// included, is the path as sent.
+pub fn split_url(url: &str) -> (&str, &str, &str) {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    (scheme, authority, path)
+}
+
+/// The `:path` of an HTTP test case with this URL path: `/` when empty,
+/// none for a CONNECT without one.
+pub fn case_path(path: &str, method: &str) -> Option<String> {
+    match (path.is_empty(), method == "CONNECT") {
+        (true, true) => None,
+        (true, false) => Some("/".to_owned()),
+        (false, _) => Some(path.to_owned()),
     }
 }
 

@@ -12,7 +12,9 @@ use egress_table::record::Record;
 use egress_table::spec::Action;
 
 use crate::Compiled;
+use crate::check::CCase;
 use crate::explain::Decider;
+use crate::sim::SimRequest;
 use crate::source::Span;
 
 /// One case and how it went.
@@ -24,8 +26,8 @@ pub struct CaseResult {
     pub test: String,
     /// Where the case is.
     pub span: Span,
-    /// The request, as `egressc test` describes it.
-    pub request: String,
+    /// The request.
+    pub request: SimRequest,
     /// The expected decision.
     pub expect: Action,
     /// The expected would-be decision with audit policies enforced.
@@ -36,23 +38,45 @@ pub struct CaseResult {
     pub got_audit: Option<Record>,
 }
 
+/// Whether `got` (and `audit`, when the case names an audit decision) is
+/// what `case` expects: how `egressc test` and [`run`] judge a case.
+pub fn holds(case: &CCase, got: Action, audit: Option<Action>) -> bool {
+    got == case.expect && case.expect_audit.is_none_or(|a| audit == Some(a))
+}
+
+/// What `case` expects, as `egressc test` prints it: `deny`, or `allow,
+/// audit deny`.
+pub fn expected(case: &CCase) -> String {
+    match case.expect_audit {
+        Some(a) => format!("{}, audit {}", case.expect.as_str(), a.as_str()),
+        None => case.expect.as_str().to_owned(),
+    }
+}
+
 impl CaseResult {
+    fn case(&self) -> CCase {
+        CCase {
+            span: self.span,
+            request: SimRequest::default(),
+            expect: self.expect,
+            expect_audit: self.expect_audit,
+        }
+    }
+
     /// Whether the decision (and the audit decision, when the case names
     /// one) is what the case expects.
     pub fn passed(&self) -> bool {
-        self.got.decision == self.expect
-            && self
-                .expect_audit
-                .is_none_or(|a| self.got_audit.as_ref().map(|x| x.decision) == Some(a))
+        holds(
+            &self.case(),
+            self.got.decision,
+            self.got_audit.as_ref().map(|a| a.decision),
+        )
     }
 
     /// What was expected, as `egressc test` prints it: `deny`, or
     /// `allow, audit deny`.
     pub fn expected(&self) -> String {
-        match self.expect_audit {
-            Some(a) => format!("{}, audit {}", self.expect.as_str(), a.as_str()),
-            None => self.expect.as_str().to_owned(),
-        }
+        expected(&self.case())
     }
 
     /// What decided, as `egressc test` prints it: `by rule httpbin/1`, `by
@@ -98,7 +122,7 @@ pub fn run(compiled: &Compiled) -> Result<Vec<CaseResult>, String> {
                     policy: p.name.clone(),
                     test: t.name.clone(),
                     span: c.span,
-                    request: c.request.describe(),
+                    request: c.request.clone(),
                     expect: c.expect,
                     expect_audit: c.expect_audit,
                     got,
@@ -144,7 +168,7 @@ mod tests {
             Some("by the default of policy p")
         );
         assert_eq!(
-            results.get(1).map(|r| r.request.as_str()),
+            results.get(1).map(|r| r.request.describe()).as_deref(),
             Some("POST http://api.example/v1/x")
         );
     }

@@ -7,8 +7,9 @@
 // diagnostic at its line, fix it, decide an allowed and a denied request,
 // run the policy's tests, read the Istio bundle (compared byte for byte with
 // `egressc istio`), read the table summary (compared with `egressc compile`),
+// export the table, a pluginConfig and the Cedar files (compared with the CLI's),
 // format, and reopen the shared link. Screenshots go to
-// playground/screenshots/; the page's first-render time and module size to
+// target/playground-screenshots/ (EGRESS_SCREENSHOTS_DIR); the page's first-render time and module size to
 // target/playground-e2e.json (figures only: no timing is asserted here; the
 // 1 s goal is measured by `make bench-playground`).
 //
@@ -27,9 +28,13 @@ import { LAUNCH_ARGS } from "./launch.mjs";
 const here = fileURLToPath(new URL(".", import.meta.url));
 const root = resolve(here, "../..");
 const dist = join(root, "playground/dist");
-const shots = join(root, "playground/screenshots");
+// Screenshots go to target/ unless asked for elsewhere: `make
+// playground-screenshots` refreshes the committed ones in
+// playground/screenshots/ (a run's pixels differ a little from the last).
+const shots = resolve(process.env.EGRESS_SCREENSHOTS_DIR || join(root, "target/playground-screenshots"));
 const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
-const egressc = process.env.EGRESSC || join(root, "target/debug/egressc");
+// Relative to where the test was started (make: the repository).
+const egressc = process.env.EGRESSC ? resolve(process.env.EGRESSC) : join(root, "target/debug/egressc");
 
 
 let step = 0;
@@ -90,7 +95,7 @@ async function main() {
     const problem = await page.textContent("#problems li.diag.error");
     ok(problem.startsWith(`${typoLine}:`), `the diagnostic is at line ${typoLine}`, problem);
     ok(/E0\d{3}/.test(problem), "it has its code", problem);
-    ok(problem.includes("help:") || (await page.textContent("#problems")).includes("destination"), "it says how to fix it", problem);
+    ok((await page.textContent("#problems li.diag.error .help")).includes("destination"), "it says how to fix it", problem);
     const marker = await page.$eval(`#gutter div:nth-child(${typoLine})`, (d) => d.className);
     ok(marker === "g-error", `the gutter marks line ${typoLine}`, marker);
     const underlined = await page.$$eval("#highlight .d-error", (s) => s.map((x) => x.textContent).join(""));
@@ -184,13 +189,29 @@ async function main() {
     // The table summary: the size `egressc compile` writes.
     await page.keyboard.press("Alt+4");
     const tmp = mkdtempSync(join(tmpdir(), "egress-e2e-"));
-    execFileSync(egressc, ["compile", "-q", "httpbin.egress", "-o", join(tmp, "t.bin")], { cwd: join(root, "policies") });
+    const inPolicies = { cwd: join(root, "policies") };
+    execFileSync(egressc, ["compile", "-q", "httpbin.egress", "-o", join(tmp, "t.bin")], inPolicies);
+    execFileSync(egressc, ["compile", "-q", "httpbin.egress", "--emit", "plugin-config", "--layer", "network", "-o", join(tmp, "network.json")], inPolicies);
+    execFileSync(egressc, ["cedar", "-q", "httpbin.egress", "-o", join(tmp, "cedar")], inPolicies);
     const size = statSync(join(tmp, "t.bin")).size;
-    rmSync(tmp, { recursive: true, force: true });
     const shown = (await page.textContent("#table-bytes b")).replace(/[^0-9]/g, "");
     ok(Number(shown) === size, `the table is ${size} bytes, as egressc compile writes it`, `shown ${shown}`);
     ok((await page.textContent("#table-dump")).startsWith("# egress table format"), "the dump is shown");
     await page.screenshot({ path: join(shots, "table.png") });
+
+    // Export: the table, a pluginConfig and the Cedar files, as the command line writes them.
+    await page.keyboard.press("Alt+5");
+    await page.waitForSelector("#cedar-files details");
+    const cedar = await page.textContent("#cedar-policies-cedar");
+    ok(cedar === readFileSync(join(tmp, "cedar/policies.cedar"), "utf8"), "Export shows policies.cedar as `egressc cedar` writes it");
+    ok((await page.textContent("#cedar-schema-cedarschema")) === readFileSync(join(tmp, "cedar/schema.cedarschema"), "utf8"), "and the schema");
+    const [table] = await Promise.all([page.waitForEvent("download"), page.click("#dl-table")]);
+    ok(table.suggestedFilename() === "httpbin.table", "the table downloads as httpbin.table");
+    ok(readFileSync(await table.path()).equals(readFileSync(join(tmp, "t.bin"))), "byte for byte what `egressc compile` writes");
+    const [net] = await Promise.all([page.waitForEvent("download"), page.click("#dl-network")]);
+    ok(readFileSync(await net.path(), "utf8") === readFileSync(join(tmp, "network.json"), "utf8"), "the network filter's pluginConfig as `--emit plugin-config --layer network`");
+    rmSync(tmp, { recursive: true, force: true });
+    await page.screenshot({ path: join(shots, "export.png") });
 
     // Format with the keyboard: a badly indented policy comes back formatted.
     const messy = httpbin.replace(/\n {2}/g, "\n      ");
@@ -249,6 +270,33 @@ async function main() {
     ok((await second.textContent("#decision")) === "ALLOW", "and decides it again");
     await second.close();
 
+    // Switching examples keeps the edits one Ctrl+Z away.
+    await page.selectOption("#example", "pypi.egress");
+    ok((await page.inputValue("#source")) === readFileSync(join(root, "policies/pypi.egress"), "utf8"), "another example replaces the edited policy");
+    await page.focus("#source");
+    await page.keyboard.press("Control+Z");
+    ok((await page.inputValue("#source")) === edited, "and Ctrl+Z in the editor brings the edits back");
+
+    // Links that cannot be used say so, and a link pasted into the tab is followed.
+    const third = await context.newPage();
+    third.on("pageerror", (e) => problems.push(`page error (bad link): ${e.message}`));
+    await third.goto(`${origin}/#s=garbage!`);
+    await third.waitForSelector("html[data-ready]");
+    ok((await third.textContent("#status")).includes("could not be read"), "a damaged link says it could not be read");
+    ok((await third.inputValue("#example")) === "httpbin.egress", "and shows the default example");
+    await third.evaluate(() => { location.hash = "#example=nope"; });
+    await third.waitForFunction(() => document.getElementById("status").textContent.includes("No example"));
+    ok(true, "a link to an unknown example names it");
+    await third.evaluate(() => { location.hash = "#example=github.egress"; });
+    await third.waitForFunction(() => document.getElementById("example").value === "github.egress");
+    ok((await third.inputValue("#source")) === readFileSync(join(root, "policies/github.egress"), "utf8"), "a link pasted into an open tab is followed");
+    // Try on a TLS case: the form switches kind and the focus stays on a visible field.
+    await third.keyboard.press("Alt+2");
+    await third.click("#tests [data-try]");
+    ok((await third.inputValue("#r-kind")) === "tls", "Try loads a TLS case as a TLS connection");
+    ok(await third.evaluate(() => document.activeElement.offsetParent !== null && document.activeElement !== document.body), "and the focus is on a visible field");
+    await third.close();
+
     ok(offsite.length === 0, "no request left 127.0.0.1 (the page works offline)", offsite.join(", "));
     ok(problems.length === 0, "no console errors or warnings, no page errors", problems.join("\n  "));
 
@@ -256,7 +304,7 @@ async function main() {
     const figures = { first_render_ms: firstRender, ...build, chromium: browser.version(), at: new Date().toISOString() };
     mkdirSync(join(root, "target"), { recursive: true });
     writeFileSync(join(root, "target/playground-e2e.json"), JSON.stringify(figures, null, 2) + "\n");
-    console.log(`playground e2e: ${step} checks passed; first render ${firstRender} ms; module ${build.wasm_bytes} bytes (${build.wasm_gzip_bytes} gzipped); screenshots in playground/screenshots/`);
+    console.log(`playground e2e: ${step} checks passed; first render ${firstRender} ms; module ${build.wasm_bytes} bytes (${build.wasm_gzip_bytes} gzipped); screenshots in ${shots}`);
   } finally {
     await browser.close();
     server.close();

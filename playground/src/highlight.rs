@@ -52,7 +52,7 @@ pub fn highlight_json(text: &str) -> serde_json::Value {
         .filter(|(s, e, _)| e > s)
         .collect();
     spans.sort_unstable();
-    let mut u = Utf16::new(text);
+    let u = Utf16::new(text);
     serde_json::Value::Array(
         spans
             .into_iter()

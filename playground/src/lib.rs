@@ -3,7 +3,7 @@
 //!
 //! Everything here is `egressc`'s library — [`egressc::compile`],
 //! [`egressc::fmt`], [`egressc::explain`], [`egressc::testrun`],
-//! [`egressc::istio`] — run on a policy text the page hands in; nothing is
+//! [`egressc::istio`], [`egressc::cedar`] — run on a policy text the page hands in; nothing is
 //! reimplemented. Each export takes strings and returns one JSON text, so
 //! the page needs no generated types, and the same functions are tested
 //! natively (`cargo test -p egress-playground`) and in a real browser
@@ -18,11 +18,13 @@ use wasm_bindgen::prelude::wasm_bindgen;
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
 }
+mod export;
 mod highlight;
 mod request;
 mod view;
 
 pub use embedded::{EXAMPLES, FILTER_WASM};
+pub use export::{export_json, table_bytes};
 pub use highlight::highlight_json;
 pub use request::request_from_form;
 pub use view::{analyse_json, decide_json, format_json, istio_json};
@@ -81,40 +83,61 @@ pub fn istio(name: &str, text: &str, options: &str) -> String {
     istio_json(name, text, options).to_string()
 }
 
-/// Offsets into a text, from bytes (Rust) to UTF-16 code units (JavaScript).
+/// The Cedar export and the `pluginConfig` texts (JSON). (Not `export`: a
+/// word JavaScript reserves, which wasm-bindgen would rename.)
+#[wasm_bindgen]
+pub fn exported(name: &str, text: &str) -> String {
+    export_json(name, text).to_string()
+}
+
+/// The binary table (empty when the policy does not compile).
+#[wasm_bindgen]
+pub fn table(name: &str, text: &str) -> Vec<u8> {
+    table_bytes(name, text)
+}
+
+/// Offsets into a text, from bytes (Rust) to UTF-16 code units
+/// (JavaScript): built once per text, then any offset in a few hundred
+/// steps (a checkpoint every [`Utf16::STEP`] bytes), in any order.
 #[derive(Debug)]
 pub(crate) struct Utf16<'a> {
     text: &'a str,
-    byte: usize,
-    unit: usize,
+    /// (byte offset, UTF-16 offset) at char boundaries, ascending.
+    marks: Vec<(usize, usize)>,
 }
 
 impl<'a> Utf16<'a> {
+    const STEP: usize = 256;
+
     pub(crate) fn new(text: &'a str) -> Self {
-        Self {
-            text,
-            byte: 0,
-            unit: 0,
+        let mut marks = vec![(0, 0)];
+        let (mut byte, mut unit) = (0, 0);
+        for (i, c) in text.char_indices() {
+            if i >= byte + Self::STEP {
+                marks.push((i, unit));
+                byte = i;
+            }
+            unit += c.len_utf16();
         }
+        Self { text, marks }
     }
 
     /// The UTF-16 offset of byte offset `at` (clamped to the text, and to
-    /// the character it falls in). Cheap when offsets come in order.
-    pub(crate) fn at(&mut self, at: usize) -> usize {
+    /// the start of the character it falls in).
+    pub(crate) fn at(&self, at: usize) -> usize {
         let mut at = at.min(self.text.len());
         while !self.text.is_char_boundary(at) {
             at -= 1;
         }
-        if at < self.byte {
-            self.byte = 0;
-            self.unit = 0;
-        }
-        self.unit += self
+        let i = self
+            .marks
+            .partition_point(|(b, _)| *b <= at)
+            .saturating_sub(1);
+        let (byte, unit) = self.marks.get(i).copied().unwrap_or((0, 0));
+        unit + self
             .text
-            .get(self.byte..at)
-            .map_or(0, |s| s.encode_utf16().count());
-        self.byte = at;
-        self.unit
+            .get(byte..at)
+            .map_or(0, |s| s.encode_utf16().count())
     }
 }
 
@@ -125,7 +148,7 @@ mod tests {
     #[test]
     fn utf16_offsets_count_what_javascript_counts() {
         let text = "a\u{e9}\u{1f600}b";
-        let mut u = Utf16::new(text);
+        let u = Utf16::new(text);
         assert_eq!(u.at(0), 0);
         assert_eq!(u.at(1), 1);
         assert_eq!(u.at(3), 2);
@@ -134,6 +157,12 @@ mod tests {
         // Backwards, inside a character, past the end.
         assert_eq!(u.at(2), 1);
         assert_eq!(u.at(100), 5);
+        // Past a checkpoint, in a long text.
+        let long = "\u{e9}".repeat(1000) + "x";
+        let u = Utf16::new(&long);
+        assert_eq!(u.at(2000), 1000);
+        assert_eq!(u.at(1001), 500);
+        assert_eq!(u.at(2001), 1001);
     }
 
     #[test]

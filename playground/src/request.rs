@@ -10,31 +10,25 @@ fn field<'a>(form: &'a Value, name: &str) -> &'a str {
     form.get(name).and_then(Value::as_str).unwrap_or("").trim()
 }
 
-/// `http://host[:port]/path?query` → (scheme, authority, path).
-fn split_url(url: &str) -> Result<(&'static str, &str, String), String> {
-    let (scheme, rest) = if let Some(r) = url.strip_prefix("http://") {
-        ("http", r)
-    } else if let Some(r) = url.strip_prefix("https://") {
-        ("https", r)
-    } else {
+/// An HTTP URL split as a test case's is ([`sim::split_url`]): scheme,
+/// authority, and the path as sent (query and fragment included).
+fn split_url(url: &str) -> Result<(&str, &str, &str), String> {
+    let (scheme, authority, path) = sim::split_url(url);
+    if scheme != "http" && scheme != "https" {
         return Err(format!(
             "URL {url:?}: start it with http:// or https://, e.g. http://httpbin.org/get"
         ));
-    };
-    // A client never sends the fragment.
-    let rest = rest.split_once('#').map_or(rest, |(r, _)| r);
-    let end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(end);
+    }
     if authority.is_empty() {
         return Err(format!(
             "URL {url:?} has no host: write it as {scheme}://HOST/PATH"
         ));
     }
-    let path = match path {
-        "" => "/".to_owned(),
-        p if p.starts_with('?') => format!("/{p}"),
-        p => p.to_owned(),
-    };
+    if url.chars().any(char::is_whitespace) {
+        return Err(format!(
+            "URL {url:?} has a space: a request line has none; write it as %20"
+        ));
+    }
     Ok((scheme, authority, path))
 }
 
@@ -53,7 +47,11 @@ fn headers(text: &str) -> Result<Option<String>, String> {
                 n + 1
             ));
         };
-        let (name, value) = (name.trim().to_ascii_lowercase(), value.trim());
+        // The value as typed after `name: ` (one space is the separator;
+        // any other space is part of the value, as in a test case).
+        let value = value.strip_prefix(' ').unwrap_or(value);
+        let value = value.strip_suffix('\r').unwrap_or(value);
+        let name = name.trim().to_ascii_lowercase();
         if name.is_empty() {
             return Err(format!(
                 "header line {}: the name before `:` is empty",
@@ -115,7 +113,9 @@ pub fn request_from_form(form: &Value) -> Result<SimRequest, String> {
             put("method", method);
             put("scheme", scheme);
             put("host", authority);
-            put("path", &path);
+            if let Some(path) = sim::case_path(path, method) {
+                put("path", &path);
+            }
             put("sni", field(form, "sni"));
             headers_text = headers(form.get("headers").and_then(Value::as_str).unwrap_or(""))?;
         }
@@ -163,25 +163,25 @@ mod tests {
     fn an_http_form_becomes_the_request_a_client_sends() {
         let r = request_from_form(&json!({
             "kind": "http", "method": "POST", "url": "https://api.example:8443/v1?q=1#frag",
-            "principal": "cluster.local/ns/a/sa/b", "headers": "X-Tenant: acme\nx-tenant: evil\n\n",
+            "principal": "cluster.local/ns/a/sa/b", "headers": "X-Tenant: acme\nx-tenant:  evil \n\n",
         }))
         .unwrap();
         assert_eq!(r.method.as_deref(), Some("POST"));
         assert_eq!(r.scheme.as_deref(), Some("https"));
         assert_eq!(r.host.as_deref(), Some("api.example:8443"));
-        assert_eq!(r.path.as_deref(), Some("/v1?q=1"));
+        assert_eq!(r.path.as_deref(), Some("/v1?q=1#frag"));
         assert_eq!(r.effective_port(), 8443);
         assert_eq!(
             r.headers,
             [
                 ("x-tenant".to_owned(), b"acme".to_vec()),
-                ("x-tenant".to_owned(), b"evil".to_vec())
+                ("x-tenant".to_owned(), b" evil ".to_vec())
             ]
         );
         let q = request_from_form(&json!({"url": "http://h?x"})).unwrap();
         assert_eq!(
             (q.method.as_deref(), q.path.as_deref()),
-            (Some("GET"), Some("/?x"))
+            (Some("GET"), Some("?x"))
         );
     }
 
@@ -198,6 +198,7 @@ mod tests {
         for (form, says) in [
             (json!({"url": "httpbin.org/get"}), "start it with http://"),
             (json!({"url": "http:///x"}), "has no host"),
+            (json!({"url": "http://h/a b"}), "has a space"),
             (
                 json!({"url": "http://h/", "headers": "novalue"}),
                 "header line 1",

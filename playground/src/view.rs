@@ -3,7 +3,7 @@
 //! decision with its explain trace, the Istio bundle.
 
 use egress_table::plugin_config::Layer;
-use egress_table::spec::{Protocol, Target};
+use egress_table::spec::{Mode, Protocol, Target};
 use egressc::diag::Diagnostic;
 use egressc::emit::{self, Format};
 use egressc::explain::{self, Settings};
@@ -12,6 +12,8 @@ use egressc::sim::SimRequest;
 use egressc::source::{SourceFile, Sources, Span};
 use egressc::{Compiled, Outcome, oci, testrun};
 use serde_json::{Value, json};
+use std::cell::RefCell;
+use std::rc::Rc;
 
 use crate::request::request_from_form;
 use crate::{FILTER_WASM, Utf16};
@@ -19,11 +21,36 @@ use crate::{FILTER_WASM, Utf16};
 /// The name a policy is compiled under when the page gives none.
 const DEFAULT_NAME: &str = "policy.egress";
 
-fn compile(name: &str, text: &str) -> (Sources, Outcome) {
-    egressc::compile_str(if name.is_empty() { DEFAULT_NAME } else { name }, text)
+/// A compile and what it was of: (name, text, result).
+type Cached = (String, String, Rc<(Sources, Outcome)>);
+
+thread_local! {
+    /// The last compile: the page asks for the same text's diagnostics,
+    /// decision, bundle and export in turn.
+    static LAST: RefCell<Option<Cached>> = const { RefCell::new(None) };
 }
 
-fn location(file: &SourceFile, u: &mut Utf16<'_>, span: Span) -> Value {
+fn compile(name: &str, text: &str) -> Rc<(Sources, Outcome)> {
+    let name = if name.is_empty() { DEFAULT_NAME } else { name };
+    let hit = LAST.with(|last| {
+        last.try_borrow().ok().and_then(|l| match &*l {
+            Some((n, t, c)) if n == name && t == text => Some(Rc::clone(c)),
+            _ => None,
+        })
+    });
+    if let Some(c) = hit {
+        return c;
+    }
+    let c = Rc::new(egressc::compile_str(name, text));
+    LAST.with(|last| {
+        if let Ok(mut l) = last.try_borrow_mut() {
+            *l = Some((name.to_owned(), text.to_owned(), Rc::clone(&c)));
+        }
+    });
+    c
+}
+
+fn location(file: &SourceFile, u: &Utf16<'_>, span: Span) -> Value {
     let (line, column) = file.line_col(span.start);
     let (end_line, end_column) = file.line_col(span.end);
     json!({
@@ -34,27 +61,29 @@ fn location(file: &SourceFile, u: &mut Utf16<'_>, span: Span) -> Value {
 }
 
 /// A diagnostic with its positions (every file of a playground compile is
-/// the editor's one text).
-fn diagnostic(d: &Diagnostic, sources: &Sources) -> Value {
-    let Some(file) = sources.get(d.span.file) else {
-        return json!({"severity": d.severity.as_str(), "code": d.code, "message": d.message});
-    };
-    let mut u = Utf16::new(&file.text);
+/// the editor's one text, indexed once in `u`).
+fn diagnostic(d: &Diagnostic, file: &SourceFile, u: &Utf16<'_>) -> Value {
     json!({
         "severity": d.severity.as_str(),
         "code": d.code,
         "message": d.message,
-        "location": location(file, &mut u, d.span),
+        "location": location(file, u, d.span),
         "label": d.label,
-        "labels": d.labels.iter().map(|l| json!({"location": location(file, &mut u, l.span), "message": l.message})).collect::<Vec<_>>(),
+        "labels": d.labels.iter().map(|l| json!({"location": location(file, u, l.span), "message": l.message})).collect::<Vec<_>>(),
         "help": d.help,
         "note": d.note,
-        "text": egressc::diag::render(d, sources),
     })
 }
 
-fn diagnostics(ds: &[Diagnostic], sources: &Sources) -> Vec<Value> {
-    ds.iter().map(|d| diagnostic(d, sources)).collect()
+pub(crate) fn diagnostics(ds: &[Diagnostic], sources: &Sources) -> Vec<Value> {
+    let Some((_, file)) = sources.iter().next() else {
+        return ds
+            .iter()
+            .map(|d| json!({"severity": d.severity.as_str(), "code": d.code, "message": d.message}))
+            .collect();
+    };
+    let u = Utf16::new(&file.text);
+    ds.iter().map(|d| diagnostic(d, file, &u)).collect()
 }
 
 fn tests(compiled: &Compiled, sources: &Sources) -> Value {
@@ -64,27 +93,19 @@ fn tests(compiled: &Compiled, sources: &Sources) -> Value {
     };
     let file = sources.iter().next().map(|(_, f)| f);
     let passed = results.iter().filter(|r| r.passed()).count();
-    // The cases in the order testrun::run visits them, for their requests.
-    let request: Vec<&egressc::check::CCase> = compiled
-        .checked
-        .policies
-        .iter()
-        .flat_map(|p| &p.tests)
-        .flat_map(|t| &t.cases)
-        .collect();
     json!({
         "passed": passed,
         "failed": results.len() - passed,
-        "cases": results.iter().enumerate().map(|(i, r)| json!({
+        "cases": results.iter().map(|r| json!({
             "policy": r.policy,
             "test": r.test,
             "line": file.map_or(0, |f| f.line_col(r.span.start).0),
-            "request": r.request,
+            "request": r.request.describe(),
             "expected": r.expected(),
             "got": r.got.decision.as_str(),
             "decided_by": r.decided_by(),
             "passed": r.passed(),
-            "form": request.get(i).map(|c| form_of(&c.request)),
+            "form": form_of(&r.request),
         })).collect::<Vec<_>>(),
     })
 }
@@ -101,7 +122,7 @@ fn form_of(r: &SimRequest) -> Value {
         json!({
             "kind": "http",
             "method": r.method.as_deref().unwrap_or("GET"),
-            "url": format!("{}://{}{}", r.scheme.as_deref().unwrap_or("http"), text(&r.host), r.path.as_deref().unwrap_or("/")),
+            "url": format!("{}://{}{}", r.scheme.as_deref().unwrap_or("http"), text(&r.host), r.path.as_deref().unwrap_or("")),
             "principal": text(&r.principal),
             "headers": headers,
             "sni": text(&r.sni),
@@ -143,7 +164,7 @@ fn summary(compiled: &Compiled) -> Value {
         "plugin_config_bytes": {"http": config(Layer::Http), "network": config(Layer::Network)},
         "policies": spec.policies.iter().map(|p| json!({
             "name": p.name,
-            "mode": format!("{:?}", p.mode).to_ascii_lowercase(),
+            "mode": match p.mode { Mode::Enforce => "enforce", Mode::Audit => "audit" },
             "default": p.default.as_str(),
             "destinations": p.destinations.len(),
             "rules": p.destinations.iter().map(|d| d.rules.len()).sum::<usize>(),
@@ -164,14 +185,15 @@ fn summary(compiled: &Compiled) -> Value {
 
 /// Diagnostics; and when `text` compiles, the test results and summary.
 pub fn analyse_json(name: &str, text: &str) -> Value {
-    let (sources, outcome) = compile(name, text);
+    let compiled_rc = compile(name, text);
+    let (sources, outcome) = &*compiled_rc;
     let compiled = outcome.compiled.as_ref().filter(|_| !outcome.has_errors());
     json!({
         "ok": compiled.is_some(),
         "errors": outcome.diagnostics.iter().filter(|d| d.is_error()).count(),
         "warnings": outcome.diagnostics.iter().filter(|d| d.is_warning()).count(),
-        "diagnostics": diagnostics(&outcome.diagnostics, &sources),
-        "tests": compiled.map(|c| tests(c, &sources)),
+        "diagnostics": diagnostics(&outcome.diagnostics, sources),
+        "tests": compiled.map(|c| tests(c, sources)),
         "summary": compiled.map(summary),
     })
 }
@@ -186,6 +208,23 @@ pub fn format_json(text: &str) -> Value {
             json!({"diagnostics": diagnostics(&ds, &sources)})
         }
     }
+}
+
+/// The compiled policy, or the JSON that says it has errors.
+pub(crate) fn compile_ok(name: &str, text: &str) -> Result<Rc<(Sources, Outcome)>, Value> {
+    let c = compile(name, text);
+    let outcome = &c.1;
+    if outcome.has_errors() || outcome.compiled.is_none() {
+        return Err(not_compiled(outcome));
+    }
+    Ok(c)
+}
+
+/// The compiled policies of a [`compile_ok`] result.
+pub(crate) fn compiled(c: &(Sources, Outcome)) -> Result<&Compiled, Value> {
+    c.1.compiled
+        .as_ref()
+        .ok_or_else(|| json!({"error": "internal error: no compiled policy"}))
 }
 
 fn not_compiled(outcome: &Outcome) -> Value {
@@ -208,9 +247,13 @@ pub fn decide_json(name: &str, text: &str, form: &str) -> Value {
         Ok(r) => r,
         Err(e) => return json!({"error": e, "field": true}),
     };
-    let (_, outcome) = compile(name, text);
-    let Some(compiled) = outcome.compiled.as_ref().filter(|_| !outcome.has_errors()) else {
-        return not_compiled(&outcome);
+    let c = match compile_ok(name, text) {
+        Ok(c) => c,
+        Err(e) => return e,
+    };
+    let compiled = match compiled(&c) {
+        Ok(x) => x,
+        Err(e) => return e,
     };
     match explain::explain(&compiled.spec, &req, Settings::default()) {
         Ok(e) => {
@@ -222,14 +265,22 @@ pub fn decide_json(name: &str, text: &str, form: &str) -> Value {
                     testrun::decided_by(&e.enforced.record, e.audit.as_ref().map(|a| &a.record))
                         .into(),
                 );
+                // The test syntax names a TLS connection by its SNI or by
+                // its address, not both: no line that would mean another
+                // request.
+                let expressible = req.is_http() || req.sni.is_none() || req.destination.is_none();
                 o.insert(
                     "case".into(),
-                    format!(
-                        "{} => {}",
-                        req.describe(),
-                        e.enforced.record.decision.as_str()
-                    )
-                    .into(),
+                    if expressible {
+                        format!(
+                            "{} => {}",
+                            req.describe(),
+                            e.enforced.record.decision.as_str()
+                        )
+                        .into()
+                    } else {
+                        Value::Null
+                    },
                 );
             }
             v
@@ -252,12 +303,9 @@ fn istio_options(form: &Value) -> Result<istio::Options, String> {
     };
     let namespace = match get("namespace") {
         "" => attach.default_namespace().to_owned(),
-        ns if istio::k8s_name(ns) == ns => ns.to_owned(),
         ns => {
-            return Err(format!(
-                "namespace {ns:?}: a namespace is a DNS label (lower-case letters, digits and `-`, at most 63), e.g. {}",
-                istio::k8s_name(ns)
-            ));
+            istio::check_namespace(ns).map_err(|e| format!("namespace {e}"))?;
+            ns.to_owned()
         }
     };
     let api = match get("api") {
@@ -269,12 +317,14 @@ fn istio_options(form: &Value) -> Result<istio::Options, String> {
         "" => oci::placeholder_url(),
         u => u.to_owned(),
     };
-    oci::check_url(&url)?;
+    oci::check_url(&url).map_err(|e| format!("filter URL {e}"))?;
     Ok(istio::Options {
         attach,
         namespace,
         api,
-        url_sha256: Some(oci::url_sha256(&url, FILTER_WASM)?),
+        url_sha256: Some(
+            oci::url_sha256(&url, FILTER_WASM).map_err(|e| format!("filter URL {e}"))?,
+        ),
         wasm_url: url,
         module_sha256: oci::sha256_hex(FILTER_WASM),
         generator: format!("egressc {}", egressc::VERSION),
@@ -284,19 +334,27 @@ fn istio_options(form: &Value) -> Result<istio::Options, String> {
 
 /// The bundle `egressc istio` writes for `text` with these options.
 pub fn istio_json(name: &str, text: &str, options: &str) -> Value {
-    let form: Value = serde_json::from_str(options).unwrap_or(Value::Null);
+    let form: Value = match serde_json::from_str(options) {
+        Ok(f) => f,
+        Err(e) => return json!({"error": format!("internal error: the options are not JSON: {e}")}),
+    };
     let opts = match istio_options(&form) {
         Ok(o) => o,
         Err(e) => return json!({"error": e, "field": true}),
     };
-    let (sources, outcome) = compile(name, text);
-    let Some(compiled) = outcome.compiled.as_ref().filter(|_| !outcome.has_errors()) else {
-        return not_compiled(&outcome);
+    let c = match compile_ok(name, text) {
+        Ok(c) => c,
+        Err(e) => return e,
     };
-    match istio::bundle(compiled, &sources, &opts) {
+    let compiled = match compiled(&c) {
+        Ok(x) => x,
+        Err(e) => return e,
+    };
+    let sources = &c.0;
+    match istio::bundle(compiled, sources, &opts) {
         Ok(b) => json!({
             "yaml": b.yaml,
-            "diagnostics": diagnostics(&b.diagnostics, &sources),
+            "diagnostics": diagnostics(&b.diagnostics, sources),
             "placeholder_url": form.get("wasm_url").and_then(Value::as_str).is_none_or(|u| u.trim().is_empty()),
             "plugin_sizes": b.plugin_sizes.iter().map(|(n, s)| json!({"name": n, "bytes": s})).collect::<Vec<_>>(),
         }),
@@ -353,13 +411,26 @@ mod tests {
             d["help"].as_str().unwrap_or("").contains("destination"),
             "{d}"
         );
-        assert!(d["text"].as_str().unwrap().contains("p.egress:3:"));
         assert!(
             decide_json("p.egress", text, r#"{"url":"http://a.example/"}"#)["error"]
                 .as_str()
                 .unwrap()
                 .contains("1 error")
         );
+    }
+
+    #[test]
+    fn positions_count_utf16_units_after_non_ascii_text() {
+        // An accent (1 unit, 2 bytes) and an emoji (2 units, 4 bytes) before the typo.
+        let text = "# caf\u{e9} \u{1f600}\npolicy \"p\" {\n  default deny\n  destinaton \"a.example\" port 443 tls\n}\n";
+        let v = analyse_json("p.egress", text);
+        let at = &v["diagnostics"][0]["location"];
+        let utf16 = text[..text.find("destinaton").unwrap()]
+            .encode_utf16()
+            .count();
+        assert_eq!(at["from"], utf16);
+        assert_eq!(at["to"], utf16 + "destinaton".len());
+        assert_eq!(at["line"], 4);
     }
 
     #[test]
@@ -395,6 +466,43 @@ mod tests {
         );
         let bad = decide_json("httpbin.egress", text, r#"{"url":"ftp://x"}"#);
         assert_eq!(bad["field"], true);
+    }
+
+    #[test]
+    fn try_loads_the_request_of_the_test_case() {
+        // Cases whose request the form must carry exactly (a fragment, a
+        // header value with spaces, a CONNECT without a path, non-ASCII).
+        let text = "policy \"p\" {
+  default deny
+  destination \"api.example\" port 80, 443 http {
+    allow GET path \"/v1/{**}\" when header \"x-a\" == \" a b \"
+    allow CONNECT
+  }
+  test \"t\" {
+    GET http://api.example/v1/x#frag header \"x-a\" = \" a b \" => deny
+    GET http://api.example/v1/x header \"x-a\" = \" a b \" => allow
+    GET http://api.example/v1/x header \"x-a\" = \"a b\" => deny
+    CONNECT http://api.example:443 => allow
+    GET http://api.example/v1/x from \"cluster.local/ns/\u{e9}/sa/\u{200b}\" header \"x-a\" = \" a b \" => allow
+  }
+}
+";
+        let v = analyse_json("p.egress", text);
+        assert_eq!(v["ok"], true, "{}", v["diagnostics"]);
+        let cases = v["tests"]["cases"].as_array().unwrap();
+        assert_eq!(cases.len(), 5);
+        for c in cases {
+            let form = c["form"].to_string();
+            let d = decide_json("p.egress", text, &form);
+            assert_eq!(d["decision"], c["got"], "{c} -> {d}");
+            // The case line the page offers is the case's own request.
+            let request = c["request"].as_str().unwrap();
+            assert_eq!(
+                d["case"],
+                format!("{request} => {}", c["got"].as_str().unwrap())
+            );
+            assert!(text.contains(request), "{request}");
+        }
     }
 
     #[test]

@@ -8,10 +8,11 @@ import { Editor } from "./editor.js";
 
 const $ = (id) => document.getElementById(id);
 const esc = (s) => String(s ?? "").replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
-const TABS = ["request", "tests", "istio", "table"];
+const TABS = ["request", "tests", "istio", "table", "export"];
 const DEFAULT_EXAMPLE = "httpbin.egress";
 
 const state = {
+  analyseMs: 0,
   name: "policy.egress",
   example: "",
   tab: "request",
@@ -34,7 +35,8 @@ function call(fn, ...args) {
 
 function status(text, bad = false) {
   const s = $("status");
-  s.textContent = text;
+  // A live region: written only when it says something new.
+  if (s.textContent !== text) s.textContent = text;
   s.style.color = bad ? "var(--deny)" : "";
 }
 
@@ -43,25 +45,46 @@ function status(text, bad = false) {
 let editor;
 let analyseTimer = 0;
 
+let paintFrame = 0;
+
+// Above this many characters the text is painted without colours: a
+// repaint of tens of thousands of coloured spans at every key would make
+// typing lag (5,000 destinations, 230 KB: 0.7 s a key; plain, 0.07 s).
+// Diagnostics are still shown.
+const COLOUR_LIMIT = 30000;
+
+function colours(text) {
+  return text.length > COLOUR_LIMIT ? [] : call(core.highlight, text) || [];
+}
+
 function onInput(text) {
-  // Colours at once; diagnostics once typing pauses (they need a compile).
-  const tokens = call(core.highlight, text) || [];
-  const stale = state.analysis ? state.analysis.diagnostics : [];
-  editor.paint(text, tokens, stale.filter((d) => d.location && d.location.to <= text.length));
+  // Colours at the next frame (keys typed within one frame paint once);
+  // diagnostics once typing pauses, for longer the longer a compile takes
+  // (a policy of thousands of destinations compiles in about a second).
+  cancelAnimationFrame(paintFrame);
+  paintFrame = requestAnimationFrame(() => {
+    const now = editor.value;
+    const tokens = colours(now);
+    // Until the compile, no diagnostics: their positions are of the old text.
+    editor.paint(now, tokens, []);
+  });
   // The file keeps its name while it is edited (an edited example is still
   // that file); the example selector says whether it is the example as is.
   const same = state.examples.find((e) => e.name === state.name)?.text === text;
   state.example = same ? state.name : "";
   $("example").value = state.example;
   clearTimeout(analyseTimer);
-  analyseTimer = setTimeout(() => analyse(), 90);
+  analyseTimer = setTimeout(() => analyse(), Math.max(90, 2 * state.analyseMs));
   saveSoon();
 }
 
 function analyse() {
   clearTimeout(analyseTimer);
+  cancelAnimationFrame(paintFrame);
   const text = editor.value;
+  const started = performance.now();
   const a = call(core.analyse, state.name, text);
+  state.analyseMs = performance.now() - started;
   if (!a) return;
   // A failing test case is a problem at its line, like a diagnostic.
   const failing = (a.tests?.cases || []).filter((c) => !c.passed).map((c) => ({
@@ -74,7 +97,7 @@ function analyse() {
   a.diagnostics = [...a.diagnostics, ...failing].sort((x, y) => (x.location?.from ?? 0) - (y.location?.from ?? 0));
   a.failing = failing.length;
   state.analysis = a;
-  const tokens = call(core.highlight, text) || [];
+  const tokens = colours(text);
   editor.paint(text, tokens, a.diagnostics);
   renderProblems(a);
   renderHere(editor.caret());
@@ -91,6 +114,7 @@ function analyse() {
   }
   if (state.decided) decide({ quiet: true });
   if (state.tab === "istio") renderIstio();
+  if (state.tab === "export") renderExport();
 }
 
 // The location of 1-based `line`, from its first non-blank character.
@@ -128,7 +152,11 @@ function renderProblems(a) {
     ul.innerHTML = `<li class="ok">No problems: the policy compiles${a.tests?.cases?.length ? " and its tests pass" : ""}.</li>`;
     return;
   }
-  ul.innerHTML = ds.map((d, i) => `<li class="diag ${d.severity}" tabindex="0" data-i="${i}" role="button" aria-label="${esc(`${d.severity} ${d.code} at line ${where(d)}: ${d.message}`)}">${diagHtml(d)}</li>`).join("");
+  // The first 200 (a policy with thousands of warnings would make the
+  // list a trap for the keyboard); F8 reaches every one.
+  const shown = ds.slice(0, 200);
+  ul.innerHTML = shown.map((d, i) => `<li class="diag ${d.severity}"><button type="button" class="diag-go" data-i="${i}" aria-label="${esc(`${d.severity} ${d.code} at line ${where(d)}: ${d.message}`)}">${diagHtml(d)}</button></li>`).join("")
+    + (ds.length > shown.length ? `<li class="ok">… and ${ds.length - shown.length} more (F8 goes through all of them)</li>` : "");
 }
 
 // The diagnostics of the caret's line, below the editor.
@@ -137,7 +165,12 @@ function renderHere(caret) {
   const here = $("here");
   if (!a) return;
   const ds = a.diagnostics.filter((d) => d.location && d.location.line === caret.line);
-  here.innerHTML = ds.map((d) => `<p class="diag ${d.severity}">${diagHtml(d)}</p>`).join("");
+  const html = ds.map((d) => `<p class="diag ${d.severity}">${diagHtml(d)}</p>`).join("");
+  // Rewritten only when it changes: it is a live region.
+  if (html !== state.hereHtml) {
+    here.innerHTML = html;
+    state.hereHtml = html;
+  }
 }
 
 function goToProblem(step) {
@@ -179,6 +212,12 @@ function decide({ quiet = false } = {}) {
     return;
   }
   state.decided = true;
+  out.classList.remove("stale");
+  const spoken = `${r.decision} ${r.decided_by}`;
+  if (spoken !== state.spoken) {
+    $("announce").textContent = spoken;
+    state.spoken = spoken;
+  }
   const line = r.enforced.line;
   const rows = r.considered.map((c) => `<tr><td class="rule">${esc(c.rule)}</td><td><button type="button" class="linklike" data-line="${c.line}">line ${c.line}</button></td><td class="rule">${esc(c.text)}</td><td class="${c.matched ? "matched" : "missed"}">${c.matched ? "matched" : esc(c.why_not)}</td></tr>`).join("");
   out.innerHTML = `
@@ -191,7 +230,7 @@ function decide({ quiet = false } = {}) {
       ${r.audit ? `<dt>audit</dt><dd>would ${esc(r.audit.decision)} ${r.audit.rule ? `by rule ${esc(r.audit.rule)}` : esc(r.audit.reason)}</dd>` : ""}
       ${r.skipped.map((s) => `<dt>skipped</dt><dd>${esc(s)} — host matches, but not the port or protocol</dd>`).join("")}
     </dl>
-    <div class="caseline"><span>As a test case:</span><code id="case-line">${esc(r.case)}</code><button type="button" id="copy-case">Copy</button></div>
+    ${r.case ? `<div class="caseline"><span>As a test case:</span><code id="case-line">${esc(r.case)}</code><button type="button" id="copy-case">Copy</button></div>` : `<p class="note">A test case names a TLS connection by its SNI or by its address, not both: no test line for this one.</p>`}
     <h3 class="pane-title">Rules considered</h3>
     ${rows ? `<table><thead><tr><th>rule</th><th>line</th><th>rule text</th><th>result</th></tr></thead><tbody>${rows}</tbody></table>` : `<p class="note">No destination matched, so no rule was considered.</p>`}`;
   if (!quiet) saveSoon();
@@ -262,16 +301,27 @@ function highlightYaml(y) {
   }).join("\n");
 }
 
+const DEFAULT_NAMESPACE = { waypoint: "istio-egress", "egress-gateway": "istio-system", sidecar: "default" };
+function namespacePlaceholder() {
+  $("i-namespace").placeholder = DEFAULT_NAMESPACE[$("i-attach").value] || "";
+}
+
+function setYaml(yaml) {
+  state.yaml = yaml;
+  $("copy-yaml").disabled = !yaml;
+  $("download-yaml").disabled = !yaml;
+}
+
 function renderIstio() {
   const a = state.analysis;
   const pre = $("istio-yaml");
   const note = $("istio-note");
   const diags = $("istio-diags");
+  setYaml("");
   if (a && !a.ok) {
     pre.textContent = "";
     note.textContent = "The policy does not compile: fix the problems to see its Istio resources.";
     diags.innerHTML = "";
-    state.yaml = "";
     return;
   }
   const b = call(core.istio, state.name, editor.value, JSON.stringify(istioOptions()));
@@ -279,10 +329,10 @@ function renderIstio() {
   if (b.error) {
     note.innerHTML = `<span class="error-text">${esc(b.error)}</span>`;
     pre.textContent = "";
-    state.yaml = "";
+    diags.innerHTML = "";
     return;
   }
-  state.yaml = b.yaml;
+  setYaml(b.yaml);
   const docs = (b.yaml.match(/^kind: /gm) || []).length;
   note.textContent = `${docs} resources, ${b.yaml.length.toLocaleString()} bytes — what \`egressc istio ${state.name}\` writes.`
     + (b.placeholder_url ? " The filter URL is a placeholder: push the image `egressc package` writes and put its oci:// URL above." : "");
@@ -324,6 +374,43 @@ function renderTable(a) {
   dump.textContent = s.dump;
 }
 
+// ---------------------------------------------------------------- export
+
+function base() {
+  return state.name.replace(/\.egress$/, "") || "policy";
+}
+
+function download(name, data, type) {
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(new Blob([data], { type }));
+  a.download = name;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+}
+
+function renderExport() {
+  const err = $("export-error");
+  const box = $("cedar-files");
+  const x = call(core.exported, state.name, editor.value);
+  state.exported = null;
+  for (const id of ["dl-table", "dl-http", "dl-network"]) $(id).disabled = !x || !!x.error;
+  if (!x) return;
+  if (x.error) {
+    err.textContent = x.error;
+    box.innerHTML = "";
+    return;
+  }
+  err.textContent = "";
+  state.exported = x;
+  if (x.cedar.diagnostics) {
+    box.innerHTML = `<ul class="problems">${x.cedar.diagnostics.map((d) => `<li class="diag ${d.severity}">${diagHtml(d)}</li>`).join("")}</ul>`;
+    return;
+  }
+  box.innerHTML = x.cedar.files.map((f, i) => `<details class="cedar-file"${i === 0 ? " open" : ""}>
+      <summary>${esc(f.name)} <span class="note">${f.text.length.toLocaleString()} bytes</span><button type="button" data-cedar="${i}">Download</button></summary>
+      <pre class="yaml" tabindex="0" id="cedar-${esc(f.name.replace(/\W/g, "-"))}">${esc(f.text)}</pre></details>`).join("");
+}
+
 // ---------------------------------------------------------------- tabs
 
 function selectTab(name, { focus = false } = {}) {
@@ -337,6 +424,7 @@ function selectTab(name, { focus = false } = {}) {
     if (on && focus) tab.focus();
   }
   if (name === "istio") renderIstio();
+  if (name === "export") renderExport();
   saveSoon();
 }
 
@@ -365,7 +453,6 @@ function snapshot() {
   const s = { v: 1, tab: state.tab, req: formValue(), istio: istioOptions() };
   if (state.example) s.example = state.example;
   else { s.text = editor.value; s.name = state.name; }
-  if (!state.decided) delete s.req;
   return s;
 }
 
@@ -374,13 +461,47 @@ async function encodeState() {
   return "s=" + b64.encode(await pipe(json, new CompressionStream("deflate-raw")));
 }
 
+const MAX_STATE = 4 * 1024 * 1024;
+
+// The state a link carries, checked field by field: a link is input from
+// anyone, and only strings of the known fields reach the compiler or the
+// forms.
 async function decodeState(hash) {
   const params = new URLSearchParams(hash.replace(/^#/, ""));
   if (params.get("example")) return { example: params.get("example") };
   const s = params.get("s");
   if (!s) return null;
-  const json = await pipe(b64.decode(s), new DecompressionStream("deflate-raw"));
-  return JSON.parse(new TextDecoder().decode(json));
+  const stream = new Blob([b64.decode(s)]).stream().pipeThrough(new DecompressionStream("deflate-raw"));
+  const reader = stream.getReader();
+  const parts = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.length;
+    if (size > MAX_STATE) {
+      reader.cancel();
+      throw new Error(`the link's state is larger than ${MAX_STATE / 1024 / 1024} MiB`);
+    }
+    parts.push(value);
+  }
+  const raw = JSON.parse(new TextDecoder().decode(await new Blob(parts).arrayBuffer()));
+  if (!raw || typeof raw !== "object" || Array.isArray(raw)) throw new Error("the link's state is not an object");
+  const str = (v) => (typeof v === "string" ? v : undefined);
+  const fields = (o, names) => {
+    if (!o || typeof o !== "object") return undefined;
+    const out = {};
+    for (const n of names) if (typeof o[n] === "string") out[n] = o[n];
+    return out;
+  };
+  return {
+    example: str(raw.example),
+    text: str(raw.text),
+    name: str(raw.name),
+    tab: str(raw.tab),
+    req: fields(raw.req, ["kind", "method", "url", "principal", "headers", "sni", "address", "port"]),
+    istio: fields(raw.istio, ["attach", "namespace", "api", "wasm_url"]),
+  };
 }
 
 let saveTimer = 0;
@@ -438,26 +559,36 @@ function wire() {
   $("share").addEventListener("click", share);
   $("help-button").addEventListener("click", () => $("help").showModal());
   $("request-form").addEventListener("submit", (e) => { e.preventDefault(); decide(); });
+  $("request-form").addEventListener("input", () => {
+    // The verdict below is for the request as it was decided.
+    if (state.decided) $("verdict").classList.add("stale");
+    saveSoon();
+  });
   $("r-kind").addEventListener("change", () => { $("request-form").dataset.kind = $("r-kind").value; });
-  $("istio-form").addEventListener("input", () => { renderIstio(); saveSoon(); });
+  let istioTimer = 0;
+  $("istio-form").addEventListener("input", () => {
+    clearTimeout(istioTimer);
+    istioTimer = setTimeout(renderIstio, 150);
+    saveSoon();
+  });
+  $("i-attach").addEventListener("change", namespacePlaceholder);
   $("istio-form").addEventListener("submit", (e) => e.preventDefault());
   $("copy-yaml").addEventListener("click", async () => {
     try { await navigator.clipboard.writeText(state.yaml || ""); status("YAML copied."); } catch { status("Copy failed: select the YAML and copy it.", true); }
   });
-  $("download-yaml").addEventListener("click", () => {
-    const a = document.createElement("a");
-    a.href = URL.createObjectURL(new Blob([state.yaml || ""], { type: "application/yaml" }));
-    a.download = state.name.replace(/\.egress$/, "") + "-istio.yaml";
-    a.click();
-    setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+  $("download-yaml").addEventListener("click", () => download(`${base()}-istio.yaml`, state.yaml || "", "application/yaml"));
+  $("dl-table").addEventListener("click", () => {
+    const bytes = core.table(state.name, editor.value);
+    if (bytes.length) download(`${base()}.table`, bytes, "application/octet-stream");
   });
+  for (const layer of ["http", "network"]) {
+    $(`dl-${layer}`).addEventListener("click", () => {
+      if (state.exported) download(`${base()}-plugin-config-${layer}.json`, state.exported.plugin_config[layer], "application/json");
+    });
+  }
   $("problems").addEventListener("click", (e) => {
-    const li = e.target.closest("li[data-i]");
-    if (li) goToDiag(+li.dataset.i);
-  });
-  $("problems").addEventListener("keydown", (e) => {
-    const li = e.target.closest("li[data-i]");
-    if (li && (e.key === "Enter" || e.key === " ")) { e.preventDefault(); goToDiag(+li.dataset.i); }
+    const b = e.target.closest("button[data-i]");
+    if (b) goToDiag(+b.dataset.i);
   });
   document.addEventListener("click", (e) => {
     const l = e.target.closest("[data-line]");
@@ -465,7 +596,20 @@ function wire() {
     const t = e.target.closest("[data-try]");
     if (t) {
       const c = state.analysis?.tests?.cases?.[+t.dataset.try];
-      if (c) { setForm(c.form); selectTab("request"); decide(); $("r-url").focus(); }
+      if (c) {
+        setForm(c.form);
+        selectTab("request");
+        decide();
+        const first = [...$("request-form").elements].find((el) => el.name && el.offsetParent !== null && el.id !== "r-kind");
+        (first || $("decide")).focus();
+      }
+      return;
+    }
+    const c = e.target.closest("[data-cedar]");
+    if (c && state.exported) {
+      e.preventDefault();
+      const f = state.exported.cedar.files[+c.dataset.cedar];
+      if (f) download(f.name, f.text, "text/plain");
       return;
     }
     if (e.target.id === "copy-case") {
@@ -485,21 +629,25 @@ function wire() {
     selectTab(TABS[(next + TABS.length) % TABS.length], { focus: true });
   });
   document.addEventListener("keydown", (e) => {
+    if (e.isComposing || e.keyCode === 229) return;
     const typing = /^(INPUT|TEXTAREA|SELECT)$/.test(document.activeElement?.tagName || "");
+    // Alt shortcuts only with Alt alone (AltGr is Ctrl+Alt on some systems,
+    // and Option on a Mac types characters): never take a typed character.
+    const alt = e.altKey && !e.ctrlKey && !e.metaKey && !e.getModifierState?.("AltGraph");
     if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
       e.preventDefault();
       selectTab("request");
       decide();
-    } else if (e.altKey && !e.ctrlKey && /^Digit[1-4]$/.test(e.code)) {
+    } else if (alt && /^Digit[1-5]$/.test(e.code)) {
       e.preventDefault();
       selectTab(TABS[+e.code.slice(5) - 1], { focus: true });
-    } else if (e.altKey && e.shiftKey && e.code === "KeyF") {
+    } else if (alt && e.shiftKey && e.code === "KeyF") {
       e.preventDefault();
       format();
-    } else if (e.altKey && e.shiftKey && e.code === "KeyS") {
+    } else if (alt && e.shiftKey && e.code === "KeyS") {
       e.preventDefault();
       share();
-    } else if (e.altKey && !e.shiftKey && e.code === "KeyE") {
+    } else if (alt && !e.shiftKey && e.code === "KeyE") {
       e.preventDefault();
       $("source").focus();
     } else if (e.key === "F8") {
@@ -535,6 +683,40 @@ function format() {
   }
 }
 
+// Loads the state a link carries (or the default example); says, and keeps
+// saying until the next change, why a link could not be used.
+async function restore(hash) {
+  let saved = null;
+  let problem = "";
+  try {
+    saved = hash.length > 1 ? await decodeState(hash) : null;
+  } catch (e) {
+    problem = `This link's state could not be read (${e.message || e}); showing an example instead.`;
+  }
+  if (saved && saved.example !== undefined && !state.examples.some((e) => e.name === saved.example)) {
+    problem = `No example is named ${JSON.stringify(saved.example)}; the examples are in the Example menu.`;
+    saved = { ...saved, example: undefined };
+  }
+  if (saved && saved.example) {
+    loadExample(saved.example, { decideFirst: !saved.req });
+  } else if (saved && saved.text !== undefined) {
+    state.name = saved.name || "policy.egress";
+    editor.setValue(saved.text);
+    analyse();
+  } else {
+    loadExample(DEFAULT_EXAMPLE);
+  }
+  if (saved) {
+    if (saved.istio) {
+      for (const [k, val] of Object.entries(saved.istio)) $("istio-form").elements[k].value = val;
+      namespacePlaceholder();
+    }
+    if (saved.req) { setForm(saved.req); decide(); }
+    if (TABS.includes(saved.tab)) selectTab(saved.tab);
+  }
+  if (problem) status(problem, true);
+}
+
 async function main() {
   performance.mark("playground:script");
   editor = new Editor({
@@ -553,34 +735,15 @@ async function main() {
   state.examples = call(core.examples) || [];
   $("example").insertAdjacentHTML("beforeend", state.examples.map((e) => `<option value="${esc(e.name)}">${esc(e.name)}</option>`).join(""));
 
-  let saved = null;
-  try {
-    saved = location.hash.length > 1 ? await decodeState(location.hash) : null;
-  } catch (e) {
-    status("The link's state could not be read; showing an example instead.", true);
-  }
-  if (saved && saved.example && state.examples.some((e) => e.name === saved.example)) {
-    loadExample(saved.example, { decideFirst: !saved.req });
-  } else if (saved && typeof saved.text === "string") {
-    state.name = saved.name || "policy.egress";
-    editor.setValue(saved.text);
-    analyse();
-  } else {
-    loadExample(DEFAULT_EXAMPLE);
-  }
-  if (saved) {
-    if (saved.istio) {
-      for (const [k, val] of Object.entries(saved.istio)) {
-        const el = $("istio-form").elements[k];
-        if (el) el.value = val;
-      }
-    }
-    if (saved.req) { setForm(saved.req); decide(); }
-    if (TABS.includes(saved.tab)) selectTab(saved.tab);
-  }
+  await restore(location.hash);
+  window.addEventListener("hashchange", () => {
+    // A link pasted into this tab (not the page's own updates, which use
+    // history.replaceState and fire no hashchange).
+    restore(location.hash);
+  });
   performance.mark("playground:ready");
   const ms = Math.round(performance.now());
-  $("timing").textContent = `ready ${ms} ms after navigation`;
+  $("version").title = `ready ${ms} ms after navigation`;
   document.documentElement.dataset.ready = String(ms);
 }
 

@@ -49,10 +49,23 @@ export class Editor {
 
   // Replaces the whole text (an example, a formatted policy, a shared link).
   // Through insertText when the editor has focus, so Ctrl+Z undoes it.
+  // Only the part that differs is replaced (a common prefix and suffix
+  // are kept): inserting a whole large text through insertText is slow.
   setValue(text, { keepUndo = false } = {}) {
-    if (keepUndo && document.activeElement === this.ta) {
-      this.ta.select();
-      if (document.execCommand("insertText", false, text)) return;
+    const old = this.ta.value;
+    if (old === text) return;
+    if (keepUndo) {
+      let start = 0;
+      const max = Math.min(old.length, text.length);
+      while (start < max && old.charCodeAt(start) === text.charCodeAt(start)) start++;
+      let end = 0;
+      while (end < max - start && old.charCodeAt(old.length - 1 - end) === text.charCodeAt(text.length - 1 - end)) end++;
+      const before = document.activeElement;
+      this.ta.focus({ preventScroll: true });
+      this.ta.setSelectionRange(start, old.length - end);
+      const done = document.execCommand("insertText", false, text.slice(start, text.length - end));
+      if (before && before !== this.ta && before.focus) before.focus({ preventScroll: true });
+      if (done && this.ta.value === text) return;
     }
     this.ta.value = text;
     this.onInput(text);
@@ -83,18 +96,22 @@ export class Editor {
       if (!d) return "";
       return `<span class="lens lens-${d.severity}">${esc(d.code)}: ${esc(d.message)}</span>`;
     };
-    for (const r of ranges) {
-      if (r.empty) r.marker = true;
-    }
+    // One sweep: the ranges in order of start, the ones covering the
+    // current segment in `active`.
+    const sorted = ranges.filter((r) => !r.empty).sort((x, y) => x.from - y.from);
+    let ri = 0;
+    let active = [];
     for (let i = 0; i + 1 < points.length; i++) {
       const a = points[i];
       const b = points[i + 1];
       if (a >= b) continue;
       while (ti < tokens.length && tokens[ti][1] <= a) ti++;
       const tok = ti < tokens.length && tokens[ti][0] <= a && b <= tokens[ti][1] ? tokens[ti][2] : null;
+      while (ri < sorted.length && sorted[ri].from <= a) active.push(sorted[ri++]);
+      if (active.length) active = active.filter((r) => r.to > a);
       let sev = null;
-      for (const r of ranges) {
-        if (!r.empty && r.from <= a && b <= r.to && (!sev || rank[r.sev] > rank[sev])) sev = r.sev;
+      for (const r of active) {
+        if (b <= r.to && (!sev || rank[r.sev] > rank[sev])) sev = r.sev;
       }
       const cls = [tok ? `t-${tok}` : "", sev ? `d-${sev}` : ""].filter(Boolean).join(" ");
       const parts = text.slice(a, b).split("\n");
@@ -119,12 +136,17 @@ export class Editor {
       m.titles.push(`${d.code}: ${d.message}`);
       marks.set(l, m);
     }
-    const g = [];
-    for (let l = 1; l <= lines; l++) {
-      const m = marks.get(l);
-      g.push(m ? `<div class="g-${m.sev}" title="${esc(m.titles.join("\n"))}">${l}</div>` : `<div>${l}</div>`);
+    // The gutter only when its lines or marks change (not at every key).
+    const key = `${lines}|${[...marks].map(([l, m]) => `${l}:${m.sev}:${m.titles.join("\u0001")}`).join("|")}`;
+    if (key !== this.gutterKey) {
+      const g = [];
+      for (let l = 1; l <= lines; l++) {
+        const m = marks.get(l);
+        g.push(m ? `<div class="g-${m.sev}" title="${esc(m.titles.join("\n"))}">${l}</div>` : `<div>${l}</div>`);
+      }
+      this.gutter.innerHTML = g.join("");
+      this.gutterKey = key;
     }
-    this.gutter.innerHTML = g.join("");
     this.lineCount = lines;
   }
 
@@ -193,6 +215,8 @@ export class Editor {
 
   keydown(e) {
     const ta = this.ta;
+    // An input method composing text owns Enter and Tab.
+    if (e.isComposing || e.keyCode === 229) return;
     if (e.key === "Escape") {
       this.escArmed = true;
       return;
@@ -223,7 +247,8 @@ export class Editor {
       ta.setSelectionRange(lineStart, lineStart + changed.length);
       return;
     }
-    this.escArmed = false;
+    // A modifier pressed on its own (Shift before Shift+Tab) keeps Esc armed.
+    if (!["Shift", "Control", "Alt", "Meta", "AltGraph"].includes(e.key)) this.escArmed = false;
     if (e.key === "Enter" && !e.ctrlKey && !e.metaKey && !e.altKey && !e.shiftKey) {
       const v = ta.value;
       const s = ta.selectionStart;

@@ -30,9 +30,7 @@ pub(super) fn check_test(cx: &mut Ctx<'_>, t: &ast::Test) -> CTest {
 /// Checks a test case: its URL (by scheme), then its options.
 fn check_case(c: &ast::Case) -> Result<CCase, Diagnostic> {
     let url = &c.url.value;
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
+    let (scheme, authority, path) = crate::sim::split_url(url);
     let mut r = SimRequest::default();
     let u = Url {
         text: url,
@@ -97,11 +95,7 @@ fn http_request(c: &ast::Case, u: &Url<'_>, r: &mut SimRequest) -> Result<(), Di
     r.scheme = Some(scheme.to_owned());
     r.host = Some(authority.to_owned());
     // A CONNECT carries no path unless the URL has one.
-    r.path = match (path.is_empty(), m.value == "CONNECT") {
-        (true, true) => None,
-        (true, false) => Some("/".to_owned()),
-        (false, _) => Some(path.to_owned()),
-    };
+    r.path = crate::sim::case_path(path, &m.value);
     Ok(())
 }
 

@@ -141,6 +141,18 @@ const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "egressc");
 /// Most ports one ServiceEntry may list (its CRD's `maxItems`).
 const MAX_PORTS: usize = 256;
 
+/// Checks a namespace name; the message starts with the name, callers
+/// name where it came from.
+pub fn check_namespace(ns: &str) -> Result<(), String> {
+    if k8s_name(ns) == ns {
+        return Ok(());
+    }
+    Err(format!(
+        "{ns}: a namespace is a DNS label (lower-case letters, digits and `-`, at most 63), e.g. {}",
+        k8s_name(ns)
+    ))
+}
+
 /// A Kubernetes object name (an RFC 1123 label: at most 63 lower-case
 /// letters, digits and `-`, starting and ending with a letter or digit).
 pub fn k8s_name(raw: &str) -> String {

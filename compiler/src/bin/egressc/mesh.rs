@@ -78,18 +78,12 @@ pub fn istio(args: &IstioArgs) -> u8 {
         .namespace
         .clone()
         .unwrap_or_else(|| attach.default_namespace().to_owned());
-    if istio::k8s_name(&namespace) != namespace {
-        return fail_as(
-            args.diag.format,
-            &format!(
-                "--namespace {namespace}: a namespace is a DNS label (lower-case letters, digits and `-`, at most 63), e.g. {}",
-                istio::k8s_name(&namespace)
-            ),
-        );
+    if let Err(e) = istio::check_namespace(&namespace) {
+        return fail_as(args.diag.format, &format!("--namespace {e}"));
     }
     let url = args.wasm_url.clone().unwrap_or_else(oci::placeholder_url);
     if let Err(e) = oci::check_url(&url) {
-        return fail_as(args.diag.format, &e);
+        return fail_as(args.diag.format, &format!("--wasm-url {e}"));
     }
     let module = match run::module(args.wasm.as_deref()) {
         Ok(m) => m,
@@ -112,7 +106,7 @@ pub fn istio(args: &IstioArgs) -> u8 {
     let module_sha = oci::sha256_hex(&module.bytes);
     let sha = match oci::url_sha256(&url, &module.bytes) {
         Ok(s) => s,
-        Err(e) => return fail_as(args.diag.format, &e),
+        Err(e) => return fail_as(args.diag.format, &format!("--wasm-url {e}")),
     };
     let filter = run::FilterArgs {
         max_path_bytes: args.max_path_bytes,

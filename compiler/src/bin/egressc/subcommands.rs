@@ -681,18 +681,17 @@ pub fn test(paths: &[PathBuf], host: &HostArgs, format: Format) -> u8 {
                     let line = file.map_or(0, |f| f.line_col(c.span.start).0);
                     let result = runner.run(&c.request);
                     let (ok, got) = match &result {
-                        Ok(r) => {
-                            let audit_ok = c
-                                .expect_audit
-                                .is_none_or(|a| r.audit.as_ref().map(|x| x.decision) == Some(a));
-                            (r.record.decision == c.expect && audit_ok, describe(r))
-                        }
+                        Ok(r) => (
+                            egressc::testrun::holds(
+                                c,
+                                r.record.decision,
+                                r.audit.as_ref().map(|a| a.decision),
+                            ),
+                            describe(r),
+                        ),
                         Err(e) => (false, format!("error: {e}")),
                     };
-                    let expected = match c.expect_audit {
-                        Some(a) => format!("{}, audit {}", c.expect.as_str(), a.as_str()),
-                        None => c.expect.as_str().to_owned(),
-                    };
+                    let expected = egressc::testrun::expected(c);
                     if ok {
                         passed += 1
                     } else {
