@@ -6,45 +6,38 @@ use egress_table::plugin_config::Layer;
 use egressc::emit::{self, Format};
 use serde_json::{Value, json};
 
-use crate::view::{compile_ok, compiled, diagnostics};
+use crate::view::{diagnostics, with_compiled};
 
 /// The Cedar files and the `pluginConfig` texts (JSON).
 pub fn export_json(name: &str, text: &str) -> Value {
-    let c = match compile_ok(name, text) {
-        Ok(c) => c,
-        Err(e) => return e,
-    };
-    let (sources, compiled) = match compiled(&c) {
-        Ok(x) => (&c.0, x),
-        Err(e) => return e,
-    };
-    let config = |layer| {
-        emit::emit(&compiled.spec, Format::PluginConfig(layer))
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default()
-    };
-    let cedar = match egressc::cedar::export(compiled, sources) {
-        Ok(x) => json!({
-            "files": x.files().iter().map(|(n, t)| json!({"name": n, "text": t})).collect::<Vec<_>>(),
-        }),
-        Err(ds) => json!({"diagnostics": diagnostics(&ds, sources)}),
-    };
-    json!({
-        "cedar": cedar,
-        "plugin_config": {"http": config(Layer::Http), "network": config(Layer::Network)},
+    with_compiled(name, text, |sources, compiled| {
+        let config = |layer| {
+            emit::emit(&compiled.spec, Format::PluginConfig(layer))
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default()
+        };
+        let cedar = match egressc::cedar::export(compiled, sources) {
+            Ok(x) => json!({
+                "files": x.files().iter().map(|(n, t)| json!({"name": n, "text": t})).collect::<Vec<_>>(),
+            }),
+            Err(ds) => json!({"diagnostics": diagnostics(&ds, sources)}),
+        };
+        json!({
+            "cedar": cedar,
+            "plugin_config": {"http": config(Layer::Http), "network": config(Layer::Network)},
+        })
     })
 }
 
 /// The binary table `egressc compile` writes; empty when `text` does not
 /// compile (the page offers the download only for a policy that does).
 pub fn table_bytes(name: &str, text: &str) -> Vec<u8> {
-    compile_ok(name, text)
-        .ok()
-        .and_then(|c| {
-            let compiled = compiled(&c).ok()?;
-            emit::emit(&compiled.spec, Format::Table).ok()
-        })
-        .unwrap_or_default()
+    let mut out = Vec::new();
+    with_compiled(name, text, |_, compiled| {
+        out = emit::emit(&compiled.spec, Format::Table).unwrap_or_default();
+        Value::Null
+    });
+    out
 }
 
 #[cfg(test)]

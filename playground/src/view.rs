@@ -227,6 +227,30 @@ pub(crate) fn compiled(c: &(Sources, Outcome)) -> Result<&Compiled, Value> {
         .ok_or_else(|| json!({"error": "internal error: no compiled policy"}))
 }
 
+/// `view(sources, compiled)` for `text` when it compiles, else the JSON
+/// that says it has errors.
+pub(crate) fn with_compiled(
+    name: &str,
+    text: &str,
+    view: impl FnOnce(&Sources, &Compiled) -> Value,
+) -> Value {
+    match compile_ok(name, text).and_then(|c| compiled(&c).map(|x| view(&c.0, x))) {
+        Ok(v) | Err(v) => v,
+    }
+}
+
+/// A form the page sends (JSON), read by `read`; a form that is not JSON is
+/// an internal error, one `read` refuses is the user's (`"field": true`).
+fn read_form<T>(
+    what: &str,
+    text: &str,
+    read: impl FnOnce(&Value) -> Result<T, String>,
+) -> Result<T, Value> {
+    let form: Value = serde_json::from_str(text)
+        .map_err(|e| json!({"error": format!("internal error: the {what} is not JSON: {e}")}))?;
+    read(&form).map_err(|e| json!({"error": e, "field": true}))
+}
+
 fn not_compiled(outcome: &Outcome) -> Value {
     let n = outcome.diagnostics.iter().filter(|d| d.is_error()).count();
     json!({"error": format!(
@@ -239,23 +263,15 @@ fn not_compiled(outcome: &Outcome) -> Value {
 /// The decision for the request the form describes, with the explain trace
 /// and the request as a `test` line.
 pub fn decide_json(name: &str, text: &str, form: &str) -> Value {
-    let form: Value = match serde_json::from_str(form) {
-        Ok(f) => f,
-        Err(e) => return json!({"error": format!("internal error: the form is not JSON: {e}")}),
-    };
-    let req = match request_from_form(&form) {
+    let req = match read_form("form", form, request_from_form) {
         Ok(r) => r,
-        Err(e) => return json!({"error": e, "field": true}),
-    };
-    let c = match compile_ok(name, text) {
-        Ok(c) => c,
         Err(e) => return e,
     };
-    let compiled = match compiled(&c) {
-        Ok(x) => x,
-        Err(e) => return e,
-    };
-    match explain::explain(&compiled.spec, &req, Settings::default()) {
+    with_compiled(name, text, |_, compiled| decided(compiled, &req))
+}
+
+fn decided(compiled: &Compiled, req: &SimRequest) -> Value {
+    match explain::explain(&compiled.spec, req, Settings::default()) {
         Ok(e) => {
             let mut v = e.to_json();
             if let Some(o) = v.as_object_mut() {
@@ -334,28 +350,31 @@ fn istio_options(form: &Value) -> Result<istio::Options, String> {
 
 /// The bundle `egressc istio` writes for `text` with these options.
 pub fn istio_json(name: &str, text: &str, options: &str) -> Value {
-    let form: Value = match serde_json::from_str(options) {
-        Ok(f) => f,
-        Err(e) => return json!({"error": format!("internal error: the options are not JSON: {e}")}),
-    };
-    let opts = match istio_options(&form) {
+    let form: Value = serde_json::from_str(options).unwrap_or(Value::Null);
+    let opts = match read_form("options", options, istio_options) {
         Ok(o) => o,
-        Err(e) => return json!({"error": e, "field": true}),
-    };
-    let c = match compile_ok(name, text) {
-        Ok(c) => c,
         Err(e) => return e,
     };
-    let compiled = match compiled(&c) {
-        Ok(x) => x,
-        Err(e) => return e,
-    };
-    let sources = &c.0;
-    match istio::bundle(compiled, sources, &opts) {
+    let placeholder = form
+        .get("wasm_url")
+        .and_then(Value::as_str)
+        .is_none_or(|u| u.trim().is_empty());
+    with_compiled(name, text, |sources, compiled| {
+        bundle(compiled, sources, &opts, placeholder)
+    })
+}
+
+fn bundle(
+    compiled: &Compiled,
+    sources: &Sources,
+    opts: &istio::Options,
+    placeholder: bool,
+) -> Value {
+    match istio::bundle(compiled, sources, opts) {
         Ok(b) => json!({
             "yaml": b.yaml,
             "diagnostics": diagnostics(&b.diagnostics, sources),
-            "placeholder_url": form.get("wasm_url").and_then(Value::as_str).is_none_or(|u| u.trim().is_empty()),
+            "placeholder_url": placeholder,
             "plugin_sizes": b.plugin_sizes.iter().map(|(n, s)| json!({"name": n, "bytes": s})).collect::<Vec<_>>(),
         }),
         Err(e) => json!({"error": e}),
