@@ -14,24 +14,16 @@ use egress_table::spec::Action;
 use crate::Compiled;
 use crate::check::CCase;
 use crate::explain::Decider;
-use crate::sim::SimRequest;
-use crate::source::Span;
 
 /// One case and how it went.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct CaseResult {
     /// The policy the test block is in.
     pub policy: String,
     /// The test block's name.
     pub test: String,
-    /// Where the case is.
-    pub span: Span,
-    /// The request.
-    pub request: SimRequest,
-    /// The expected decision.
-    pub expect: Action,
-    /// The expected would-be decision with audit policies enforced.
-    pub expect_audit: Option<Action>,
+    /// The case: where it is, its request and what it expects.
+    pub case: CCase,
     /// The decision.
     pub got: Record,
     /// The audit pool's would-be decision, when the table has audit policies.
@@ -54,20 +46,11 @@ pub fn expected(case: &CCase) -> String {
 }
 
 impl CaseResult {
-    fn case(&self) -> CCase {
-        CCase {
-            span: self.span,
-            request: SimRequest::default(),
-            expect: self.expect,
-            expect_audit: self.expect_audit,
-        }
-    }
-
     /// Whether the decision (and the audit decision, when the case names
     /// one) is what the case expects.
     pub fn passed(&self) -> bool {
         holds(
-            &self.case(),
+            &self.case,
             self.got.decision,
             self.got_audit.as_ref().map(|a| a.decision),
         )
@@ -76,7 +59,7 @@ impl CaseResult {
     /// What was expected, as `egressc test` prints it: `deny`, or
     /// `allow, audit deny`.
     pub fn expected(&self) -> String {
-        expected(&self.case())
+        expected(&self.case)
     }
 
     /// What decided, as `egressc test` prints it: `by rule httpbin/1`, `by
@@ -121,10 +104,7 @@ pub fn run(compiled: &Compiled) -> Result<Vec<CaseResult>, String> {
                 out.push(CaseResult {
                     policy: p.name.clone(),
                     test: t.name.clone(),
-                    span: c.span,
-                    request: c.request.clone(),
-                    expect: c.expect,
-                    expect_audit: c.expect_audit,
+                    case: c.clone(),
                     got,
                     got_audit,
                 });
@@ -168,7 +148,7 @@ mod tests {
             Some("by the default of policy p")
         );
         assert_eq!(
-            results.get(1).map(|r| r.request.describe()).as_deref(),
+            results.get(1).map(|r| r.case.request.describe()).as_deref(),
             Some("POST http://api.example/v1/x")
         );
     }

@@ -27,17 +27,18 @@ pub fn export_json(name: &str, text: &str) -> Value {
             "plugin_config": {"http": config(Layer::Http), "network": config(Layer::Network)},
         })
     })
+    .unwrap_or_else(|e| e)
 }
 
 /// The binary table `egressc compile` writes; empty when `text` does not
 /// compile (the page offers the download only for a policy that does).
 pub fn table_bytes(name: &str, text: &str) -> Vec<u8> {
-    let mut out = Vec::new();
     with_compiled(name, text, |_, compiled| {
-        out = emit::emit(&compiled.spec, Format::Table).unwrap_or_default();
-        Value::Null
-    });
-    out
+        emit::emit(&compiled.spec, Format::Table)
+    })
+    .ok()
+    .and_then(Result::ok)
+    .unwrap_or_default()
 }
 
 #[cfg(test)]

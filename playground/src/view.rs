@@ -99,13 +99,13 @@ fn tests(compiled: &Compiled, sources: &Sources) -> Value {
         "cases": results.iter().map(|r| json!({
             "policy": r.policy,
             "test": r.test,
-            "line": file.map_or(0, |f| f.line_col(r.span.start).0),
-            "request": r.request.describe(),
+            "line": file.map_or(0, |f| f.line_col(r.case.span.start).0),
+            "request": r.case.request.describe(),
             "expected": r.expected(),
             "got": r.got.decision.as_str(),
             "decided_by": r.decided_by(),
             "passed": r.passed(),
-            "form": form_of(&r.request),
+            "form": form_of(&r.case.request),
         })).collect::<Vec<_>>(),
     })
 }
@@ -187,7 +187,7 @@ fn summary(compiled: &Compiled) -> Value {
 pub fn analyse_json(name: &str, text: &str) -> Value {
     let compiled_rc = compile(name, text);
     let (sources, outcome) = &*compiled_rc;
-    let compiled = outcome.compiled.as_ref().filter(|_| !outcome.has_errors());
+    let compiled = usable(outcome);
     json!({
         "ok": compiled.is_some(),
         "errors": outcome.diagnostics.iter().filter(|d| d.is_error()).count(),
@@ -210,33 +210,23 @@ pub fn format_json(text: &str) -> Value {
     }
 }
 
-/// The compiled policy, or the JSON that says it has errors.
-pub(crate) fn compile_ok(name: &str, text: &str) -> Result<Rc<(Sources, Outcome)>, Value> {
-    let c = compile(name, text);
-    let outcome = &c.1;
-    if outcome.has_errors() || outcome.compiled.is_none() {
-        return Err(not_compiled(outcome));
-    }
-    Ok(c)
-}
-
-/// The compiled policies of a [`compile_ok`] result.
-pub(crate) fn compiled(c: &(Sources, Outcome)) -> Result<&Compiled, Value> {
-    c.1.compiled
-        .as_ref()
-        .ok_or_else(|| json!({"error": "internal error: no compiled policy"}))
+/// The compiled policies, when the compile has no error.
+fn usable(outcome: &Outcome) -> Option<&Compiled> {
+    outcome.compiled.as_ref().filter(|_| !outcome.has_errors())
 }
 
 /// `view(sources, compiled)` for `text` when it compiles, else the JSON
 /// that says it has errors.
-pub(crate) fn with_compiled(
+pub(crate) fn with_compiled<T>(
     name: &str,
     text: &str,
-    view: impl FnOnce(&Sources, &Compiled) -> Value,
-) -> Value {
-    match compile_ok(name, text).and_then(|c| compiled(&c).map(|x| view(&c.0, x))) {
-        Ok(v) | Err(v) => v,
-    }
+    view: impl FnOnce(&Sources, &Compiled) -> T,
+) -> Result<T, Value> {
+    let c = compile(name, text);
+    let (sources, outcome) = &*c;
+    usable(outcome)
+        .map(|compiled| view(sources, compiled))
+        .ok_or_else(|| not_compiled(outcome))
 }
 
 /// A form the page sends (JSON), read by `read`; a form that is not JSON is
@@ -267,7 +257,7 @@ pub fn decide_json(name: &str, text: &str, form: &str) -> Value {
         Ok(r) => r,
         Err(e) => return e,
     };
-    with_compiled(name, text, |_, compiled| decided(compiled, &req))
+    with_compiled(name, text, |_, compiled| decided(compiled, &req)).unwrap_or_else(|e| e)
 }
 
 fn decided(compiled: &Compiled, req: &SimRequest) -> Value {
@@ -350,18 +340,15 @@ fn istio_options(form: &Value) -> Result<istio::Options, String> {
 
 /// The bundle `egressc istio` writes for `text` with these options.
 pub fn istio_json(name: &str, text: &str, options: &str) -> Value {
-    let form: Value = serde_json::from_str(options).unwrap_or(Value::Null);
     let opts = match read_form("options", options, istio_options) {
         Ok(o) => o,
         Err(e) => return e,
     };
-    let placeholder = form
-        .get("wasm_url")
-        .and_then(Value::as_str)
-        .is_none_or(|u| u.trim().is_empty());
+    let placeholder = opts.wasm_url == oci::placeholder_url();
     with_compiled(name, text, |sources, compiled| {
         bundle(compiled, sources, &opts, placeholder)
     })
+    .unwrap_or_else(|e| e)
 }
 
 fn bundle(
@@ -385,6 +372,14 @@ fn bundle(
 mod tests {
     use super::*;
     use crate::EXAMPLES;
+
+    fn httpbin() -> &'static str {
+        EXAMPLES
+            .iter()
+            .find(|(n, _)| *n == "httpbin.egress")
+            .map(|(_, t)| *t)
+            .unwrap()
+    }
 
     #[test]
     fn every_example_compiles_and_its_tests_pass_natively() {
@@ -454,10 +449,7 @@ mod tests {
 
     #[test]
     fn a_request_is_decided_with_its_rule_and_trace() {
-        let (_, text) = EXAMPLES
-            .iter()
-            .find(|(n, _)| *n == "httpbin.egress")
-            .unwrap();
+        let text = httpbin();
         let allow = decide_json(
             "httpbin.egress",
             text,
@@ -530,10 +522,7 @@ mod tests {
         assert_eq!(f["changed"], true);
         assert!(f["text"].as_str().unwrap().contains("\n  default deny\n"));
         assert!(format_json("policy {")["diagnostics"][0]["code"].is_string());
-        let (_, text) = EXAMPLES
-            .iter()
-            .find(|(n, _)| *n == "httpbin.egress")
-            .unwrap();
+        let text = httpbin();
         let b = istio_json(
             "httpbin.egress",
             text,

@@ -186,17 +186,24 @@ function goToProblem(step) {
 
 // ---------------------------------------------------------------- request
 
-function formValue() {
-  const f = $("request-form");
+// A form's named fields as an object, and back.
+function fields(form) {
   const v = {};
-  for (const el of f.elements) if (el.name) v[el.name] = el.value;
+  for (const el of form.elements) if (el.name) v[el.name] = el.value;
   return v;
 }
 
+function fill(form, v) {
+  for (const el of form.elements) if (el.name && v[el.name] !== undefined) el.value = v[el.name];
+}
+
+function formValue() {
+  return fields($("request-form"));
+}
+
 function setForm(v) {
-  const f = $("request-form");
-  for (const el of f.elements) if (el.name && v[el.name] !== undefined) el.value = v[el.name];
-  f.dataset.kind = $("r-kind").value;
+  fill($("request-form"), v);
+  $("request-form").dataset.kind = $("r-kind").value;
 }
 
 function decide({ quiet = false } = {}) {
@@ -286,10 +293,7 @@ function renderTests(a) {
 // ---------------------------------------------------------------- istio
 
 function istioOptions() {
-  const f = $("istio-form");
-  const v = {};
-  for (const el of f.elements) if (el.name) v[el.name] = el.value;
-  return v;
+  return fields($("istio-form"));
 }
 
 function highlightYaml(y) {
@@ -534,14 +538,11 @@ async function share() {
 function loadExample(name, { decideFirst = true } = {}) {
   const ex = state.examples.find((e) => e.name === name);
   if (!ex) return false;
-  state.example = name;
+  // The name first: the input handler then finds the text is the example's.
   state.name = name;
+  state.example = name;
   $("example").value = name;
   editor.setValue(ex.text, { keepUndo: true });
-  // setValue's input handler may have cleared the example: the text is the example's.
-  state.example = name;
-  state.name = name;
-  $("example").value = name;
   analyse();
   const first = state.analysis?.tests?.cases?.[0];
   if (decideFirst && first) {
@@ -708,7 +709,7 @@ async function restore(hash) {
   }
   if (saved) {
     if (saved.istio) {
-      for (const [k, val] of Object.entries(saved.istio)) $("istio-form").elements[k].value = val;
+      fill($("istio-form"), saved.istio);
       namespacePlaceholder();
     }
     if (saved.req) { setForm(saved.req); decide(); }
